@@ -1,0 +1,1355 @@
+//! The knowledge base: the situations mail engineers actually meet behind a reply, each with its
+//! category, whose side it is, causes ranked by likelihood and next steps that can be run.
+//!
+//! Data plus one pure function, [`classify`], shared by every verb that prints an SMTP reply.
+//! Next steps may hold `{domain}`, `{host}` and `{ip}`; `explain` fills them from the input.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::code::{Class, EnhancedCode, ReplyCode};
+
+/// What kind of problem a reply reports. The first six follow RFC 3463's subjects; the rest are
+/// the specific situations that deserve their own name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Category {
+    Success,
+    Addressing,
+    Mailbox,
+    MailSystem,
+    NetworkRouting,
+    Protocol,
+    Content,
+    SecurityPolicy,
+    RateLimiting,
+    Greylisting,
+    Blocklisting,
+    Authentication,
+    TlsRequired,
+    ConnectionDropped,
+    Other,
+}
+
+impl Category {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Category::Success => "success",
+            Category::Addressing => "addressing",
+            Category::Mailbox => "mailbox",
+            Category::MailSystem => "mail_system",
+            Category::NetworkRouting => "network_routing",
+            Category::Protocol => "protocol",
+            Category::Content => "content",
+            Category::SecurityPolicy => "security_policy",
+            Category::RateLimiting => "rate_limiting",
+            Category::Greylisting => "greylisting",
+            Category::Blocklisting => "blocklisting",
+            Category::Authentication => "authentication",
+            Category::TlsRequired => "tls_required",
+            Category::ConnectionDropped => "connection_dropped",
+            Category::Other => "other",
+        }
+    }
+
+    /// Words for a human, used by printers.
+    pub fn label(self) -> &'static str {
+        match self {
+            Category::Success => "success",
+            Category::Addressing => "addressing",
+            Category::Mailbox => "mailbox",
+            Category::MailSystem => "mail system",
+            Category::NetworkRouting => "network / routing",
+            Category::Protocol => "protocol",
+            Category::Content => "content",
+            Category::SecurityPolicy => "security / policy",
+            Category::RateLimiting => "rate limiting",
+            Category::Greylisting => "greylisting",
+            Category::Blocklisting => "blocklisting",
+            Category::Authentication => "authentication (SPF / DKIM / DMARC / rDNS / AUTH)",
+            Category::TlsRequired => "TLS required",
+            Category::ConnectionDropped => "connection dropped",
+            Category::Other => "other",
+        }
+    }
+}
+
+/// Whose side the problem most likely is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    /// The sending system: its IP, domain, authentication, content or configuration.
+    Sender,
+    /// The receiving system: its DNS, servers, mailboxes or policy.
+    Recipient,
+    /// Between the two: network, DNS resolution, firewalls, middleboxes.
+    Path,
+    Unknown,
+    /// Nothing is wrong (a success reply).
+    None,
+}
+
+impl Side {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Side::Sender => "sender",
+            Side::Recipient => "recipient",
+            Side::Path => "path",
+            Side::Unknown => "unknown",
+            Side::None => "none",
+        }
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Side::Sender => "sender (your side)",
+            Side::Recipient => "recipient (their side)",
+            Side::Path => "the path between",
+            Side::Unknown => "unknown",
+            Side::None => "none",
+        }
+    }
+}
+
+/// One situation behind a reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Situation {
+    /// Stable identifier (`rate_limited`, `dns_routing_failure`...), part of the JSON contract.
+    pub id: &'static str,
+    pub category: Category,
+    pub side: Side,
+    /// One or two sentences: what is going on.
+    pub summary: &'static str,
+    /// Likely causes, most likely first.
+    pub causes: &'static [&'static str],
+    /// What to do, each a command or setting where one exists.
+    pub next_steps: &'static [&'static str],
+}
+
+macro_rules! situation {
+    ($id:literal, $cat:ident, $side:ident, $summary:literal, [$($c:literal),* $(,)?], [$($n:literal),* $(,)?] $(,)?) => {
+        Situation {
+            id: $id,
+            category: Category::$cat,
+            side: Side::$side,
+            summary: $summary,
+            causes: &[$($c),*],
+            next_steps: &[$($n),*],
+        }
+    };
+}
+
+/// Every situation the knowledge base knows. Ids are unique (tested).
+pub static SITUATIONS: &[Situation] = &[
+    // ---- the 421 / 4.4.x family: the deepest treatment -------------------------------------
+    situation!(
+        "transport_unavailable",
+        NetworkRouting,
+        Unknown,
+        "The receiving (or relaying) server could not pass the message on: a network or routing failure before the transaction really started (4.4.0). The reply alone does not say whose side; the step before it in the log usually does.",
+        [
+            "The recipient domain's MX records are missing, wrong, or point to hosts that do not answer",
+            "Your resolver fails or returns stale data for the recipient domain",
+            "A firewall or your provider blocks outbound port 25, or the recipient's inbound port 25",
+            "The recipient server (often Exchange / Microsoft 365 transport) is overloaded, restarting or misconfigured",
+            "Your smarthost / relay is misconfigured, so mail goes nowhere (Postfix relay=none)"
+        ],
+        [
+            "Read the log lines just before the deferral: look for 'connection timed out', 'host not found', 'network unreachable'",
+            "dig MX {domain} +short, then dig A <each MX host> +short",
+            "mxray diagnose {domain}",
+            "nc -vz -w 10 <MX host> 25 (from the sending machine, to test port 25 reachability)",
+            "postconf relayhost default_transport (Postfix: confirm mail is routed where you think)",
+            "If only this domain fails and its MX answers, contact the recipient's postmaster with the timestamps"
+        ]
+    ),
+    situation!(
+        "no_answer",
+        NetworkRouting,
+        Path,
+        "The connection attempt to the receiving server was not answered: refused, timed out or unreachable (4.4.1).",
+        [
+            "The MX host is down, overloaded, or refusing connections",
+            "A firewall on either side (or your hosting provider) blocks TCP port 25",
+            "The MX record points to an address that no longer hosts a mail server",
+            "IPv6 is tried first and is broken on the path"
+        ],
+        [
+            "mxray diagnose {domain}",
+            "nc -vz -w 10 <MX host> 25, and the same over IPv4 and IPv6 (nc -4 / nc -6)",
+            "Ask your hosting provider whether outbound port 25 is blocked (common on cloud VMs)",
+            "postconf smtp_address_preference (Postfix: set to ipv4 if IPv6 routing is broken)"
+        ]
+    ),
+    situation!(
+        "connection_dropped",
+        ConnectionDropped,
+        Unknown,
+        "The connection was established but broke before the transaction finished: the server closed it, it timed out, or the network dropped it (4.4.2).",
+        [
+            "The receiving server closed the session deliberately: too many connections, too many commands, or a policy decision (often after a 421)",
+            "An idle or slow session hit the server's timeout (for example a slow DATA phase or a tarpit)",
+            "A firewall, NAT or load balancer on the path dropped an idle or long connection",
+            "A TLS handshake failure that the client logged as a lost connection",
+            "The server crashed or restarted mid-session"
+        ],
+        [
+            "Find the stage in the log: (in reply to ...) for Postfix, 'after ...' for Exim",
+            "mxray diagnose {domain} --probe (shows which step the drop happens at)",
+            "Lower concurrency to this destination: a dedicated transport (transport_maps) with <transport>_destination_concurrency_limit = 2, or smtp_destination_concurrency_limit (Postfix)",
+            "If it happens right after STARTTLS, test TLS: openssl s_client -starttls smtp -connect <MX host>:25",
+            "For bulk verification: reuse sessions and slow down per MX host (mxray verify does this)"
+        ]
+    ),
+    situation!(
+        "dns_routing_failure",
+        NetworkRouting,
+        Path,
+        "A directory (DNS) lookup failed, so the server could not route the message (4.4.3). Often your own resolver, sometimes the recipient's DNS.",
+        [
+            "Your resolver timed out or returned SERVFAIL for the recipient domain (or its MX hosts)",
+            "The recipient domain's authoritative DNS servers are down, lame or DNSSEC-broken",
+            "A relay in the path failed its own DNS lookup (a routing server failure on their side)",
+            "Stale DNS cache after the recipient changed MX records",
+            "SPF evaluation hit a DNS error (some servers report 4.4.3 for SPF temperror)"
+        ],
+        [
+            "dig MX {domain} and dig MX {domain} @1.1.1.1 (compare your resolver with a public one)",
+            "dig +trace MX {domain} (find the broken delegation)",
+            "delv MX {domain} (check DNSSEC validation)",
+            "mxray diagnose {domain}",
+            "Flush your resolver cache (unbound-control flush_zone {domain}, rndc flushname {domain}, resolvectl flush-caches)"
+        ]
+    ),
+    situation!(
+        "unable_to_route",
+        NetworkRouting,
+        Recipient,
+        "No route to the destination could be found: DNS gave no usable MX or address for the domain (4.4.4).",
+        [
+            "The domain has no MX and no A/AAAA record (or only an SOA)",
+            "The MX host name does not resolve",
+            "The domain is misspelled",
+            "The domain publishes a null MX and accepts no mail"
+        ],
+        [
+            "dig MX {domain} +short; dig A {domain} +short",
+            "Check the address for typos",
+            "mxray diagnose {domain}"
+        ]
+    ),
+    situation!(
+        "congestion",
+        MailSystem,
+        Recipient,
+        "The receiving mail system is congested and is asking senders to come back later (4.4.5).",
+        [
+            "The recipient server's queue or resources are exhausted",
+            "A burst of mail (including yours) exceeded what the server accepts",
+            "Maintenance or a partial outage on the recipient side"
+        ],
+        [
+            "Let your MTA retry; check its retry schedule (postconf maximal_backoff_time minimal_backoff_time)",
+            "Reduce concurrency to this destination (smtp_destination_concurrency_limit)",
+            "If it persists for hours, contact the recipient's postmaster"
+        ]
+    ),
+    situation!(
+        "routing_loop",
+        NetworkRouting,
+        Unknown,
+        "The message was forwarded around in a loop (too many Received: hops) (4.4.6).",
+        [
+            "MX or relay configuration sends mail back to a server that already handled it",
+            "A user forwarding rule points back at the original mailbox",
+            "The receiving server thinks it is not the final destination for its own domain (Postfix: 'mail for ... loops back to myself')"
+        ],
+        [
+            "Inspect the Received: headers of the bounced message",
+            "postconf mydestination relay_domains virtual_mailbox_domains (the domain must be in exactly one)",
+            "Check forwarding rules on the recipient mailbox"
+        ]
+    ),
+    situation!(
+        "delivery_expired",
+        NetworkRouting,
+        Unknown,
+        "The message stayed queued too long and was given up (4.4.7). The real cause is the error logged on the earlier attempts.",
+        [
+            "Every attempt over the queue lifetime was deferred: look at those deferral reasons",
+            "The destination was unreachable for days",
+            "The queue lifetime is short (Postfix maximal_queue_lifetime, Exim retry rules)"
+        ],
+        [
+            "mxray logs /var/log/mail.log --domain {domain} (see the deferrals before the expiry)",
+            "postconf maximal_queue_lifetime bounce_queue_lifetime",
+            "mxray diagnose {domain}"
+        ]
+    ),
+    situation!(
+        "system_unavailable",
+        MailSystem,
+        Recipient,
+        "The receiving host is not accepting mail right now: shutdown, overload or maintenance (X.3.2).",
+        [
+            "Planned maintenance or a restart on the recipient side",
+            "The server is overloaded and refusing new sessions",
+            "The server is protecting itself from the sending IP (load shedding by reputation)"
+        ],
+        [
+            "Let your MTA retry later; nothing to change if it clears within hours",
+            "mxray diagnose {domain} (check whether every MX says the same)",
+            "If only your IP gets it, check your reputation: mxray diagnose {domain} --sender-ip {ip}"
+        ]
+    ),
+    situation!(
+        "service_unavailable",
+        MailSystem,
+        Recipient,
+        "The server is closing the connection and will not take mail now (421: service not available, closing transmission channel). Transient by definition: retry later.",
+        [
+            "The server is overloaded, shutting down or in maintenance",
+            "It limits connections per client IP and you exceeded it",
+            "It defers mail from your IP for reputation reasons without saying so",
+            "Greylisting implemented at connection level"
+        ],
+        [
+            "Let your MTA retry; check the deferral clears (mxray logs /var/log/mail.log --domain {domain})",
+            "mxray diagnose {domain} (is every MX answering 421?)",
+            "Lower concurrency to this destination: smtp_destination_concurrency_limit / smtp_destination_rate_delay (Postfix)",
+            "Check your IP against blocklists: mxray diagnose {domain} --sender-ip {ip}"
+        ]
+    ),
+    // ---- 4.7.x: policy deferrals, named by the text ------------------------------------------
+    situation!(
+        "rate_limited",
+        RateLimiting,
+        Sender,
+        "The receiver is throttling you: too much mail, too fast, or from an IP whose reputation does not earn that volume.",
+        [
+            "Your sending rate or volume to this provider exceeds what it accepts from your IP or domain",
+            "Your IP or domain reputation is low or new (not warmed up), so limits are tight",
+            "Recipients complained or marked your mail as spam, lowering the allowance",
+            "Several systems share your outbound IP and together exceed the limit"
+        ],
+        [
+            "Slow down to this destination: postconf -e 'smtp_destination_rate_delay = 1s' (or a per-transport limit), Exim: smtp_accept / remote_max_parallel",
+            "Spread volume over time; warm up new IPs and domains gradually",
+            "Check the provider's postmaster tools (Google Postmaster Tools, Microsoft SNDS, Yahoo Sender Hub)",
+            "Check your IP and domain reputation: mxray diagnose {domain} --sender-ip {ip}",
+            "Make sure SPF, DKIM and DMARC pass: mxray diagnose <your domain> --only auth"
+        ]
+    ),
+    situation!(
+        "connection_limit",
+        RateLimiting,
+        Sender,
+        "Too many simultaneous connections (or new connections per minute) from your IP: the server refuses more and closes.",
+        [
+            "Your MTA opens more parallel sessions to this host than it allows",
+            "Many messages delivered with one connection each instead of reusing sessions",
+            "Other senders behind the same NAT / IP share the budget",
+            "A bulk verifier probing the same MX host in parallel"
+        ],
+        [
+            "Lower parallelism: Postfix smtp_destination_concurrency_limit (default 20) or a transport with a lower limit; Exim remote_max_parallel",
+            "Enable connection reuse (Postfix smtp_connection_cache_on_demand = yes)",
+            "For verification: one session with many RCPTs, per-host limits (mxray verify does this)",
+            "Retry later; the limit resets within minutes"
+        ]
+    ),
+    situation!(
+        "provider_deferral",
+        RateLimiting,
+        Sender,
+        "The provider temporarily deferred your mail because of its volume or complaints about it (the 'temporarily deferred' family, e.g. Yahoo TSS04).",
+        [
+            "Unexpected volume from your IP or domain compared with its history",
+            "User complaints (spam reports) about recent mail",
+            "Poor list hygiene: many unknown recipients in recent sends",
+            "A new or recently changed sending IP"
+        ],
+        [
+            "Follow the provider's link in the reply text (their error-code page explains the code)",
+            "Reduce volume to this provider and send only to engaged recipients",
+            "Register for the provider's feedback loop and postmaster tools",
+            "mxray diagnose <your domain> --sender-ip {ip}"
+        ]
+    ),
+    situation!(
+        "greylisted",
+        Greylisting,
+        Recipient,
+        "Greylisting: the server refuses the first attempt from an unknown (IP, sender, recipient) triplet and accepts a retry after a delay. Nothing is wrong; retry.",
+        [
+            "First contact between your IP, this sender and this recipient",
+            "Your retries come from a different IP (a pool), so the triplet never matches",
+            "Your MTA retries too early, before the greylist delay expires",
+            "The MAIL FROM changes on each attempt (VERP or random bounce addresses)"
+        ],
+        [
+            "Nothing, if your MTA retries: delivery normally succeeds within 5-30 minutes",
+            "Make retries come from the same outbound IP and the same MAIL FROM",
+            "Postfix: minimal_backoff_time (default 300s) is fine; do not retry in seconds",
+            "For verification: retry after the server's hint from the same IP (mxray verify does this)"
+        ]
+    ),
+    situation!(
+        "temporary_deferral",
+        MailSystem,
+        Unknown,
+        "A generic 'try again later': the server deferred the request without saying why.",
+        [
+            "Greylisting (most common with 450 / 451 4.7.1 and a first-time triplet)",
+            "Temporary rate limiting or load shedding",
+            "A temporary local problem on the receiving server (disk, antivirus, a backend lookup)"
+        ],
+        [
+            "Let your MTA retry and watch whether a later attempt succeeds",
+            "mxray logs /var/log/mail.log --domain {domain} (how many retries, and does it ever deliver?)",
+            "If every attempt for hours gets it, mxray diagnose {domain}"
+        ]
+    ),
+    situation!(
+        "blocklisted",
+        Blocklisting,
+        Sender,
+        "Your sending IP or domain is on a blocklist (DNSBL) that the receiver uses, or is blocked by its own reputation system.",
+        [
+            "Your IP is listed on Spamhaus (SBL/XBL/PBL/CSS), Barracuda, SpamCop, UCEPROTECT or similar",
+            "Your IP is in a dynamic / residential range listed by policy (Spamhaus PBL)",
+            "A compromised account or host on your network sent spam",
+            "Your domain (or a link in the message) is on a domain blocklist (Spamhaus DBL, SURBL, URIBL)"
+        ],
+        [
+            "Look up your IP: mxray diagnose {domain} --sender-ip {ip} (checks the common DNSBLs)",
+            "dig +short <reversed IP>.zen.spamhaus.org (127.0.0.x means listed)",
+            "Find and fix the cause (compromised account, open relay, bad list), then use the list's removal (delisting) page, e.g. Spamhaus check.spamhaus.org, Barracuda barracudacentral.org/lookups",
+            "Send through a smarthost with good reputation until delisted"
+        ]
+    ),
+    situation!(
+        "dmarc_auth_failure",
+        Authentication,
+        Sender,
+        "The message failed the receiver's sender-authentication checks: SPF, DKIM and/or DMARC.",
+        [
+            "No DKIM signature, or a signature from a domain that does not align with From:",
+            "The sending IP is not in the domain's SPF record (often a new ESP or relay)",
+            "DMARC policy p=quarantine/reject with neither SPF nor DKIM aligned",
+            "Forwarding or a mailing list broke SPF and modified the message, breaking DKIM"
+        ],
+        [
+            "mxray diagnose <your domain> --only auth --sender-ip {ip}",
+            "dig TXT <your domain> +short | grep spf1; dig TXT _dmarc.<your domain> +short",
+            "Sign with DKIM using the From: domain (opendkim / your ESP's DKIM setup) and publish the key",
+            "Add every sending service to SPF (include:...) while staying under 10 DNS lookups"
+        ]
+    ),
+    situation!(
+        "reverse_dns",
+        Authentication,
+        Sender,
+        "The receiver rejected or deferred your IP because its reverse DNS is missing or does not match (forward-confirmed rDNS failed).",
+        [
+            "Your sending IP has no PTR record",
+            "The PTR name does not resolve back to the same IP",
+            "The PTR looks generic or dynamic (for example ip-1-2-3-4.provider.net)",
+            "Your HELO/EHLO name does not match the PTR"
+        ],
+        [
+            "dig -x {ip} +short, then dig A <that name> +short (must give {ip} back)",
+            "Ask your hosting provider / ISP to set the PTR to your mail host name",
+            "postconf smtp_helo_name myhostname (make the EHLO name match the PTR)"
+        ]
+    ),
+    situation!(
+        "smtp_auth_failure",
+        Authentication,
+        Sender,
+        "SMTP AUTH failed or is required: the credentials, mechanism or account were refused.",
+        [
+            "Wrong username or password, or an expired app password",
+            "The account is disabled or requires a different mechanism",
+            "Authentication attempted before STARTTLS, and the server requires encryption for it",
+            "The server requires authentication to relay (you tried to relay without AUTH)"
+        ],
+        [
+            "Test by hand: swaks --to you@{domain} --server <host> --auth LOGIN --auth-user <user> --tls",
+            "Postfix client: check smtp_sasl_password_maps and smtp_sasl_auth_enable = yes",
+            "Use STARTTLS (or port 465) before AUTH"
+        ]
+    ),
+    situation!(
+        "tls_required",
+        TlsRequired,
+        Sender,
+        "The server requires an encrypted (STARTTLS) session, or REQUIRETLS, and this session did not have one.",
+        [
+            "Your MTA did not issue STARTTLS (opportunistic TLS disabled)",
+            "The TLS handshake failed and your MTA fell back to plain text",
+            "The receiver (or an MTA-STS policy) requires TLS for this path"
+        ],
+        [
+            "Postfix: postconf -e 'smtp_tls_security_level = may' (or encrypt)",
+            "Test: openssl s_client -starttls smtp -connect <MX host>:25 -servername <MX host>",
+            "mxray diagnose {domain} (shows the STARTTLS offer and certificate)"
+        ]
+    ),
+    situation!(
+        "tls_unavailable",
+        TlsRequired,
+        Recipient,
+        "The server offered TLS but cannot provide it right now (a local problem with its certificate or TLS library).",
+        [
+            "Broken or expired certificate or key on the receiving server",
+            "The server's TLS library or entropy source failed"
+        ],
+        [
+            "Retry later; if your policy requires TLS, the mail waits until it is fixed",
+            "mxray diagnose {domain} (certificate and handshake details)",
+            "Tell the recipient's postmaster: the problem is on their server"
+        ]
+    ),
+    situation!(
+        "relay_denied",
+        SecurityPolicy,
+        Sender,
+        "The server refused to relay: it is not the destination for that domain and you are not allowed to send through it.",
+        [
+            "You are sending to a domain this server does not handle, without authenticating",
+            "Wrong smarthost, or AUTH not configured for the smarthost",
+            "The recipient domain's MX points to a server that no longer hosts it"
+        ],
+        [
+            "Authenticate to your submission server (port 587 with AUTH)",
+            "dig MX {domain} +short (is this server really the MX?)",
+            "Postfix server side: postconf mynetworks smtpd_relay_restrictions"
+        ]
+    ),
+    situation!(
+        "policy_rejection",
+        SecurityPolicy,
+        Unknown,
+        "Refused by the receiver's policy: the sender is not authorised to send to this destination (X.7.1). The text usually names the rule.",
+        [
+            "Your IP or domain failed a reputation, blocklist or authentication check",
+            "The recipient only accepts mail from certain senders (allowlist, internal-only group)",
+            "Content filtering flagged the message",
+            "Geographic or network-based blocking"
+        ],
+        [
+            "Read the reply text for a rule name or a URL; follow it",
+            "mxray diagnose <your domain> --sender-ip {ip} (authentication and blocklists)",
+            "Ask the recipient to allowlist you, or check that the address accepts external mail"
+        ]
+    ),
+    situation!(
+        "policy_deferral",
+        SecurityPolicy,
+        Unknown,
+        "A transient security or policy deferral (4.7.x) without a specific reason: usually throttling, greylisting or reputation.",
+        [
+            "Rate limiting or reputation-based throttling of your IP",
+            "Greylisting",
+            "An authentication check (SPF/DKIM/DMARC/rDNS) temporarily failing",
+            "TLS required but not negotiated"
+        ],
+        [
+            "Read the reply text for the provider's reason or URL",
+            "Let your MTA retry and see if it clears",
+            "mxray diagnose <your domain> --sender-ip {ip}"
+        ]
+    ),
+    situation!(
+        "spam_content",
+        Content,
+        Sender,
+        "The message content was judged as spam, malware or phishing and refused.",
+        [
+            "Spam-like content, URLs on domain blocklists, or URL shorteners",
+            "An attachment type the receiver blocks (executables, macros)",
+            "Poor sender reputation that lowers the threshold for content",
+            "Missing authentication making the content check stricter"
+        ],
+        [
+            "Check links and domains against URI blocklists (Spamhaus DBL, SURBL)",
+            "Send a test to a mailbox you control and read its spam headers (X-Spam-Status, Authentication-Results)",
+            "Remove risky attachments; send links to hosted files instead"
+        ]
+    ),
+    situation!(
+        "message_too_big",
+        Content,
+        Sender,
+        "The message is larger than the receiver accepts.",
+        [
+            "Large attachments",
+            "Base64 encoding inflating the size by a third",
+            "A per-mailbox limit below the system limit"
+        ],
+        [
+            "Check the SIZE the server advertises: swaks --server <MX host> --quit-after EHLO",
+            "Send large files as links",
+            "Postfix: message_size_limit (your own limit)"
+        ]
+    ),
+    // ---- mailbox and addressing ----------------------------------------------------------------
+    situation!(
+        "mailbox_unknown",
+        Addressing,
+        Recipient,
+        "The mailbox does not exist at the destination (X.1.1): the address is wrong or gone.",
+        [
+            "A typo in the local part",
+            "The user left and the mailbox was deleted",
+            "An old or purchased list"
+        ],
+        [
+            "Check the address with its owner",
+            "Remove it from your lists (keep bounces low)",
+            "mxray verify <address> (confirms without sending)"
+        ]
+    ),
+    situation!(
+        "mailbox_unknown_transient",
+        Addressing,
+        Recipient,
+        "The server could not confirm the recipient right now (a 4xx with an addressing code): often a recipient verification that timed out on their side.",
+        [
+            "The receiver's recipient lookup (LDAP, backend) is temporarily failing",
+            "Address verification (Postfix reject_unverified_recipient) has not completed",
+            "The address is being provisioned"
+        ],
+        [
+            "Let your MTA retry",
+            "If it turns permanent, treat the address as unknown"
+        ]
+    ),
+    situation!(
+        "bad_destination_domain",
+        Addressing,
+        Recipient,
+        "The domain part of the address is invalid for mail (X.1.2): it does not exist or cannot receive.",
+        [
+            "A typo in the domain (gmial.com)",
+            "The domain expired or was never set up for mail"
+        ],
+        [
+            "dig MX {domain} +short; dig NS {domain} +short",
+            "Fix the address; mxray diagnose {domain}"
+        ]
+    ),
+    situation!(
+        "bad_address_syntax",
+        Addressing,
+        Sender,
+        "The address is syntactically invalid (X.1.3 / X.1.7).",
+        [
+            "Stray characters, spaces or missing angle brackets",
+            "Non-ASCII characters without SMTPUTF8",
+            "A form field passed through without validation"
+        ],
+        [
+            "Validate addresses before sending (mxray verify reports syntax errors)",
+            "Check the MAIL FROM / RCPT TO your application generates"
+        ]
+    ),
+    situation!(
+        "mailbox_moved",
+        Addressing,
+        Recipient,
+        "The mailbox has moved and there is no forwarding address (X.1.6); the address is no longer valid.",
+        [
+            "The recipient changed address",
+            "The organisation changed domains"
+        ],
+        ["Remove the address; ask the recipient for the new one"]
+    ),
+    situation!(
+        "bad_sender_domain",
+        Addressing,
+        Sender,
+        "The receiver refused your sender address because its domain does not resolve or cannot receive replies (X.1.8).",
+        [
+            "Your MAIL FROM domain has no MX and no A record",
+            "A typo or an internal-only domain used as sender",
+            "Your domain's DNS failed temporarily (with 4xx)"
+        ],
+        [
+            "dig MX <your domain> +short; dig A <your domain> +short",
+            "Use a sender domain that exists in public DNS",
+            "Postfix: check myorigin and masquerade_domains"
+        ]
+    ),
+    situation!(
+        "null_mx_recipient",
+        Addressing,
+        Recipient,
+        "The recipient's domain publishes a null MX (RFC 7505): it accepts no mail at all.",
+        [
+            "The domain is used only for web or is parked",
+            "A typo that landed on a real but mail-less domain"
+        ],
+        [
+            "dig MX {domain} +short (shows '0 .')",
+            "Do not retry; fix or remove the address"
+        ]
+    ),
+    situation!(
+        "null_mx_sender",
+        Addressing,
+        Sender,
+        "Your sender domain publishes a null MX, so it could not receive a bounce; the receiver refuses it (X.7.27).",
+        ["MAIL FROM uses a domain that declares it receives no mail"],
+        [
+            "Use a MAIL FROM domain that receives mail (bounces must reach someone)",
+            "dig MX <your domain> +short"
+        ]
+    ),
+    situation!(
+        "mailbox_full",
+        Mailbox,
+        Recipient,
+        "The recipient's mailbox is over its quota (X.2.2). Usually transient: it clears when the owner deletes mail.",
+        [
+            "The user has not cleaned up their mailbox",
+            "An abandoned mailbox slowly filling up"
+        ],
+        [
+            "Let your MTA retry for a while",
+            "If it persists for days, treat the mailbox as abandoned"
+        ]
+    ),
+    situation!(
+        "mailbox_disabled",
+        Mailbox,
+        Recipient,
+        "The mailbox exists but does not accept mail (X.2.1): disabled, suspended or inactive.",
+        [
+            "The account was suspended (unpaid, abuse, inactivity)",
+            "The employee left and the mailbox is frozen"
+        ],
+        ["Stop sending to it; contact the recipient another way"]
+    ),
+    situation!(
+        "mailbox_busy",
+        Mailbox,
+        Recipient,
+        "The mailbox is temporarily unavailable (busy, locked, or a backend problem).",
+        [
+            "The mailbox store is locked or being migrated",
+            "A temporary backend failure on the recipient side",
+            "Greylisting disguised as a mailbox error"
+        ],
+        ["Let your MTA retry"]
+    ),
+    situation!(
+        "mailbox_other",
+        Mailbox,
+        Recipient,
+        "Something about the destination mailbox caused the failure; the code does not say what.",
+        ["A mailbox-specific policy or state on the recipient side"],
+        ["Read the reply text; contact the recipient if it persists"]
+    ),
+    situation!(
+        "list_expansion",
+        Mailbox,
+        Recipient,
+        "A mailing-list address could not be expanded, or you may not post to it.",
+        [
+            "The list is broken or moderated",
+            "You are not a member of a members-only list"
+        ],
+        ["Contact the list owner"]
+    ),
+    situation!(
+        "system_storage",
+        MailSystem,
+        Recipient,
+        "The receiving system is out of storage (X.3.1 / 452 insufficient system storage).",
+        [
+            "The recipient server's disk or queue is full",
+            "Too many recipients in one transaction for its current limits"
+        ],
+        [
+            "Let your MTA retry",
+            "If sending many recipients per message, send fewer per transaction"
+        ]
+    ),
+    situation!(
+        "mail_system_other",
+        MailSystem,
+        Recipient,
+        "The destination mail system had a problem handling the request (a local error on their side).",
+        [
+            "A temporary fault on the receiving server: a backend, a filter, a database",
+            "A misconfigured receiving system"
+        ],
+        [
+            "Let your MTA retry (for 4xx)",
+            "If it persists, contact the recipient's postmaster with the full reply and timestamps"
+        ]
+    ),
+    situation!(
+        "system_misconfigured",
+        MailSystem,
+        Recipient,
+        "The receiving system is not configured to accept this message (X.3.5).",
+        [
+            "A broken configuration on the recipient side",
+            "The domain is not (or no longer) hosted on this server"
+        ],
+        [
+            "dig MX {domain} +short (are you talking to the right server?)",
+            "Contact the recipient's postmaster"
+        ]
+    ),
+    situation!(
+        "feature_unsupported",
+        MailSystem,
+        Recipient,
+        "The destination cannot handle a feature the message needs (X.3.3), such as 8-bit or SMTPUTF8.",
+        ["8BITMIME / SMTPUTF8 content sent to a server that does not support it"],
+        [
+            "Encode the message as 7-bit (quoted-printable / base64)",
+            "Avoid non-ASCII addresses for this destination"
+        ]
+    ),
+    situation!(
+        "no_smtp_service",
+        MailSystem,
+        Recipient,
+        "The server greeted with 554 (or 521): it does not offer SMTP service to you at all.",
+        [
+            "Your IP is blocked at connection time (blocklist or policy)",
+            "The host is not a mail server for the public",
+            "The domain does not accept mail (521 / null MX)"
+        ],
+        [
+            "Read the text for a blocklist name or URL",
+            "mxray diagnose {domain}",
+            "Check your IP: mxray diagnose {domain} --sender-ip {ip}"
+        ]
+    ),
+    situation!(
+        "server_closing",
+        Success,
+        None,
+        "The server closes the session normally (221).",
+        [],
+        []
+    ),
+    // ---- protocol -------------------------------------------------------------------------------
+    situation!(
+        "protocol_error",
+        Protocol,
+        Sender,
+        "The SMTP conversation went wrong: a command out of sequence, unrecognised, or with bad arguments. Usually the client (or something on the path) is at fault.",
+        [
+            "A bug or misconfiguration in the sending software",
+            "PIPELINING or an extension used without the server offering it",
+            "A firewall or 'SMTP fixup' middlebox rewriting commands",
+            "Bare LF line endings or overlong lines"
+        ],
+        [
+            "Capture the session: swaks --to you@{domain} --server <host> (shows every command and reply)",
+            "Disable SMTP inspection on Cisco ASA / middleboxes (no fixup protocol smtp)",
+            "Check your client library's SMTP extensions usage"
+        ]
+    ),
+    situation!(
+        "too_many_recipients",
+        Protocol,
+        Sender,
+        "Too many recipients in one transaction (X.5.3 / 452): the rest must go in another transaction.",
+        ["More RCPT TO commands than the server allows per message"],
+        [
+            "Nothing for a normal MTA (it sends the rest later)",
+            "Postfix: smtp_destination_recipient_limit to stay under the server's cap"
+        ]
+    ),
+    situation!(
+        "media_error",
+        Content,
+        Sender,
+        "Something about the message content or its media types prevented delivery (X.6.x).",
+        [
+            "A media type or encoding the path cannot carry",
+            "A conversion (8-bit to 7-bit, UTF-8 headers) that failed or was not allowed"
+        ],
+        [
+            "Encode the message as 7-bit MIME",
+            "Avoid UTF-8 headers and addresses for servers without SMTPUTF8"
+        ]
+    ),
+    situation!(
+        "security_other",
+        SecurityPolicy,
+        Unknown,
+        "A security problem prevented delivery; the code gives no more detail.",
+        ["A policy, authentication or encryption rule on the receiver"],
+        [
+            "Read the reply text",
+            "mxray diagnose <your domain> --sender-ip {ip}"
+        ]
+    ),
+    situation!(
+        "crypto_failure",
+        SecurityPolicy,
+        Unknown,
+        "A cryptographic check (signature, encryption, integrity) failed on the path (X.7.5-X.7.7).",
+        [
+            "A missing or invalid key",
+            "An algorithm the receiver does not support",
+            "The message was altered in transit"
+        ],
+        ["Check your signing keys and algorithms (DKIM key size, S/MIME certificates)"]
+    ),
+    situation!(
+        "rrvs",
+        SecurityPolicy,
+        Recipient,
+        "Require-Recipient-Valid-Since: the mailbox or domain changed owner, or the check could not be done (X.7.17-X.7.19).",
+        ["The address was reassigned to someone else"],
+        ["Confirm the address with its owner before sending again"]
+    ),
+    situation!(
+        "priority",
+        MailSystem,
+        Recipient,
+        "The message priority was changed or is too low for the receiver right now (RFC 6710).",
+        ["The server only accepts higher-priority mail at the moment"],
+        ["Retry later, or send with a higher MT-PRIORITY if you are entitled to"]
+    ),
+    // ---- success and unknown --------------------------------------------------------------------
+    situation!(
+        "success",
+        Success,
+        None,
+        "Success: the command was accepted.",
+        [],
+        []
+    ),
+    situation!(
+        "intermediate",
+        Success,
+        None,
+        "Intermediate success: the server waits for more input (354 after DATA, 334 during AUTH).",
+        [],
+        []
+    ),
+    situation!(
+        "unspecified_transient",
+        Other,
+        Unknown,
+        "A transient failure the code does not explain further: retry later.",
+        [
+            "A temporary condition on the receiving side",
+            "Rate limiting or greylisting without standard codes"
+        ],
+        [
+            "Let your MTA retry",
+            "Read the reply text for a reason or URL",
+            "mxray diagnose {domain}"
+        ]
+    ),
+    situation!(
+        "unspecified_permanent",
+        Other,
+        Unknown,
+        "A permanent failure the code does not explain further: the same message will fail again.",
+        ["A policy or address problem the server does not name"],
+        [
+            "Read the reply text for a reason or URL",
+            "mxray diagnose {domain}"
+        ]
+    ),
+];
+
+/// Finds a situation by id.
+pub fn situation(id: &str) -> Option<&'static Situation> {
+    SITUATIONS.iter().find(|s| s.id == id)
+}
+
+/// A text pattern that names a situation regardless of the code's detail.
+struct TextRule {
+    re: Regex,
+    situation: &'static str,
+    /// `None`: any failure class; `Some(c)`: only that class.
+    class: Option<Class>,
+}
+
+fn rule(pat: &str, situation: &'static str, class: Option<Class>) -> TextRule {
+    TextRule {
+        re: Regex::new(&format!("(?i){pat}")).expect("static knowledge-base regex"),
+        situation,
+        class,
+    }
+}
+
+/// Strong rules: the text names a specific situation that codes such as 4.7.0 or 5.7.1 cannot.
+/// Order matters: the first match wins.
+static STRONG_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
+    vec![
+        rule(
+            r"gr[ae]y[- ]?list|postgrey|greylisting in action",
+            "greylisted",
+            None,
+        ),
+        rule(r"too many recipients", "too_many_recipients", None),
+        // Microsoft 365 answers unknown recipients with 5.4.1 / 5.1.10, which would otherwise read
+        // as "no answer" and "null MX".
+        rule(
+            r"recipientnotfound|recipient not found|recipient address rejected: access denied",
+            "mailbox_unknown",
+            Some(Class::Permanent),
+        ),
+        rule(
+            r"too many (concurrent |simultaneous |smtp )*(connections|sessions)|connection (rate|count) limit|concurrency limit|(max|maximum) (number of )?(connections|sessions)|too many connects|connection limit",
+            "connection_limit",
+            None,
+        ),
+        rule(
+            r"\bblock ?list|\bblack ?list|blocked using|listed (on|in|at|by)\b|\b(spamhaus|spamcop|barracuda|sorbs|uceprotect|spamrats|dnsbl|rbl|sbl|xbl|pbl|css)\b|on our block|\bbanned\b|ip (address )?(is )?blocked|poor (ip )?reputation|bad reputation|low reputation|reputation of (your|the sending)",
+            "blocklisted",
+            None,
+        ),
+        rule(
+            r"temporarily deferred|\[TSS?0\d\]|temporarily (rejected|refused|blocked)|deferred due to|\bRP-00\d|messages? from .*deferred",
+            "provider_deferral",
+            Some(Class::Transient),
+        ),
+        rule(
+            r"rate[- ]?limit|unusual rate|too many (messages|mails|emails)|sending rate|message rate|throttl|slow down|exceeded .*(rate|limit|quota of messages)|\b4\.7\.(28|650|500)\b|server busy|too (much|fast)|volume",
+            "rate_limited",
+            None,
+        ),
+        rule(
+            r"\bdmarc\b|\bdkim\b|\bspf\b|sender policy framework|unauthenticated|not authenticated|fails? to pass authentication|authentication (checks?|results)|domain-based message authentication|\barc\b validation",
+            "dmarc_auth_failure",
+            None,
+        ),
+        rule(
+            r"reverse (dns|lookup|hostname)|\bptr\b|\brdns\b|cannot find your (reverse )?hostname|client host rejected: cannot find|hostname does not resolve|no reverse|forward-confirmed",
+            "reverse_dns",
+            None,
+        ),
+        rule(
+            r"tls not available|tls (is )?temporarily|tls.*local problem",
+            "tls_unavailable",
+            None,
+        ),
+        rule(
+            r"must issue a starttls|starttls (is )?required|tls (is )?required|requires? (tls|encryption|a secure)|encryption (is )?required|secure connection required|requiretls|not (over|using) (tls|encryption)",
+            "tls_required",
+            None,
+        ),
+        rule(
+            r"relay(ing)? (access )?(denied|not permitted|not allowed|prohibited)|not allowed to relay|unable to relay|we do not relay|not permitted to relay",
+            "relay_denied",
+            None,
+        ),
+        rule(
+            r"authentication (required|failed|credentials|unsuccessful)|invalid (credentials|login|password)|username and password not accepted|auth(entication)? mechanism",
+            "smtp_auth_failure",
+            None,
+        ),
+        rule(
+            r"administrative prohibition|envelope blocked|policy reasons|rejected (by|for) policy|not authori[sz]ed to send|access denied",
+            "policy_rejection",
+            Some(Class::Permanent),
+        ),
+        rule(
+            r"\bspam\b|content (rejected|filter)|message content|\bvirus|malware|phish|suspicious|junk mail|\bUCE\b",
+            "spam_content",
+            Some(Class::Permanent),
+        ),
+    ]
+});
+
+/// Weak rules: used when the code alone is generic (no enhanced code, or detail 0).
+static WEAK_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
+    vec![
+        rule(
+            r"service (is )?not available|closing transmission channel|service (temporarily )?unavailable",
+            "service_unavailable",
+            Some(Class::Transient),
+        ),
+        rule(r"transport agent was unable", "transport_unavailable", None),
+        rule(r"routing server failure", "dns_routing_failure", None),
+        rule(
+            r"connection (closed|reset|dropped|lost)|lost connection|closed (the )?connection|broken pipe|unexpected(ly)? (eof|end of file|disconnect)|conversation timed out|timed out while|timeout exceeded|idle timeout",
+            "connection_dropped",
+            None,
+        ),
+        rule(
+            r"connection refused|connect to .*(timed out|refused)|no route to host|network is unreachable|host is unreachable|connection timed out|no answer",
+            "no_answer",
+            None,
+        ),
+        rule(
+            r"host (or domain name )?not found|name service error|temporary failure in name resolution|\bservfail\b|dns (error|failure|lookup|timeout)|unable to resolve",
+            "dns_routing_failure",
+            Some(Class::Transient),
+        ),
+        rule(
+            r"host (or domain name )?not found|domain not found|no such domain|\bnxdomain\b|unrout(e)?able|no mx (record|host)|does not accept mail|null mx",
+            "unable_to_route",
+            None,
+        ),
+        rule(
+            r"loops back to myself|mail loop|routing loop|too many hops",
+            "routing_loop",
+            None,
+        ),
+        rule(
+            r"over ?quota|quota exceeded|mailbox (is )?full|mailbox size limit|exceeded (storage|its quota)|insufficient (storage|space) for",
+            "mailbox_full",
+            None,
+        ),
+        rule(
+            r"account (is |has been )?(disabled|inactive|suspended|locked)|mailbox (is )?(disabled|inactive|suspended)|inactive (user|account|mailbox)|user (is )?suspended",
+            "mailbox_disabled",
+            None,
+        ),
+        rule(
+            r"user unknown|unknown user|no such (user|mailbox|recipient|address)|mailbox (not found|does not exist|unavailable|not available)|does not exist|invalid recipient|unknown recipient|recipient (address )?rejected|address rejected|no mailbox|not a valid (mailbox|recipient)|undeliverable address",
+            "mailbox_unknown",
+            Some(Class::Permanent),
+        ),
+        rule(
+            r"message (size )?exceeds|too (big|large)|size limit|message size",
+            "message_too_big",
+            None,
+        ),
+        rule(
+            r"try (again )?later|retry later|please (try|retry)|come back later|temporar(il)?y (unavailable|failure|problem|error)",
+            "temporary_deferral",
+            Some(Class::Transient),
+        ),
+    ]
+});
+
+/// The knowledge base's verdict on one reply.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Classification {
+    pub situation: &'static Situation,
+    /// How it was decided: `text`, `enhanced_code`, `basic_code`, `subject`, `class`.
+    pub decided_by: &'static str,
+}
+
+/// Picks the situation for a reply: specific text first, then the enhanced code, then generic
+/// text, then the basic code, then the enhanced subject or the class alone.
+///
+/// `class` is the effective class (the basic code's when present, since MTAs act on it).
+pub fn classify(
+    code: Option<ReplyCode>,
+    enhanced: Option<EnhancedCode>,
+    class: Option<Class>,
+    text: &str,
+) -> Classification {
+    let found = |id: &str, by: &'static str| {
+        situation(id).map(|situation| Classification {
+            situation,
+            decided_by: by,
+        })
+    };
+    if class == Some(Class::Success) {
+        let id = match code.map(ReplyCode::value) {
+            Some(221) => "server_closing",
+            Some(334) | Some(354) => "intermediate",
+            _ => "success",
+        };
+        return found(id, "class").unwrap_or_else(fallback);
+    }
+    let rule_applies = |r: &TextRule| r.class.is_none() || r.class == class;
+    if !text.is_empty()
+        && let Some(r) = STRONG_RULES
+            .iter()
+            .find(|r| rule_applies(r) && r.re.is_match(text))
+        && let Some(c) = found(r.situation, "text")
+    {
+        return c;
+    }
+    let specific = enhanced.and_then(|e| by_enhanced(e, class));
+    let generic_enhanced = enhanced.is_none_or(|e| e.detail == 0);
+    if generic_enhanced
+        && !text.is_empty()
+        && let Some(r) = WEAK_RULES
+            .iter()
+            .find(|r| rule_applies(r) && r.re.is_match(text))
+        && let Some(c) = found(r.situation, "text")
+    {
+        // A specific X.Y.0 code beats a generic text match only for 4.4.0, the code whose
+        // meaning is exactly "the transport could not get it there".
+        if !(specific.is_some() && enhanced.is_some_and(|e| e.subject == 4)) {
+            return c;
+        }
+    }
+    if let Some(id) = specific
+        && let Some(c) = found(id, "enhanced_code")
+    {
+        return c;
+    }
+    if let Some(id) = code.and_then(by_basic)
+        && let Some(c) = found(id, "basic_code")
+    {
+        return c;
+    }
+    if let Some(id) = enhanced.and_then(|e| by_subject(e.subject, class))
+        && let Some(c) = found(id, "subject")
+    {
+        return c;
+    }
+    let id = match class {
+        Some(Class::Permanent) => "unspecified_permanent",
+        _ => "unspecified_transient",
+    };
+    found(id, "class").unwrap_or_else(fallback)
+}
+
+fn fallback() -> Classification {
+    Classification {
+        situation: &SITUATIONS[SITUATIONS.len() - 1],
+        decided_by: "class",
+    }
+}
+
+/// Specific registry codes that map to one situation.
+fn by_enhanced(e: EnhancedCode, class: Option<Class>) -> Option<&'static str> {
+    let transient = class == Some(Class::Transient);
+    Some(match (e.subject, e.detail) {
+        (1, 1) if transient => "mailbox_unknown_transient",
+        (1, 1) => "mailbox_unknown",
+        (1, 2) => "bad_destination_domain",
+        (1, 3) | (1, 7) => "bad_address_syntax",
+        (1, 4) => "mailbox_other",
+        (1, 6) => "mailbox_moved",
+        (1, 8) => "bad_sender_domain",
+        (1, 10) => "null_mx_recipient",
+        (2, 0) if transient => "mailbox_busy",
+        (2, 0) => "mailbox_other",
+        (2, 1) => "mailbox_disabled",
+        (2, 2) => "mailbox_full",
+        (2, 3) => "message_too_big",
+        (2, 4) | (7, 2) => "list_expansion",
+        (3, 0) => "mail_system_other",
+        (3, 1) => "system_storage",
+        (3, 2) => "system_unavailable",
+        (3, 3) => "feature_unsupported",
+        (3, 4) => "message_too_big",
+        (3, 5) => "system_misconfigured",
+        (3, 6) | (7, 15) | (7, 16) => "priority",
+        (4, 0) => "transport_unavailable",
+        (4, 1) => "no_answer",
+        (4, 2) => "connection_dropped",
+        (4, 3) => "dns_routing_failure",
+        (4, 4) => "unable_to_route",
+        (4, 5) => "congestion",
+        (4, 6) => "routing_loop",
+        (4, 7) => "delivery_expired",
+        (5, 3) => "too_many_recipients",
+        (5, 0..=2) | (5, 4..=6) => "protocol_error",
+        (6, _) => "media_error",
+        (7, 0) if transient => "policy_deferral",
+        (7, 0) => "security_other",
+        (7, 1) if transient => "policy_deferral",
+        (7, 1) => "policy_rejection",
+        (7, 3..=7) => "crypto_failure",
+        (7, 8) | (7, 9) | (7, 12) | (7, 13) | (7, 14) => "smtp_auth_failure",
+        (7, 10) | (7, 11) | (7, 30) => "tls_required",
+        (7, 17..=19) => "rrvs",
+        (7, 20..=24) | (7, 26) | (7, 29) => "dmarc_auth_failure",
+        (7, 25) => "reverse_dns",
+        (7, 27) => "null_mx_sender",
+        (7, 28) => "rate_limited",
+        _ => return None,
+    })
+}
+
+fn by_basic(code: ReplyCode) -> Option<&'static str> {
+    Some(match code.value() {
+        421 => "service_unavailable",
+        450 => "mailbox_busy",
+        451 => "mail_system_other",
+        452 => "system_storage",
+        454 => "policy_deferral",
+        455 | 500..=504 | 555 => "protocol_error",
+        521 | 554 => "no_smtp_service",
+        530 | 534 | 535 | 538 | 432 => "smtp_auth_failure",
+        523 => "tls_required",
+        550 => "mailbox_unknown",
+        551 => "relay_denied",
+        552 => "message_too_big",
+        553 => "bad_address_syntax",
+        556 => "null_mx_recipient",
+        _ => return None,
+    })
+}
+
+fn by_subject(subject: u16, class: Option<Class>) -> Option<&'static str> {
+    let transient = class == Some(Class::Transient);
+    Some(match subject {
+        1 if transient => "mailbox_unknown_transient",
+        1 => "mailbox_unknown",
+        2 if transient => "mailbox_busy",
+        2 => "mailbox_other",
+        3 => "mail_system_other",
+        4 => "transport_unavailable",
+        5 => "protocol_error",
+        6 => "media_error",
+        7 if transient => "policy_deferral",
+        7 => "security_other",
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn situation_ids_are_unique_and_rules_point_at_real_situations() {
+        let mut ids: Vec<_> = SITUATIONS.iter().map(|s| s.id).collect();
+        ids.sort_unstable();
+        let before = ids.len();
+        ids.dedup();
+        assert_eq!(before, ids.len(), "duplicate situation id");
+        for r in STRONG_RULES.iter().chain(WEAK_RULES.iter()) {
+            assert!(situation(r.situation).is_some(), "{}", r.situation);
+        }
+        for s in SITUATIONS {
+            if s.category != Category::Success {
+                assert!(!s.causes.is_empty() && !s.next_steps.is_empty(), "{}", s.id);
+            }
+        }
+    }
+
+    #[test]
+    fn every_mapped_code_has_a_situation() {
+        for subject in 0..8u16 {
+            for detail in 0..40u16 {
+                for class in [Class::Transient, Class::Permanent] {
+                    let e = EnhancedCode {
+                        class: None,
+                        subject,
+                        detail,
+                    };
+                    if let Some(id) = by_enhanced(e, Some(class)) {
+                        assert!(situation(id).is_some(), "{id}");
+                    }
+                }
+            }
+        }
+        for c in 200..600u16 {
+            if let Some(code) = ReplyCode::new(c)
+                && let Some(id) = by_basic(code)
+            {
+                assert!(situation(id).is_some(), "{id}");
+            }
+        }
+    }
+}

@@ -1,0 +1,21 @@
+//! mxray-core: the shared vocabulary of mxray, with no I/O: SMTP reply codes, the IANA enhanced
+//! status code registry, the knowledge base behind `mxray explain`, and text escaping.
+//!
+//! ```
+//! let e = mxray_core::explain("421 4.4.2 Connection closed by the server").unwrap();
+//! assert_eq!(e.situation, "connection_dropped");
+//! assert_eq!(e.retry, Some(true));
+//! ```
+
+pub mod code;
+pub mod escape;
+pub mod explain;
+pub mod knowledge;
+pub mod registry;
+pub mod reply;
+
+pub use code::{Class, EnhancedCode, ReplyCode};
+pub use escape::escape_text;
+pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};
+pub use knowledge::{Category, Side, Situation};
+pub use reply::{ExtractError, Extracted, InputForm, extract, extract_all};

@@ -1,0 +1,154 @@
+//! The command line: one definition per flag and verb, with the docs `--help` prints.
+//! Parsing only; `main.rs` turns these into library calls.
+
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  ran and found nothing failing
+  1  ran and found failures (a failing finding, an undeliverable address)
+  2  bad usage or bad input (a malformed code, no SMTP reply in the input, a bad scenario file)
+  3  the environment prevented the run (no resolver reachable, cannot bind a port)";
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mxray",
+    version,
+    about = "Turn SMTP transient failures (421 4.4.x, greylisting, rate limits, blocklists) into answers",
+    long_about = "mxray explains SMTP replies and logs, diagnoses the mail path to a domain, and \
+verifies addresses without mistaking a transient failure for a permanent one.",
+    after_help = EXIT_CODES,
+    propagate_version = true
+)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags every networked verb honours (see DESIGN.md). Verbs that do no networking accept and
+/// ignore the network ones, so scripts can pass one set of flags to every verb.
+#[derive(Debug, Args)]
+pub struct GlobalArgs {
+    /// DNS server to ask, as IP:PORT (repeatable). Default: the system's resolvers.
+    #[arg(long = "resolver", value_name = "IP:PORT", global = true)]
+    pub resolvers: Vec<SocketAddr>,
+
+    /// TCP port for SMTP to MX hosts. Labs and tests set it; the internet uses 25.
+    #[arg(long, value_name = "N", default_value_t = 25, global = true)]
+    pub smtp_port: u16,
+
+    /// Time limit for each network step (connect, each reply, each DNS query): 10s, 500ms, 2m.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, global = true)]
+    pub timeout: Duration,
+
+    /// Machine output on stdout: one JSON document, or JSON Lines for streams.
+    #[arg(long, global = true)]
+    pub json: bool,
+
+    /// When to colour the terminal output. `auto` honours NO_COLOR and CLICOLOR_FORCE.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, global = true)]
+    pub color: ColorWhen,
+
+    /// More detail (repeat for more).
+    #[arg(short, long, action = clap::ArgAction::Count, global = true, conflicts_with = "quiet")]
+    pub verbose: u8,
+
+    /// Only results and errors.
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ColorWhen {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Decode an SMTP reply, enhanced status code, DSN or log line: what it means, transient or
+    /// permanent, whose side, likely causes and next steps.
+    #[command(after_help = EXPLAIN_HELP)]
+    Explain(ExplainArgs),
+}
+
+const EXPLAIN_HELP: &str = "\
+Examples:
+  mxray explain \"421 4.4.0 The server's transport agent was unable to\"
+  mxray explain 4.4.2 --json
+  mxray explain X.7.1
+  grep 'status=deferred' /var/log/mail.log | tail -n 5 | mxray explain
+  mxray explain < bounce-dsn.txt
+
+Input forms: a reply (\"421 4.4.2 Connection closed by the server\", with or without 421-
+continuation lines), an enhanced code (4.4.3, X.7.1), a basic code (421), or a Postfix / Exim /
+Sendmail log line or a DSN (Diagnostic-Code:) with the reply inside. Several log lines are
+explained one by one.
+
+Exit codes: 0 explained; 2 no reply found or a malformed code (the message says what was
+expected).";
+
+#[derive(Debug, Args)]
+pub struct ExplainArgs {
+    /// The reply, code or log text. Several words are joined with spaces. Omit it, or give `-`,
+    /// to read standard input.
+    #[arg(value_name = "TEXT")]
+    pub text: Vec<String>,
+}
+
+/// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    let s = s.trim();
+    let split = s
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(s.len());
+    let (num, unit) = s.split_at(split);
+    let value: f64 = num.parse().map_err(|_| {
+        format!("'{s}' is not a duration: expected a number and a unit, as in 10s, 500ms, 2m")
+    })?;
+    let secs = match unit.trim() {
+        "" | "s" | "sec" | "secs" => value,
+        "ms" => value / 1000.0,
+        "m" | "min" | "mins" => value * 60.0,
+        "h" => value * 3600.0,
+        other => {
+            return Err(format!(
+                "unknown duration unit '{other}': use ms, s, m or h"
+            ));
+        }
+    };
+    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+        return Err(format!(
+            "duration '{s}' must be more than 0 and at most 24h"
+        ));
+    }
+    Ok(Duration::from_secs_f64(secs))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("0s").is_err());
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("5y").is_err());
+    }
+}

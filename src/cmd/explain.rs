@@ -1,0 +1,222 @@
+//! `mxray explain`: reads a reply, code, DSN or log text from the arguments or stdin, and prints
+//! the knowledge base's explanation of each reply in it, for a human or as JSON.
+
+use std::io::{self, Read, Write};
+
+use anyhow::Context;
+use mxray_core::explain::Explanation;
+use mxray_core::reply::MAX_INPUT;
+use mxray_core::{Class, Side, escape_text};
+
+use crate::cli::{ExplainArgs, GlobalArgs};
+use crate::render::{self, BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
+use crate::{bad_input, exit};
+
+pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let input = if args.text.is_empty() || args.text == ["-"] {
+        read_stdin()?
+    } else {
+        args.text.join(" ")
+    };
+    let results = mxray_core::explain_all(&input);
+    let many = results.len() > 1;
+    let mut explained = Vec::new();
+    let mut problems = Vec::new();
+    for (i, res) in results.into_iter().enumerate() {
+        match res {
+            Ok(e) => explained.push(e),
+            Err(err) if many => problems.push(format!("line {}: {err}", i + 1)),
+            Err(err) => return Err(bad_input(err.to_string())),
+        }
+    }
+    if explained.is_empty() {
+        return Err(bad_input(format!(
+            "no SMTP reply found in any of the {} lines: expected replies such as \"421 4.4.2 Connection closed by the server\", codes such as \"4.4.3\" or \"421\", or log lines containing one",
+            problems.len()
+        )));
+    }
+    let mut out = r.stdout();
+    if r.json {
+        if explained.len() == 1 {
+            r.json_doc(&mut out, &explained[0])?;
+        } else {
+            for e in &explained {
+                r.json_line(&mut out, e)?;
+            }
+        }
+    } else {
+        for (i, e) in explained.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            print_human(&mut out, e, global.verbose > 0)?;
+        }
+    }
+    out.flush()?;
+    if !global.quiet {
+        let mut err = io::stderr().lock();
+        for p in &problems {
+            writeln!(err, "mxray: note: skipped {p}")?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Reads stdin up to the extractor's limit; more than that is refused, not silently cut.
+fn read_stdin() -> anyhow::Result<String> {
+    let mut buf = Vec::new();
+    io::stdin()
+        .lock()
+        .take(MAX_INPUT as u64 + 1)
+        .read_to_end(&mut buf)
+        .context("reading standard input")?;
+    if buf.len() > MAX_INPUT {
+        return Err(bad_input(format!(
+            "standard input is longer than {MAX_INPUT} bytes: pipe only the replies or log lines to explain (grep them first)"
+        )));
+    }
+    // Logs are not always UTF-8 (Latin-1 banners); decode lossily rather than refuse.
+    Ok(String::from_utf8_lossy(&buf).into_owned())
+}
+
+fn class_style(class: Option<Class>) -> anstyle::Style {
+    match class {
+        Some(Class::Success) => GOOD,
+        Some(Class::Transient) => WARN,
+        Some(Class::Permanent) => BAD,
+        None => HEAD,
+    }
+}
+
+fn print_human(out: &mut impl Write, e: &Explanation, verbose: bool) -> anyhow::Result<()> {
+    // Title: the codes and the server's words (escaped: they come from a remote server).
+    let mut title = Vec::new();
+    if let Some(c) = e.reply_code {
+        title.push(c.to_string());
+    }
+    if let Some(x) = e.enhanced_code {
+        title.push(x.to_string());
+    }
+    let text = escape_text(&e.text);
+    writeln!(
+        out,
+        "{}  {}",
+        paint(CODE, title.join(" ")),
+        if text.is_empty() {
+            paint(DIM, "(no text)")
+        } else {
+            text
+        }
+    )?;
+
+    let label = |s: &str| paint(DIM, format!("  {s:<10}"));
+    if let (Some(c), Some(m)) = (e.reply_code, e.reply_meaning) {
+        writeln!(out, "{}{}  {m}", label("reply"), paint(HEAD, c))?;
+    }
+    if let Some(x) = e.enhanced_code {
+        let mut parts = Vec::new();
+        if let Some(s) = e.subject {
+            parts.push(s.to_string());
+        }
+        if let Some(d) = e.detail {
+            parts.push(d.to_string());
+        }
+        let reference = e
+            .registry
+            .as_ref()
+            .map(|r| format!(" ({})", r.reference))
+            .unwrap_or_default();
+        let body = if parts.is_empty() {
+            "not in the registry".to_string()
+        } else {
+            parts.join(" / ")
+        };
+        writeln!(
+            out,
+            "{}{}  {body}{reference}",
+            label("enhanced"),
+            paint(HEAD, x)
+        )?;
+    }
+    let class_line = match (e.class, e.retry) {
+        (Some(Class::Transient), _) => {
+            "transient: retry later, the same attempt can succeed".to_string()
+        }
+        (Some(Class::Permanent), _) => "permanent: do not retry unchanged".to_string(),
+        (Some(Class::Success), _) => "success".to_string(),
+        (None, _) => "not given (X): transient as 4.x.x, permanent as 5.x.x".to_string(),
+    };
+    writeln!(
+        out,
+        "{}{}",
+        label("class"),
+        paint(class_style(e.class), class_line)
+    )?;
+    writeln!(out, "{}{}", label("category"), e.category.label())?;
+    if e.side != Side::None {
+        writeln!(out, "{}{}", label("side"), e.side.label())?;
+    }
+    let s = &e.source;
+    let mut src = Vec::new();
+    if let Some(stage) = &s.stage {
+        src.push(format!("in reply to {}", escape_text(stage)));
+    }
+    if let Some(h) = &s.host {
+        src.push(format!("from {}", escape_text(h)));
+    }
+    if let Some(d) = &s.domain {
+        src.push(format!("for {}", escape_text(d)));
+    }
+    if !src.is_empty() {
+        writeln!(out, "{}{}", label("context"), src.join(", "))?;
+    }
+    if !e.known {
+        writeln!(
+            out,
+            "{}{}",
+            label("known"),
+            paint(WARN, "no: explained from class and subject")
+        )?;
+    }
+
+    writeln!(out)?;
+    writeln!(out, "{}", paint(HEAD, "What it means"))?;
+    writeln!(out, "  {}", e.meaning)?;
+    if let Some(reg) = &e.registry
+        && verbose
+    {
+        writeln!(
+            out,
+            "  {}",
+            paint(DIM, format!("Registry {}: {}", reg.code, reg.description))
+        )?;
+    }
+    if !e.causes.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(HEAD, "Likely causes, most likely first"))?;
+        for (i, c) in e.causes.iter().enumerate() {
+            writeln!(out, "  {}. {c}", i + 1)?;
+        }
+    }
+    if !e.next_steps.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(HEAD, "Next steps"))?;
+        for n in &e.next_steps {
+            writeln!(out, "  - {n}")?;
+        }
+    }
+    for n in &e.notes {
+        writeln!(out, "{} {n}", paint(render::WARN, "note:"))?;
+    }
+    if verbose {
+        writeln!(
+            out,
+            "{}",
+            paint(
+                DIM,
+                format!("situation {} (decided by {})", e.situation, e.decided_by)
+            )
+        )?;
+    }
+    Ok(())
+}

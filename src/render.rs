@@ -1,0 +1,66 @@
+//! Terminal output: colour decided once (flag, NO_COLOR, CLICOLOR_FORCE, whether stdout is a
+//! terminal) and styles named by meaning, so every verb prints the same way.
+
+use std::io::{self, Write};
+
+use anstream::{AutoStream, ColorChoice};
+use anstyle::{AnsiColor, Style};
+
+use crate::cli::ColorWhen;
+
+/// Styles by meaning rather than by colour.
+pub struct Render {
+    choice: ColorChoice,
+    pub json: bool,
+}
+
+pub const HEAD: Style = Style::new().bold();
+pub const DIM: Style = Style::new().dimmed();
+pub const GOOD: Style = AnsiColor::Green.on_default().bold();
+pub const WARN: Style = AnsiColor::Yellow.on_default().bold();
+pub const BAD: Style = AnsiColor::Red.on_default().bold();
+pub const CODE: Style = AnsiColor::Cyan.on_default().bold();
+
+impl Render {
+    pub fn new(when: ColorWhen, json: bool) -> Render {
+        let choice = match when {
+            ColorWhen::Always => ColorChoice::Always,
+            ColorWhen::Never => ColorChoice::Never,
+            // Auto: AutoStream checks NO_COLOR, CLICOLOR(_FORCE), TERM and is-a-terminal.
+            ColorWhen::Auto => ColorChoice::Auto,
+        };
+        Render { choice, json }
+    }
+
+    /// Standard output, stripping escapes when colour is off.
+    pub fn stdout(&self) -> AutoStream<io::StdoutLock<'static>> {
+        AutoStream::new(io::stdout().lock(), self.choice)
+    }
+
+    /// Writes one JSON value on its own line.
+    pub fn json_line<T: serde::Serialize>(
+        &self,
+        out: &mut impl Write,
+        value: &T,
+    ) -> anyhow::Result<()> {
+        serde_json::to_writer(&mut *out, value)?;
+        writeln!(out)?;
+        Ok(())
+    }
+
+    /// Writes one JSON document, pretty-printed.
+    pub fn json_doc<T: serde::Serialize>(
+        &self,
+        out: &mut impl Write,
+        value: &T,
+    ) -> anyhow::Result<()> {
+        serde_json::to_writer_pretty(&mut *out, value)?;
+        writeln!(out)?;
+        Ok(())
+    }
+}
+
+/// Paints `text` with `style`; the stream removes the escapes when colour is off.
+pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
+    format!("{}{}{}", style.render(), text, style.render_reset())
+}

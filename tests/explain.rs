@@ -1,0 +1,175 @@
+//! `mxray explain` end to end: input forms, human and JSON output, stdin, exit codes, escaping.
+
+use std::process::Command;
+
+use crate::util::{json, mxray, run};
+
+#[test]
+fn explains_the_guides_reply_for_humans() {
+    let out = mxray(
+        &[
+            "explain",
+            "421 4.4.0 The server's transport agent was unable to",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(out.stdout.contains("421 4.4.0"));
+    assert!(out.stdout.contains("Network and Routing Status"));
+    assert!(out.stdout.contains("transient"));
+    assert!(out.stdout.contains("Next steps"));
+    assert!(out.stdout.contains("dig MX"));
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "NO_COLOR must turn colour off"
+    );
+}
+
+#[test]
+fn json_carries_the_contract_fields() {
+    let out = mxray(&["explain", "4.4.2", "--json"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out);
+    for key in [
+        "reply_code",
+        "enhanced_code",
+        "class",
+        "retry",
+        "subject",
+        "detail",
+        "category",
+        "side",
+        "meaning",
+        "causes",
+        "next_steps",
+        "text",
+        "known",
+    ] {
+        assert!(v.get(key).is_some(), "missing {key} in {v}");
+    }
+    assert_eq!(v["enhanced_code"], "4.4.2");
+    assert_eq!(v["class"], "transient");
+    assert_eq!(v["retry"], true);
+    assert_eq!(v["subject"], "Network and Routing Status");
+    assert_eq!(v["detail"], "Bad connection");
+    assert_eq!(v["category"], "connection_dropped");
+    assert_eq!(v["known"], true);
+    assert!(v["reply_code"].is_null());
+    assert!(v["causes"].as_array().is_some_and(|c| !c.is_empty()));
+}
+
+#[test]
+fn reads_a_postfix_line_from_stdin() {
+    let line = "status=deferred (host mx1.example.com[192.0.2.1] said: 421-4.7.0 [1.2.3.4 15] Our system has detected an unusual rate of 421-4.7.0 unsolicited mail (in reply to RCPT TO command))";
+    let out = mxray(&["explain", "--json"], Some(line));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json(&out);
+    assert_eq!(v["reply_code"], 421);
+    assert_eq!(v["enhanced_code"], "4.7.0");
+    assert_eq!(v["category"], "rate_limiting");
+    assert_eq!(v["side"], "sender");
+    assert_eq!(
+        v["text"],
+        "[1.2.3.4 15] Our system has detected an unusual rate of unsolicited mail"
+    );
+    assert_eq!(v["source"]["stage"], "RCPT TO");
+    // `-` also means stdin.
+    let out = mxray(&["explain", "-"], Some("421 4.4.3 Routing server failure"));
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("4.4.3"));
+}
+
+#[test]
+fn several_log_lines_give_json_lines_and_notes_for_the_rest() {
+    let input = "421 4.4.2 Connection closed by the server\nthis line has no reply\n550 5.1.1 User unknown\n";
+    let out = mxray(&["explain", "--json"], Some(input));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
+        .collect();
+    assert_eq!(lines.len(), 2);
+    assert_eq!(lines[1]["class"], "permanent");
+    assert_eq!(lines[1]["retry"], false);
+    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
+}
+
+#[test]
+fn disagreeing_codes_are_reported_and_basic_code_decides() {
+    let out = mxray(&["explain", "--json", "421 5.7.1 Access denied"], None);
+    let v = json(&out);
+    assert_eq!(v["class"], "transient");
+    assert_eq!(v["retry"], true);
+    assert!(v["notes"].to_string().contains("disagree"));
+}
+
+#[test]
+fn unknown_well_formed_codes_are_marked_not_known() {
+    let out = mxray(&["explain", "--json", "4.4.99"], None);
+    assert_eq!(out.code, 0);
+    let v = json(&out);
+    assert_eq!(v["known"], false);
+    assert_eq!(v["subject"], "Network and Routing Status");
+}
+
+#[test]
+fn malformed_input_exits_2_and_says_what_was_expected() {
+    for bad in [
+        &["explain", "6.1.1"][..],
+        &["explain", "hello there"],
+        &["explain", "699 nope"],
+    ] {
+        let out = mxray(bad, None);
+        assert_eq!(out.code, 2, "{bad:?}: {}", out.stdout);
+        assert!(out.stderr.contains("expected"), "{}", out.stderr);
+        assert!(out.stdout.is_empty());
+    }
+    let out = mxray(&["explain"], Some(""));
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("empty input"));
+    let out = mxray(&["explain", "--bogus-flag", "421"], None);
+    assert_eq!(out.code, 2, "clap usage errors exit 2");
+}
+
+#[test]
+fn hostile_text_is_escaped_for_terminals_but_kept_in_json() {
+    let reply = "421 4.7.0 evil \x1b[2J\x1b[31mred\u{202e}txet";
+    let out = mxray(&["explain", reply], None);
+    assert_eq!(out.code, 0);
+    assert!(!out.stdout.contains('\x1b'));
+    assert!(out.stdout.contains("\\x1b[2J"));
+    assert!(out.stdout.contains("\\u{202e}"));
+    let out = mxray(&["explain", "--json", reply], None);
+    let v = json(&out);
+    assert_eq!(v["text"], "evil \x1b[2J\x1b[31mred\u{202e}txet");
+}
+
+#[test]
+fn colour_follows_the_flag_and_no_color() {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+    cmd.args(["explain", "--color", "always", "421"])
+        .env_remove("NO_COLOR");
+    let out = run(cmd, None);
+    assert!(out.stdout.contains('\x1b'), "--color always paints");
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+    cmd.args(["explain", "421"]).env_remove("NO_COLOR");
+    let out = run(cmd, None);
+    assert!(
+        !out.stdout.contains('\x1b'),
+        "auto: a pipe is not a terminal"
+    );
+}
+
+#[test]
+fn help_and_version() {
+    let out = mxray(&["--help"], None);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Exit codes"));
+    assert!(out.stdout.contains("--resolver"));
+    let out = mxray(&["explain", "--help"], None);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("Examples"));
+    let out = mxray(&["--version"], None);
+    assert!(out.stdout.starts_with("mxray "));
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: the real `mxray` binary, run as a user would run it.
+//! One test binary with a module per verb (ripgrep's layout); helpers in `util`.
+
+mod util;
+
+mod explain;

@@ -1,0 +1,45 @@
+//! Helpers for end-to-end tests: run the built binary with arguments and optional stdin, and
+//! capture exit code, stdout and stderr.
+
+use std::io::Write;
+use std::process::{Command, Stdio};
+
+pub struct Output {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+/// Runs `mxray ARGS` with `stdin` piped in (or an empty stdin), colour off unless asked.
+pub fn mxray(args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+    cmd.args(args)
+        .env_remove("CLICOLOR_FORCE")
+        .env("NO_COLOR", "1");
+    run(cmd, stdin)
+}
+
+/// Like [`mxray`] but with the environment left as the caller sets it on `cmd`.
+pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().expect("spawn mxray");
+    {
+        let mut pipe = child.stdin.take().expect("stdin pipe");
+        if let Some(s) = stdin {
+            pipe.write_all(s.as_bytes()).expect("write stdin");
+        }
+    }
+    let out = child.wait_with_output().expect("wait for mxray");
+    Output {
+        code: out.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+    }
+}
+
+pub fn json(out: &Output) -> serde_json::Value {
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout))
+}
