@@ -38,12 +38,13 @@ pub struct GlobalArgs {
     #[arg(long = "resolver", value_name = "IP:PORT", global = true)]
     pub resolvers: Vec<SocketAddr>,
 
-    /// TCP port for SMTP to MX hosts. Labs and tests set it; the internet uses 25.
-    #[arg(long, value_name = "N", default_value_t = 25, global = true)]
-    pub smtp_port: u16,
+    /// TCP port for SMTP to MX hosts (default 25). Labs and tests set it; `lab serve` uses it
+    /// as the port its SMTP hosts share (default: a free one).
+    #[arg(long, value_name = "N", global = true, overrides_with = "smtp_port")]
+    pub smtp_port: Option<u16>,
 
     /// Time limit for each network step (connect, each reply, each DNS query): 10s, 500ms, 2m.
-    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, global = true)]
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration, global = true, overrides_with = "timeout")]
     pub timeout: Duration,
 
     /// Machine output on stdout: one JSON document, or JSON Lines for streams.
@@ -51,7 +52,7 @@ pub struct GlobalArgs {
     pub json: bool,
 
     /// When to colour the terminal output. `auto` honours NO_COLOR and CLICOLOR_FORCE.
-    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, global = true)]
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto, global = true, overrides_with = "color")]
     pub color: ColorWhen,
 
     /// More detail (repeat for more).
@@ -76,6 +77,14 @@ pub enum Command {
     /// permanent, whose side, likely causes and next steps.
     #[command(after_help = EXPLAIN_HELP)]
     Explain(ExplainArgs),
+
+    /// Run the 421 debugging checklist against a domain or address: DNS, MX, every MX host's
+    /// connection, greeting, EHLO, STARTTLS and certificate, reverse DNS, and optionally RCPT TO.
+    Diagnose(crate::cmd::diagnose::DiagnoseArgs),
+
+    /// A hermetic world of DNS and misbehaving SMTP servers on loopback: `serve` a scenario for
+    /// your own tools, or run the `demo`.
+    Lab(crate::cmd::lab::LabArgs),
 }
 
 const EXPLAIN_HELP: &str = "\

@@ -48,6 +48,8 @@ fn main() -> ExitCode {
     let render = render::Render::new(cli.global.color, cli.global.json);
     let result = match &cli.command {
         Command::Explain(args) => cmd::explain::run(args, &cli.global, &render),
+        Command::Diagnose(args) => cmd::diagnose::run(args, &cli.global, &render),
+        Command::Lab(args) => cmd::lab::run(args, &cli.global, &render),
     };
     match result {
         Ok(code) => ExitCode::from(code),

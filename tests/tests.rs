@@ -3,4 +3,6 @@
 
 mod util;
 
+mod diagnose;
 mod explain;
+mod lab;

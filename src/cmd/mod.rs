@@ -1,3 +1,6 @@
 //! One module per verb: each takes its parsed arguments, calls the library, and prints.
 
+pub mod demo;
+pub mod diagnose;
 pub mod explain;
+pub mod lab;

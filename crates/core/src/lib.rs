@@ -7,9 +7,11 @@
 //! assert_eq!(e.retry, Some(true));
 //! ```
 
+pub mod address;
 pub mod code;
 pub mod escape;
 pub mod explain;
+pub mod finding;
 pub mod knowledge;
 pub mod registry;
 pub mod reply;
@@ -17,5 +19,6 @@ pub mod reply;
 pub use code::{Class, EnhancedCode, ReplyCode};
 pub use escape::escape_text;
 pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};
+pub use finding::{Finding, Severity};
 pub use knowledge::{Category, Side, Situation};
 pub use reply::{ExtractError, Extracted, InputForm, extract, extract_all};

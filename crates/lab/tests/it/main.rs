@@ -1,0 +1,12 @@
+//! Integration tests for the lab: every behaviour over real loopback sockets, spoken to in
+//! raw SMTP / DNS / HTTPS so a bug shared with mxray's own clients cannot hide.
+
+mod bundled;
+mod dns;
+mod https;
+mod limits;
+mod scenario;
+mod smtp;
+mod start;
+mod tls;
+mod util;

@@ -1,0 +1,535 @@
+//! DNS lookups through hickory-resolver, recorded as plain observations: what was asked, what came
+//! back (records, NXDOMAIN, no data, SERVFAIL, REFUSED, timeout) and how long it took.
+
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, Instant};
+
+use hickory_resolver::TokioResolver;
+use hickory_resolver::config::{NameServerConfig, ResolveHosts, ResolverConfig, ResolverOpts};
+use hickory_resolver::net::runtime::TokioRuntimeProvider;
+use hickory_resolver::net::{DnsError, NetError};
+use hickory_resolver::proto::op::ResponseCode;
+use hickory_resolver::proto::rr::Name;
+use hickory_resolver::proto::rr::{RData, RecordType};
+use serde::Serialize;
+
+/// Record types mxray asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+pub enum RType {
+    A,
+    #[serde(rename = "AAAA")]
+    Aaaa,
+    #[serde(rename = "MX")]
+    Mx,
+    #[serde(rename = "TXT")]
+    Txt,
+    #[serde(rename = "CNAME")]
+    Cname,
+    #[serde(rename = "PTR")]
+    Ptr,
+    #[serde(rename = "NS")]
+    Ns,
+    #[serde(rename = "SOA")]
+    Soa,
+    #[serde(rename = "TLSA")]
+    Tlsa,
+}
+
+impl RType {
+    fn hickory(self) -> RecordType {
+        match self {
+            RType::A => RecordType::A,
+            RType::Aaaa => RecordType::AAAA,
+            RType::Mx => RecordType::MX,
+            RType::Txt => RecordType::TXT,
+            RType::Cname => RecordType::CNAME,
+            RType::Ptr => RecordType::PTR,
+            RType::Ns => RecordType::NS,
+            RType::Soa => RecordType::SOA,
+            RType::Tlsa => RecordType::TLSA,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RType::A => "A",
+            RType::Aaaa => "AAAA",
+            RType::Mx => "MX",
+            RType::Txt => "TXT",
+            RType::Cname => "CNAME",
+            RType::Ptr => "PTR",
+            RType::Ns => "NS",
+            RType::Soa => "SOA",
+            RType::Tlsa => "TLSA",
+        }
+    }
+}
+
+/// How a query ended.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "message")]
+pub enum DnsOutcome {
+    /// Records of the asked type came back (possibly after CNAMEs).
+    Answer,
+    /// The name exists but has no records of this type (NOERROR, empty answer).
+    NoData,
+    NxDomain,
+    ServFail,
+    Refused,
+    /// No answer within the time limit from any server.
+    Timeout,
+    /// Anything else (FORMERR, an I/O error...), with its message.
+    Error(String),
+}
+
+/// One answer record, in a form checks can use without hickory types.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "type")]
+pub enum DnsRecord {
+    A {
+        owner: String,
+        addr: IpAddr,
+    },
+    Aaaa {
+        owner: String,
+        addr: IpAddr,
+    },
+    Mx {
+        owner: String,
+        preference: u16,
+        exchange: String,
+    },
+    Txt {
+        owner: String,
+        text: String,
+    },
+    Cname {
+        owner: String,
+        target: String,
+    },
+    Ptr {
+        owner: String,
+        target: String,
+    },
+    Other {
+        owner: String,
+        rtype: String,
+        data: String,
+    },
+}
+
+impl DnsRecord {
+    /// Zone-file style, for evidence.
+    pub fn to_line(&self) -> String {
+        match self {
+            DnsRecord::A { owner, addr } => format!("{owner} A {addr}"),
+            DnsRecord::Aaaa { owner, addr } => format!("{owner} AAAA {addr}"),
+            DnsRecord::Mx {
+                owner,
+                preference,
+                exchange,
+            } => format!("{owner} MX {preference} {exchange}"),
+            DnsRecord::Txt { owner, text } => format!("{owner} TXT {text:?}"),
+            DnsRecord::Cname { owner, target } => format!("{owner} CNAME {target}"),
+            DnsRecord::Ptr { owner, target } => format!("{owner} PTR {target}"),
+            DnsRecord::Other { owner, rtype, data } => format!("{owner} {rtype} {data}"),
+        }
+    }
+}
+
+/// A recorded query.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DnsAnswer {
+    pub name: String,
+    pub rtype: RType,
+    pub outcome: DnsOutcome,
+    pub records: Vec<DnsRecord>,
+    pub elapsed_ms: u64,
+}
+
+impl DnsAnswer {
+    /// Evidence lines: the query, its outcome, and each record.
+    pub fn evidence(&self) -> Vec<String> {
+        let mut v = vec![format!(
+            "{} {} -> {} ({} ms)",
+            self.name,
+            self.rtype.as_str(),
+            match &self.outcome {
+                DnsOutcome::Answer => "answer".to_string(),
+                DnsOutcome::NoData => "no data (NOERROR, empty)".to_string(),
+                DnsOutcome::NxDomain => "NXDOMAIN".to_string(),
+                DnsOutcome::ServFail => "SERVFAIL".to_string(),
+                DnsOutcome::Refused => "REFUSED".to_string(),
+                DnsOutcome::Timeout => "timeout".to_string(),
+                DnsOutcome::Error(e) => format!("error: {e}"),
+            },
+            self.elapsed_ms
+        )];
+        v.extend(self.records.iter().map(|r| format!("  {}", r.to_line())));
+        v
+    }
+
+    pub fn addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
+        self.records.iter().filter_map(|r| match r {
+            DnsRecord::A { addr, .. } | DnsRecord::Aaaa { addr, .. } => Some(*addr),
+            _ => None,
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DnsSetupError {
+    #[error(
+        "cannot read the system resolver configuration (/etc/resolv.conf): {0}; pass --resolver IP:PORT"
+    )]
+    SystemConfig(String),
+    #[error("cannot build the resolver: {0}")]
+    Build(String),
+}
+
+/// A resolver that records what it sees. Cheap to clone; share one per run (it caches).
+#[derive(Clone)]
+pub struct Dns {
+    resolver: TokioResolver,
+    /// The same servers, for the direct queries that bypass the resolver's special cases.
+    servers: Vec<SocketAddr>,
+    timeout: Duration,
+}
+
+impl Dns {
+    /// `servers` empty: the system's resolvers. `timeout` bounds each query as a whole.
+    pub fn new(servers: &[SocketAddr], timeout: Duration) -> Result<Dns, DnsSetupError> {
+        let mut opts = ResolverOpts::default();
+        opts.timeout = timeout;
+        opts.attempts = 1;
+        opts.ndots = 0;
+        opts.use_hosts_file = ResolveHosts::Never;
+        opts.cache_size = 4096;
+        let mut direct: Vec<SocketAddr> = servers.to_vec();
+        let builder = if servers.is_empty() {
+            let (conf, _) = hickory_resolver::system_conf::read_system_conf()
+                .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
+            for ns in conf.name_servers() {
+                if let Some(c) = ns.connections.first() {
+                    let sa = SocketAddr::new(ns.ip, c.port);
+                    if !direct.contains(&sa) {
+                        direct.push(sa);
+                    }
+                }
+            }
+            let mut b = TokioResolver::builder_tokio()
+                .map_err(|e| DnsSetupError::SystemConfig(e.to_string()))?;
+            *b.options_mut() = opts;
+            b
+        } else {
+            let configs = servers
+                .iter()
+                .map(|s| {
+                    let mut c = NameServerConfig::udp_and_tcp(s.ip());
+                    for conn in &mut c.connections {
+                        conn.port = s.port();
+                    }
+                    c
+                })
+                .collect();
+            TokioResolver::builder_with_config(
+                ResolverConfig::from_name_servers(configs),
+                TokioRuntimeProvider::default(),
+            )
+            .with_options(opts)
+        };
+        let resolver = builder
+            .build()
+            .map_err(|e| DnsSetupError::Build(e.to_string()))?;
+        Ok(Dns {
+            resolver,
+            servers: direct,
+            timeout,
+        })
+    }
+
+    /// Asks `name` for `rtype`, never failing: every outcome is an observation.
+    pub async fn query(&self, name: &str, rtype: RType) -> DnsAnswer {
+        let start = Instant::now();
+        let fqdn = if name.ends_with('.') {
+            name.to_string()
+        } else {
+            format!("{name}.")
+        };
+        let (outcome, records) = match Name::from_ascii(&fqdn) {
+            Err(e) => (DnsOutcome::Error(format!("invalid name: {e}")), Vec::new()),
+            Ok(n) => {
+                // The resolver has its own timeout per attempt; this bounds the whole call.
+                let fut = self.resolver.lookup(n, rtype.hickory());
+                match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
+                    Err(_) => (DnsOutcome::Timeout, Vec::new()),
+                    Ok(Ok(lookup)) => {
+                        let recs: Vec<DnsRecord> = lookup
+                            .answers()
+                            .iter()
+                            .map(|r| convert(&r.name.to_ascii(), &r.data))
+                            .collect();
+                        let wanted = recs.iter().any(|r| matches_type(r, rtype));
+                        (
+                            if wanted {
+                                DnsOutcome::Answer
+                            } else {
+                                DnsOutcome::NoData
+                            },
+                            recs,
+                        )
+                    }
+                    Ok(Err(e)) => (classify(&e), Vec::new()),
+                }
+            }
+        };
+        DnsAnswer {
+            name: trim_dot(&fqdn),
+            rtype,
+            outcome,
+            records,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// The PTR names of an address. Asked of the servers directly: hickory-resolver answers
+    /// `localhost` for every 127.0.0.0/8 address by itself (RFC 6761), which would hide the
+    /// lab's and any loopback-hosted zone's real PTR records.
+    pub async fn reverse(&self, addr: IpAddr) -> DnsAnswer {
+        let start = Instant::now();
+        let name = reverse_name(addr);
+        let (outcome, records) = self.direct(&name, RType::Ptr).await;
+        DnsAnswer {
+            name,
+            rtype: RType::Ptr,
+            outcome,
+            records,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }
+    }
+
+    /// One query straight to the configured servers (UDP, then TCP when truncated), trying
+    /// each in turn until one answers.
+    async fn direct(&self, name: &str, rtype: RType) -> (DnsOutcome, Vec<DnsRecord>) {
+        let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')));
+        let Ok(fqdn) = fqdn else {
+            return (
+                DnsOutcome::Error(format!("invalid name {name:?}")),
+                Vec::new(),
+            );
+        };
+        let mut last = DnsOutcome::Timeout;
+        for server in &self.servers {
+            match tokio::time::timeout(self.timeout, raw::query(*server, &fqdn, rtype.hickory()))
+                .await
+            {
+                Err(_) => last = DnsOutcome::Timeout,
+                Ok(Err(e)) => last = DnsOutcome::Error(e),
+                Ok(Ok(msg)) => {
+                    let records: Vec<DnsRecord> = msg
+                        .answers
+                        .iter()
+                        .map(|r| convert(&r.name.to_ascii(), &r.data))
+                        .collect();
+                    let outcome = match msg.metadata.response_code {
+                        ResponseCode::NoError if records.iter().any(|r| matches_type(r, rtype)) => {
+                            DnsOutcome::Answer
+                        }
+                        ResponseCode::NoError => DnsOutcome::NoData,
+                        ResponseCode::NXDomain => DnsOutcome::NxDomain,
+                        ResponseCode::ServFail => DnsOutcome::ServFail,
+                        ResponseCode::Refused => DnsOutcome::Refused,
+                        other => DnsOutcome::Error(format!("response code {other}")),
+                    };
+                    return (outcome, records);
+                }
+            }
+        }
+        (last, Vec::new())
+    }
+
+    /// Whether the resolver answers at all: any response (even REFUSED or NXDOMAIN) counts;
+    /// only silence means the environment is broken.
+    pub async fn alive(&self) -> bool {
+        let a = self.query(".", RType::Soa).await;
+        !matches!(a.outcome, DnsOutcome::Timeout)
+            && !matches!(&a.outcome, DnsOutcome::Error(m) if m.contains("no connections"))
+    }
+}
+
+/// A bare stub client for the few queries the resolver would answer itself.
+mod raw {
+    use std::net::SocketAddr;
+
+    use hickory_resolver::proto::op::{Message, Query};
+    use hickory_resolver::proto::rr::{Name, RecordType};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    use tokio::net::{TcpStream, UdpSocket};
+
+    pub async fn query(
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+    ) -> Result<Message, String> {
+        let mut msg = Message::query();
+        msg.metadata.recursion_desired = true;
+        msg.add_query(Query::query(name.clone(), rtype));
+        let wire = msg.to_vec().map_err(|e| e.to_string())?;
+        let id = msg.metadata.id;
+        let bind: SocketAddr = if server.is_ipv4() {
+            ([0, 0, 0, 0], 0).into()
+        } else {
+            ([0u16; 8], 0).into()
+        };
+        let sock = UdpSocket::bind(bind).await.map_err(|e| e.to_string())?;
+        sock.send_to(&wire, server)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut buf = vec![0u8; 4096];
+        let reply = loop {
+            let (n, from) = sock.recv_from(&mut buf).await.map_err(|e| e.to_string())?;
+            if from != server {
+                continue;
+            }
+            match Message::from_vec(&buf[..n]) {
+                Ok(m) if m.metadata.id == id => break m,
+                _ => continue,
+            }
+        };
+        if !reply.metadata.truncation {
+            return Ok(reply);
+        }
+        // Truncated: the whole answer only comes over TCP (RFC 7766).
+        let mut tcp = TcpStream::connect(server)
+            .await
+            .map_err(|e| e.to_string())?;
+        let len = u16::try_from(wire.len()).map_err(|e| e.to_string())?;
+        tcp.write_all(&len.to_be_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.write_all(&wire).await.map_err(|e| e.to_string())?;
+        let n = tcp.read_u16().await.map_err(|e| e.to_string())? as usize;
+        let mut body = vec![0u8; n];
+        tcp.read_exact(&mut body).await.map_err(|e| e.to_string())?;
+        Message::from_vec(&body).map_err(|e| e.to_string())
+    }
+}
+
+fn matches_type(r: &DnsRecord, t: RType) -> bool {
+    matches!(
+        (r, t),
+        (DnsRecord::A { .. }, RType::A)
+            | (DnsRecord::Aaaa { .. }, RType::Aaaa)
+            | (DnsRecord::Mx { .. }, RType::Mx)
+            | (DnsRecord::Txt { .. }, RType::Txt)
+            | (DnsRecord::Cname { .. }, RType::Cname)
+            | (DnsRecord::Ptr { .. }, RType::Ptr)
+    ) || matches!(r, DnsRecord::Other { rtype, .. } if rtype == t.as_str())
+}
+
+fn classify(e: &NetError) -> DnsOutcome {
+    match e {
+        NetError::Timeout => DnsOutcome::Timeout,
+        NetError::Dns(DnsError::NoRecordsFound(nr)) => match nr.response_code {
+            ResponseCode::NXDomain => DnsOutcome::NxDomain,
+            ResponseCode::NoError => DnsOutcome::NoData,
+            ResponseCode::ServFail => DnsOutcome::ServFail,
+            ResponseCode::Refused => DnsOutcome::Refused,
+            other => DnsOutcome::Error(format!("response code {other}")),
+        },
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::ServFail)) => DnsOutcome::ServFail,
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => DnsOutcome::Refused,
+        NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => DnsOutcome::NxDomain,
+        other => {
+            let msg = other.to_string();
+            // The pool reports exhausted servers in words; a timeout is still a timeout.
+            if msg.contains("timed out") {
+                DnsOutcome::Timeout
+            } else {
+                DnsOutcome::Error(msg)
+            }
+        }
+    }
+}
+
+fn convert(owner: &str, data: &RData) -> DnsRecord {
+    let owner = trim_dot(owner);
+    match data {
+        RData::A(a) => DnsRecord::A {
+            owner,
+            addr: IpAddr::V4(a.0),
+        },
+        RData::AAAA(a) => DnsRecord::Aaaa {
+            owner,
+            addr: IpAddr::V6(a.0),
+        },
+        RData::MX(mx) => DnsRecord::Mx {
+            owner,
+            preference: mx.preference,
+            exchange: trim_dot(&mx.exchange.to_ascii()),
+        },
+        RData::TXT(txt) => DnsRecord::Txt {
+            owner,
+            // Character strings are concatenated, as SPF and DMARC readers must (RFC 7208 3.3).
+            text: txt
+                .txt_data
+                .iter()
+                .map(|b| String::from_utf8_lossy(b).into_owned())
+                .collect(),
+        },
+        RData::CNAME(c) => DnsRecord::Cname {
+            owner,
+            target: trim_dot(&c.0.to_ascii()),
+        },
+        RData::PTR(p) => DnsRecord::Ptr {
+            owner,
+            target: trim_dot(&p.0.to_ascii()),
+        },
+        other => DnsRecord::Other {
+            owner,
+            rtype: other.record_type().to_string(),
+            data: other.to_string(),
+        },
+    }
+}
+
+/// `.` stays `.`; `mx.example.com.` becomes `mx.example.com`.
+fn trim_dot(s: &str) -> String {
+    if s == "." {
+        s.to_string()
+    } else {
+        s.trim_end_matches('.').to_string()
+    }
+}
+
+/// `192.0.2.1` -> `1.2.0.192.in-addr.arpa`; IPv6 nibbles under `ip6.arpa`.
+pub fn reverse_name(addr: IpAddr) -> String {
+    match addr {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.{}.in-addr.arpa", o[3], o[2], o[1], o[0])
+        }
+        IpAddr::V6(v6) => {
+            let mut s = String::with_capacity(72);
+            for b in v6.octets().iter().rev() {
+                s.push_str(&format!("{:x}.{:x}.", b & 0xf, b >> 4));
+            }
+            s.push_str("ip6.arpa");
+            s
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reverse_names() {
+        assert_eq!(
+            reverse_name("192.0.2.1".parse().unwrap()),
+            "1.2.0.192.in-addr.arpa"
+        );
+        assert!(reverse_name("2001:db8::1".parse().unwrap()).ends_with("8.b.d.0.1.0.0.2.ip6.arpa"));
+    }
+}

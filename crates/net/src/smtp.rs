@@ -1,0 +1,385 @@
+//! A small SMTP client for probing, not for sending: connect, read replies, send commands, keep
+//! the raw transcript. Every read and write is bounded in time and size; DATA is never sent.
+//!
+//! Hand-rolled: SMTP client crates (lettre...) send mail and hide the transcript; a prober needs
+//! every raw line, per-step timings, and to survive hostile servers.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+
+use crate::tls::{self, TlsObservation, TlsSettings};
+
+/// Longest reply line accepted (RFC 5321 allows 512 octets; real servers exceed it a little).
+pub const MAX_LINE: usize = 4096;
+/// Most lines in one multi-line reply.
+pub const MAX_REPLY_LINES: usize = 200;
+/// Most bytes read from one session in total.
+pub const MAX_SESSION_BYTES: usize = 1 << 20;
+
+/// One line of the transcript: who said it, when (ms since connect), and what.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TranscriptLine {
+    pub at_ms: u64,
+    /// `C` client, `S` server, `*` an event (TLS, close, timeout).
+    pub dir: char,
+    pub line: String,
+}
+
+/// A complete reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Reply {
+    pub code: u16,
+    /// Each line's text after the code and separator.
+    pub lines: Vec<String>,
+    /// Time from sending the command (or connecting) to the last line.
+    pub elapsed_ms: u64,
+}
+
+impl Reply {
+    /// The reply as a server would have sent it, one string, for the `explain` knowledge base.
+    pub fn raw(&self) -> String {
+        let n = self.lines.len();
+        self.lines
+            .iter()
+            .enumerate()
+            .map(|(i, l)| {
+                let sep = if i + 1 == n { ' ' } else { '-' };
+                format!("{}{sep}{l}", self.code)
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    }
+
+    pub fn is_positive(&self) -> bool {
+        (200..400).contains(&self.code)
+    }
+}
+
+/// Why a step did not produce a reply.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
+pub enum SmtpError {
+    #[error("connection refused")]
+    Refused,
+    #[error("timed out after {0} ms")]
+    Timeout(u64),
+    #[error("network unreachable: {0}")]
+    Unreachable(String),
+    #[error("connection closed by the server")]
+    Closed,
+    #[error("connection reset: {0}")]
+    Reset(String),
+    #[error("reply line longer than {MAX_LINE} bytes")]
+    LineTooLong,
+    #[error("reply longer than {MAX_REPLY_LINES} lines or session over {MAX_SESSION_BYTES} bytes")]
+    TooMuch,
+    #[error("malformed reply line: {0:?}")]
+    Malformed(String),
+    #[error("I/O error: {0}")]
+    Io(String),
+    #[error("TLS: {0}")]
+    Tls(String),
+}
+
+fn io_error(e: std::io::Error) -> SmtpError {
+    use std::io::ErrorKind::*;
+    match e.kind() {
+        ConnectionRefused => SmtpError::Refused,
+        ConnectionReset | ConnectionAborted | BrokenPipe => SmtpError::Reset(e.to_string()),
+        UnexpectedEof => SmtpError::Closed,
+        NetworkUnreachable | HostUnreachable | AddrNotAvailable => {
+            SmtpError::Unreachable(e.to_string())
+        }
+        _ => SmtpError::Io(e.to_string()),
+    }
+}
+
+trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
+
+/// An open SMTP session.
+pub struct Session {
+    stream: Option<BufReader<Box<dyn Stream>>>,
+    start: Instant,
+    read_bytes: usize,
+    pub transcript: Vec<TranscriptLine>,
+    pub peer: SocketAddr,
+    /// Time allowed for each step.
+    pub timeout: Duration,
+}
+
+impl Session {
+    /// Opens a TCP connection within `timeout`.
+    pub async fn connect(peer: SocketAddr, timeout: Duration) -> Result<Session, SmtpError> {
+        let start = Instant::now();
+        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+            Err(_) => return Err(SmtpError::Timeout(timeout.as_millis() as u64)),
+            Ok(Err(e)) => return Err(io_error(e)),
+            Ok(Ok(s)) => s,
+        };
+        let _ = tcp.set_nodelay(true);
+        let boxed: Box<dyn Stream> = Box::new(tcp);
+        Ok(Session {
+            stream: Some(BufReader::new(boxed)),
+            start,
+            read_bytes: 0,
+            transcript: vec![TranscriptLine {
+                at_ms: start.elapsed().as_millis() as u64,
+                dir: '*',
+                line: format!("connected to {peer}"),
+            }],
+            peer,
+            timeout,
+        })
+    }
+
+    /// Milliseconds since the connection opened.
+    pub fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn event(&mut self, what: impl Into<String>) {
+        let at_ms = self.now_ms();
+        self.transcript.push(TranscriptLine {
+            at_ms,
+            dir: '*',
+            line: what.into(),
+        });
+    }
+
+    /// Reads one reply within `wait` (the greeting may be given longer than other steps).
+    pub async fn read_reply(&mut self, wait: Duration) -> Result<Reply, SmtpError> {
+        let begun = Instant::now();
+        match tokio::time::timeout(wait, self.read_reply_inner(begun)).await {
+            Ok(r) => {
+                if let Err(e) = &r {
+                    self.event(format!("read failed: {e}"));
+                }
+                r
+            }
+            Err(_) => {
+                let ms = wait.as_millis() as u64;
+                self.event(format!("no complete reply within {ms} ms"));
+                Err(SmtpError::Timeout(ms))
+            }
+        }
+    }
+
+    async fn read_reply_inner(&mut self, begun: Instant) -> Result<Reply, SmtpError> {
+        let mut lines = Vec::new();
+        let mut code = None;
+        loop {
+            let line = self.read_line().await?;
+            let at_ms = self.now_ms();
+            self.transcript.push(TranscriptLine {
+                at_ms,
+                dir: 'S',
+                line: line.clone(),
+            });
+            let (c, more, text) = parse_line(&line)?;
+            if let Some(prev) = code
+                && prev != c
+            {
+                return Err(SmtpError::Malformed(line));
+            }
+            code = Some(c);
+            lines.push(text.to_string());
+            if !more {
+                return Ok(Reply {
+                    code: c,
+                    lines,
+                    elapsed_ms: begun.elapsed().as_millis() as u64,
+                });
+            }
+            if lines.len() >= MAX_REPLY_LINES {
+                return Err(SmtpError::TooMuch);
+            }
+        }
+    }
+
+    /// One line, CRLF or bare LF terminated, at most MAX_LINE bytes.
+    async fn read_line(&mut self) -> Result<String, SmtpError> {
+        let stream = self.stream.as_mut().ok_or(SmtpError::Closed)?;
+        let mut buf = Vec::with_capacity(128);
+        loop {
+            let available = stream.fill_buf().await.map_err(io_error)?;
+            if available.is_empty() {
+                return Err(SmtpError::Closed);
+            }
+            let (take, done) = match available.iter().position(|&b| b == b'\n') {
+                Some(i) => (i + 1, true),
+                None => (available.len(), false),
+            };
+            buf.extend_from_slice(&available[..take]);
+            stream.consume(take);
+            self.read_bytes += take;
+            if buf.len() > MAX_LINE {
+                return Err(SmtpError::LineTooLong);
+            }
+            if self.read_bytes > MAX_SESSION_BYTES {
+                return Err(SmtpError::TooMuch);
+            }
+            if done {
+                break;
+            }
+        }
+        while matches!(buf.last(), Some(b'\n' | b'\r')) {
+            buf.pop();
+        }
+        Ok(String::from_utf8_lossy(&buf).into_owned())
+    }
+
+    /// Sends one command line (CRLF added) within the step timeout.
+    pub async fn send(&mut self, cmd: &str) -> Result<(), SmtpError> {
+        let at_ms = self.now_ms();
+        self.transcript.push(TranscriptLine {
+            at_ms,
+            dir: 'C',
+            line: cmd.to_string(),
+        });
+        let timeout = self.timeout;
+        let stream = self.stream.as_mut().ok_or(SmtpError::Closed)?;
+        let data = format!("{cmd}\r\n");
+        match tokio::time::timeout(timeout, stream.get_mut().write_all(data.as_bytes())).await {
+            Err(_) => Err(SmtpError::Timeout(timeout.as_millis() as u64)),
+            Ok(r) => r.map_err(io_error),
+        }
+    }
+
+    /// Sends a command and reads its reply.
+    pub async fn command(&mut self, cmd: &str) -> Result<Reply, SmtpError> {
+        self.send(cmd).await?;
+        let t = self.timeout;
+        self.read_reply(t).await
+    }
+
+    /// STARTTLS has been accepted: run the handshake, recording the certificate and verdicts.
+    /// On success the session continues encrypted.
+    pub async fn upgrade_tls(
+        &mut self,
+        server_name: &str,
+        settings: &TlsSettings,
+    ) -> TlsObservation {
+        let Some(reader) = self.stream.take() else {
+            return TlsObservation::failed("session already closed");
+        };
+        if !reader.buffer().is_empty() {
+            // Data after the 220 before the handshake is a STARTTLS injection attempt
+            // (CVE-2011-0411 class); refuse to carry it into the TLS session.
+            self.event("server sent data after 220 to STARTTLS; not upgrading");
+            return TlsObservation::failed("server sent plaintext after accepting STARTTLS");
+        }
+        let inner = reader.into_inner();
+        let (obs, stream) = tls::handshake(inner, server_name, settings, self.timeout).await;
+        self.event(match &obs.handshake_error {
+            None => format!(
+                "TLS established: {} {}",
+                obs.version.as_deref().unwrap_or("?"),
+                obs.cipher.as_deref().unwrap_or("?")
+            ),
+            Some(e) => format!("TLS handshake failed: {e}"),
+        });
+        if let Some(s) = stream {
+            let boxed: Box<dyn Stream> = Box::new(s);
+            self.stream = Some(BufReader::new(boxed));
+        }
+        obs
+    }
+
+    /// Ends politely (QUIT, short wait for 221) and closes; errors are recorded, not returned.
+    /// Waits briefly for the server to close its side too, so a server counting concurrent
+    /// connections per client never sees this one overlap the caller's next.
+    pub async fn quit(&mut self) {
+        let grace = Duration::from_millis(1500).min(self.timeout);
+        if self.stream.is_some() && self.send("QUIT").await.is_ok() {
+            let _ = self.read_reply(grace).await;
+        }
+        if let Some(mut s) = self.stream.take() {
+            let _ = tokio::time::timeout(Duration::from_millis(500), s.get_mut().shutdown()).await;
+            let drain = async {
+                let mut buf = [0u8; 512];
+                // Bounded: at most a few KiB of trailing noise before EOF.
+                for _ in 0..8 {
+                    match tokio::io::AsyncReadExt::read(&mut s, &mut buf).await {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) => {}
+                    }
+                }
+            };
+            let _ = tokio::time::timeout(grace, drain).await;
+        }
+    }
+
+    /// The transcript as evidence lines (`S: 220 ...`, `C: EHLO ...`).
+    pub fn transcript_lines(&self) -> Vec<String> {
+        self.transcript
+            .iter()
+            .map(|t| format!("{:>6} ms {}: {}", t.at_ms, t.dir, t.line))
+            .collect()
+    }
+}
+
+/// Splits `250-SIZE 1000` into (250, more=true, "SIZE 1000").
+pub fn parse_line(line: &str) -> Result<(u16, bool, &str), SmtpError> {
+    let b = line.as_bytes();
+    if b.len() < 3 || !b[..3].iter().all(u8::is_ascii_digit) || !(b'2'..=b'5').contains(&b[0]) {
+        return Err(SmtpError::Malformed(line.chars().take(200).collect()));
+    }
+    let code: u16 = line[..3]
+        .parse()
+        .map_err(|_| SmtpError::Malformed(line.to_string()))?;
+    match b.get(3) {
+        None => Ok((code, false, "")),
+        Some(b' ') => Ok((code, false, &line[4..])),
+        Some(b'-') => Ok((code, true, &line[4..])),
+        Some(_) => Err(SmtpError::Malformed(line.chars().take(200).collect())),
+    }
+}
+
+/// EHLO keywords, upper-cased, with their parameters (`SIZE 35882577` -> ("SIZE", "35882577")).
+pub fn capabilities(ehlo: &Reply) -> Vec<(String, String)> {
+    ehlo.lines
+        .iter()
+        .skip(1)
+        .map(|l| {
+            let (k, v) = l.split_once(' ').unwrap_or((l, ""));
+            (k.to_ascii_uppercase(), v.to_string())
+        })
+        .collect()
+}
+
+/// Shared TLS settings are cheap to clone into tasks.
+pub type SharedTls = Arc<TlsSettings>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_reply_lines() {
+        assert_eq!(parse_line("250-SIZE 10").ok(), Some((250, true, "SIZE 10")));
+        assert_eq!(
+            parse_line("220 mx ESMTP").ok(),
+            Some((220, false, "mx ESMTP"))
+        );
+        assert_eq!(parse_line("250").ok(), Some((250, false, "")));
+        assert!(parse_line("hello").is_err());
+        assert!(parse_line("2500 x").is_err());
+        assert!(parse_line("650 x").is_err());
+    }
+
+    #[test]
+    fn raw_reply_round_trips() {
+        let r = Reply {
+            code: 421,
+            lines: vec!["4.7.0 a".into(), "4.7.0 b".into()],
+            elapsed_ms: 0,
+        };
+        assert_eq!(r.raw(), "421-4.7.0 a\n421 4.7.0 b");
+    }
+}

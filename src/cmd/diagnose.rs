@@ -1,0 +1,398 @@
+//! `mxray diagnose`: runs the recipient-side checklist against one domain or address, or many
+//! from a file, and prints the verdict first, then failures with fixes, then evidence on request.
+
+use std::io::{self, BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use mxray_core::{Severity, escape_text};
+use mxray_diagnose::{Limits, Options, Overall, Report};
+use mxray_net::{Dns, TlsSettings};
+use tokio::sync::Semaphore;
+
+use crate::cli::{GlobalArgs, parse_duration};
+use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
+use crate::{Exit, bad_input, exit};
+
+/// Most targets read from one --input file, and the longest line accepted.
+const MAX_TARGETS: usize = 1_000_000;
+const MAX_LINE: usize = 1024;
+
+#[derive(Debug, Args)]
+#[command(after_help = DIAGNOSE_HELP)]
+pub struct DiagnoseArgs {
+    /// The domain (example.com) or address (user@example.com) to diagnose.
+    #[arg(
+        value_name = "DOMAIN|ADDRESS",
+        required_unless_present = "input",
+        conflicts_with = "input"
+    )]
+    pub target: Option<String>,
+
+    /// Diagnose every domain or address in FILE (one per line, `#` comments), concurrently.
+    /// Results stream as they finish: JSON Lines with --json.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// Also MAIL FROM / RCPT TO the address (then RSET and QUIT; DATA is never sent).
+    #[arg(long)]
+    pub probe: bool,
+
+    /// MAIL FROM for --probe. Default: the null sender <>.
+    #[arg(long, value_name = "ADDRESS", default_value = "")]
+    pub from: String,
+
+    /// The name mxray gives in EHLO. Default: this machine's hostname.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// Trust the CA certificates in this PEM file instead of the Web PKI roots (the lab's CA).
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+
+    /// How long to wait for an SMTP greeting before calling the host silent (tarpits greet late).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, overrides_with = "greeting_wait")]
+    pub greeting_wait: Duration,
+
+    /// Targets diagnosed at once with --input.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
+    pub concurrency: u16,
+
+    /// Simultaneous connections to any one MX address, across all targets.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=16))]
+    pub per_address: u16,
+
+    /// Addresses probed per MX host (IPv4 and IPv6 together).
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
+    pub max_addresses: u16,
+}
+
+const DIAGNOSE_HELP: &str = "\
+Examples:
+  mxray diagnose example.com
+  mxray diagnose someone@example.com --probe
+  mxray diagnose --input domains.txt --json > out.jsonl
+  mxray diagnose example.test --resolver 127.0.0.1:5353 --smtp-port 2525 --ca-file lab-ca.pem
+
+Steps: target syntax (IDNA, typos), MX records (null MX, implicit MX, CNAME, IP literal, no
+address, duplicates), then every MX address at once: TCP connect, greeting (421/554 decoded),
+EHLO (HELO fallback), STARTTLS and the certificate, reverse DNS, and with --probe MAIL FROM /
+RCPT TO. The verdict: deliverable path, degraded, broken or inconclusive, and whose side.
+Finding ids are listed in docs/findings.md.
+
+Exit codes: 0 nothing failing; 1 a failing finding; 2 bad input; 3 no resolver answers.";
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let tls = match &args.ca_file {
+        Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
+        None => TlsSettings::web_pki(),
+    };
+    let targets = match &args.input {
+        Some(path) => read_targets(path)?,
+        None => vec![args.target.clone().unwrap_or_default()],
+    };
+    let opts = Options {
+        smtp_port: global.smtp_port.unwrap_or(25),
+        timeout: global.timeout,
+        greeting_wait: args.greeting_wait,
+        probe: args.probe,
+        from: args.from.clone(),
+        helo: args.helo.clone().unwrap_or_else(hostname),
+        tls: Arc::new(tls),
+        max_addrs_per_host: args.max_addresses as usize,
+        max_hosts: 10,
+        limits: Arc::new(Limits::new(args.per_address as usize)),
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let dns = Dns::new(&global.resolvers, global.timeout).map_err(|e| Exit {
+            code: exit::ENVIRONMENT,
+            message: e.to_string(),
+        })?;
+        if !dns.alive().await {
+            return Err(Exit {
+                code: exit::ENVIRONMENT,
+                message: format!(
+                    "no DNS resolver answers ({}): check the network or pass --resolver IP:PORT",
+                    if global.resolvers.is_empty() {
+                        "system resolvers".to_string()
+                    } else {
+                        global
+                            .resolvers
+                            .iter()
+                            .map(ToString::to_string)
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                ),
+            }
+            .into());
+        }
+        if args.input.is_some() {
+            bulk(&dns, targets, &opts, args.concurrency as usize, global, r).await
+        } else {
+            let report = mxray_diagnose::diagnose(&dns, &targets[0], &opts).await;
+            let mut out = r.stdout();
+            if r.json {
+                r.json_doc(&mut out, &report)?;
+            } else {
+                print_report(&mut out, &report, global.verbose)?;
+            }
+            out.flush()?;
+            let invalid = report.findings.iter().any(|f| f.id == "domain.invalid");
+            Ok(if invalid {
+                exit::BAD_INPUT
+            } else if report.has_failures() {
+                exit::FAILURES
+            } else {
+                exit::OK
+            })
+        }
+    })
+}
+
+fn read_targets(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+    let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
+        Box::new(io::stdin().lock())
+    } else {
+        let f = std::fs::File::open(path)
+            .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?;
+        Box::new(io::BufReader::new(f))
+    };
+    let mut out = Vec::new();
+    for (n, line) in reader.split(b'\n').enumerate() {
+        let line = line.with_context(|| format!("reading {}", path.display()))?;
+        if line.len() > MAX_LINE {
+            return Err(bad_input(format!(
+                "{}:{}: line longer than {MAX_LINE} bytes: expected one domain or address per line",
+                path.display(),
+                n + 1
+            )));
+        }
+        let text = String::from_utf8_lossy(&line);
+        let t = text.split('#').next().unwrap_or("").trim();
+        if !t.is_empty() {
+            out.push(t.to_string());
+        }
+        if out.len() > MAX_TARGETS {
+            return Err(bad_input(format!(
+                "{} has more than {MAX_TARGETS} targets: split it",
+                path.display()
+            )));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad_input(format!(
+            "{} holds no targets: expected one domain or address per line",
+            path.display()
+        )));
+    }
+    Ok(out)
+}
+
+async fn bulk(
+    dns: &Dns,
+    targets: Vec<String>,
+    opts: &Options,
+    concurrency: usize,
+    global: &GlobalArgs,
+    r: &Render,
+) -> anyhow::Result<u8> {
+    let total = targets.len();
+    let bar = (io::stderr().is_terminal() && !global.quiet).then(|| {
+        let b = indicatif::ProgressBar::new(total as u64);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} domains {elapsed} {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    });
+    let sem = Arc::new(Semaphore::new(concurrency));
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Report>(concurrency * 2);
+    let launcher = {
+        let dns = dns.clone();
+        let opts = opts.clone();
+        tokio::spawn(async move {
+            let mut tasks = tokio::task::JoinSet::new();
+            for t in targets {
+                let Ok(permit) = sem.clone().acquire_owned().await else {
+                    break;
+                };
+                let (dns, opts, tx) = (dns.clone(), opts.clone(), tx.clone());
+                tasks.spawn(async move {
+                    let report = mxray_diagnose::diagnose(&dns, &t, &opts).await;
+                    drop(permit);
+                    let _ = tx.send(report).await;
+                });
+            }
+            while tasks.join_next().await.is_some() {}
+        })
+    };
+    let mut done = 0usize;
+    let mut failures = false;
+    let mut interrupted = false;
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+    loop {
+        tokio::select! {
+            maybe = rx.recv() => {
+                let Some(report) = maybe else { break };
+                done += 1;
+                failures |= report.has_failures();
+                let mut out = r.stdout();
+                if r.json {
+                    r.json_line(&mut out, &report)?;
+                } else {
+                    print_one_line(&mut out, &report)?;
+                }
+                out.flush()?;
+                if let Some(b) = &bar {
+                    b.inc(1);
+                }
+            }
+            _ = &mut ctrl_c => {
+                interrupted = true;
+                launcher.abort();
+                break;
+            }
+        }
+    }
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    if interrupted {
+        eprintln!("mxray: interrupted: {done} of {total} targets done and written");
+        return Ok(130);
+    }
+    Ok(if failures { exit::FAILURES } else { exit::OK })
+}
+
+fn overall_style(o: Overall) -> anstyle::Style {
+    match o {
+        Overall::DeliverablePath => GOOD,
+        Overall::Degraded | Overall::Inconclusive => WARN,
+        Overall::Broken => BAD,
+    }
+}
+
+fn print_one_line(out: &mut impl Write, rep: &Report) -> io::Result<()> {
+    let v = &rep.verdict;
+    let fails = rep
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Fail)
+        .count();
+    let warns = rep
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Warn)
+        .count();
+    writeln!(
+        out,
+        "{}  {}  {} fail, {} warn  {}",
+        paint(HEAD, escape_text(&rep.target)),
+        paint(overall_style(v.overall), v.overall.as_str()),
+        fails,
+        warns,
+        escape_text(&v.summary)
+    )
+}
+
+fn print_report(out: &mut impl Write, rep: &Report, verbose: u8) -> io::Result<()> {
+    let v = &rep.verdict;
+    let side = match v.side {
+        mxray_core::Side::None => String::new(),
+        s => format!("  (likely side: {})", s.label()),
+    };
+    writeln!(
+        out,
+        "{}: {}{}",
+        paint(HEAD, escape_text(&rep.target)),
+        paint(overall_style(v.overall), v.overall.as_str().to_uppercase()),
+        side
+    )?;
+    writeln!(out, "  {}", escape_text(&v.summary))?;
+    for h in &v.hosts {
+        let state = match h.state {
+            mxray_diagnose::checks::HostState::Up => paint(GOOD, "up"),
+            mxray_diagnose::checks::HostState::Down => paint(BAD, "down"),
+            mxray_diagnose::checks::HostState::Inconclusive => paint(WARN, "inconclusive"),
+        };
+        let first = h
+            .first_failure
+            .map(|f| format!("  first failure: {f}"))
+            .unwrap_or_default();
+        writeln!(out, "  {:<40} {state}{first}", escape_text(&h.host))?;
+    }
+    for (sev, title, style) in [
+        (Severity::Fail, "Failures", BAD),
+        (Severity::Warn, "Warnings", WARN),
+        (Severity::Info, "Notes", DIM),
+    ] {
+        let list: Vec<_> = rep.findings.iter().filter(|f| f.severity == sev).collect();
+        if list.is_empty() {
+            continue;
+        }
+        writeln!(out)?;
+        writeln!(out, "{}", paint(style, title))?;
+        for f in list {
+            writeln!(out, "  {}  {}", paint(CODE, f.id), escape_text(&f.title))?;
+            if !f.detail.is_empty() {
+                writeln!(out, "      {}", escape_text(&f.detail))?;
+            }
+            if let Some(fix) = &f.fix {
+                writeln!(out, "      {} {}", paint(GOOD, "fix:"), escape_text(fix))?;
+            }
+            if verbose > 0 {
+                for e in &f.evidence {
+                    writeln!(out, "      {}", paint(DIM, format!("| {}", escape_text(e))))?;
+                }
+            }
+        }
+    }
+    let passes: Vec<_> = rep
+        .findings
+        .iter()
+        .filter(|f| f.severity == Severity::Pass)
+        .collect();
+    writeln!(out)?;
+    if verbose > 0 {
+        writeln!(out, "{}", paint(GOOD, "Passed"))?;
+        for f in &passes {
+            writeln!(out, "  {}  {}", paint(CODE, f.id), escape_text(&f.title))?;
+            writeln!(out, "      {}", escape_text(&f.detail))?;
+            if verbose > 1 {
+                for e in &f.evidence {
+                    writeln!(out, "      {}", paint(DIM, format!("| {}", escape_text(e))))?;
+                }
+            }
+        }
+    } else {
+        writeln!(
+            out,
+            "{}",
+            paint(
+                DIM,
+                format!(
+                    "{} checks passed; -v lists them and shows the evidence",
+                    passes.len()
+                )
+            )
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,301 @@
+//! `mxray lab serve|demo`: runs a lab world (crates/lab) from a scenario on its own tokio
+//! runtime, writes the ready file, and prints what clients did when it stops.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use mxray_lab::{Lab, LabError, LabOptions, LabStats, ReadyInfo, Scenario, bundled};
+
+use crate::cli::GlobalArgs;
+use crate::render::Render;
+use crate::{Exit, exit};
+
+#[derive(Debug, Args)]
+pub struct LabArgs {
+    #[command(subcommand)]
+    pub command: LabCommand,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum LabCommand {
+    /// Run a scenario's DNS, SMTP and HTTPS servers on loopback until interrupted (Ctrl-C,
+    /// SIGTERM). SIGUSR1 or Enter prints what clients did so far; the counters print on exit.
+    #[command(after_help = SERVE_HELP)]
+    Serve(ServeArgs),
+    /// Start the bundled seeds world in-process and run mxray's verbs against it: every failure
+    /// from the 421 guides, diagnosed, with no network beyond loopback.
+    Demo(DemoArgs),
+}
+
+const SERVE_HELP: &str = "\
+Examples:
+  mxray lab serve seeds --ready-file lab.json &
+  jq -r .ca_pem lab.json > lab-ca.pem
+  mxray diagnose ok.test --resolver \"$(jq -r .resolver lab.json)\" \\
+      --smtp-port \"$(jq -r .smtp_port lab.json)\" --ca-file lab-ca.pem
+
+SCENARIO is a TOML file (reference: docs/lab-scenarios.md) or a bundled name: seeds, world.
+The SMTP hosts share one port: --smtp-port, or a free one. Exit 2 for a bad scenario (the
+message gives file, line and column), 3 when a port cannot be bound.";
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Scenario file, or `seeds` / `world` for a bundled one.
+    #[arg(value_name = "SCENARIO")]
+    pub scenario: PathBuf,
+
+    /// Write a JSON document here once everything listens: resolver, smtp_port, https_port,
+    /// ca_pem and the hosts with their addresses and behaviours. Removed on exit.
+    #[arg(long, value_name = "FILE")]
+    pub ready_file: Option<PathBuf>,
+
+    /// Where the DNS server listens (UDP and TCP). Default: 127.0.0.1 on a free port.
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns_addr: Option<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {}
+
+/// `mxray lab ...`.
+pub fn run(args: &LabArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    match &args.command {
+        LabCommand::Serve(s) => serve(
+            &s.scenario,
+            s.ready_file.as_deref(),
+            global.smtp_port,
+            s.dns_addr,
+        ),
+        LabCommand::Demo(_) => super::demo::run(global, r),
+    }
+}
+
+/// Reads a scenario file, or a bundled one when the path names no file but a bundled scenario.
+fn load(path: &Path) -> anyhow::Result<Scenario> {
+    let bad = |e: mxray_lab::ScenarioError| -> anyhow::Error {
+        Exit {
+            code: exit::BAD_INPUT,
+            message: e.to_string(),
+        }
+        .into()
+    };
+    if !path.exists()
+        && let Some(name) = path.to_str()
+        && let Some(text) = bundled::get(name)
+    {
+        return Scenario::from_str_named(text, name).map_err(bad);
+    }
+    Scenario::from_path(path).map_err(bad)
+}
+
+/// `mxray lab serve SCENARIO [--ready-file F] [--smtp-port N]`: runs until SIGINT/SIGTERM.
+/// SIGUSR1, or a line on standard input, prints the counters so far.
+pub fn serve(
+    scenario: &Path,
+    ready_file: Option<&Path>,
+    smtp_port: Option<u16>,
+    dns_addr: Option<SocketAddr>,
+) -> anyhow::Result<u8> {
+    let scenario = load(scenario)?;
+    let runtime = runtime()?;
+    let result = runtime.block_on(async {
+        let lab = start(scenario, smtp_port, dns_addr).await?;
+        let info = lab.ready_info();
+        if let Some(path) = ready_file {
+            write_ready_file(path, &info)?;
+        }
+        print_summary(&info);
+        wait_until_stopped(&lab).await;
+        let stats = lab.stats();
+        lab.shutdown().await;
+        // A stale ready file would tell the next script that a dead lab is listening.
+        if let Some(path) = ready_file {
+            let _ = std::fs::remove_file(path);
+        }
+        println!("{stats}");
+        anyhow::Ok(exit::OK)
+    });
+    // Standard input is read on a blocking thread that may never return: do not wait for it.
+    runtime.shutdown_timeout(Duration::from_millis(500));
+    result
+}
+
+/// A lab running on its own runtime, for `lab demo` and tests: the caller's thread stays free
+/// to run blocking verbs against it.
+pub struct RunningLab {
+    runtime: tokio::runtime::Runtime,
+    lab: Option<Lab>,
+}
+
+// `lab demo` and the end-to-end tests pick the helpers they need; not all are used by each.
+#[allow(dead_code)]
+impl RunningLab {
+    pub fn info(&self) -> ReadyInfo {
+        self.lab
+            .as_ref()
+            .map(Lab::ready_info)
+            .expect("lab is running")
+    }
+
+    pub fn stats(&self) -> LabStats {
+        self.lab.as_ref().map(Lab::stats).unwrap_or_default()
+    }
+
+    /// `--resolver` value for other verbs.
+    pub fn resolver(&self) -> String {
+        self.info().resolver
+    }
+
+    pub fn smtp_port(&self) -> u16 {
+        self.info().smtp_port
+    }
+
+    /// Stops the lab and returns the final counters.
+    pub fn stop(mut self) -> LabStats {
+        let stats = self.stats();
+        if let Some(lab) = self.lab.take() {
+            self.runtime.block_on(lab.shutdown());
+        }
+        stats
+    }
+}
+
+/// Starts the bundled `seeds.toml` (for `lab demo`).
+#[allow(dead_code)]
+pub fn start_bundled_seeds() -> anyhow::Result<RunningLab> {
+    start_bundled("seeds.toml", None)
+}
+
+/// Starts a bundled scenario by name (`seeds`, `world`).
+pub fn start_bundled(name: &str, smtp_port: Option<u16>) -> anyhow::Result<RunningLab> {
+    let text = bundled::get(name).ok_or_else(|| Exit {
+        code: exit::BAD_INPUT,
+        message: format!(
+            "no bundled scenario named {:?} (try seeds or world)",
+            name.escape_debug().to_string()
+        ),
+    })?;
+    let scenario = Scenario::from_str_named(text, name).map_err(|e| Exit {
+        code: exit::BAD_INPUT,
+        message: e.to_string(),
+    })?;
+    let runtime = runtime()?;
+    let lab = runtime.block_on(start(scenario, smtp_port, None))?;
+    Ok(RunningLab {
+        runtime,
+        lab: Some(lab),
+    })
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .thread_name("mxray-lab")
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+async fn start(
+    scenario: Scenario,
+    smtp_port: Option<u16>,
+    dns_addr: Option<SocketAddr>,
+) -> anyhow::Result<Lab> {
+    let options = LabOptions {
+        smtp_port,
+        dns_addr,
+        ..LabOptions::default()
+    };
+    Lab::start(scenario, options).await.map_err(|e: LabError| {
+        let code = if e.is_bind() {
+            exit::ENVIRONMENT
+        } else {
+            exit::BAD_INPUT
+        };
+        Exit {
+            code,
+            message: format!("lab: {e}"),
+        }
+        .into()
+    })
+}
+
+/// Writes the ready file atomically (temp file in the same directory, then rename), so a
+/// script polling for it never reads half a document.
+fn write_ready_file(path: &Path, info: &ReadyInfo) -> anyhow::Result<()> {
+    let json = serde_json::to_string_pretty(info)?;
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .map_or_else(|| PathBuf::from("."), Path::to_path_buf);
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "ready".to_owned());
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let write = || -> std::io::Result<()> {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(json.as_bytes())?;
+        f.write_all(b"\n")?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)
+    };
+    write().map_err(|e| {
+        let _ = std::fs::remove_file(&tmp);
+        anyhow::Error::new(e).context(format!("cannot write ready file {}", path.display()))
+    })
+}
+
+fn print_summary(info: &ReadyInfo) {
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "lab {:?} ready: resolver {}, smtp port {}{}",
+        info.scenario,
+        info.resolver,
+        info.smtp_port,
+        info.https_port
+            .map(|p| format!(", https port {p}"))
+            .unwrap_or_default()
+    );
+    for h in &info.hosts {
+        let state = if h.listening { "" } else { " (no listener)" };
+        let _ = writeln!(
+            err,
+            "  {:<32} {:<15}{state} {}",
+            h.name,
+            h.address,
+            h.behaviours.join(", ")
+        );
+    }
+    let _ = writeln!(
+        err,
+        "Ctrl-C or SIGTERM stops it; SIGUSR1 or Enter prints the counters."
+    );
+}
+
+/// Waits for SIGINT or SIGTERM, printing stats on SIGUSR1 or on each line of standard input.
+async fn wait_until_stopped(lab: &Lab) {
+    use tokio::io::AsyncBufReadExt;
+    use tokio::signal::unix::{SignalKind, signal};
+
+    let mut term = signal(SignalKind::terminate()).ok();
+    let mut usr1 = signal(SignalKind::user_defined1()).ok();
+    let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    loop {
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => break,
+            Some(_) = async { term.as_mut()?.recv().await } => break,
+            Some(_) = async { usr1.as_mut()?.recv().await } => println!("{}", lab.stats()),
+            line = async { stdin.as_mut()?.next_line().await.ok() }, if stdin.is_some() => match line {
+                Some(Some(_)) => println!("{}", lab.stats()),
+                // End of input (or no terminal): stop watching it, keep serving.
+                _ => stdin = None,
+            },
+        }
+    }
+}

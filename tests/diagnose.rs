@@ -1,0 +1,440 @@
+//! `mxray diagnose` end to end: the real binary against the lab over real sockets, one lab
+//! domain per finding id (tests/data/diagnose.toml), plus bulk mode and exit codes.
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::OnceLock;
+
+use serde_json::Value;
+
+use crate::util::{TestLab, json, mxray, mxray_lab};
+
+fn lab() -> &'static TestLab {
+    static LAB: OnceLock<(TestLab, Option<TcpListener>)> = OnceLock::new();
+    &LAB.get_or_init(|| {
+        let lab = TestLab::start(
+            include_str!("data/diagnose.toml"),
+            "tests/data/diagnose.toml",
+        );
+        // A listener that never accepts, with its backlog filled, makes new connections hang
+        // like a firewall that drops SYNs.
+        let addr = SocketAddr::new([127, 0, 1, 11].into(), lab.lab().smtp_port());
+        let blackhole = blackhole(addr);
+        (lab, blackhole)
+    })
+    .0
+}
+
+fn blackhole(addr: SocketAddr) -> Option<TcpListener> {
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+    sock.bind(&addr.into()).ok()?;
+    sock.listen(0).ok()?;
+    // Fill the accept queue so the kernel starts dropping further SYNs.
+    let mut fillers = Vec::new();
+    for _ in 0..8 {
+        let s = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).ok()?;
+        s.set_nonblocking(true).ok()?;
+        let _ = s.connect(&addr.into());
+        fillers.push(s);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    std::mem::forget(fillers);
+    Some(sock.into())
+}
+
+fn diagnose(target: &str, extra: &[&str]) -> (i32, Value) {
+    let mut args = vec![
+        "diagnose",
+        target,
+        "--json",
+        "--timeout",
+        "2s",
+        "--greeting-wait",
+        "6s",
+    ];
+    args.extend_from_slice(extra);
+    let out = mxray_lab(lab(), &args);
+    assert!(
+        !out.stdout.is_empty(),
+        "{target}: exit {}, stderr: {}",
+        out.code,
+        out.stderr
+    );
+    (out.code, json(&out))
+}
+
+fn ids(v: &Value, severity: &str) -> Vec<String> {
+    v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["severity"] == severity)
+                .filter_map(|f| f["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn has(v: &Value, severity: &str, id: &str) -> bool {
+    ids(v, severity).iter().any(|x| x == id)
+}
+
+#[track_caller]
+fn expect(target: &str, extra: &[&str], severity: &str, id: &str) -> Value {
+    let (_, v) = diagnose(target, extra);
+    assert!(
+        has(&v, severity, id),
+        "{target}: expected {severity} {id}; fails {:?}, warns {:?}",
+        ids(&v, "fail"),
+        ids(&v, "warn")
+    );
+    v
+}
+
+#[test]
+fn healthy_domain_is_a_deliverable_path_with_no_failures() {
+    let (code, v) = diagnose("healthy.test", &[]);
+    assert_eq!(code, 0, "{v:#}");
+    assert!(ids(&v, "fail").is_empty(), "{:?}", ids(&v, "fail"));
+    assert!(ids(&v, "warn").is_empty(), "{:?}", ids(&v, "warn"));
+    assert_eq!(v["verdict"]["overall"], "deliverable_path");
+    for id in ["mx.present", "smtp.ok", "tls.ok", "rdns.ok"] {
+        assert!(has(&v, "pass", id), "{id}");
+    }
+    // Both MX hosts were probed, in preference order.
+    let hosts = v["verdict"]["hosts"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(hosts.len(), 2);
+    assert!(
+        hosts[0]["host"]
+            .as_str()
+            .unwrap_or("")
+            .starts_with("mx1.healthy.test")
+    );
+}
+
+#[test]
+fn probe_accepts_a_known_mailbox() {
+    let v = expect(
+        "alice@healthy.test",
+        &["--probe"],
+        "pass",
+        "smtp.rcpt_accepted",
+    );
+    assert_eq!(v["verdict"]["overall"], "deliverable_path");
+}
+
+#[test]
+fn dns_failures() {
+    expect("servfail.test", &[], "fail", "dns.servfail");
+    let v = expect("timeout.test", &["--timeout", "1s"], "fail", "dns.timeout");
+    assert_eq!(v["verdict"]["side"], "path");
+    expect("missing.healthy.test", &[], "fail", "domain.nxdomain");
+}
+
+#[test]
+fn target_problems() {
+    let out = mxray_lab(lab(), &["diagnose", "not a domain", "--json"]);
+    assert_eq!(out.code, 2);
+    assert!(has(&json(&out), "fail", "domain.invalid"));
+    let (_, v) = diagnose("someone@gmial.com", &[]);
+    assert!(has(&v, "warn", "domain.typo"), "{v:#}");
+    assert!(v.to_string().contains("gmail.com"));
+}
+
+#[test]
+fn mx_shapes() {
+    let v = expect("null.test", &[], "fail", "mx.null");
+    assert_eq!(v["verdict"]["overall"], "broken");
+    expect("implicit.test", &[], "warn", "mx.implicit");
+    expect("nothing.test", &[], "fail", "mx.no_address");
+    expect("cname.test", &[], "warn", "mx.cname");
+    expect("literal.test", &[], "fail", "mx.ip_literal");
+    expect("noaddr.test", &[], "fail", "mx.no_address");
+    expect("dup.test", &[], "warn", "mx.duplicate");
+}
+
+#[test]
+fn connection_failures() {
+    let v = expect("refused.test", &[], "fail", "smtp.refused");
+    assert!(has(&v, "fail", "smtp.all_mx_down"));
+    assert_eq!(v["verdict"]["overall"], "broken");
+    expect(
+        "blackhole.test",
+        &["--timeout", "1s"],
+        "fail",
+        "smtp.connect_timeout",
+    );
+    let v = expect("partial.test", &[], "warn", "smtp.some_mx_down");
+    assert_eq!(v["verdict"]["overall"], "degraded");
+}
+
+#[test]
+fn silent_hosts_are_inconclusive_never_down() {
+    let v = expect(
+        "silent.test",
+        &["--greeting-wait", "1s"],
+        "warn",
+        "smtp.silent",
+    );
+    assert_eq!(v["verdict"]["overall"], "inconclusive");
+    assert!(!has(&v, "fail", "smtp.all_mx_down"));
+}
+
+#[test]
+fn slow_greeting_is_reported_with_the_time_waited() {
+    let v = expect("slow.test", &[], "warn", "smtp.slow_greeting");
+    assert_eq!(
+        v["verdict"]["overall"], "deliverable_path",
+        "a tarpit still takes mail"
+    );
+}
+
+#[test]
+fn banners_are_decoded() {
+    let v = expect("banner421.test", &[], "fail", "smtp.banner_4xx");
+    assert!(v.to_string().contains("4.4.0"));
+    expect("banner554.test", &[], "fail", "smtp.banner_5xx");
+}
+
+#[test]
+fn drops_name_the_step() {
+    let v = expect("drop.test", &[], "fail", "smtp.dropped");
+    let f = v["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == "smtp.dropped").cloned())
+        .unwrap_or_default();
+    assert!(
+        f["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("dropped the session at"),
+        "{f:#}"
+    );
+}
+
+#[test]
+fn rcpt_outcomes() {
+    let (code, v) = diagnose("nobody@mailboxes.test", &["--probe"]);
+    assert_eq!(code, 1);
+    assert!(has(&v, "fail", "smtp.rcpt_rejected"), "{v:#}");
+    let v = expect(
+        "alice@greylist.test",
+        &["--probe"],
+        "warn",
+        "smtp.rcpt_deferred",
+    );
+    assert_eq!(v["verdict"]["overall"], "degraded");
+}
+
+#[test]
+fn tls_findings() {
+    expect("notls.test", &[], "warn", "tls.missing");
+    expect("brokentls.test", &[], "warn", "tls.handshake_failed");
+    expect("expired.test", &[], "fail", "tls.cert_expired");
+    expect("selfsigned.test", &[], "warn", "tls.cert_untrusted");
+    expect("wrongname.test", &[], "warn", "tls.cert_name_mismatch");
+    let v = expect("expiring.test", &[], "warn", "tls.cert_expiring");
+    assert!(
+        v.to_string().contains("expires in 4 day") || v.to_string().contains("expires in 5 day")
+    );
+}
+
+#[test]
+fn ehlo_refused_falls_back_to_helo() {
+    let v = expect("noesmtp.test", &[], "warn", "smtp.ehlo_rejected");
+    assert!(has(&v, "pass", "smtp.ok"), "HELO still works");
+}
+
+#[test]
+fn reverse_dns_findings() {
+    expect("noptr.test", &[], "warn", "rdns.missing");
+    expect("badptr.test", &[], "warn", "rdns.mismatch");
+}
+
+#[test]
+fn human_report_puts_the_verdict_first() {
+    let out = mxray_lab(lab(), &["diagnose", "refused.test", "--timeout", "2s"]);
+    assert_eq!(out.code, 1);
+    let first = out.stdout.lines().next().unwrap_or("");
+    assert!(first.contains("BROKEN"), "{}", out.stdout);
+    assert!(out.stdout.contains("fix:"));
+    assert!(out.stdout.contains("smtp.refused"));
+}
+
+#[test]
+fn bulk_input_streams_json_lines() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("domains.txt");
+    std::fs::write(
+        &list,
+        "# lab domains\nhealthy.test\nrefused.test\n\nnull.test\nnot a domain\n",
+    )
+    .expect("write");
+    let list = list.display().to_string();
+    let out = mxray_lab(
+        lab(),
+        &[
+            "diagnose",
+            "--input",
+            &list,
+            "--json",
+            "--timeout",
+            "2s",
+            "--concurrency",
+            "3",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON line"))
+        .collect();
+    assert_eq!(lines.len(), 4);
+    let targets: Vec<&str> = lines.iter().filter_map(|l| l["target"].as_str()).collect();
+    for t in ["healthy.test", "refused.test", "null.test", "not a domain"] {
+        assert!(targets.contains(&t), "{t} in {targets:?}");
+    }
+}
+
+#[test]
+fn dead_resolver_is_an_environment_error() {
+    // A UDP port nobody answers on: bind it, never read.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
+    let addr = sock.local_addr().expect("addr").to_string();
+    let out = mxray(
+        &[
+            "diagnose",
+            "healthy.test",
+            "--resolver",
+            &addr,
+            "--timeout",
+            "1s",
+        ],
+        None,
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("resolver"), "{}", out.stderr);
+}
+
+/// 500 domains whose MX records share five hosts: the run must finish every domain and never
+/// open more than `--per-address` connections to one host at once, whatever `--concurrency` is.
+#[test]
+fn bulk_500_domains_is_polite_to_shared_mx_hosts() {
+    let mut toml = String::from("[lab]\nname = \"bulk\"\n");
+    for h in 0..5 {
+        toml.push_str(&format!(
+            "\n[[hosts]]\nname = \"mx{h}.bulk-hosts.test\"\naddress = \"127.0.2.{}\"\ncatch_all = true\nlatency = \"20ms\"\n",
+            h + 1
+        ));
+    }
+    let mut list = String::new();
+    for d in 0..500 {
+        toml.push_str(&format!(
+            "\n[[domains]]\nname = \"d{d}.bulk.test\"\nmx = [\"10 mx{}.bulk-hosts.test\"]\n",
+            d % 5
+        ));
+        list.push_str(&format!("d{d}.bulk.test\n"));
+    }
+    let lab = TestLab::start(&toml, "bulk");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("list.txt");
+    std::fs::write(&path, list).expect("write list");
+    let path = path.display().to_string();
+    let out = mxray_lab(
+        &lab,
+        &[
+            "diagnose",
+            "--input",
+            &path,
+            "--json",
+            "--concurrency",
+            "64",
+            "--per-address",
+            "2",
+            "--timeout",
+            "5s",
+        ],
+    );
+    let lines: Vec<Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(lines.len(), 500, "stderr: {}", out.stderr);
+    let good = lines
+        .iter()
+        .filter(|l| l["verdict"]["overall"] == "deliverable_path")
+        .count();
+    assert!(good >= 490, "only {good} of 500 deliverable");
+    let stats = lab.lab().stats();
+    for h in &stats.smtp {
+        let peak = h
+            .clients
+            .values()
+            .map(|c| c.peak_concurrency)
+            .max()
+            .unwrap_or(0);
+        assert!(
+            peak <= 2,
+            "{} saw {peak} simultaneous connections from one client",
+            h.name
+        );
+        assert!(
+            h.totals.connections >= 100,
+            "{} got {} connections",
+            h.name,
+            h.totals.connections
+        );
+    }
+}
+
+/// Ctrl-C in a bulk run stops it, keeps what was already written, and says how far it got.
+#[test]
+fn interrupting_a_bulk_run_keeps_finished_results() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("list.txt");
+    // Silent hosts make each target take the whole greeting wait, so the run is still going.
+    let mut list = String::from("healthy.test\n");
+    for _ in 0..20 {
+        list.push_str("silent.test\n");
+    }
+    std::fs::write(&path, list).expect("write list");
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mxray"));
+    cmd.args([
+        "diagnose",
+        "--input",
+        &path.display().to_string(),
+        "--json",
+        "--concurrency",
+        "2",
+        "--greeting-wait",
+        "30s",
+    ])
+    .args(lab().flags())
+    .stdout(std::process::Stdio::piped())
+    .stderr(std::process::Stdio::piped());
+    let child = cmd.spawn().expect("spawn");
+    std::thread::sleep(std::time::Duration::from_millis(2500));
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill -INT");
+    assert!(status.success());
+    let out = child.wait_with_output().expect("wait");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(130), "{stderr}");
+    assert!(stderr.contains("interrupted"), "{stderr}");
+    let done: Vec<Value> = stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert!(
+        done.iter().any(|l| l["target"] == "healthy.test"),
+        "{stdout}"
+    );
+    assert!(done.len() < 21);
+}

@@ -1,0 +1,148 @@
+//! `mxray lab serve` and `mxray lab demo` end to end, driven the way a shell script drives them:
+//! start in the background, wait for the ready file, use it, stop with a signal.
+
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+use crate::util::mxray;
+
+fn spawn_serve(args: &[&str]) -> Child {
+    Command::new(env!("CARGO_BIN_EXE_mxray"))
+        .args(["lab", "serve"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mxray lab serve")
+}
+
+fn wait_for(path: &Path, child: &mut Child) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if let Ok(text) = std::fs::read_to_string(path)
+            && let Ok(v) = serde_json::from_str::<Value>(&text)
+        {
+            return v;
+        }
+        if let Ok(Some(status)) = child.try_wait() {
+            panic!("lab serve exited early: {status}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("no ready file after 20 s");
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .expect("kill")
+        .success();
+    assert!(ok);
+}
+
+#[test]
+fn serve_writes_a_ready_file_that_other_verbs_use_and_stops_on_sigterm() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ready = dir.path().join("lab.json");
+    let mut child = spawn_serve(&["seeds", "--ready-file", &ready.display().to_string()]);
+    let info = wait_for(&ready, &mut child);
+    let resolver = info["resolver"].as_str().expect("resolver").to_string();
+    let port = info["smtp_port"].as_u64().expect("smtp_port").to_string();
+    assert!(info["hosts"].as_array().is_some_and(|h| h.len() > 10));
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, info["ca_pem"].as_str().expect("ca_pem")).expect("write ca");
+
+    let out = mxray(
+        &[
+            "diagnose",
+            "ok.test",
+            "--json",
+            "--resolver",
+            &resolver,
+            "--smtp-port",
+            &port,
+            "--ca-file",
+            &ca.display().to_string(),
+        ],
+        None,
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    assert_eq!(v["verdict"]["overall"], "deliverable_path");
+
+    signal(&child, "-TERM");
+    let out = child.wait_with_output().expect("wait");
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("mx.ok.test"),
+        "the counters print on exit: {stdout}"
+    );
+    assert!(!ready.exists(), "the ready file is removed on exit");
+}
+
+#[test]
+fn a_bad_scenario_exits_2_with_file_and_line() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[[hosts]]\nname = \"mx.bad.test\"\naddress = \"192.0.2.1\"\n",
+    )
+    .expect("write");
+    let out = mxray(&["lab", "serve", &path.display().to_string()], None);
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("bad.toml:3"), "{}", out.stderr);
+    assert!(out.stderr.contains("loopback"), "{}", out.stderr);
+    let out = mxray(&["lab", "serve", "/nonexistent/scenario.toml"], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+}
+
+#[test]
+fn a_taken_port_exits_3() {
+    let taken = std::net::TcpListener::bind("127.0.0.10:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port().to_string();
+    let out = mxray(&["lab", "serve", "seeds", "--smtp-port", &port], None);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+}
+
+#[test]
+fn demo_diagnoses_every_seed_failure() {
+    let out = mxray(&["lab", "demo", "--json"], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    let reports = v["reports"].as_array().cloned().unwrap_or_default();
+    let find = |target: &str| {
+        reports
+            .iter()
+            .find(|r| r["target"] == target)
+            .unwrap_or_else(|| panic!("{target} not in the demo"))
+            .clone()
+    };
+    let has = |r: &Value, id: &str| {
+        r["findings"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x["id"] == id))
+    };
+    assert!(has(&find("banner-421.test"), "smtp.banner_4xx"));
+    assert!(has(&find("null-mx.test"), "mx.null"));
+    assert!(has(&find("expired-cert.test"), "tls.cert_expired"));
+    assert!(has(&find("alice@greylist.test"), "smtp.rcpt_deferred"));
+    assert!(has(&find("alice@routing-443.test"), "smtp.dropped"));
+    assert!(has(&find("silent.test"), "smtp.silent"));
+    assert_eq!(find("ok.test")["verdict"]["overall"], "deliverable_path");
+    // And the human form names each domain with its verdict.
+    let out = mxray(&["lab", "demo"], None);
+    assert_eq!(out.code, 0);
+    assert!(out.stdout.contains("tarpit.test") && out.stdout.contains("smtp.slow_greeting"));
+}
