@@ -85,6 +85,11 @@ pub enum Command {
     /// A hermetic world of DNS and misbehaving SMTP servers on loopback: `serve` a scenario for
     /// your own tools, or run the `demo`.
     Lab(crate::cmd::lab::LabArgs),
+
+    /// Verify addresses by SMTP probe without being throttled and without ever calling a
+    /// transient failure "invalid": per-provider politeness, greylisting-aware retries,
+    /// session reuse, catch-all detection, resumable bulk runs.
+    Verify(crate::cmd::verify::VerifyArgs),
 }
 
 const EXPLAIN_HELP: &str = "\

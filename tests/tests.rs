@@ -6,3 +6,4 @@ mod util;
 mod diagnose;
 mod explain;
 mod lab;
+mod verify;

@@ -4,3 +4,4 @@ pub mod demo;
 pub mod diagnose;
 pub mod explain;
 pub mod lab;
+pub mod verify;

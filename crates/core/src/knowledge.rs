@@ -1175,7 +1175,10 @@ pub fn classify(
         return c;
     }
     let specific = enhanced.and_then(|e| by_enhanced(e, class));
-    let generic_enhanced = enhanced.is_none_or(|e| e.detail == 0);
+    // X.y.0 says nothing specific, and X.7.1 ("delivery not authorized") is the catch-all that
+    // greylisting and throttling servers use too: the text decides for both.
+    let generic_enhanced =
+        enhanced.is_none_or(|e| e.detail == 0 || (e.subject == 7 && e.detail == 1));
     if generic_enhanced
         && !text.is_empty()
         && let Some(r) = WEAK_RULES

@@ -116,8 +116,32 @@ pub struct Session {
 impl Session {
     /// Opens a TCP connection within `timeout`.
     pub async fn connect(peer: SocketAddr, timeout: Duration) -> Result<Session, SmtpError> {
+        Session::connect_from(peer, None, timeout).await
+    }
+
+    /// Opens a TCP connection from a chosen local address (greylisting keys on the client
+    /// IP, so retries must come from the same one).
+    pub async fn connect_from(
+        peer: SocketAddr,
+        local: Option<std::net::IpAddr>,
+        timeout: Duration,
+    ) -> Result<Session, SmtpError> {
         let start = Instant::now();
-        let tcp = match tokio::time::timeout(timeout, TcpStream::connect(peer)).await {
+        let connecting = async {
+            match local {
+                None => TcpStream::connect(peer).await,
+                Some(ip) => {
+                    let sock = if peer.is_ipv4() {
+                        tokio::net::TcpSocket::new_v4()?
+                    } else {
+                        tokio::net::TcpSocket::new_v6()?
+                    };
+                    sock.bind(SocketAddr::new(ip, 0))?;
+                    sock.connect(peer).await
+                }
+            }
+        };
+        let tcp = match tokio::time::timeout(timeout, connecting).await {
             Err(_) => return Err(SmtpError::Timeout(timeout.as_millis() as u64)),
             Ok(Err(e)) => return Err(io_error(e)),
             Ok(Ok(s)) => s,

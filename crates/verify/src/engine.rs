@@ -1,0 +1,774 @@
+//! The scheduler: addresses grouped by domain, DNS once per domain, one SMTP session carrying
+//! many RCPT probes, per-provider budgets, greylisting retries, fallback between MX hosts, and
+//! a deadline after which whatever is still transient is reported `unknown` with its reason.
+
+use std::collections::{HashMap, VecDeque};
+use std::hash::{Hash, Hasher};
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use mxray_core::address::{Target, parse_target, suggest_domain};
+use mxray_core::explain;
+use mxray_net::smtp::capabilities;
+use mxray_net::{Dns, DnsOutcome, DnsRecord, RType, Reply, Session, SmtpError, TlsSettings};
+use tokio::sync::{OnceCell, Semaphore, mpsc};
+
+use crate::budget::{BudgetLimits, Budgets};
+use crate::classify::{Outcome, classify_rcpt, retry_hint};
+use crate::lists;
+use crate::model::{DecidingReply, Reason, Verdict, VerifyResult};
+
+/// How the engine behaves; every field has a documented default in the CLI.
+#[derive(Clone)]
+pub struct Config {
+    pub smtp_port: u16,
+    /// Per network step.
+    pub timeout: Duration,
+    /// Wait for a greeting (tarpits greet late).
+    pub greeting_wait: Duration,
+    /// MAIL FROM (empty: the null sender).
+    pub from: String,
+    pub helo: String,
+    /// First retry after greylisting without a hint; later retries double it.
+    pub greylist_retry: Duration,
+    /// The run's patience for a domain's transient failures, from its first attempt.
+    pub deadline: Duration,
+    /// RCPTs per transaction before RSET, until a 452 4.5.3 teaches a smaller cap.
+    pub rcpt_per_transaction: usize,
+    /// Local addresses to connect from; a domain always uses the same one.
+    pub source_ips: Vec<IpAddr>,
+    pub budget: BudgetLimits,
+    /// Domains verified at once.
+    pub domain_concurrency: usize,
+    /// Probe a random local part once per domain to detect catch-all.
+    pub detect_catch_all: bool,
+    /// Used only when a server insists on STARTTLS before MAIL.
+    pub tls: Arc<TlsSettings>,
+    /// Keep per-address transcripts (-v).
+    pub transcript: bool,
+}
+
+/// One input line to verify.
+#[derive(Debug, Clone)]
+pub struct Item {
+    pub index: u64,
+    pub input: String,
+}
+
+/// A decided result for the input at `index`.
+#[derive(Debug, Clone)]
+pub struct Decided {
+    pub index: u64,
+    pub result: VerifyResult,
+}
+
+#[derive(Debug)]
+enum DomainInfo {
+    Hosts(Vec<MxHost>),
+    Fail(Verdict, Reason, String),
+}
+
+#[derive(Debug, Clone)]
+struct MxHost {
+    name: String,
+    addrs: Vec<IpAddr>,
+}
+
+/// Run-wide counters.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct EngineStats {
+    pub sessions: u64,
+    pub rcpts: u64,
+    pub dns_domains: u64,
+}
+
+pub struct Engine {
+    dns: Dns,
+    cfg: Config,
+    pub budgets: Budgets,
+    domains: Mutex<HashMap<String, Arc<OnceCell<Arc<DomainInfo>>>>>,
+    domain_slots: Arc<Semaphore>,
+    sessions: AtomicU64,
+    rcpts: AtomicU64,
+    dns_domains: AtomicU64,
+}
+
+/// An address waiting for a verdict, with every input line that normalised to it.
+#[derive(Debug, Clone)]
+struct Pending {
+    target: Target,
+    inputs: Vec<(u64, String)>,
+    attempts: u32,
+    last: Option<(Reason, Option<DecidingReply>)>,
+    transcript: Vec<String>,
+}
+
+/// How a session ended, for the budget and the host choice.
+enum SessionEnd {
+    /// Worked through the queue (or stopped to wait for retries).
+    Done,
+    /// 421 or 4.7.x throttling: slow down, try again.
+    Throttled(Reason, Option<Duration>),
+    /// The connection broke mid-session.
+    Dropped,
+    /// This host cannot be used now (refused, unreachable, silent, 5xx greeting).
+    HostDown(Reason, Option<DecidingReply>),
+}
+
+struct DomainRun {
+    domain: String,
+    pending: VecDeque<Pending>,
+    waiting: Vec<(Instant, Pending)>,
+    catch_all: Option<bool>,
+    catch_all_tries: u32,
+    cap: Option<usize>,
+    source: Option<IpAddr>,
+    started: Instant,
+}
+
+impl Engine {
+    pub fn new(dns: Dns, cfg: Config) -> Engine {
+        Engine {
+            dns,
+            budgets: Budgets::new(cfg.budget),
+            domain_slots: Arc::new(Semaphore::new(cfg.domain_concurrency.max(1))),
+            cfg,
+            domains: Mutex::new(HashMap::new()),
+            sessions: AtomicU64::new(0),
+            rcpts: AtomicU64::new(0),
+            dns_domains: AtomicU64::new(0),
+        }
+    }
+
+    pub fn stats(&self) -> EngineStats {
+        EngineStats {
+            sessions: self.sessions.load(Ordering::Relaxed),
+            rcpts: self.rcpts.load(Ordering::Relaxed),
+            dns_domains: self.dns_domains.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Verifies a batch; results go to `out` as they are decided. Duplicates (after
+    /// normalisation) are probed once and reported for every input line.
+    pub async fn verify_batch(self: &Arc<Self>, items: Vec<Item>, out: mpsc::Sender<Decided>) {
+        let mut by_domain: HashMap<String, Vec<Pending>> = HashMap::new();
+        for item in items {
+            let target = match parse_target(&item.input).and_then(require_local) {
+                Ok(t) => t,
+                Err(e) => {
+                    let r = self.immediate(
+                        &item.input,
+                        None,
+                        Verdict::Undeliverable,
+                        Reason::Syntax,
+                        Some(e.to_string()),
+                    );
+                    let _ = out
+                        .send(Decided {
+                            index: item.index,
+                            result: r,
+                        })
+                        .await;
+                    continue;
+                }
+            };
+            let list = by_domain.entry(target.domain_ascii.clone()).or_default();
+            let key = target.normalized();
+            match list.iter_mut().find(|p| p.target.normalized() == key) {
+                Some(p) => p.inputs.push((item.index, item.input)),
+                None => list.push(Pending {
+                    target,
+                    inputs: vec![(item.index, item.input)],
+                    attempts: 0,
+                    last: None,
+                    transcript: Vec::new(),
+                }),
+            }
+        }
+        let mut tasks = tokio::task::JoinSet::new();
+        for (domain, pending) in by_domain {
+            let Ok(slot) = self.domain_slots.clone().acquire_owned().await else {
+                break;
+            };
+            let (me, out) = (self.clone(), out.clone());
+            tasks.spawn(async move {
+                me.run_domain(domain, pending, &out).await;
+                drop(slot);
+            });
+        }
+        while tasks.join_next().await.is_some() {}
+    }
+
+    fn immediate(
+        &self,
+        input: &str,
+        target: Option<&Target>,
+        verdict: Verdict,
+        reason: Reason,
+        text: Option<String>,
+    ) -> VerifyResult {
+        VerifyResult {
+            address: input.to_string(),
+            normalized: target.map_or_else(|| input.trim().to_string(), Target::normalized),
+            verdict,
+            reason,
+            reply: text.map(|t| DecidingReply {
+                code: 0,
+                enhanced_code: None,
+                text: t,
+                mx_host: String::new(),
+            }),
+            catch_all: None,
+            disposable: target.is_some_and(|t| lists::is_disposable(&t.domain_ascii)),
+            role_account: target
+                .and_then(|t| t.local.as_deref())
+                .is_some_and(lists::is_role),
+            free_provider: target.is_some_and(|t| lists::is_free_provider(&t.domain_ascii)),
+            suggestion: target
+                .and_then(|t| suggest_domain(&t.domain_ascii))
+                .map(|d| {
+                    format!(
+                        "{}@{d}",
+                        target.and_then(|t| t.local.clone()).unwrap_or_default()
+                    )
+                }),
+            attempts: 0,
+            elapsed_ms: 0,
+            transcript: Vec::new(),
+        }
+    }
+
+    async fn emit(
+        &self,
+        run: &DomainRun,
+        p: Pending,
+        verdict: Verdict,
+        reason: Reason,
+        reply: Option<DecidingReply>,
+        out: &mpsc::Sender<Decided>,
+    ) {
+        let mut base = self.immediate("", Some(&p.target), verdict, reason, None);
+        // A disposable address that works is still a throwaway: risky.
+        if base.disposable && verdict == Verdict::Deliverable {
+            base.verdict = Verdict::Risky;
+            base.reason = Reason::Disposable;
+        }
+        base.reply = reply;
+        base.catch_all = run.catch_all;
+        base.attempts = p.attempts;
+        base.elapsed_ms = run.started.elapsed().as_millis() as u64;
+        if self.cfg.transcript {
+            base.transcript = p.transcript.clone();
+        }
+        for (index, input) in p.inputs {
+            let mut r = base.clone();
+            r.address = input;
+            let _ = out.send(Decided { index, result: r }).await;
+        }
+    }
+
+    async fn resolve(&self, domain: &str) -> Arc<DomainInfo> {
+        let cell = {
+            let mut map = match self.domains.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            map.entry(domain.to_string()).or_default().clone()
+        };
+        cell.get_or_init(|| async {
+            self.dns_domains.fetch_add(1, Ordering::Relaxed);
+            Arc::new(self.lookup(domain).await)
+        })
+        .await
+        .clone()
+    }
+
+    async fn lookup(&self, domain: &str) -> DomainInfo {
+        let mx = self.dns.query(domain, RType::Mx).await;
+        let dns_fail = |what: &str| {
+            DomainInfo::Fail(
+                Verdict::Unknown,
+                Reason::DnsFailure,
+                format!("MX lookup for {domain}: {what}"),
+            )
+        };
+        let mut names: Vec<(u16, String)> = match &mx.outcome {
+            DnsOutcome::NxDomain => {
+                return DomainInfo::Fail(
+                    Verdict::Undeliverable,
+                    Reason::DomainNxdomain,
+                    format!("{domain} does not exist (NXDOMAIN)"),
+                );
+            }
+            DnsOutcome::ServFail => return dns_fail("SERVFAIL"),
+            DnsOutcome::Refused => return dns_fail("REFUSED"),
+            DnsOutcome::Timeout => return dns_fail("timeout"),
+            DnsOutcome::Error(e) => return dns_fail(e),
+            DnsOutcome::NoData => vec![(0, domain.to_string())],
+            DnsOutcome::Answer => mx
+                .records
+                .iter()
+                .filter_map(|r| match r {
+                    DnsRecord::Mx {
+                        preference,
+                        exchange,
+                        ..
+                    } => Some((*preference, exchange.to_ascii_lowercase())),
+                    _ => None,
+                })
+                .collect(),
+        };
+        names.sort();
+        if names.len() == 1 && matches!(names[0].1.as_str(), "" | ".") {
+            return DomainInfo::Fail(
+                Verdict::Undeliverable,
+                Reason::NullMx,
+                format!("{domain} publishes a null MX (RFC 7505)"),
+            );
+        }
+        names.dedup_by(|a, b| a.1 == b.1);
+        let mut hosts = Vec::new();
+        let mut transient = false;
+        for (_, name) in names.into_iter().take(10) {
+            let (a, aaaa) = tokio::join!(
+                self.dns.query(&name, RType::A),
+                self.dns.query(&name, RType::Aaaa)
+            );
+            transient |= [&a, &aaaa]
+                .iter()
+                .any(|x| matches!(x.outcome, DnsOutcome::ServFail | DnsOutcome::Timeout));
+            let addrs: Vec<IpAddr> = a.addrs().chain(aaaa.addrs()).collect();
+            if !addrs.is_empty() {
+                hosts.push(MxHost { name, addrs });
+            }
+        }
+        if hosts.is_empty() {
+            return if transient {
+                dns_fail("the MX hosts' addresses could not be resolved")
+            } else {
+                DomainInfo::Fail(
+                    Verdict::Undeliverable,
+                    Reason::NoMx,
+                    format!("{domain} has no MX host with an address"),
+                )
+            };
+        }
+        DomainInfo::Hosts(hosts)
+    }
+
+    async fn run_domain(&self, domain: String, pending: Vec<Pending>, out: &mpsc::Sender<Decided>) {
+        let mut run = DomainRun {
+            source: self.source_for(&domain),
+            domain: domain.clone(),
+            pending: pending.into(),
+            waiting: Vec::new(),
+            catch_all: None,
+            catch_all_tries: 0,
+            cap: None,
+            started: Instant::now(),
+        };
+        let hosts = match &*self.resolve(&domain).await {
+            DomainInfo::Fail(v, r, text) => {
+                while let Some(p) = run.pending.pop_front() {
+                    let reply = Some(DecidingReply {
+                        code: 0,
+                        enhanced_code: None,
+                        text: text.clone(),
+                        mx_host: String::new(),
+                    });
+                    self.emit(&run, p, *v, *r, reply, out).await;
+                }
+                return;
+            }
+            DomainInfo::Hosts(h) => h.clone(),
+        };
+        let deadline = run.started + self.cfg.deadline;
+        // Per host: consecutive failures, and why it is considered down.
+        let mut strikes = vec![0u32; hosts.len()];
+        let mut down: Vec<Option<(Reason, Option<DecidingReply>)>> = vec![None; hosts.len()];
+        loop {
+            let now = Instant::now();
+            let (due, later): (Vec<_>, Vec<_>) =
+                run.waiting.drain(..).partition(|(t, _)| *t <= now);
+            run.waiting = later;
+            run.pending.extend(due.into_iter().map(|(_, p)| p));
+            if run.pending.is_empty() {
+                let Some(next) = run.waiting.iter().map(|(t, _)| *t).min() else {
+                    break;
+                };
+                if next > deadline {
+                    break;
+                }
+                tokio::time::sleep_until(next.into()).await;
+                continue;
+            }
+            if now >= deadline {
+                break;
+            }
+            // By preference, but a host that just throttled or dropped us yields to the next
+            // one (RFC 5321 5.1: try the other MX hosts) until it has fewer strikes again.
+            let Some(h) = (0..hosts.len())
+                .filter(|i| down[*i].is_none())
+                .min_by_key(|i| (strikes[*i], *i))
+            else {
+                break;
+            };
+            let host = &hosts[h];
+            let budget = self.budgets.for_host(&host.name);
+            // The budget may be paused for a throttling provider: never past the deadline.
+            let Ok(permit) = tokio::time::timeout_at(deadline.into(), budget.acquire()).await
+            else {
+                // No slot before the deadline: the provider was throttling us (or busy).
+                let why = if budget.stats().throttled > 0 {
+                    Reason::RateLimited
+                } else {
+                    Reason::Timeout
+                };
+                for p in run.pending.iter_mut() {
+                    p.last.get_or_insert((why, None));
+                }
+                break;
+            };
+            let end = self.session(host, &mut run, out).await;
+            drop(permit);
+            match end {
+                SessionEnd::Done => {
+                    budget.success();
+                    strikes[h] = 0;
+                }
+                SessionEnd::Throttled(reason, hint) => {
+                    budget.throttled(hint);
+                    strikes[h] += 1;
+                    for p in run.pending.iter_mut() {
+                        p.last.get_or_insert((reason, None));
+                    }
+                    if strikes[h] >= 4 {
+                        down[h] = Some((reason, None));
+                    }
+                }
+                SessionEnd::Dropped => {
+                    budget.throttled(None);
+                    strikes[h] += 1;
+                    for p in run.pending.iter_mut() {
+                        p.last.get_or_insert((Reason::ServerUnavailable, None));
+                    }
+                    if strikes[h] >= 3 {
+                        down[h] = Some((Reason::ServerUnavailable, None));
+                    }
+                }
+                SessionEnd::HostDown(reason, reply) => down[h] = Some((reason, reply)),
+            }
+        }
+        // Whatever is left is unresolved: unknown, with the last reason seen.
+        let all_down_reason = down.iter().flatten().next().cloned();
+        let rest: Vec<Pending> = run
+            .pending
+            .drain(..)
+            .chain(run.waiting.drain(..).map(|(_, p)| p))
+            .collect();
+        for p in rest {
+            let (reason, reply) = p
+                .last
+                .clone()
+                .or_else(|| all_down_reason.clone())
+                .unwrap_or((Reason::Timeout, None));
+            self.emit(&run, p, Verdict::Unknown, reason, reply, out)
+                .await;
+        }
+    }
+
+    fn source_for(&self, domain: &str) -> Option<IpAddr> {
+        if self.cfg.source_ips.is_empty() {
+            return None;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        domain.hash(&mut h);
+        Some(self.cfg.source_ips[(h.finish() % self.cfg.source_ips.len() as u64) as usize])
+    }
+
+    /// One SMTP session with `host`: as many queued addresses as it will take.
+    async fn session(
+        &self,
+        host: &MxHost,
+        run: &mut DomainRun,
+        out: &mpsc::Sender<Decided>,
+    ) -> SessionEnd {
+        let mut last_err = SessionEnd::HostDown(Reason::ConnectionFailed, None);
+        let mut session = None;
+        for addr in &host.addrs {
+            let peer = SocketAddr::new(*addr, self.cfg.smtp_port);
+            match Session::connect_from(peer, run.source, self.cfg.timeout).await {
+                Ok(s) => {
+                    session = Some(s);
+                    break;
+                }
+                Err(SmtpError::Timeout(_)) => {
+                    last_err = SessionEnd::HostDown(Reason::Timeout, None)
+                }
+                Err(_) => last_err = SessionEnd::HostDown(Reason::ConnectionFailed, None),
+            }
+        }
+        let Some(mut s) = session else {
+            return last_err;
+        };
+        self.sessions.fetch_add(1, Ordering::Relaxed);
+        let end = self.converse(&mut s, host, run, out).await;
+        s.quit().await;
+        end
+    }
+
+    fn deciding(&self, r: &Reply, host: &MxHost) -> DecidingReply {
+        let e = explain(&r.raw()).ok();
+        DecidingReply {
+            code: r.code,
+            enhanced_code: e
+                .as_ref()
+                .and_then(|e| e.enhanced_code)
+                .map(|c| c.to_string()),
+            text: e.map_or_else(|| r.lines.join(" "), |e| e.text),
+            mx_host: host.name.clone(),
+        }
+    }
+
+    async fn converse(
+        &self,
+        s: &mut Session,
+        host: &MxHost,
+        run: &mut DomainRun,
+        out: &mpsc::Sender<Decided>,
+    ) -> SessionEnd {
+        let banner = match s.read_reply(self.cfg.greeting_wait).await {
+            Ok(r) => r,
+            Err(SmtpError::Timeout(_)) => return SessionEnd::HostDown(Reason::Timeout, None),
+            Err(_) => return SessionEnd::Dropped,
+        };
+        if banner.code >= 400 {
+            let reply = Some(self.deciding(&banner, host));
+            if banner.code < 500 {
+                let hint = retry_hint(&banner.lines.join(" "));
+                let throttled = matches!(
+                    classify_rcpt(&banner),
+                    Outcome::SessionClosing(Reason::RateLimited)
+                );
+                for p in run.pending.iter_mut() {
+                    p.last = Some((
+                        if throttled {
+                            Reason::RateLimited
+                        } else {
+                            Reason::ServerUnavailable
+                        },
+                        reply.clone(),
+                    ));
+                }
+                return SessionEnd::Throttled(
+                    if throttled {
+                        Reason::RateLimited
+                    } else {
+                        Reason::ServerUnavailable
+                    },
+                    hint,
+                );
+            }
+            return SessionEnd::HostDown(Reason::BlockedByRecipient, reply);
+        }
+        let ehlo = match s.command(&format!("EHLO {}", self.cfg.helo)).await {
+            Ok(r) => r,
+            Err(_) => return SessionEnd::Dropped,
+        };
+        let mut tls_offered = false;
+        if ehlo.code == 421 {
+            return SessionEnd::Throttled(Reason::ServerUnavailable, None);
+        }
+        if ehlo.is_positive() {
+            tls_offered = capabilities(&ehlo).iter().any(|(k, _)| k == "STARTTLS");
+        } else {
+            match s.command(&format!("HELO {}", self.cfg.helo)).await {
+                Ok(r) if r.is_positive() => {}
+                Ok(r) if r.code == 421 => {
+                    return SessionEnd::Throttled(Reason::ServerUnavailable, None);
+                }
+                Ok(r) => {
+                    return SessionEnd::HostDown(Reason::Rejected, Some(self.deciding(&r, host)));
+                }
+                Err(_) => return SessionEnd::Dropped,
+            }
+        }
+        let mut tls_done = false;
+        'transaction: loop {
+            // MAIL FROM opens a transaction; a server that insists on TLS gets it once.
+            let mail = match s.command(&format!("MAIL FROM:<{}>", self.cfg.from)).await {
+                Ok(r) => r,
+                Err(_) => return SessionEnd::Dropped,
+            };
+            if !mail.is_positive() {
+                let outcome = classify_rcpt(&mail);
+                match outcome {
+                    Outcome::Final(_, Reason::TlsRequired)
+                    | Outcome::Retry(Reason::TlsRequired, _)
+                        if tls_offered && !tls_done =>
+                    {
+                        tls_done = true;
+                        match s.command("STARTTLS").await {
+                            Ok(r) if r.code == 220 => {}
+                            _ => {
+                                return SessionEnd::HostDown(
+                                    Reason::TlsRequired,
+                                    Some(self.deciding(&mail, host)),
+                                );
+                            }
+                        }
+                        let obs = s.upgrade_tls(&host.name, &self.cfg.tls).await;
+                        if obs.handshake_error.is_some() {
+                            return SessionEnd::HostDown(
+                                Reason::TlsRequired,
+                                Some(self.deciding(&mail, host)),
+                            );
+                        }
+                        match s.command(&format!("EHLO {}", self.cfg.helo)).await {
+                            Ok(r) if r.is_positive() => continue 'transaction,
+                            _ => return SessionEnd::Dropped,
+                        }
+                    }
+                    Outcome::Final(_, reason) => {
+                        // The sender is refused: nothing can be learned about any address here.
+                        let reason = if reason == Reason::TlsRequired {
+                            reason
+                        } else {
+                            Reason::SenderRejected
+                        };
+                        let reply = Some(self.deciding(&mail, host));
+                        while let Some(p) = run.pending.pop_front() {
+                            self.emit(run, p, Verdict::Unknown, reason, reply.clone(), out)
+                                .await;
+                        }
+                        return SessionEnd::Done;
+                    }
+                    Outcome::SessionClosing(r) => return SessionEnd::Throttled(r, None),
+                    Outcome::Retry(r, hint) => {
+                        let reply = Some(self.deciding(&mail, host));
+                        for p in run.pending.iter_mut() {
+                            p.last = Some((r, reply.clone()));
+                        }
+                        return SessionEnd::Throttled(r, hint);
+                    }
+                    _ => return SessionEnd::Dropped,
+                }
+            }
+            let mut in_txn = 0usize;
+            if run.catch_all.is_none() && self.cfg.detect_catch_all && run.catch_all_tries < 2 {
+                run.catch_all_tries += 1;
+                let probe = format!("RCPT TO:<{}@{}>", random_local(&run.domain), run.domain);
+                match s.command(&probe).await {
+                    Ok(r) => {
+                        self.rcpts.fetch_add(1, Ordering::Relaxed);
+                        in_txn += 1;
+                        match classify_rcpt(&r) {
+                            Outcome::Accepted => run.catch_all = Some(true),
+                            Outcome::Final(Verdict::Undeliverable, _) => {
+                                run.catch_all = Some(false)
+                            }
+                            Outcome::SessionClosing(reason) => {
+                                return SessionEnd::Throttled(reason, None);
+                            }
+                            _ => {}
+                        }
+                    }
+                    Err(_) => return SessionEnd::Dropped,
+                }
+            }
+            loop {
+                let cap = run.cap.unwrap_or(self.cfg.rcpt_per_transaction).max(1);
+                if in_txn >= cap {
+                    match s.command("RSET").await {
+                        Ok(r) if r.is_positive() => continue 'transaction,
+                        _ => return SessionEnd::Dropped,
+                    }
+                }
+                let Some(mut p) = run.pending.pop_front() else {
+                    return SessionEnd::Done;
+                };
+                let before = s.transcript.len();
+                let result = s
+                    .command(&format!("RCPT TO:<{}>", p.target.normalized()))
+                    .await;
+                p.attempts += 1;
+                if self.cfg.transcript {
+                    p.transcript.extend(
+                        s.transcript[before..]
+                            .iter()
+                            .map(|t| format!("{} {}: {}", host.name, t.dir, t.line)),
+                    );
+                }
+                let r = match result {
+                    Ok(r) => r,
+                    Err(_) => {
+                        p.last.get_or_insert((Reason::ServerUnavailable, None));
+                        run.pending.push_front(p);
+                        return SessionEnd::Dropped;
+                    }
+                };
+                self.rcpts.fetch_add(1, Ordering::Relaxed);
+                in_txn += 1;
+                let reply = Some(self.deciding(&r, host));
+                match classify_rcpt(&r) {
+                    Outcome::Accepted => {
+                        let (v, why) = if run.catch_all == Some(true) {
+                            (Verdict::Risky, Reason::CatchAll)
+                        } else {
+                            (Verdict::Deliverable, Reason::MailboxExists)
+                        };
+                        self.emit(run, p, v, why, reply, out).await;
+                    }
+                    Outcome::Final(v, why) => self.emit(run, p, v, why, reply, out).await,
+                    Outcome::TooManyRecipients => {
+                        // Learn the server's cap: what it took in this transaction.
+                        run.cap = Some(in_txn.saturating_sub(1).max(1));
+                        p.attempts -= 1;
+                        run.pending.push_front(p);
+                        in_txn = usize::MAX;
+                    }
+                    Outcome::SessionClosing(why) => {
+                        p.last = Some((why, reply));
+                        run.pending.push_front(p);
+                        return SessionEnd::Throttled(why, None);
+                    }
+                    Outcome::Retry(why, hint) => {
+                        let delay = hint.unwrap_or_else(|| {
+                            self.cfg.greylist_retry
+                                * 2u32.saturating_pow(p.attempts.saturating_sub(1).min(6))
+                        });
+                        p.last = Some((why, reply));
+                        run.waiting.push((Instant::now() + delay, p));
+                        if why == Reason::RateLimited {
+                            // The server throttles us: stop this session, let the budget slow down.
+                            return SessionEnd::Throttled(why, hint);
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The engine verifies mailboxes, not bare domains.
+fn require_local(t: Target) -> Result<Target, mxray_core::address::AddressError> {
+    if t.local.is_some() {
+        Ok(t)
+    } else {
+        Err(mxray_core::address::AddressError::Address {
+            input: t.input.clone(),
+            why: "no local part: expected user@domain".into(),
+        })
+    }
+}
+
+/// An improbable local part for the catch-all probe, different per domain and per run.
+fn random_local(domain: &str) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    domain.hash(&mut h);
+    std::time::SystemTime::now().hash(&mut h);
+    std::process::id().hash(&mut h);
+    format!("mxray-nx-{:016x}", h.finish())
+}

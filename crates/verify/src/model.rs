@@ -1,0 +1,170 @@
+//! What a verification says about one address: the verdict, the documented reason code, the
+//! deciding reply and the flags (catch-all, disposable, role, free provider), as plain data.
+
+use serde::{Deserialize, Serialize};
+
+/// The four verdicts. Only `undeliverable` claims an address does not work, and only on a
+/// permanent answer about the mailbox or the domain.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Verdict {
+    Deliverable,
+    Undeliverable,
+    Risky,
+    Unknown,
+}
+
+impl Verdict {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Deliverable => "deliverable",
+            Verdict::Undeliverable => "undeliverable",
+            Verdict::Risky => "risky",
+            Verdict::Unknown => "unknown",
+        }
+    }
+}
+
+/// Why; each code is documented in docs/verify.md.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    /// RCPT TO accepted at a domain that rejects random addresses.
+    MailboxExists,
+    /// 5.1.x (or a 550 that says the user is unknown).
+    MailboxUnknown,
+    /// 5.2.2 / 552, or 4.2.2 still unresolved at the deadline.
+    MailboxFull,
+    /// 5.2.1: the mailbox exists but takes no mail.
+    MailboxDisabled,
+    /// The domain accepts any address, so acceptance proves nothing.
+    CatchAll,
+    /// A disposable-address provider.
+    Disposable,
+    /// No MX and no address record.
+    NoMx,
+    /// RFC 7505 null MX: the domain accepts no mail.
+    NullMx,
+    DomainNxdomain,
+    /// SERVFAIL or timeout looking up the domain.
+    DnsFailure,
+    Syntax,
+    Greylisted,
+    RateLimited,
+    /// A 5.7.x / policy / blocklist refusal: about us, not the mailbox.
+    BlockedByRecipient,
+    /// MAIL FROM refused: the probe sender is the problem.
+    SenderRejected,
+    /// Every MX refused or could not be reached.
+    ConnectionFailed,
+    Timeout,
+    /// A 421 greeting or a server closing sessions: the host is unavailable now.
+    ServerUnavailable,
+    TlsRequired,
+    /// Another temporary answer that did not clear before the deadline.
+    Deferred,
+    /// A permanent answer that says nothing about the mailbox.
+    Rejected,
+}
+
+impl Reason {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::MailboxExists => "mailbox_exists",
+            Reason::MailboxUnknown => "mailbox_unknown",
+            Reason::MailboxFull => "mailbox_full",
+            Reason::MailboxDisabled => "mailbox_disabled",
+            Reason::CatchAll => "catch_all",
+            Reason::Disposable => "disposable",
+            Reason::NoMx => "no_mx",
+            Reason::NullMx => "null_mx",
+            Reason::DomainNxdomain => "domain_nxdomain",
+            Reason::DnsFailure => "dns_failure",
+            Reason::Syntax => "syntax",
+            Reason::Greylisted => "greylisted",
+            Reason::RateLimited => "rate_limited",
+            Reason::BlockedByRecipient => "blocked_by_recipient",
+            Reason::SenderRejected => "sender_rejected",
+            Reason::ConnectionFailed => "connection_failed",
+            Reason::Timeout => "timeout",
+            Reason::ServerUnavailable => "server_unavailable",
+            Reason::TlsRequired => "tls_required",
+            Reason::Deferred => "deferred",
+            Reason::Rejected => "rejected",
+        }
+    }
+}
+
+/// The reply that decided, when a reply decided.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DecidingReply {
+    pub code: u16,
+    pub enhanced_code: Option<String>,
+    pub text: String,
+    pub mx_host: String,
+}
+
+/// One result per input address. Field names are the output contract (JSON and CSV).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VerifyResult {
+    /// As given.
+    pub address: String,
+    /// Domain in A-labels, local part as given (local parts are case-sensitive in principle).
+    pub normalized: String,
+    pub verdict: Verdict,
+    pub reason: Reason,
+    pub reply: Option<DecidingReply>,
+    pub catch_all: Option<bool>,
+    pub disposable: bool,
+    pub role_account: bool,
+    pub free_provider: bool,
+    pub suggestion: Option<String>,
+    pub attempts: u32,
+    pub elapsed_ms: u64,
+    /// With -v: the SMTP lines that concern this address.
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub transcript: Vec<String>,
+}
+
+impl VerifyResult {
+    /// CSV header, in field order.
+    pub const CSV_HEADER: &'static [&'static str] = &[
+        "address",
+        "normalized",
+        "verdict",
+        "reason",
+        "code",
+        "enhanced_code",
+        "text",
+        "mx_host",
+        "catch_all",
+        "disposable",
+        "role_account",
+        "free_provider",
+        "suggestion",
+        "attempts",
+        "elapsed_ms",
+    ];
+
+    pub fn csv_row(&self) -> Vec<String> {
+        let r = self.reply.as_ref();
+        let opt_bool = |b: Option<bool>| b.map_or(String::new(), |b| b.to_string());
+        vec![
+            self.address.clone(),
+            self.normalized.clone(),
+            self.verdict.as_str().into(),
+            self.reason.as_str().into(),
+            r.map_or(String::new(), |r| r.code.to_string()),
+            r.and_then(|r| r.enhanced_code.clone()).unwrap_or_default(),
+            r.map_or(String::new(), |r| r.text.clone()),
+            r.map_or(String::new(), |r| r.mx_host.clone()),
+            opt_bool(self.catch_all),
+            self.disposable.to_string(),
+            self.role_account.to_string(),
+            self.free_provider.to_string(),
+            self.suggestion.clone().unwrap_or_default(),
+            self.attempts.to_string(),
+            self.elapsed_ms.to_string(),
+        ]
+    }
+}

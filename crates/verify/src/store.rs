@@ -1,0 +1,107 @@
+//! The job store: results kept in SQLite (WAL) as they are decided, so a killed run resumes
+//! where it stopped: nothing decided is lost and nothing decided is probed again.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use rusqlite::{Connection, params};
+
+use crate::model::VerifyResult;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("state file {path}: {error}")]
+    Sqlite { path: String, error: String },
+    #[error(
+        "state file {path} belongs to another job (input {found:?}, this run's is {expected:?}): use another --state file or delete it"
+    )]
+    OtherJob {
+        path: String,
+        found: String,
+        expected: String,
+    },
+}
+
+pub struct Store {
+    conn: Connection,
+    path: String,
+}
+
+impl Store {
+    /// Opens (or creates) the store for a job identified by `job` (the input's name).
+    pub fn open(path: &Path, job: &str) -> Result<Store, StoreError> {
+        let shown = path.display().to_string();
+        let err = |e: rusqlite::Error| StoreError::Sqlite {
+            path: shown.clone(),
+            error: e.to_string(),
+        };
+        let conn = Connection::open(path).map_err(err)?;
+        conn.pragma_update(None, "journal_mode", "WAL")
+            .map_err(err)?;
+        // WAL with NORMAL survives a process kill (not a power cut) without an fsync per row.
+        conn.pragma_update(None, "synchronous", "NORMAL")
+            .map_err(err)?;
+        conn.execute_batch(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS results (idx INTEGER PRIMARY KEY, result TEXT NOT NULL);",
+        )
+        .map_err(err)?;
+        let found: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'job'", [], |r| r.get(0))
+            .ok();
+        match found {
+            Some(f) if f != job => {
+                return Err(StoreError::OtherJob {
+                    path: shown,
+                    found: f,
+                    expected: job.to_string(),
+                });
+            }
+            Some(_) => {}
+            None => {
+                conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('job', ?1)",
+                    params![job],
+                )
+                .map_err(err)?;
+            }
+        }
+        Ok(Store { conn, path: shown })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            error: e.to_string(),
+        }
+    }
+
+    /// Every result decided so far, by input index.
+    pub fn done(&self) -> Result<BTreeMap<u64, VerifyResult>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare("SELECT idx, result FROM results ORDER BY idx")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (idx, json) = row.map_err(|e| self.err(e))?;
+            let result: VerifyResult = serde_json::from_str(&json).map_err(|e| self.err(e))?;
+            out.insert(idx as u64, result);
+        }
+        Ok(out)
+    }
+
+    pub fn put(&mut self, index: u64, result: &VerifyResult) -> Result<(), StoreError> {
+        let json = serde_json::to_string(result).map_err(|e| self.err(e))?;
+        self.conn
+            .execute(
+                "INSERT OR REPLACE INTO results (idx, result) VALUES (?1, ?2)",
+                params![index as i64, json],
+            )
+            .map_err(|e| self.err(e))?;
+        Ok(())
+    }
+}

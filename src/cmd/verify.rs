@@ -1,0 +1,377 @@
+//! `mxray verify`: verifies addresses from the arguments or a file through the verify engine,
+//! streaming one result per address (terminal, JSON Lines or CSV), resumable with --state.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{self, IsTerminal, Write};
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::Args;
+use mxray_core::escape_text;
+use mxray_net::{Dns, TlsSettings};
+use mxray_verify::input::Reader;
+use mxray_verify::store::Store;
+use mxray_verify::{BudgetLimits, Config, Decided, Engine, Item, Verdict, VerifyResult};
+
+use crate::cli::{GlobalArgs, parse_duration};
+use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
+use crate::{Exit, bad_input, exit};
+
+/// Addresses handed to the engine at a time: bounds memory for inputs of any size.
+const BATCH: usize = 5_000;
+
+#[derive(Debug, Args)]
+#[command(after_help = VERIFY_HELP)]
+pub struct VerifyArgs {
+    /// Addresses to verify.
+    #[arg(
+        value_name = "ADDRESS",
+        required_unless_present = "input",
+        conflicts_with = "input"
+    )]
+    pub addresses: Vec<String>,
+
+    /// Read addresses from FILE (`-` for stdin): one per line, or a CSV (by extension, or
+    /// when --column is given) with a header row.
+    #[arg(long, value_name = "FILE")]
+    pub input: Option<PathBuf>,
+
+    /// The CSV column holding the addresses.
+    #[arg(long, value_name = "NAME")]
+    pub column: Option<String>,
+
+    /// Write results to FILE: CSV for `.csv`, JSON Lines otherwise. Default: standard output.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Keep progress in this SQLite file; the same command resumes after a crash or Ctrl-C.
+    #[arg(long, value_name = "FILE", requires = "input")]
+    pub state: Option<PathBuf>,
+
+    /// MAIL FROM for the probes. Default: the null sender <>.
+    #[arg(long, value_name = "ADDRESS", default_value = "")]
+    pub from: String,
+
+    /// The name given in EHLO. Default: this machine's hostname.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// First retry after a greylisting reply without a hint; later retries double it.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub greylist_retry: Duration,
+
+    /// How long a domain's transient failures (greylisting, throttling, drops) may stay
+    /// unresolved before they are reported `unknown` with their reason.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub deadline: Duration,
+
+    /// Local address to connect from (repeatable); a domain always uses the same one.
+    #[arg(long = "source-ip", value_name = "IP")]
+    pub source_ips: Vec<IpAddr>,
+
+    /// Simultaneous SMTP sessions per provider (MX hosts under one registrable domain).
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub per_provider: u16,
+
+    /// New connections per minute per provider.
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connects_per_minute: u32,
+
+    /// RCPT TO probes per transaction (a 452 4.5.3 teaches a lower cap).
+    #[arg(long, value_name = "N", default_value_t = 25, value_parser = clap::value_parser!(u16).range(1..=1000))]
+    pub rcpt_per_transaction: u16,
+
+    /// Domains verified at once.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u16).range(1..=4096))]
+    pub domains: u16,
+
+    /// Do not probe a random address to detect catch-all domains.
+    #[arg(long)]
+    pub no_catch_all: bool,
+
+    /// How long to wait for a greeting (tarpits greet late).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub greeting_wait: Duration,
+
+    /// CA certificates (PEM) to trust when a server insists on STARTTLS.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+const VERIFY_HELP: &str = "\
+Examples:
+  mxray verify alice@example.com bob@example.org
+  mxray verify --input list.csv --column email --output results.csv
+  mxray verify --input list.txt --output out.jsonl --state job.db   # killed? run it again
+
+Verdicts: deliverable, undeliverable (only on a permanent answer about the mailbox or the
+domain), risky (catch-all, full mailbox, disposable), unknown (everything transient that did not
+clear before --deadline, policy blocks, unreachable hosts), each with a reason code listed in
+docs/verify.md. DATA is never sent.
+
+Exit codes: 0 no undeliverable address; 1 some undeliverable; 2 bad input; 3 environment.";
+
+fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".to_string())
+}
+
+/// Where results go.
+enum Sink {
+    Terminal,
+    JsonLines(Box<dyn Write>),
+    Csv(Box<csv::Writer<Box<dyn Write>>>),
+}
+
+impl Sink {
+    fn open(path: Option<&Path>, json: bool) -> anyhow::Result<Sink> {
+        let Some(p) = path else {
+            return Ok(if json {
+                Sink::JsonLines(Box::new(io::stdout()))
+            } else {
+                Sink::Terminal
+            });
+        };
+        let f: Box<dyn Write> =
+            Box::new(io::BufWriter::new(File::create(p).map_err(|e| {
+                bad_input(format!("cannot create --output {}: {e}", p.display()))
+            })?));
+        if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+            let mut w = csv::Writer::from_writer(f);
+            w.write_record(VerifyResult::CSV_HEADER)?;
+            Ok(Sink::Csv(Box::new(w)))
+        } else {
+            Ok(Sink::JsonLines(f))
+        }
+    }
+
+    fn write(&mut self, r: &VerifyResult, r_out: &Render) -> anyhow::Result<()> {
+        match self {
+            Sink::Terminal => {
+                let style = match r.verdict {
+                    Verdict::Deliverable => GOOD,
+                    Verdict::Undeliverable => BAD,
+                    Verdict::Risky | Verdict::Unknown => WARN,
+                };
+                let reply = r
+                    .reply
+                    .as_ref()
+                    .map(|x| {
+                        let code = if x.code == 0 {
+                            String::new()
+                        } else {
+                            format!("{} ", x.code)
+                        };
+                        format!("{code}{}", x.text)
+                    })
+                    .unwrap_or_default();
+                let mut out = r_out.stdout();
+                writeln!(
+                    out,
+                    "{:<36} {} {:<20} {}",
+                    escape_text(&r.address),
+                    paint(style, format!("{:<13}", r.verdict.as_str())),
+                    r.reason.as_str(),
+                    paint(DIM, escape_text(&reply))
+                )?;
+                if let Some(s) = &r.suggestion {
+                    writeln!(out, "{:<36} did you mean {}?", "", escape_text(s))?;
+                }
+                for t in &r.transcript {
+                    writeln!(out, "    {}", paint(DIM, escape_text(t)))?;
+                }
+            }
+            Sink::JsonLines(w) => {
+                serde_json::to_writer(&mut *w, r)?;
+                w.write_all(b"\n")?;
+            }
+            Sink::Csv(w) => w.write_record(r.csv_row())?,
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> anyhow::Result<()> {
+        match self {
+            Sink::Terminal => {}
+            Sink::JsonLines(w) => w.flush()?,
+            Sink::Csv(w) => w.flush()?,
+        }
+        Ok(())
+    }
+}
+
+fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
+    let Some(path) = &args.input else {
+        let text: Vec<u8> = args.addresses.join("\n").into_bytes();
+        return Ok(Reader::lines(Box::new(io::Cursor::new(text))));
+    };
+    let raw: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
+        Box::new(io::stdin())
+    } else {
+        Box::new(
+            File::open(path)
+                .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?,
+        )
+    };
+    let csv = args.column.is_some()
+        || path
+            .extension()
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    if csv {
+        Reader::csv(raw, args.column.as_deref().unwrap_or("email"))
+            .map_err(|e| bad_input(e.to_string()))
+    } else {
+        Ok(Reader::lines(raw))
+    }
+}
+
+pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let tls = match &args.ca_file {
+        Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
+        None => TlsSettings::web_pki(),
+    };
+    let mut reader = open_input(args)?;
+    let mut store = match (&args.state, &args.input) {
+        (Some(s), Some(i)) => {
+            Some(Store::open(s, &i.display().to_string()).map_err(|e| bad_input(e.to_string()))?)
+        }
+        _ => None,
+    };
+    let done: BTreeMap<u64, VerifyResult> = match &store {
+        Some(s) => s.done().map_err(|e| bad_input(e.to_string()))?,
+        None => BTreeMap::new(),
+    };
+    let mut sink = Sink::open(args.output.as_deref(), r.json)?;
+    // A resumed job first writes what it already knows, so the output is always complete.
+    let mut undeliverable = false;
+    for res in done.values() {
+        undeliverable |= res.verdict == Verdict::Undeliverable;
+        sink.write(res, r)?;
+    }
+    let cfg = Config {
+        smtp_port: global.smtp_port.unwrap_or(25),
+        timeout: global.timeout,
+        greeting_wait: args.greeting_wait,
+        from: args.from.clone(),
+        helo: args.helo.clone().unwrap_or_else(hostname),
+        greylist_retry: args.greylist_retry,
+        deadline: args.deadline,
+        rcpt_per_transaction: args.rcpt_per_transaction as usize,
+        source_ips: args.source_ips.clone(),
+        budget: BudgetLimits {
+            max_sessions: args.per_provider as usize,
+            connects_per_minute: args.connects_per_minute,
+        },
+        domain_concurrency: args.domains as usize,
+        detect_catch_all: !args.no_catch_all,
+        tls: Arc::new(tls),
+        transcript: global.verbose > 0,
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let started = Instant::now();
+    let result = rt.block_on(async {
+        let dns = Dns::new(&global.resolvers, global.timeout).map_err(|e| Exit {
+            code: exit::ENVIRONMENT,
+            message: e.to_string(),
+        })?;
+        if !dns.alive().await {
+            return Err(anyhow::Error::from(Exit {
+                code: exit::ENVIRONMENT,
+                message: "no DNS resolver answers: check the network or pass --resolver IP:PORT".into(),
+            }));
+        }
+        let engine = Arc::new(Engine::new(dns, cfg));
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<Decided>(1024);
+        let skip: std::collections::HashSet<u64> = done.keys().copied().collect();
+        let feeder = {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                loop {
+                    let batch = match reader.batch(BATCH) {
+                        Ok(b) => b,
+                        Err(e) => return Err(e.to_string()),
+                    };
+                    if batch.is_empty() {
+                        return Ok(());
+                    }
+                    let todo: Vec<Item> = batch.into_iter().filter(|i| !skip.contains(&i.index)).collect();
+                    engine.verify_batch(todo, tx.clone()).await;
+                }
+            })
+        };
+        let bar = (io::stderr().is_terminal() && !global.quiet).then(|| {
+            let b = indicatif::ProgressBar::new_spinner();
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {pos} addresses verified {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            b.enable_steady_tick(Duration::from_millis(200));
+            b
+        });
+        let mut count = 0u64;
+        let mut interrupted = false;
+        let ctrl_c = tokio::signal::ctrl_c();
+        tokio::pin!(ctrl_c);
+        loop {
+            tokio::select! {
+                got = rx.recv() => {
+                    let Some(d) = got else { break };
+                    undeliverable |= d.result.verdict == Verdict::Undeliverable;
+                    if let Some(s) = store.as_mut() {
+                        s.put(d.index, &d.result).map_err(|e| Exit { code: exit::ENVIRONMENT, message: e.to_string() })?;
+                    }
+                    sink.write(&d.result, r)?;
+                    count += 1;
+                    if let Some(b) = &bar {
+                        b.set_position(count);
+                    }
+                }
+                _ = &mut ctrl_c => {
+                    interrupted = true;
+                    feeder.abort();
+                    break;
+                }
+            }
+        }
+        sink.flush()?;
+        if let Some(b) = bar {
+            b.finish_and_clear();
+        }
+        if interrupted {
+            eprintln!(
+                "mxray: interrupted: {count} results written{}",
+                if args.state.is_some() { "; run the same command to resume" } else { "" }
+            );
+            return Ok(130);
+        }
+        match feeder.await {
+            Ok(Err(e)) => return Err(bad_input(e)),
+            Err(e) if !e.is_cancelled() => return Err(anyhow::anyhow!("verification task failed: {e}")),
+            _ => {}
+        }
+        if global.verbose > 0 && !global.quiet {
+            let s = engine.stats();
+            eprintln!(
+                "mxray: {count} results in {:.1}s; {} SMTP sessions, {} RCPT probes, {} domains resolved",
+                started.elapsed().as_secs_f64(),
+                s.sessions,
+                s.rcpts,
+                s.dns_domains
+            );
+        }
+        Ok(if undeliverable { exit::FAILURES } else { exit::OK })
+    });
+    // Greylisting sleeps and the like must not keep an interrupted run alive.
+    rt.shutdown_timeout(Duration::from_millis(200));
+    result
+}

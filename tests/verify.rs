@@ -1,0 +1,273 @@
+//! `mxray verify` end to end against the bundled world.toml: every verdict and reason checked
+//! against the scenario's ground truth, politeness checked with the lab's counters, and a
+//! killed bulk run resumed with --state to the same answers as an uninterrupted one.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{TestLab, mxray_lab};
+
+fn world() -> &'static TestLab {
+    static LAB: OnceLock<TestLab> = OnceLock::new();
+    LAB.get_or_init(|| TestLab::start(mxray_lab::bundled::WORLD, "world.toml"))
+}
+
+/// Flags that keep the transient cases short enough for a test.
+const FAST: &[&str] = &[
+    "--json",
+    "--timeout",
+    "2s",
+    "--greeting-wait",
+    "3s",
+    "--greylist-retry",
+    "2s",
+    "--deadline",
+    "12s",
+];
+
+fn results(out: &str) -> BTreeMap<String, Value> {
+    out.lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .map(|v| (v["address"].as_str().unwrap_or_default().to_string(), v))
+        .collect()
+}
+
+#[test]
+fn verdicts_match_the_world_ground_truth() {
+    let table = include_str!("data/verify-world.txt");
+    let rows: Vec<(&str, &str, &str)> = table
+        .lines()
+        .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|l| {
+            let f: Vec<&str> = l.split(" | ").collect();
+            (f[0], f[1], f[2])
+        })
+        .collect();
+    let mut args: Vec<&str> = vec!["verify"];
+    args.extend(rows.iter().map(|r| r.0));
+    args.extend_from_slice(FAST);
+    let out = mxray_lab(world(), &args);
+    assert_eq!(
+        out.code, 1,
+        "undeliverable addresses exist: exit 1; stderr {}",
+        out.stderr
+    );
+    let got = results(&out.stdout);
+    let mut wrong = Vec::new();
+    for (addr, verdict, reason) in &rows {
+        match got.get(*addr) {
+            None => wrong.push(format!("{addr}: no result")),
+            Some(v) if v["verdict"] != *verdict || v["reason"] != *reason => wrong.push(format!(
+                "{addr}: expected {verdict}/{reason}, got {}/{} ({})",
+                v["verdict"], v["reason"], v["reply"]
+            )),
+            _ => {}
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {} wrong:\n{}",
+        wrong.len(),
+        rows.len(),
+        wrong.join("\n")
+    );
+    // A transient failure is never "undeliverable".
+    assert_eq!(got["dave@dressed.test"]["reply"]["code"], 452);
+    assert_eq!(got["anyone@tls.test"]["catch_all"], true);
+    assert!(
+        got["grey3@polite.test"]["attempts"].as_u64().unwrap_or(0) >= 2,
+        "greylisted first"
+    );
+}
+
+/// 12 bulk hosts x 25 addresses: every answer matches the mailbox lists, sessions are reused
+/// (far fewer connections than addresses) and no host ever saw more than --per-provider
+/// sessions from us at once.
+#[test]
+fn bulk_run_is_correct_and_polite() {
+    let lab = TestLab::start(mxray_lab::bundled::WORLD, "world.toml");
+    let mut list = String::new();
+    let mut truth = BTreeMap::new();
+    for d in 1..=12 {
+        for u in [
+            1, 2, 3, 50, 99, 100, 150, 199, 200, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17,
+        ] {
+            let a = format!("user{u}@bulk{d:02}.test");
+            list.push_str(&format!("{a}\n"));
+            truth.insert(a, "deliverable");
+        }
+        for u in [0, 201, 500, 9999, 123456] {
+            let a = format!("user{u}@bulk{d:02}.test");
+            list.push_str(&format!("{a}\n"));
+            truth.insert(a, "undeliverable");
+        }
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("list.txt");
+    std::fs::write(&input, list).expect("write");
+    let output = dir.path().join("out.csv");
+    let out = mxray_lab(
+        &lab,
+        &[
+            "verify",
+            "--input",
+            &input.display().to_string(),
+            "--output",
+            &output.display().to_string(),
+            "--per-provider",
+            "2",
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let mut rd = csv::Reader::from_path(&output).expect("csv output");
+    let mut seen = 0;
+    for rec in rd.records() {
+        let rec = rec.expect("record");
+        let (addr, verdict) = (rec.get(0).unwrap_or(""), rec.get(2).unwrap_or(""));
+        assert_eq!(truth.get(addr).copied(), Some(verdict), "{addr}");
+        seen += 1;
+    }
+    assert_eq!(seen, truth.len());
+    let stats = lab.lab().stats();
+    let mut connections = 0;
+    for h in stats.smtp.iter().filter(|h| h.name.starts_with("mx.bulk")) {
+        connections += h.totals.connections;
+        let peak = h
+            .clients
+            .values()
+            .map(|c| c.peak_concurrency)
+            .max()
+            .unwrap_or(0);
+        assert!(peak <= 2, "{} saw {peak} concurrent sessions", h.name);
+    }
+    assert!(
+        connections <= 36,
+        "{connections} connections for 300 addresses: sessions not reused"
+    );
+}
+
+/// kill -9 in the middle, run the same command again: the output equals an uninterrupted run.
+#[test]
+fn a_killed_run_resumes_from_its_state_file() {
+    let mut toml = String::from("[lab]\nname = \"resume\"\n");
+    let mut list = String::new();
+    for d in 0..4 {
+        toml.push_str(&format!(
+            "\n[[domains]]\nname = \"r{d}.test\"\nmx = [\"10 mx.r{d}.test\"]\n\n[[hosts]]\nname = \"mx.r{d}.test\"\naddress = \"127.0.5.{}\"\nmailbox_ranges = [{{ prefix = \"u\", count = 60 }}]\nlatency = \"25ms\"\n",
+            d + 1
+        ));
+        for u in 0..80 {
+            list.push_str(&format!("u{u}@r{d}.test\n"));
+        }
+    }
+    let lab = TestLab::start(&toml, "resume");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("list.txt");
+    std::fs::write(&input, &list).expect("write");
+    let run = |output: &str, state: &str| {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+        cmd.args([
+            "verify",
+            "--input",
+            &input.display().to_string(),
+            "--output",
+            output,
+            "--state",
+            state,
+            "--per-provider",
+            "1",
+            "--rcpt-per-transaction",
+            "5",
+        ])
+        .args(lab.flags())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+        cmd
+    };
+    let full_out = dir.path().join("full.jsonl").display().to_string();
+    let full_state = dir.path().join("full.db").display().to_string();
+    let status = run(&full_out, &full_state).status().expect("run");
+    assert_eq!(status.code(), Some(1));
+
+    let out = dir.path().join("resumed.jsonl").display().to_string();
+    let state = dir.path().join("resumed.db").display().to_string();
+    let mut child = run(&out, &state).spawn().expect("spawn");
+    std::thread::sleep(Duration::from_millis(1200));
+    child.kill().expect("kill -9");
+    let _ = child.wait();
+    let partial = std::fs::read_to_string(&out)
+        .unwrap_or_default()
+        .lines()
+        .count();
+    assert!(
+        partial < 320,
+        "the run was not interrupted ({partial} done)"
+    );
+    let status = run(&out, &state).status().expect("resume");
+    assert_eq!(status.code(), Some(1));
+
+    let key = |path: &str| -> BTreeMap<String, String> {
+        std::fs::read_to_string(path)
+            .expect("output")
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .map(|v| {
+                (
+                    v["address"].as_str().unwrap_or("").to_string(),
+                    format!("{}/{}", v["verdict"], v["reason"]),
+                )
+            })
+            .collect()
+    };
+    let (a, b) = (key(&full_out), key(&out));
+    assert_eq!(a.len(), 320);
+    assert_eq!(a, b, "resumed output differs from the uninterrupted run");
+    let lines = std::fs::read_to_string(&out)
+        .expect("output")
+        .lines()
+        .count();
+    assert_eq!(lines, 320, "no duplicates in the resumed output");
+}
+
+#[test]
+fn csv_input_with_a_column_and_bad_input() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("people.csv");
+    std::fs::write(
+        &input,
+        "name,email\nAlice,alice@dressed.test\nNobody,nobody@dressed.test\n",
+    )
+    .expect("write");
+    let out = mxray_lab(
+        world(),
+        &[
+            "verify",
+            "--input",
+            &input.display().to_string(),
+            "--column",
+            "email",
+            "--json",
+            "--timeout",
+            "2s",
+        ],
+    );
+    let got = results(&out.stdout);
+    assert_eq!(got["alice@dressed.test"]["verdict"], "deliverable");
+    assert_eq!(got["nobody@dressed.test"]["verdict"], "undeliverable");
+    let out = mxray_lab(
+        world(),
+        &[
+            "verify",
+            "--input",
+            &input.display().to_string(),
+            "--column",
+            "mail",
+        ],
+    );
+    assert_eq!(out.code, 2);
+    assert!(out.stderr.contains("no column"), "{}", out.stderr);
+}
