@@ -1,5 +1,5 @@
 //! `mxray diagnose` end to end: the real binary against the lab over real sockets, one lab
-//! domain per finding id (tests/data/diagnose.toml), plus bulk mode and exit codes.
+//! domain per finding id (tests/data/diagnose.toml), the score, bulk mode and exit codes.
 
 use std::net::{SocketAddr, TcpListener};
 use std::sync::OnceLock;
@@ -42,6 +42,11 @@ fn blackhole(addr: SocketAddr) -> Option<TcpListener> {
 }
 
 fn diagnose(target: &str, extra: &[&str]) -> (i32, Value) {
+    let https = lab()
+        .lab()
+        .https_addr()
+        .map(|a| a.port().to_string())
+        .unwrap_or_else(|| "443".into());
     let mut args = vec![
         "diagnose",
         target,
@@ -50,6 +55,10 @@ fn diagnose(target: &str, extra: &[&str]) -> (i32, Value) {
         "2s",
         "--greeting-wait",
         "6s",
+        "--dnsbl-file",
+        DNSBL_FILE,
+        "--https-port",
+        &https,
     ];
     args.extend_from_slice(extra);
     let out = mxray_lab(lab(), &args);
@@ -61,6 +70,9 @@ fn diagnose(target: &str, extra: &[&str]) -> (i32, Value) {
     );
     (out.code, json(&out))
 }
+
+/// The lab's blocklists.
+const DNSBL_FILE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/dnsbl.txt");
 
 fn ids(v: &Value, severity: &str) -> Vec<String> {
     v["findings"]
@@ -356,6 +368,8 @@ fn bulk_500_domains_is_polite_to_shared_mx_hosts() {
             "2",
             "--timeout",
             "5s",
+            "--only",
+            "dns,transport,tls",
         ],
     );
     let lines: Vec<Value> = out
@@ -412,6 +426,8 @@ fn interrupting_a_bulk_run_keeps_finished_results() {
         "2",
         "--greeting-wait",
         "30s",
+        "--only",
+        "dns,transport",
     ])
     .args(lab().flags())
     .stdout(std::process::Stdio::piped())
@@ -437,4 +453,252 @@ fn interrupting_a_bulk_run_keeps_finished_results() {
         "{stdout}"
     );
     assert!(done.len() < 21);
+}
+
+// --- part 2: the sender side and the score ---------------------------------------------------
+
+fn finding(v: &Value, id: &str) -> Value {
+    v["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == id).cloned())
+        .unwrap_or_default()
+}
+
+#[test]
+fn well_configured_domain_scores_100() {
+    let (code, v) = diagnose(
+        "healthy.test",
+        &["--sender-ip", "127.0.1.50", "--dkim-selector", "s1"],
+    );
+    assert_eq!(code, 0, "fails {:?}", ids(&v, "fail"));
+    assert!(ids(&v, "warn").is_empty(), "{:?}", ids(&v, "warn"));
+    assert_eq!(v["score"]["overall"], 100, "{:#}", v["score"]);
+    for a in v["score"]["areas"].as_array().cloned().unwrap_or_default() {
+        assert_eq!(a["score"], 100, "{a:#}");
+    }
+    for id in [
+        "spf.ok",
+        "spf.sender_ip_pass",
+        "dkim.ok",
+        "dmarc.ok",
+        "mta_sts.ok",
+        "tlsrpt.ok",
+        "bimi.ok",
+        "dnsbl.clean",
+        "rdns.sender_ok",
+    ] {
+        assert!(has(&v, "pass", id), "{id}");
+    }
+    // A list that refuses queries is reported as unusable, never as listed or clean.
+    let u = finding(&v, "dnsbl.unusable");
+    assert_eq!(u["severity"], "info");
+    assert!(
+        u["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refusing.dnsbl.test")
+    );
+    assert!(
+        u["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("127.255.255.254")
+    );
+    assert!(
+        !finding(&v, "dnsbl.clean")["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("refusing")
+    );
+}
+
+#[test]
+fn score_is_in_the_terminal_report() {
+    let out = mxray_lab(
+        lab(),
+        &[
+            "diagnose",
+            "nosender.test",
+            "--timeout",
+            "2s",
+            "--dnsbl-file",
+            DNSBL_FILE,
+        ],
+    );
+    assert_eq!(out.code, 1);
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.contains("score"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("/100") && line.contains("auth"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("spf.missing") && out.stdout.contains("dmarc.missing"));
+}
+
+#[test]
+fn spf_record_findings() {
+    let v = expect("nosender.test", &[], "fail", "spf.missing");
+    assert!(v["score"]["overall"].as_u64().unwrap_or(100) < 100);
+    expect("spf-multi.test", &[], "fail", "spf.multiple");
+    let v = expect("spf-syntax.test", &[], "fail", "spf.syntax");
+    assert!(v.to_string().contains("127.0.1.300"));
+    let v = expect("spf-lookups.test", &[], "fail", "spf.too_many_lookups");
+    let f = finding(&v, "spf.too_many_lookups");
+    assert!(
+        f["title"].as_str().unwrap_or("").contains("12 DNS lookups"),
+        "{f:#}"
+    );
+    assert!(
+        f["evidence"]
+            .to_string()
+            .contains("include:l2.spf-lookups.test"),
+        "the chain is shown: {f:#}"
+    );
+    let v = expect("spf-void.test", &[], "fail", "spf.void_lookups");
+    assert!(
+        finding(&v, "spf.void_lookups")["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains('3')
+    );
+    expect("spf-all.test", &[], "fail", "spf.permissive_all");
+    expect("spf-ptr.test", &[], "warn", "spf.ptr");
+}
+
+#[test]
+fn sender_ip_evaluation_blocklists_and_rdns() {
+    // 127.0.1.66: not in healthy.test's SPF, on bl.dnsbl.test, no PTR.
+    let v = expect(
+        "healthy.test",
+        &["--sender-ip", "127.0.1.66", "--only", "auth,reputation"],
+        "fail",
+        "spf.sender_ip_fail",
+    );
+    assert!(
+        finding(&v, "spf.sender_ip_fail")["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("fail")
+    );
+    let listed = finding(&v, "dnsbl.listed");
+    assert_eq!(listed["severity"], "fail", "{v:#}");
+    let text = listed.to_string();
+    assert!(
+        text.contains("bl.dnsbl.test") && text.contains("spam trap hits"),
+        "{text}"
+    );
+    assert!(has(&v, "fail", "rdns.sender_missing"));
+    assert_eq!(
+        v["score"]["areas"][1]["score"],
+        Value::Null,
+        "transport not checked"
+    );
+    assert_eq!(v["verdict"]["overall"], "inconclusive");
+    expect(
+        "healthy.test",
+        &["--sender-ip", "127.0.1.67", "--only", "reputation"],
+        "fail",
+        "rdns.sender_mismatch",
+    );
+    expect(
+        "healthy.test",
+        &["--sender-ip", "127.0.1.68", "--only", "reputation"],
+        "warn",
+        "rdns.sender_generic",
+    );
+}
+
+#[test]
+fn dkim_findings() {
+    expect(
+        "healthy.test",
+        &["--dkim-selector", "nokey", "--only", "auth"],
+        "fail",
+        "dkim.not_found",
+    );
+    let v = expect(
+        "dkimbad.test",
+        &["--dkim-selector", "old", "--only", "auth"],
+        "fail",
+        "dkim.weak_key",
+    );
+    assert!(
+        finding(&v, "dkim.weak_key")["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("512")
+    );
+    assert!(has(&v, "fail", "dkim.revoked"), "{:?}", ids(&v, "fail"));
+}
+
+#[test]
+fn dmarc_findings() {
+    expect(
+        "nosender.test",
+        &["--only", "auth"],
+        "fail",
+        "dmarc.missing",
+    );
+    expect(
+        "dmarc-multi.test",
+        &["--only", "auth"],
+        "fail",
+        "dmarc.multiple",
+    );
+    expect(
+        "dmarc-syntax.test",
+        &["--only", "auth"],
+        "fail",
+        "dmarc.syntax",
+    );
+    let v = expect(
+        "dmarc-none.test",
+        &["--only", "auth"],
+        "warn",
+        "dmarc.policy_none",
+    );
+    assert!(has(&v, "warn", "dmarc.no_rua"));
+    let v = expect(
+        "dmarc-ext.test",
+        &["--only", "auth"],
+        "warn",
+        "dmarc.rua_unauthorized",
+    );
+    assert!(
+        v.to_string()
+            .contains("dmarc-ext.test._report._dmarc.reports-elsewhere.test")
+    );
+}
+
+#[test]
+fn mta_sts_tlsrpt_and_dane() {
+    let v = expect(
+        "sts-unreach.test",
+        &["--only", "tls"],
+        "fail",
+        "mta_sts.policy_unreachable",
+    );
+    assert!(v.to_string().contains("mta-sts.sts-unreach.test"));
+    let v = expect(
+        "sts-mismatch.test",
+        &["--only", "tls"],
+        "fail",
+        "mta_sts.mx_mismatch",
+    );
+    assert!(
+        finding(&v, "mta_sts.mx_mismatch")["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("mx2.healthy.test")
+    );
+    assert!(has(&v, "warn", "tlsrpt.missing"));
+    let v = expect("dane.test", &["--only", "tls"], "fail", "dane.mismatch");
+    assert!(
+        has(&v, "warn", "dane.unsigned"),
+        "unsigned lab zone said plainly"
+    );
 }

@@ -53,6 +53,7 @@ fn serve_writes_a_ready_file_that_other_verbs_use_and_stops_on_sigterm() {
     let info = wait_for(&ready, &mut child);
     let resolver = info["resolver"].as_str().expect("resolver").to_string();
     let port = info["smtp_port"].as_u64().expect("smtp_port").to_string();
+    let https = info["https_port"].as_u64().expect("https_port").to_string();
     assert!(info["hosts"].as_array().is_some_and(|h| h.len() > 10));
     let ca = dir.path().join("ca.pem");
     std::fs::write(&ca, info["ca_pem"].as_str().expect("ca_pem")).expect("write ca");
@@ -68,6 +69,8 @@ fn serve_writes_a_ready_file_that_other_verbs_use_and_stops_on_sigterm() {
             &port,
             "--ca-file",
             &ca.display().to_string(),
+            "--https-port",
+            &https,
         ],
         None,
     );

@@ -11,8 +11,9 @@ ROOT=$PWD
 WORK=$(mktemp -d)
 trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
-cargo build --release -q
-BIN=$ROOT/target/release/mxray
+# MXRAY_BIN=path/to/mxray skips the build.
+BIN=${MXRAY_BIN:-}
+if [ -z "$BIN" ]; then cargo build --release -q; BIN=$ROOT/target/release/mxray; fi
 python3 bench/diagnose/gen.py "$WORK"
 
 ready() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; echo "lab did not start" >&2; exit 1; }

@@ -1,5 +1,5 @@
-//! `mxray diagnose`: runs the recipient-side checklist against one domain or address, or many
-//! from a file, and prints the verdict first, then failures with fixes, then evidence on request.
+//! `mxray diagnose`: the checklist against one domain or address (or many from a file), as
+//! recipient and as sender; prints the verdict and the score first, then failures with fixes.
 
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::path::PathBuf;
@@ -9,7 +9,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use mxray_core::{Severity, escape_text};
-use mxray_diagnose::{Limits, Options, Overall, Report};
+use mxray_diagnose::{Area, Areas, Limits, Options, Overall, Report, SenderOptions};
 use mxray_net::{Dns, TlsSettings};
 use tokio::sync::Semaphore;
 
@@ -68,11 +68,42 @@ pub struct DiagnoseArgs {
     /// Addresses probed per MX host (IPv4 and IPv6 together).
     #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=32))]
     pub max_addresses: u16,
+
+    /// The IP your mail leaves from: evaluate the domain's SPF for it, check its reverse DNS
+    /// (PTR, forward-confirmed, generic pool names) and look it up on the blocklists.
+    #[arg(long, value_name = "IP")]
+    pub sender_ip: Option<std::net::IpAddr>,
+
+    /// A DKIM selector to check (repeatable; from the s= tag of a DKIM-Signature). Common
+    /// selectors are swept anyway.
+    #[arg(long = "dkim-selector", value_name = "SELECTOR")]
+    pub dkim_selectors: Vec<String>,
+
+    /// Only these areas, comma-separated: dns, transport, tls, auth, reputation (default all).
+    #[arg(long, value_name = "AREAS", value_delimiter = ',', value_parser = parse_area)]
+    pub only: Vec<Area>,
+
+    /// Blocklists to query instead of the default set: one per line, `ZONE`, `ip ZONE` or
+    /// `domain ZONE`; `#` comments.
+    #[arg(long, value_name = "FILE")]
+    pub dnsbl_file: Option<PathBuf>,
+
+    /// Port for the HTTPS fetch of MTA-STS policies (default 443; labs set theirs).
+    #[arg(long, value_name = "N", default_value_t = 443)]
+    pub https_port: u16,
+}
+
+fn parse_area(s: &str) -> Result<Area, String> {
+    Area::parse(s.trim()).ok_or_else(|| {
+        format!("unknown area '{s}': expected dns, transport, tls, auth or reputation")
+    })
 }
 
 const DIAGNOSE_HELP: &str = "\
 Examples:
   mxray diagnose example.com
+  mxray diagnose example.com --sender-ip 203.0.113.7 --dkim-selector s1
+  mxray diagnose example.com --only auth,reputation --json
   mxray diagnose someone@example.com --probe
   mxray diagnose --input domains.txt --json > out.jsonl
   mxray diagnose example.test --resolver 127.0.0.1:5353 --smtp-port 2525 --ca-file lab-ca.pem
@@ -81,7 +112,10 @@ Steps: target syntax (IDNA, typos), MX records (null MX, implicit MX, CNAME, IP 
 address, duplicates), then every MX address at once: TCP connect, greeting (421/554 decoded),
 EHLO (HELO fallback), STARTTLS and the certificate, reverse DNS, and with --probe MAIL FROM /
 RCPT TO. The verdict: deliverable path, degraded, broken or inconclusive, and whose side.
-Finding ids are listed in docs/findings.md.
+Sender side, at the same time: SPF (lookups, void lookups, all, ptr, includes; with
+--sender-ip an RFC 7208 evaluation), DKIM keys, DMARC, MTA-STS (policy over HTTPS), TLS-RPT,
+DANE, BIMI, blocklists (self-tested; refusals are never called listed) and the sender IP's rDNS.
+A 0-100 score with sub-scores per area (docs/score.md). Finding ids: docs/findings.md.
 
 Exit codes: 0 nothing failing; 1 a failing finding; 2 bad input; 3 no resolver answers.";
 
@@ -102,14 +136,54 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         Some(path) => read_targets(path)?,
         None => vec![args.target.clone().unwrap_or_default()],
     };
+    let mut areas = if args.only.is_empty() {
+        Areas::all()
+    } else {
+        Areas::none()
+    };
+    for a in &args.only {
+        areas.set(*a);
+    }
+    let dnsbls = match &args.dnsbl_file {
+        None => mxray_diagnose::reputation::default_zones(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .map_err(|e| bad_input(format!("cannot read --dnsbl-file {}: {e}", p.display())))?;
+            mxray_diagnose::reputation::parse_dnsbl_file(&text)
+                .map_err(|e| bad_input(format!("--dnsbl-file {}: {e}", p.display())))?
+        }
+    };
+    for s in &args.dkim_selectors {
+        if s.is_empty()
+            || !s
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
+        {
+            return Err(bad_input(format!(
+                "--dkim-selector {s:?}: expected a selector such as s1 or google"
+            )));
+        }
+    }
+    let tls = Arc::new(tls);
+    let helo = args.helo.clone().unwrap_or_else(hostname);
+    let sender = SenderOptions {
+        sender_ip: args.sender_ip,
+        dkim_selectors: args.dkim_selectors.clone(),
+        dnsbls,
+        https_port: args.https_port,
+        tls: tls.clone(),
+        helo: helo.clone(),
+        timeout: global.timeout,
+        areas,
+    };
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),
         timeout: global.timeout,
         greeting_wait: args.greeting_wait,
         probe: args.probe,
         from: args.from.clone(),
-        helo: args.helo.clone().unwrap_or_else(hostname),
-        tls: Arc::new(tls),
+        helo,
+        tls,
         max_addrs_per_host: args.max_addresses as usize,
         max_hosts: 10,
         limits: Arc::new(Limits::new(args.per_address as usize)),
@@ -143,9 +217,19 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             .into());
         }
         if args.input.is_some() {
-            bulk(&dns, targets, &opts, args.concurrency as usize, global, r).await
+            bulk(
+                &dns,
+                targets,
+                &opts,
+                &sender,
+                args.concurrency as usize,
+                global,
+                r,
+            )
+            .await
         } else {
-            let report = mxray_diagnose::diagnose(&dns, &targets[0], &opts).await;
+            let report =
+                mxray_diagnose::diagnose_full(&dns, &targets[0], &opts, Some(&sender)).await;
             let mut out = r.stdout();
             if r.json {
                 r.json_doc(&mut out, &report)?;
@@ -208,6 +292,7 @@ async fn bulk(
     dns: &Dns,
     targets: Vec<String>,
     opts: &Options,
+    sender: &SenderOptions,
     concurrency: usize,
     global: &GlobalArgs,
     r: &Render,
@@ -226,15 +311,18 @@ async fn bulk(
     let launcher = {
         let dns = dns.clone();
         let opts = opts.clone();
+        let sender = sender.clone();
         tokio::spawn(async move {
             let mut tasks = tokio::task::JoinSet::new();
             for t in targets {
                 let Ok(permit) = sem.clone().acquire_owned().await else {
                     break;
                 };
-                let (dns, opts, tx) = (dns.clone(), opts.clone(), tx.clone());
+                let (dns, opts, tx, sender) =
+                    (dns.clone(), opts.clone(), tx.clone(), sender.clone());
                 tasks.spawn(async move {
-                    let report = mxray_diagnose::diagnose(&dns, &t, &opts).await;
+                    let report =
+                        mxray_diagnose::diagnose_full(&dns, &t, &opts, Some(&sender)).await;
                     drop(permit);
                     let _ = tx.send(report).await;
                 });
@@ -303,9 +391,10 @@ fn print_one_line(out: &mut impl Write, rep: &Report) -> io::Result<()> {
         .count();
     writeln!(
         out,
-        "{}  {}  {} fail, {} warn  {}",
+        "{}  {}  score {}  {} fail, {} warn  {}",
         paint(HEAD, escape_text(&rep.target)),
         paint(overall_style(v.overall), v.overall.as_str()),
+        rep.score.overall,
         fails,
         warns,
         escape_text(&v.summary)
@@ -326,6 +415,27 @@ fn print_report(out: &mut impl Write, rep: &Report, verbose: u8) -> io::Result<(
         side
     )?;
     writeln!(out, "  {}", escape_text(&v.summary))?;
+    let parts: Vec<String> = rep
+        .score
+        .areas
+        .iter()
+        .map(|a| match a.score {
+            Some(s) => format!("{} {s}", a.area.as_str()),
+            None => format!("{} -", a.area.as_str()),
+        })
+        .collect();
+    let style = match rep.score.overall {
+        90.. => GOOD,
+        60..90 => WARN,
+        _ => BAD,
+    };
+    writeln!(
+        out,
+        "  {} {}  ({})",
+        paint(HEAD, "score"),
+        paint(style, format!("{}/100", rep.score.overall)),
+        parts.join(" · ")
+    )?;
     for h in &v.hosts {
         let state = match h.state {
             mxray_diagnose::checks::HostState::Up => paint(GOOD, "up"),

@@ -222,7 +222,7 @@ fn host_findings(obs: &Observations, h: &HostObs) -> Vec<Finding> {
                 .host(label.clone()),
         );
     }
-    if h.addrs.is_empty() {
+    if h.addrs.is_empty() && h.skipped_addrs.is_empty() {
         let mut ev = Vec::new();
         let mut nx = false;
         for a in [&h.a, &h.aaaa].into_iter().flatten() {

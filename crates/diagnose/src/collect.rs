@@ -62,6 +62,12 @@ impl Limits {
 
 /// Runs every step for `target` and returns what was seen.
 pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations {
+    collect_with(dns, target, opts, true).await
+}
+
+/// Like [`collect`]; with `smtp` false the MX hosts are resolved but not contacted (their
+/// addresses land in `skipped_addrs`): `--only` without transport and tls.
+pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool) -> Observations {
     let domain = target.domain_ascii.clone();
     let mx = dns.query(&domain, RType::Mx).await;
     let mut obs = Observations {
@@ -72,6 +78,8 @@ pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations 
         probe: opts.probe,
         smtp_port: opts.smtp_port,
         greeting_wait_ms: opts.greeting_wait.as_millis() as u64,
+        smtp_checked: smtp,
+        sender: None,
         at_unix: SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs() as i64)
@@ -132,6 +140,7 @@ pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations 
                 implicit,
                 local.map(|l| format!("{l}@{domain}")),
                 &opts,
+                smtp,
             )
             .await;
             (i, host)
@@ -160,6 +169,7 @@ async fn collect_host(
     implicit: Option<[DnsAnswer; 2]>,
     rcpt: Option<String>,
     opts: &Options,
+    smtp: bool,
 ) -> HostObs {
     let mut host = HostObs {
         name: name.clone(),
@@ -204,6 +214,10 @@ async fn collect_host(
         if !uniq.contains(&a) {
             uniq.push(a);
         }
+    }
+    if !smtp {
+        host.skipped_addrs = uniq;
+        return host;
     }
     if uniq.len() > opts.max_addrs_per_host {
         host.skipped_addrs = uniq.split_off(opts.max_addrs_per_host);

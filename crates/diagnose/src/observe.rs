@@ -22,6 +22,10 @@ pub struct Observations {
     pub smtp_port: u16,
     /// The time a greeting was awaited before calling a host silent.
     pub greeting_wait_ms: u64,
+    /// Whether the MX hosts were contacted over SMTP (`--only` may leave transport out).
+    pub smtp_checked: bool,
+    /// The sender side (SPF, DKIM, DMARC, MTA-STS, TLS-RPT, DANE, BIMI, DNSBL, sender rDNS).
+    pub sender: Option<crate::sender::SenderObs>,
     /// When the observations were taken (Unix seconds), to judge certificate dates.
     pub at_unix: i64,
 }

@@ -94,6 +94,8 @@ fn cert(names: &[&str], not_after: i64, self_signed: bool) -> CertInfo {
         not_before: NOW - 86_400,
         not_after,
         self_signed,
+        der: Vec::new(),
+        spki: Vec::new(),
     }
 }
 
@@ -158,6 +160,8 @@ fn obs(target: &str, mx: DnsAnswer, hosts: Vec<HostObs>) -> Observations {
         probe: false,
         smtp_port: 25,
         greeting_wait_ms: 30_000,
+        smtp_checked: true,
+        sender: None,
         at_unix: NOW,
     }
 }

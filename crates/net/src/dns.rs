@@ -348,6 +348,30 @@ impl Dns {
         (last, Vec::new())
     }
 
+    /// The configured resolver, for protocol libraries that walk DNS themselves (SPF).
+    pub(crate) fn resolver(&self) -> &TokioResolver {
+        &self.resolver
+    }
+
+    /// The per-query time limit this resolver was built with.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Asks the servers directly for `name`/`rtype` with the AD bit set (RFC 6840 5.7) and
+    /// returns whether the answer came back marked authenticated: `None` when no server
+    /// answered. mxray does not validate DNSSEC itself; this is the resolver's word.
+    pub async fn authenticated(&self, name: &str, rtype: RType) -> Option<bool> {
+        let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).ok()?;
+        for server in &self.servers {
+            let q = raw::query_flags(*server, &fqdn, rtype.hickory(), true);
+            if let Ok(Ok(msg)) = tokio::time::timeout(self.timeout, q).await {
+                return Some(msg.metadata.authentic_data);
+            }
+        }
+        None
+    }
+
     /// Whether the resolver answers at all: any response (even REFUSED or NXDOMAIN) counts;
     /// only silence means the environment is broken.
     pub async fn alive(&self) -> bool {
@@ -371,8 +395,19 @@ mod raw {
         name: &Name,
         rtype: RecordType,
     ) -> Result<Message, String> {
+        query_flags(server, name, rtype, false).await
+    }
+
+    /// `ad`: set the AD bit, asking a validating resolver to say whether the data is authentic.
+    pub async fn query_flags(
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        ad: bool,
+    ) -> Result<Message, String> {
         let mut msg = Message::query();
         msg.metadata.recursion_desired = true;
+        msg.metadata.authentic_data = ad;
         msg.add_query(Query::query(name.clone(), rtype));
         let wire = msg.to_vec().map_err(|e| e.to_string())?;
         let id = msg.metadata.id;

@@ -93,6 +93,12 @@ pub struct CertInfo {
     pub not_before: i64,
     pub not_after: i64,
     pub self_signed: bool,
+    /// The DER certificate and its SubjectPublicKeyInfo, which DANE TLSA records match
+    /// (RFC 6698 selectors 0 and 1). Not serialised.
+    #[serde(skip)]
+    pub der: Vec<u8>,
+    #[serde(skip)]
+    pub spki: Vec<u8>,
 }
 
 /// What a STARTTLS handshake showed.
@@ -245,6 +251,8 @@ pub fn cert_info(der: &CertificateDer<'_>) -> Option<CertInfo> {
         names,
         not_before: cert.validity().not_before.timestamp(),
         not_after: cert.validity().not_after.timestamp(),
+        der: der.as_ref().to_vec(),
+        spki: cert.tbs_certificate.subject_pki.raw.to_vec(),
     })
 }
 

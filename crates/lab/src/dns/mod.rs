@@ -150,6 +150,23 @@ impl DnsServer {
     }
 }
 
+/// Serves [`zones::build_raw`] zone data on 127.0.0.1 (a free port), for conformance suites:
+/// returns the server and the records that could not be served.
+pub async fn serve_raw(
+    records: &[(String, zones::RawData)],
+    timeouts: &[String],
+) -> Result<(DnsServer, Vec<String>), LabError> {
+    let (z, skipped) = zones::build_raw(records, timeouts)?;
+    let server = DnsServer::start(
+        SocketAddr::from(([127, 0, 0, 1], 0)),
+        z.catalog,
+        z.failures,
+        Arc::new(Mutex::new(DnsCounters::default())),
+    )
+    .await?;
+    Ok((server, skipped))
+}
+
 /// UDP and TCP sockets on one port: with port 0, retry until the OS's UDP pick is also free on TCP.
 async fn bind_pair(addr: SocketAddr) -> Result<(UdpSocket, TcpListener), LabError> {
     let attempts = if addr.port() == 0 { BIND_ATTEMPTS } else { 1 };

@@ -266,6 +266,85 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
     })
 }
 
+/// One record of [`build_raw`] zone data.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RawData {
+    A(std::net::Ipv4Addr),
+    Aaaa(std::net::Ipv6Addr),
+    Mx(u16, String),
+    /// The character strings of one TXT record, as bytes (they need not be UTF-8).
+    Txt(Vec<Vec<u8>>),
+    Ptr(String),
+    Cname(String),
+}
+
+/// Arbitrary zone data in one root zone, for conformance suites whose data (`example.com`
+/// names, documentation addresses) the scenario rules refuse. Rust only: the server still
+/// listens on loopback and only ever answers; it sends nothing anywhere. Names in
+/// `timeouts` are never answered. Records whose names DNS cannot carry are skipped and
+/// returned, so the caller can say so.
+pub fn build_raw(
+    records: &[(String, RawData)],
+    timeouts: &[String],
+) -> Result<(Zones, Vec<String>), LabError> {
+    let mut zone: InMemoryZoneHandler =
+        InMemoryZoneHandler::empty(Name::root(), ZoneType::Primary, AxfrPolicy::Deny);
+    let ns = fqdn(NS_NAME)?;
+    let soa = SOA::new(
+        ns.clone(),
+        fqdn("hostmaster.lab.test")?,
+        1,
+        3600,
+        600,
+        86400,
+        TTL,
+    );
+    zone.upsert_mut(HRecord::from_rdata(Name::root(), TTL, RData::SOA(soa)), 1);
+    zone.upsert_mut(HRecord::from_rdata(Name::root(), TTL, RData::NS(NS(ns))), 1);
+    let mut skipped = Vec::new();
+    for (owner, data) in records {
+        let rdata = match data {
+            RawData::A(a) => Ok(RData::A(A(*a))),
+            RawData::Aaaa(a) => Ok(RData::AAAA(AAAA(*a))),
+            RawData::Mx(p, x) => fqdn(x).map(|x| RData::MX(MX::new(*p, x))),
+            RawData::Txt(parts) => Ok(RData::TXT(TXT::from_bytes(
+                parts.iter().map(Vec::as_slice).collect(),
+            ))),
+            RawData::Ptr(t) => fqdn(t).map(|t| RData::PTR(PTR(t))),
+            RawData::Cname(t) => fqdn(t).map(|t| RData::CNAME(CNAME(t))),
+        };
+        match (fqdn(owner), rdata) {
+            (Ok(name), Ok(rdata)) => {
+                zone.upsert_mut(HRecord::from_rdata(name, TTL, rdata), 1);
+            }
+            _ => skipped.push(format!("{owner} {data:?}")),
+        }
+    }
+    let mut failures = HashMap::new();
+    for t in timeouts {
+        if let Ok(name) = fqdn(t) {
+            failures.insert(
+                LowerName::new(&name),
+                Failure {
+                    kind: crate::scenario::FailureKind::Timeout,
+                    types: Vec::new(),
+                },
+            );
+        }
+    }
+    let mut catalog = Catalog::new();
+    let handler: Arc<dyn ZoneHandler> = Arc::new(zone);
+    catalog.upsert(LowerName::new(&Name::root()), vec![handler]);
+    Ok((
+        Zones {
+            catalog,
+            failures,
+            origins: vec![".".to_owned()],
+        },
+        skipped,
+    ))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -284,3 +284,44 @@ async fn query_counters() {
     assert_eq!(s.clients.get(&"127.0.0.1".parse().unwrap()), Some(&4));
     lab.shutdown().await;
 }
+
+/// Raw zone data (conformance suites): any name, any address, binary TXT strings, timeouts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn raw_zone_data_for_conformance_suites() {
+    use mxray_lab::dns::zones::RawData;
+    let records = vec![
+        (
+            "example.com".to_string(),
+            RawData::Txt(vec![b"v=spf1 ip4:".to_vec(), b"192.0.2.5 -all".to_vec()]),
+        ),
+        (
+            "mail.example.com".to_string(),
+            RawData::A([192, 0, 2, 5].into()),
+        ),
+        (
+            "example.com".to_string(),
+            RawData::Mx(10, "mail.example.com".into()),
+        ),
+        (
+            "bad name:/x.example.com".to_string(),
+            RawData::A([192, 0, 2, 6].into()),
+        ),
+    ];
+    let (server, skipped) = mxray_lab::dns::serve_raw(&records, &["slow.example.com".to_string()])
+        .await
+        .expect("serve");
+    let ask = |name: &'static str, rtype| {
+        dns_query(server.addr, name, rtype, false, Duration::from_secs(2))
+    };
+    let txt = ask("example.com.", RecordType::TXT).await.expect("TXT");
+    assert_eq!(answers(&txt), vec!["v=spf1 ip4:192.0.2.5 -all"]);
+    let a = ask("mail.example.com.", RecordType::A).await.expect("A");
+    assert_eq!(answers(&a), vec!["192.0.2.5"]);
+    let nx = ask("nothing.example.org.", RecordType::A)
+        .await
+        .expect("NX");
+    assert_eq!(nx.metadata.response_code, ResponseCode::NXDomain);
+    assert!(ask("slow.example.com.", RecordType::A).await.is_none());
+    assert_eq!(skipped.len(), 1, "{skipped:?}");
+    server.shutdown().await;
+}

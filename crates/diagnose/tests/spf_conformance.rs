@@ -1,0 +1,185 @@
+//! The OpenSPF RFC 7208 test suite (tests/data/spf/rfc7208-tests.yml, BSD licence beside it):
+//! each section's zone data served by the lab DNS, each test evaluated by mxray-net's SPF.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::time::Duration;
+
+use mxray_lab::dns::zones::RawData;
+use mxray_net::Dns;
+use serde::Deserialize;
+use serde_yaml::Value;
+
+const SUITE: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/tests/data/spf/rfc7208-tests.yml"
+);
+
+/// The lowest count accepted: a regression below it fails CI. mail-auth 0.13 reaches 147 of
+/// 203; the failures are printed with what was expected (see docs/findings.md, SPF).
+const MIN_PASSED: usize = 147;
+
+/// One YAML string as the bytes the suite means: `\xNN` escapes are bytes, not code points.
+fn bytes(s: &str) -> Vec<u8> {
+    if s.chars().all(|c| (c as u32) < 256) {
+        s.chars().map(|c| c as u8).collect()
+    } else {
+        s.as_bytes().to_vec()
+    }
+}
+
+fn strings(v: &Value) -> Vec<Vec<u8>> {
+    match v {
+        Value::String(s) => vec![bytes(s)],
+        Value::Sequence(items) => items.iter().filter_map(|i| i.as_str().map(bytes)).collect(),
+        other => vec![bytes(&yaml_text(other))],
+    }
+}
+
+fn yaml_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Number(n) => n.to_string(),
+        Value::Bool(b) => b.to_string(),
+        _ => String::new(),
+    }
+}
+
+#[derive(Deserialize)]
+struct Section {
+    description: String,
+    tests: BTreeMap<String, Case>,
+    #[serde(default)]
+    zonedata: BTreeMap<String, Vec<Value>>,
+}
+
+#[derive(Deserialize)]
+struct Case {
+    helo: String,
+    host: String,
+    mailfrom: String,
+    result: Value,
+}
+
+/// Zone records and timeouts. Records of type SPF stand in for TXT where a name has no TXT,
+/// as the suite's header asks drivers to do (RFC 7208 dropped the SPF type).
+fn zone(section: &Section) -> (Vec<(String, RawData)>, Vec<String>) {
+    let mut records = Vec::new();
+    let mut timeouts = Vec::new();
+    for (name, entries) in &section.zonedata {
+        let has_txt = entries.iter().any(|e| e.get("TXT").is_some());
+        for e in entries {
+            if e.as_str() == Some("TIMEOUT") {
+                timeouts.push(name.clone());
+                continue;
+            }
+            let Value::Mapping(m) = e else { continue };
+            for (k, v) in m {
+                let data = match k.as_str().unwrap_or("") {
+                    "TXT" => RawData::Txt(strings(v)),
+                    "SPF" if !has_txt => RawData::Txt(strings(v)),
+                    "A" => match yaml_text(v).parse() {
+                        Ok(a) => RawData::A(a),
+                        Err(_) => continue,
+                    },
+                    "AAAA" => match yaml_text(v).parse() {
+                        Ok(a) => RawData::Aaaa(a),
+                        Err(_) => continue,
+                    },
+                    "MX" => {
+                        let Some(seq) = v.as_sequence() else { continue };
+                        let pref = seq.first().and_then(Value::as_u64).unwrap_or(0) as u16;
+                        let ex = seq.get(1).map(yaml_text).unwrap_or_default();
+                        RawData::Mx(pref, if ex.is_empty() { ".".into() } else { ex })
+                    }
+                    "PTR" => RawData::Ptr(yaml_text(v)),
+                    "CNAME" => RawData::Cname(yaml_text(v)),
+                    _ => continue,
+                };
+                records.push((name.clone(), data));
+            }
+        }
+    }
+    (records, timeouts)
+}
+
+fn expected(v: &Value) -> Vec<String> {
+    match v {
+        Value::Sequence(s) => s.iter().map(yaml_text).collect(),
+        other => vec![yaml_text(other)],
+    }
+}
+
+#[test]
+fn rfc7208_suite() {
+    let text = match std::fs::read_to_string(SUITE) {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("SKIPPED: the SPF suite is not at {SUITE} ({e})");
+            return;
+        }
+    };
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let mut passed = 0usize;
+    let mut total = 0usize;
+    let mut failures: Vec<String> = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let section = Section::deserialize(doc).expect("a suite section");
+        let (records, timeouts) = zone(&section);
+        rt.block_on(async {
+            let (server, _skipped) = mxray_lab::dns::serve_raw(&records, &timeouts)
+                .await
+                .expect("lab DNS for the zone data");
+            let dns = Dns::new(&[server.addr], Duration::from_millis(400)).expect("resolver");
+            let mut set = tokio::task::JoinSet::new();
+            for (name, case) in &section.tests {
+                let Ok(ip) = case.host.parse::<IpAddr>() else {
+                    continue;
+                };
+                let (dns, name, case_helo, case_from, want) = (
+                    dns.clone(),
+                    name.clone(),
+                    case.helo.clone(),
+                    case.mailfrom.clone(),
+                    expected(&case.result),
+                );
+                set.spawn(async move {
+                    let sender = match case_from.split_once('@') {
+                        Some(("", d)) => format!("postmaster@{d}"),
+                        _ => case_from.clone(),
+                    };
+                    let got = mxray_net::spf::check_host(&dns, ip, &sender, &case_helo).await;
+                    (name, want, got.result.as_str().to_string())
+                });
+            }
+            while let Some(Ok((name, want, got))) = set.join_next().await {
+                total += 1;
+                if want.contains(&got) {
+                    passed += 1;
+                } else {
+                    failures.push(format!(
+                        "{} / {name}: expected {}, got {got}",
+                        section.description,
+                        want.join(" or ")
+                    ));
+                }
+            }
+            server.shutdown().await;
+        });
+    }
+    failures.sort();
+    for f in &failures {
+        eprintln!("SPF suite failure: {f}");
+    }
+    println!("SPF conformance (RFC 7208 suite): {passed} of {total} passed");
+    eprintln!("SPF conformance (RFC 7208 suite): {passed} of {total} passed");
+    assert_eq!(total, 203, "the suite has 203 tests");
+    assert!(
+        passed >= MIN_PASSED,
+        "{passed} passed, expected at least {MIN_PASSED}"
+    );
+}
