@@ -348,7 +348,7 @@ fn bulk_500_domains_is_polite_to_shared_mx_hosts() {
             "\n[[domains]]\nname = \"d{d}.bulk.test\"\nmx = [\"10 mx{}.bulk-hosts.test\"]\n",
             d % 5
         ));
-        list.push_str(&format!("d{d}.bulk.test\n"));
+        list.push_str(&format!("postmaster@d{d}.bulk.test\n"));
     }
     let lab = TestLab::start(&toml, "bulk");
     let dir = tempfile::tempdir().expect("tempdir");
@@ -370,6 +370,7 @@ fn bulk_500_domains_is_polite_to_shared_mx_hosts() {
             "5s",
             "--only",
             "dns,transport,tls",
+            "--probe",
         ],
     );
     let lines: Vec<Value> = out
@@ -402,6 +403,29 @@ fn bulk_500_domains_is_polite_to_shared_mx_hosts() {
             h.name,
             h.totals.connections
         );
+    }
+
+    // Without --probe the conversation with an MX address is the same for every domain that
+    // uses it: one connection per MX address for the whole run.
+    let lab = TestLab::start(&toml, "bulk-domains");
+    let domains: String = (0..500).map(|d| format!("d{d}.bulk.test\n")).collect();
+    std::fs::write(&path, domains).expect("write list");
+    let out = mxray_lab(
+        &lab,
+        &[
+            "diagnose",
+            "--input",
+            &path,
+            "--json",
+            "--concurrency",
+            "64",
+            "--only",
+            "dns,transport,tls",
+        ],
+    );
+    assert_eq!(out.stdout.lines().count(), 500, "stderr: {}", out.stderr);
+    for h in &lab.lab().stats().smtp {
+        assert_eq!(h.totals.connections, 1, "{} probed more than once", h.name);
     }
 }
 

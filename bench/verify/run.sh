@@ -19,17 +19,20 @@ if [ -z "$MX" ]; then cargo build --release -q; MX=$ROOT/target/release/mxray; f
 REACHER=$ROOT/bench/verify/reacher/target/release/reacher-bench
 python3 bench/verify/make_world.py crates/lab/scenarios/world.toml "$WORK"
 
-ip netns add $NS
-ip netns exec $NS ip link set lo up
 mkdir -p /etc/netns/$NS
 echo "nameserver 127.0.0.1" > /etc/netns/$NS/resolv.conf
 in_ns() { ip netns exec $NS "$@"; }
 
-# Starts a fresh lab (fresh counters), runs one tool, stops the lab and keeps its counters.
+# A fresh namespace (so no socket of the previous round lingers on ports 25 and 53) and a
+# fresh lab (fresh counters); runs one tool, stops the lab and keeps its counters.
 round() {
   local name=$1; shift
+  ip netns del $NS 2>/dev/null || true
+  ip netns add $NS
+  ip netns exec $NS ip link set lo up
   rm -f "$WORK/ready.json"
-  in_ns "$MX" lab serve "$WORK/world50.toml" --dns-addr 127.0.0.1:53 --smtp-port 25 \
+  # Not through in_ns: $! must be the lab itself, so that SIGTERM reaches it.
+  ip netns exec $NS "$MX" lab serve "$WORK/world50.toml" --dns-addr 127.0.0.1:53 --smtp-port 25 \
     --ready-file "$WORK/ready.json" > "$WORK/$name.lab" 2>/dev/null &
   local lab=$!
   for _ in $(seq 200); do [ -s "$WORK/ready.json" ] && break; sleep 0.05; done

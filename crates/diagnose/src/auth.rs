@@ -238,12 +238,18 @@ fn sender_ip(e: &mxray_net::SpfEvaluation) -> Finding {
         e.result.as_str()
     );
     let ev = vec![format!(
-        "check_host({}, {}, {}) = {} in {} ms{}",
+        "check_host({}, {}, {}) = {} in {} ms, {} lookups ({} void){}{}",
         e.ip,
         escape_text(&e.domain),
         escape_text(&e.sender),
         e.result.as_str(),
         e.elapsed_ms,
+        e.lookups,
+        e.void_lookups,
+        e.decided_by
+            .as_deref()
+            .map(|x| format!("; decided by: {}", escape_text(x)))
+            .unwrap_or_default(),
         e.explanation
             .as_deref()
             .map(|x| format!("; explanation: {}", escape_text(x)))

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mxray_core::address::Target;
 use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType, Session, TlsSettings};
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
 use crate::observe::{AddrObs, HostObs, Observations, Step};
@@ -34,11 +34,16 @@ pub struct Options {
     pub limits: Arc<Limits>,
 }
 
+/// One MX address's observation, filled by whichever domain probes it first.
+type SharedObservation = Arc<OnceCell<AddrObs>>;
+
 /// Politeness shared by every target of a run: at most `per_addr` simultaneous connections to
-/// any one address, however many domains share it.
+/// any one address, however many domains share it; and each MX address is probed once per run
+/// when no RCPT is asked (the conversation is the same for every domain that uses it).
 pub struct Limits {
     per_addr: usize,
     map: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    seen: Mutex<HashMap<(IpAddr, String), SharedObservation>>,
 }
 
 impl Limits {
@@ -46,7 +51,20 @@ impl Limits {
         Limits {
             per_addr: per_addr.max(1),
             map: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// The shared observation slot for an MX address under one name (SNI and the certificate
+    /// name check depend on the name, so the name is part of the key).
+    fn observation(&self, addr: IpAddr, mx_name: &str) -> SharedObservation {
+        let mut seen = match self.seen.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        seen.entry((addr, mx_name.to_ascii_lowercase()))
+            .or_default()
+            .clone()
     }
 
     fn for_addr(&self, addr: IpAddr) -> Arc<Semaphore> {
@@ -249,6 +267,24 @@ async fn collect_host(
 /// Reverse DNS and the SMTP conversation with one address, side by side (neither waits for the
 /// other, so a slow PTR lookup never lengthens the critical path).
 async fn probe_addr(
+    dns: &Dns,
+    addr: IpAddr,
+    mx_name: &str,
+    rcpt: Option<&str>,
+    opts: &Options,
+) -> AddrObs {
+    if rcpt.is_none() {
+        // Many domains share MX hosts (every Google Workspace domain, say): ask each once.
+        let cell = opts.limits.observation(addr, mx_name);
+        return cell
+            .get_or_init(|| probe_addr_uncached(dns, addr, mx_name, None, opts))
+            .await
+            .clone();
+    }
+    probe_addr_uncached(dns, addr, mx_name, rcpt, opts).await
+}
+
+async fn probe_addr_uncached(
     dns: &Dns,
     addr: IpAddr,
     mx_name: &str,

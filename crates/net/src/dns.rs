@@ -194,7 +194,14 @@ pub struct Dns {
     /// The same servers, for the direct queries that bypass the resolver's special cases.
     servers: Vec<SocketAddr>,
     timeout: Duration,
+    /// Queries in flight at once, for the whole run: a burst of thousands of UDP queries
+    /// overflows resolvers' receive buffers (and trips their rate limits), and every lost
+    /// datagram costs a full timeout. Bounded, the same work finishes far sooner.
+    inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Default bound on DNS queries in flight (see `Dns::inflight`).
+pub const MAX_INFLIGHT: usize = 64;
 
 impl Dns {
     /// `servers` empty: the system's resolvers. `timeout` bounds each query as a whole.
@@ -245,11 +252,13 @@ impl Dns {
             resolver,
             servers: direct,
             timeout,
+            inflight: std::sync::Arc::new(tokio::sync::Semaphore::new(MAX_INFLIGHT)),
         })
     }
 
     /// Asks `name` for `rtype`, never failing: every outcome is an observation.
     pub async fn query(&self, name: &str, rtype: RType) -> DnsAnswer {
+        let _slot = self.inflight.acquire().await.ok();
         let start = Instant::now();
         let fqdn = if name.ends_with('.') {
             name.to_string()
@@ -311,6 +320,7 @@ impl Dns {
     /// One query straight to the configured servers (UDP, then TCP when truncated), trying
     /// each in turn until one answers.
     async fn direct(&self, name: &str, rtype: RType) -> (DnsOutcome, Vec<DnsRecord>) {
+        let _slot = self.inflight.acquire().await.ok();
         let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')));
         let Ok(fqdn) = fqdn else {
             return (

@@ -275,6 +275,28 @@ impl Session {
         }
     }
 
+    /// Sends several commands in one write (RFC 2920 PIPELINING); the caller then reads one
+    /// reply per command, in order.
+    pub async fn send_all(&mut self, cmds: &[String]) -> Result<(), SmtpError> {
+        let at_ms = self.now_ms();
+        let mut data = String::new();
+        for c in cmds {
+            self.transcript.push(TranscriptLine {
+                at_ms,
+                dir: 'C',
+                line: c.clone(),
+            });
+            data.push_str(c);
+            data.push_str("\r\n");
+        }
+        let timeout = self.timeout;
+        let stream = self.stream.as_mut().ok_or(SmtpError::Closed)?;
+        match tokio::time::timeout(timeout, stream.get_mut().write_all(data.as_bytes())).await {
+            Err(_) => Err(SmtpError::Timeout(timeout.as_millis() as u64)),
+            Ok(r) => r.map_err(io_error),
+        }
+    }
+
     /// Sends a command and reads its reply.
     pub async fn command(&mut self, cmd: &str) -> Result<Reply, SmtpError> {
         self.send(cmd).await?;

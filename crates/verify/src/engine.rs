@@ -578,11 +578,14 @@ impl Engine {
             Err(_) => return SessionEnd::Dropped,
         };
         let mut tls_offered = false;
+        let mut pipelining = false;
         if ehlo.code == 421 {
             return SessionEnd::Throttled(Reason::ServerUnavailable, None);
         }
         if ehlo.is_positive() {
-            tls_offered = capabilities(&ehlo).iter().any(|(k, _)| k == "STARTTLS");
+            let caps = capabilities(&ehlo);
+            tls_offered = caps.iter().any(|(k, _)| k == "STARTTLS");
+            pipelining = caps.iter().any(|(k, _)| k == "PIPELINING");
         } else {
             match s.command(&format!("HELO {}", self.cfg.helo)).await {
                 Ok(r) if r.is_positive() => {}
@@ -686,66 +689,103 @@ impl Engine {
                         _ => return SessionEnd::Dropped,
                     }
                 }
-                let Some(mut p) = run.pending.pop_front() else {
+                if run.pending.is_empty() {
                     return SessionEnd::Done;
-                };
-                let before = s.transcript.len();
-                let result = s
-                    .command(&format!("RCPT TO:<{}>", p.target.normalized()))
-                    .await;
-                p.attempts += 1;
-                if self.cfg.transcript {
-                    p.transcript.extend(
-                        s.transcript[before..]
-                            .iter()
-                            .map(|t| format!("{} {}: {}", host.name, t.dir, t.line)),
-                    );
                 }
-                let r = match result {
-                    Ok(r) => r,
-                    Err(_) => {
-                        p.last.get_or_insert((Reason::ServerUnavailable, None));
-                        run.pending.push_front(p);
-                        return SessionEnd::Dropped;
-                    }
+                // With PIPELINING (RFC 2920) a whole batch of RCPTs costs one round trip;
+                // without it, one at a time.
+                let room = cap.saturating_sub(in_txn).max(1);
+                let n = if pipelining {
+                    room.min(run.pending.len())
+                } else {
+                    1
                 };
-                self.rcpts.fetch_add(1, Ordering::Relaxed);
-                in_txn += 1;
-                let reply = Some(self.deciding(&r, host));
-                match classify_rcpt(&r) {
-                    Outcome::Accepted => {
-                        let (v, why) = if run.catch_all == Some(true) {
-                            (Verdict::Risky, Reason::CatchAll)
-                        } else {
-                            (Verdict::Deliverable, Reason::MailboxExists)
-                        };
-                        self.emit(run, p, v, why, reply, out).await;
-                    }
-                    Outcome::Final(v, why) => self.emit(run, p, v, why, reply, out).await,
-                    Outcome::TooManyRecipients => {
-                        // Learn the server's cap: what it took in this transaction.
-                        run.cap = Some(in_txn.saturating_sub(1).max(1));
-                        p.attempts -= 1;
+                let mut batch: VecDeque<Pending> = run.pending.drain(..n).collect();
+                let cmds: Vec<String> = batch
+                    .iter()
+                    .map(|p| format!("RCPT TO:<{}>", p.target.normalized()))
+                    .collect();
+                if s.send_all(&cmds).await.is_err() {
+                    for p in batch.into_iter().rev() {
                         run.pending.push_front(p);
-                        in_txn = usize::MAX;
                     }
-                    Outcome::SessionClosing(why) => {
-                        p.last = Some((why, reply));
-                        run.pending.push_front(p);
-                        return SessionEnd::Throttled(why, None);
+                    return SessionEnd::Dropped;
+                }
+                let mut ending: Option<SessionEnd> = None;
+                while let Some(mut p) = batch.pop_front() {
+                    let before = s.transcript.len();
+                    let result = s.read_reply(self.cfg.timeout).await;
+                    p.attempts += 1;
+                    if self.cfg.transcript {
+                        p.transcript.push(format!(
+                            "{} C: RCPT TO:<{}>",
+                            host.name,
+                            p.target.normalized()
+                        ));
+                        p.transcript.extend(
+                            s.transcript[before..]
+                                .iter()
+                                .map(|t| format!("{} {}: {}", host.name, t.dir, t.line)),
+                        );
                     }
-                    Outcome::Retry(why, hint) => {
-                        let delay = hint.unwrap_or_else(|| {
-                            self.cfg.greylist_retry
-                                * 2u32.saturating_pow(p.attempts.saturating_sub(1).min(6))
-                        });
-                        p.last = Some((why, reply));
-                        run.waiting.push((Instant::now() + delay, p));
-                        if why == Reason::RateLimited {
-                            // The server throttles us: stop this session, let the budget slow down.
-                            return SessionEnd::Throttled(why, hint);
+                    let r = match result {
+                        Ok(r) => r,
+                        Err(_) => {
+                            p.last.get_or_insert((Reason::ServerUnavailable, None));
+                            batch.push_front(p);
+                            ending = Some(SessionEnd::Dropped);
+                            break;
+                        }
+                    };
+                    self.rcpts.fetch_add(1, Ordering::Relaxed);
+                    in_txn += 1;
+                    let reply = Some(self.deciding(&r, host));
+                    match classify_rcpt(&r) {
+                        Outcome::Accepted => {
+                            let (v, why) = if run.catch_all == Some(true) {
+                                (Verdict::Risky, Reason::CatchAll)
+                            } else {
+                                (Verdict::Deliverable, Reason::MailboxExists)
+                            };
+                            self.emit(run, p, v, why, reply, out).await;
+                        }
+                        Outcome::Final(v, why) => self.emit(run, p, v, why, reply, out).await,
+                        Outcome::TooManyRecipients => {
+                            // Learn the server's cap: what it took in this transaction.
+                            if run.cap.is_none() || in_txn <= cap {
+                                run.cap = Some(in_txn.saturating_sub(1).max(1));
+                            }
+                            p.attempts -= 1;
+                            run.pending.push_front(p);
+                            in_txn = usize::MAX / 2;
+                        }
+                        Outcome::SessionClosing(why) => {
+                            p.last = Some((why, reply));
+                            batch.push_front(p);
+                            ending = Some(SessionEnd::Throttled(why, None));
+                            break;
+                        }
+                        Outcome::Retry(why, hint) => {
+                            let delay = hint.unwrap_or_else(|| {
+                                self.cfg.greylist_retry
+                                    * 2u32.saturating_pow(p.attempts.saturating_sub(1).min(6))
+                            });
+                            p.last = Some((why, reply));
+                            run.waiting.push((Instant::now() + delay, p));
+                            if why == Reason::RateLimited && ending.is_none() {
+                                // The server throttles us: finish reading this batch, then
+                                // stop the session and let the budget slow down.
+                                ending = Some(SessionEnd::Throttled(why, hint));
+                            }
                         }
                     }
+                }
+                if let Some(end) = ending {
+                    // Addresses whose replies were never read wait for another session.
+                    for p in batch.into_iter().rev() {
+                        run.pending.push_front(p);
+                    }
+                    return end;
                 }
             }
         }

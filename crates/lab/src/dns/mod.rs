@@ -156,7 +156,21 @@ pub async fn serve_raw(
     records: &[(String, zones::RawData)],
     timeouts: &[String],
 ) -> Result<(DnsServer, Vec<String>), LabError> {
-    let (z, skipped) = zones::build_raw(records, timeouts)?;
+    serve_zones(zones::build_raw(records, timeouts)?).await
+}
+
+/// [`serve_raw`] with timeouts that apply to some query types only, and names hickory's text
+/// parser refuses served as raw labels ([`zones::build_raw_typed`]).
+pub async fn serve_raw_typed(
+    records: &[(String, zones::RawData)],
+    timeouts: &[zones::RawTimeout],
+) -> Result<(DnsServer, Vec<String>), LabError> {
+    serve_zones(zones::build_raw_typed(records, timeouts)?).await
+}
+
+async fn serve_zones(
+    (z, skipped): (zones::Zones, Vec<String>),
+) -> Result<(DnsServer, Vec<String>), LabError> {
     let server = DnsServer::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
         z.catalog,

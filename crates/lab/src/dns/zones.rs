@@ -266,6 +266,17 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
     })
 }
 
+/// A raw-data owner name: as [`fqdn`], else label by label as raw octets, since suites test
+/// names hickory's text parser refuses but DNS carries (`foo:bar/baz.example.com`, spaces).
+fn raw_fqdn(name: &str) -> Result<Name, LabError> {
+    fqdn(name).or_else(|e| {
+        let mut n = Name::from_labels(name.trim_end_matches('.').split('.').map(str::as_bytes))
+            .map_err(|_| e)?;
+        n.set_fqdn(true);
+        Ok(n)
+    })
+}
+
 /// One record of [`build_raw`] zone data.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum RawData {
@@ -287,6 +298,40 @@ pub fn build_raw(
     records: &[(String, RawData)],
     timeouts: &[String],
 ) -> Result<(Zones, Vec<String>), LabError> {
+    let typed: Vec<RawTimeout> = timeouts
+        .iter()
+        .map(|n| RawTimeout {
+            name: n.clone(),
+            types: Vec::new(),
+        })
+        .collect();
+    build_raw_with(records, &typed, false)
+}
+
+/// A name that is never answered, for some query types only (empty: every type). Suites say
+/// "this name times out, except for the records it has" (the OpenSPF suite's `TIMEOUT`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RawTimeout {
+    pub name: String,
+    /// Query types (`"TXT"`, `"A"`...) that go unanswered; empty: all of them.
+    pub types: Vec<String>,
+}
+
+/// [`build_raw`] with per-type timeouts, and names hickory's text parser refuses (`:`, `/`,
+/// spaces in a label) served as raw labels instead of skipped: what an SPF suite needs.
+pub fn build_raw_typed(
+    records: &[(String, RawData)],
+    timeouts: &[RawTimeout],
+) -> Result<(Zones, Vec<String>), LabError> {
+    build_raw_with(records, timeouts, true)
+}
+
+fn build_raw_with(
+    records: &[(String, RawData)],
+    timeouts: &[RawTimeout],
+    raw_labels: bool,
+) -> Result<(Zones, Vec<String>), LabError> {
+    let name = |n: &str| if raw_labels { raw_fqdn(n) } else { fqdn(n) };
     let mut zone: InMemoryZoneHandler =
         InMemoryZoneHandler::empty(Name::root(), ZoneType::Primary, AxfrPolicy::Deny);
     let ns = fqdn(NS_NAME)?;
@@ -306,14 +351,18 @@ pub fn build_raw(
         let rdata = match data {
             RawData::A(a) => Ok(RData::A(A(*a))),
             RawData::Aaaa(a) => Ok(RData::AAAA(AAAA(*a))),
-            RawData::Mx(p, x) => fqdn(x).map(|x| RData::MX(MX::new(*p, x))),
+            RawData::Mx(p, x) => name(x).map(|x| RData::MX(MX::new(*p, x))),
+            // A TXT with no strings at all cannot be written in a zone file and hickory's
+            // client refuses to decode one, so it is served as one empty string: the nearest
+            // thing DNS carries, and what the suite's "null text" case is about.
+            RawData::Txt(parts) if parts.is_empty() => Ok(RData::TXT(TXT::from_bytes(vec![&[]]))),
             RawData::Txt(parts) => Ok(RData::TXT(TXT::from_bytes(
                 parts.iter().map(Vec::as_slice).collect(),
             ))),
             RawData::Ptr(t) => fqdn(t).map(|t| RData::PTR(PTR(t))),
             RawData::Cname(t) => fqdn(t).map(|t| RData::CNAME(CNAME(t))),
         };
-        match (fqdn(owner), rdata) {
+        match (name(owner), rdata) {
             (Ok(name), Ok(rdata)) => {
                 zone.upsert_mut(HRecord::from_rdata(name, TTL, rdata), 1);
             }
@@ -322,12 +371,12 @@ pub fn build_raw(
     }
     let mut failures = HashMap::new();
     for t in timeouts {
-        if let Ok(name) = fqdn(t) {
+        if let Ok(name) = fqdn(&t.name) {
             failures.insert(
                 LowerName::new(&name),
                 Failure {
                     kind: crate::scenario::FailureKind::Timeout,
-                    types: Vec::new(),
+                    types: t.types.clone(),
                 },
             );
         }
