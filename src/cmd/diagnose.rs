@@ -197,8 +197,8 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             code: exit::ENVIRONMENT,
             message: e.to_string(),
         })?;
-        if !dns.alive().await {
-            return Err(Exit {
+        let dead = || -> anyhow::Error {
+            Exit {
                 code: exit::ENVIRONMENT,
                 message: format!(
                     "no DNS resolver answers ({}): check the network or pass --resolver IP:PORT",
@@ -214,9 +214,12 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
                     }
                 ),
             }
-            .into());
-        }
+            .into()
+        };
         if args.input.is_some() {
+            if !dns.alive().await {
+                return Err(dead());
+            }
             bulk(
                 &dns,
                 targets,
@@ -228,8 +231,15 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             )
             .await
         } else {
-            let report =
-                mxray_diagnose::diagnose_full(&dns, &targets[0], &opts, Some(&sender)).await;
+            // The resolver check runs beside the diagnosis, not before it: one round trip
+            // less on the critical path. A dead resolver still wins: exit 3, no report.
+            let (alive, report) = tokio::join!(
+                dns.alive(),
+                mxray_diagnose::diagnose_full(&dns, &targets[0], &opts, Some(&sender))
+            );
+            if !alive {
+                return Err(dead());
+            }
             let mut out = r.stdout();
             if r.json {
                 r.json_doc(&mut out, &report)?;
