@@ -42,7 +42,8 @@ round() {
   kill -TERM $lab; wait $lab 2>/dev/null || true
 }
 
-round mxray "$MX" verify --input "$WORK/addresses.txt" --json --resolver 127.0.0.1:53 --smtp-port 25
+round mxray "$MX" verify --input "$WORK/addresses.txt" --json --resolver 127.0.0.1:53 --smtp-port 25 \
+  --greylist-retry 6s --deadline 40s --greeting-wait 5s
 round reacher "$REACHER" "$WORK/addresses.txt" 25 32
 
 python3 - "$WORK" <<'PY'
@@ -65,6 +66,10 @@ rc = {}
 for line in open(f"{w}/reacher.out"):
     v = json.loads(line)
     rc[v["address"]] = {"safe": "deliverable", "invalid": "undeliverable"}.get(v["is_reachable"], v["is_reachable"])
+wrong = lambda res: sorted(a for a, want in truth.items() if res.get(a) != want)
+for name, res in [("mxray", mx), ("reacher", rc)]:
+    bad = wrong(res)
+    print(f"{name} wrong ({len(bad)}): " + ", ".join(f"{a}={res.get(a)} (truth {truth[a]})" for a in bad[:30]))
 for name, res, f in [("mxray", mx, lambda v: v), ("reacher", rc, lambda v: v)]:
     ms = int(open(f"{w}/{name}.ms").read())
     conns, peak = lab_counters(name)

@@ -84,6 +84,9 @@ pub struct Conn {
     pub bytes_out: u64,
     max_line: usize,
     idle: Duration,
+    /// The last line read needed a read from the socket (a new client write, so a new round
+    /// trip), rather than coming from data already buffered (pipelined behind another).
+    pub last_fresh: bool,
 }
 
 impl Conn {
@@ -96,11 +99,13 @@ impl Conn {
             bytes_out: 0,
             max_line,
             idle,
+            last_fresh: true,
         }
     }
 
     /// Reads one line, never buffering more than `max_line` bytes of it.
     pub async fn read_line(&mut self) -> Line {
+        let mut fresh = false;
         loop {
             if let Some(i) = self.buf[self.pos..].iter().position(|&b| b == b'\n') {
                 let end = self.pos + i;
@@ -109,6 +114,7 @@ impl Conn {
                     line.pop();
                 }
                 self.pos = end + 1;
+                self.last_fresh = fresh;
                 if line.len() > self.max_line {
                     return Line::TooLong;
                 }
@@ -125,7 +131,10 @@ impl Conn {
             match tokio::time::timeout(self.idle, self.stream.read_buf(&mut self.buf)).await {
                 Err(_) => return Line::Idle,
                 Ok(Err(_)) | Ok(Ok(0)) => return Line::Closed,
-                Ok(Ok(n)) => self.bytes_in += n as u64,
+                Ok(Ok(n)) => {
+                    self.bytes_in += n as u64;
+                    fresh = true;
+                }
             }
         }
     }

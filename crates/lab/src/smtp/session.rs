@@ -465,7 +465,15 @@ impl Session {
 
     /// Sends a reply after the configured latency and tarpit delay.
     async fn send_reply(&mut self, reply: &Reply) -> std::io::Result<()> {
-        let delay = self.b.latency + self.b.tarpit.reply_delay;
+        // Latency stands in for a wide-area round trip: a command that arrived in the same
+        // client write as the one before it (pipelining, RFC 2920) is already in flight, so
+        // only the first of a batch pays it. A tarpit delays every reply on purpose.
+        let rtt = if self.conn.last_fresh {
+            self.b.latency
+        } else {
+            Duration::ZERO
+        };
+        let delay = rtt + self.b.tarpit.reply_delay;
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }

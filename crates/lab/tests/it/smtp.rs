@@ -356,6 +356,24 @@ async fn tarpit_delays_banner_and_replies() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pipelined_commands_pay_latency_once() {
+    let lab = start(HOSTS).await;
+    let mut c = ready_for_rcpt(addr(&lab, "mx.slow.test")).await;
+    // Ten RCPTs in one write: one round trip of latency, not ten.
+    let batch: String = (0..10).map(|i| format!("RCPT TO:<u{i}@slow.test>\r\n")).collect();
+    let t0 = Instant::now();
+    c.send_raw(batch.as_bytes()).await.unwrap();
+    for _ in 0..10 {
+        c.reply().await.unwrap();
+    }
+    let took = t0.elapsed();
+    assert!(took >= Duration::from_millis(95), "{took:?}");
+    assert!(took < Duration::from_millis(600), "latency paid per pipelined reply: {took:?}");
+    c.expect("QUIT", 221).await;
+    lab.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn latency_per_reply() {
     let lab = start(HOSTS).await;
     let t0 = Instant::now();
