@@ -119,14 +119,6 @@ A 0-100 score with sub-scores per area (docs/score.md). Finding ids: docs/findin
 
 Exit codes: 0 nothing failing; 1 a failing finding; 2 bad input; 3 no resolver answers.";
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let tls = match &args.ca_file {
         Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
@@ -165,7 +157,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         }
     }
     let tls = Arc::new(tls);
-    let helo = args.helo.clone().unwrap_or_else(hostname);
+    let helo = args.helo.clone().unwrap_or_else(super::hostname);
     let sender = SenderOptions {
         sender_ip: args.sender_ip,
         dkim_selectors: args.dkim_selectors.clone(),

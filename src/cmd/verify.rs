@@ -115,14 +115,6 @@ docs/verify.md. DATA is never sent.
 
 Exit codes: 0 no undeliverable address; 1 some undeliverable; 2 bad input; 3 environment.";
 
-fn hostname() -> String {
-    std::fs::read_to_string("/proc/sys/kernel/hostname")
-        .ok()
-        .map(|h| h.trim().to_string())
-        .filter(|h| !h.is_empty())
-        .unwrap_or_else(|| "localhost".to_string())
-}
-
 /// Where results go.
 enum Sink {
     Terminal,
@@ -260,7 +252,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         timeout: global.timeout,
         greeting_wait: args.greeting_wait,
         from: args.from.clone(),
-        helo: args.helo.clone().unwrap_or_else(hostname),
+        helo: args.helo.clone().unwrap_or_else(super::hostname),
         greylist_retry: args.greylist_retry,
         deadline: args.deadline,
         rcpt_per_transaction: args.rcpt_per_transaction as usize,

@@ -1,0 +1,552 @@
+//! `mxray logs`: reads Postfix / Exim / Sendmail logs (files, `.gz`, stdin), and prints the
+//! deferrals and bounces grouped and explained, as a summary, one JSON document, or JSON Lines.
+
+use std::io::{self, Write};
+use std::path::PathBuf;
+
+use mxray_core::escape_text;
+use mxray_logs::report::{Group, Report};
+use mxray_logs::{AttemptRecord, InputSpec, LogsError, Mta, Options, ReadOptions, Sink, Timestamp};
+
+use crate::cli::GlobalArgs;
+use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
+use crate::{bad_input, exit};
+
+pub const LOGS_HELP: &str = "\
+Examples:
+  mxray logs /var/log/mail.log /var/log/mail.log.1 /var/log/mail.log.2.gz
+  journalctl -u postfix -o short-iso | mxray logs -
+  mxray logs mail.log --json
+  mxray logs mail.log --events | jq 'select(.status == \"deferred\")'
+  mxray logs mail.log --since 2026-11-20 --domain gmail.com
+
+Formats (detected per line, or forced with --format): Postfix (every delivery agent, qmgr,
+cleanup, bounce, smtpd and postscreen rejects, multi-instance names), Exim main log (<= => -> **
+==, old and new message IDs), Sendmail (stat=, dsn=, relay=). Stamps: syslog (year inferred from
+the file's modification time, or --year), RFC 3339, Exim local time.
+
+Exit codes: 0 no deferral, bounce or expiry in the logs; 1 some; 2 a file cannot be opened or is
+not valid gzip, or a bad flag value; 3 reading or writing failed.";
+
+#[derive(clap::Args, Debug)]
+pub struct LogsArgs {
+    /// Log files, plain or gzip, in any order (rotated files are merged by time). `-` or none:
+    /// standard input.
+    #[arg(value_name = "FILE")]
+    pub files: Vec<PathBuf>,
+
+    /// Which mail server wrote the logs. `auto` reads each line by its program name and shape.
+    #[arg(long, value_enum, value_name = "MTA", default_value_t = FormatArg::Auto)]
+    pub format: FormatArg,
+
+    /// Only lines at or after this time: 2026-11-20, "2026-11-20 10:00", or RFC 3339.
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub since: Option<Timestamp>,
+
+    /// Only lines at or before this time (same forms as --since).
+    #[arg(long, value_name = "TIME", value_parser = parse_time)]
+    pub until: Option<Timestamp>,
+
+    /// Only recipients in this domain or its subdomains (repeatable).
+    #[arg(long = "domain", value_name = "DOMAIN")]
+    pub domains: Vec<String>,
+
+    /// One JSON line per delivery attempt (for other tools) instead of the summary.
+    #[arg(long)]
+    pub events: bool,
+
+    /// Groups shown in the summary (the JSON document has them all).
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    pub top: usize,
+
+    /// The year of the first line of each input, for syslog stamps that carry none. Default:
+    /// inferred from the file's modification time (stdin: now).
+    #[arg(long, value_name = "YEAR", value_parser = clap::value_parser!(i64).range(1970..=9999))]
+    pub year: Option<i64>,
+
+    /// 1: parse and track on one core; 2: parse on a second thread while tracking.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
+    pub threads: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum FormatArg {
+    Auto,
+    Postfix,
+    Exim,
+    Sendmail,
+}
+
+fn parse_time(s: &str) -> Result<Timestamp, String> {
+    mxray_logs::parse_bound(s).ok_or_else(|| {
+        format!("'{s}' is not a time: use 2026-11-20, \"2026-11-20 10:00\" or 2026-11-20T10:00:00Z")
+    })
+}
+
+/// Unparsed lines shown with -v, at most; past that only counted.
+const MAX_SHOWN_UNPARSED: u64 = 1000;
+
+/// Streams `--events` records to stdout and, with -v, unparsed lines to stderr (escaped).
+struct CliSink<W: Write> {
+    out: W,
+    verbose: bool,
+    shown: u64,
+}
+
+impl<W: Write> Sink for CliSink<W> {
+    fn attempt(&mut self, rec: &AttemptRecord) -> io::Result<()> {
+        serde_json::to_writer(&mut self.out, rec).map_err(io::Error::other)?;
+        self.out.write_all(b"\n")
+    }
+
+    fn unparsed(&mut self, input: &str, line_no: u64, line: &[u8]) -> io::Result<()> {
+        if !self.verbose {
+            return Ok(());
+        }
+        self.shown += 1;
+        let mut err = io::stderr().lock();
+        if self.shown <= MAX_SHOWN_UNPARSED {
+            writeln!(
+                err,
+                "mxray: unparsed {}:{line_no}: {}",
+                escape_text(input),
+                escape_text(&String::from_utf8_lossy(line))
+            )?;
+        } else if self.shown == MAX_SHOWN_UNPARSED + 1 {
+            writeln!(err, "mxray: more unparsed lines are counted, not shown")?;
+        }
+        Ok(())
+    }
+}
+
+pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let inputs: Vec<InputSpec> = if args.files.is_empty() {
+        vec![InputSpec::Stdin]
+    } else {
+        args.files
+            .iter()
+            .map(|p| {
+                if p.as_os_str() == "-" {
+                    InputSpec::Stdin
+                } else {
+                    InputSpec::Path(p.clone())
+                }
+            })
+            .collect()
+    };
+    if inputs.iter().filter(|i| **i == InputSpec::Stdin).count() > 1 {
+        return Err(bad_input("standard input (-) can be given only once"));
+    }
+    let mut domains = Vec::new();
+    for d in &args.domains {
+        let d = d
+            .trim()
+            .trim_start_matches('@')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if d.is_empty() || d.contains(char::is_whitespace) || d.contains('@') {
+            return Err(bad_input(format!(
+                "--domain '{}' is not a domain: give one such as gmail.com",
+                escape_text(&d)
+            )));
+        }
+        domains.push(d);
+    }
+    let read = ReadOptions {
+        only: match args.format {
+            FormatArg::Auto => None,
+            FormatArg::Postfix => Some(Mta::Postfix),
+            FormatArg::Exim => Some(Mta::Exim),
+            FormatArg::Sendmail => Some(Mta::Sendmail),
+        },
+        year: args.year,
+        threads: usize::from(args.threads),
+    };
+    let opts = Options {
+        since: args.since,
+        until: args.until,
+        domains,
+        events: args.events,
+    };
+    let mut sink = CliSink {
+        out: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        verbose: global.verbose > 0,
+        shown: 0,
+    };
+    let report = match mxray_logs::analyze(&inputs, &read, opts, &mut sink) {
+        Ok(rep) => rep,
+        Err(e) if e.is_bad_input() => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            return Err(bad_input(escape_text(&msg)));
+        }
+        Err(LogsError::Output(io)) => return Err(anyhow::Error::new(io).context("writing events")),
+        Err(e) => return Err(e.into()),
+    };
+    sink.out.flush()?;
+    drop(sink);
+
+    if !args.events {
+        if r.json {
+            // JSON has no terminal escapes to strip (serde escapes control characters): write
+            // it buffered and straight to stdout, it can be megabytes.
+            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            r.json_doc(&mut out, &report)?;
+            out.flush()?;
+        } else {
+            let mut out = r.stdout();
+            print_human(&mut out, &report, args.top, global.verbose > 0)?;
+            out.flush()?;
+        }
+    }
+    if !global.quiet && !r.json && !args.events && report.totals.unparsed > 0 && global.verbose == 0
+    {
+        eprintln!(
+            "mxray: note: {} lines matched no known shape (run with -v to see them)",
+            report.totals.unparsed
+        );
+    }
+    let t = &report.totals;
+    Ok(if t.deferrals + t.bounced + t.expired > 0 {
+        exit::FAILURES
+    } else {
+        exit::OK
+    })
+}
+
+fn num(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::with_capacity(s.len() + s.len() / 3);
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+fn dur(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m", s / 60),
+        s if s < 86_400 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
+        s => format!("{}d{:02}h", s / 86_400, s / 3600 % 24),
+    }
+}
+
+fn when(t: Option<Timestamp>) -> String {
+    t.map_or_else(|| "-".to_string(), |t| t.to_string().replace('T', " "))
+}
+
+fn print_human(
+    out: &mut impl Write,
+    rep: &Report,
+    top: usize,
+    verbose: bool,
+) -> anyhow::Result<()> {
+    let t = &rep.totals;
+    writeln!(
+        out,
+        "{}  {} lines in {} input{}, {} .. {}",
+        paint(HEAD, "mxray logs"),
+        num(t.lines),
+        rep.files.len(),
+        if rep.files.len() == 1 { "" } else { "s" },
+        when(rep.first_seen),
+        when(rep.last_seen)
+    )?;
+    for f in &rep.files {
+        writeln!(
+            out,
+            "  {}",
+            paint(
+                DIM,
+                format!(
+                    "{}{}: {} lines, {}",
+                    escape_text(&f.name),
+                    if f.gzip { " (gzip)" } else { "" },
+                    num(f.lines),
+                    f.format.map_or("no MTA lines", |m| m.as_str())
+                )
+            )
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(out, "{}", paint(HEAD, "Totals"))?;
+    let bad = |n: u64, s| if n > 0 { paint(s, num(n)) } else { num(n) };
+    writeln!(
+        out,
+        "  received {}   delivered {}   deferred {} messages ({} deferrals)   bounced {}   expired {}   rejected {}",
+        num(t.received),
+        paint(GOOD, num(t.delivered)),
+        bad(t.deferred_messages, WARN),
+        num(t.deferrals),
+        bad(t.bounced, BAD),
+        bad(t.expired, BAD),
+        num(t.rejected)
+    )?;
+    writeln!(
+        out,
+        "  still deferred at the end {}   unparsed lines {}   other programs' lines {}{}",
+        bad(t.pending, WARN),
+        num(t.unparsed),
+        num(t.other),
+        if t.out_of_range > 0 {
+            format!("   outside --since/--until {}", num(t.out_of_range))
+        } else {
+            String::new()
+        }
+    )?;
+
+    if rep.groups.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(GOOD, "No deferrals or bounces."))?;
+    } else {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                HEAD,
+                format!(
+                    "Deferrals and bounces by code x domain x relay ({} of {} groups)",
+                    rep.groups.len().min(top),
+                    rep.groups.len()
+                )
+            )
+        )?;
+        for (i, g) in rep.groups.iter().take(top).enumerate() {
+            print_group(out, i + 1, g, verbose)?;
+        }
+    }
+
+    if !rep.domains.is_empty() {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            paint(HEAD, "Destination domains by deferral rate")
+        )?;
+        for d in rep.domains.iter().take(10) {
+            writeln!(
+                out,
+                "  {:<32} {:>5.1}%  {} deferrals in {} attempts, {} messages deferred, {} delivered, {} bounced",
+                escape_text(&d.domain),
+                d.deferral_rate * 100.0,
+                num(d.deferrals),
+                num(d.attempts),
+                num(d.deferred_messages),
+                num(d.delivered),
+                num(d.bounced)
+            )?;
+        }
+    }
+
+    print_timeline(out, rep)?;
+
+    let rt = &rep.retries;
+    if t.deferred_messages > 0 {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(HEAD, "Retries"))?;
+        writeln!(
+            out,
+            "  of the messages deferred at least once: {} delivered later, {} bounced, {} expired, {} still deferred",
+            num(rt.delivered_after_deferral),
+            num(rt.bounced_after_deferral),
+            num(rt.expired),
+            num(t.pending)
+        )?;
+        let hist: Vec<String> = rt
+            .deferrals_before_outcome
+            .iter()
+            .filter(|(_, n)| *n > 0)
+            .map(|(k, n)| format!("{k}: {}", num(*n)))
+            .collect();
+        if !hist.is_empty() {
+            writeln!(
+                out,
+                "  deferrals per finished message  {}  (max {})",
+                hist.join("  "),
+                rt.max_deferrals
+            )?;
+        }
+        let d = &rt.time_to_delivery;
+        if let (Some(mean), Some(max)) = (d.mean_secs, d.max_secs) {
+            writeln!(
+                out,
+                "  time to delivery after a deferral  mean {}  max {}",
+                dur(mean as i64),
+                dur(max)
+            )?;
+        }
+        let d = &rt.time_to_expiry;
+        if let Some(max) = d.max_secs {
+            writeln!(out, "  time to expiry  max {}", dur(max))?;
+        }
+    }
+    let p = &rep.pending;
+    if p.messages > 0 {
+        writeln!(out)?;
+        writeln!(
+            out,
+            "{}",
+            paint(
+                HEAD,
+                format!(
+                    "Still deferred at the end of the log: {} messages (oldest seen {})",
+                    num(p.messages),
+                    when(p.oldest_first_seen)
+                )
+            )
+        )?;
+        for m in p.sample.iter().take(5) {
+            writeln!(
+                out,
+                "  {}  {} deferrals since {}  {}",
+                paint(CODE, escape_text(&m.queue_id)),
+                m.deferrals,
+                when(m.first_seen),
+                paint(DIM, escape_text(m.last_reason.as_deref().unwrap_or("")))
+            )?;
+        }
+    }
+    if !rep.rejections.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(HEAD, "Rejected before queueing"))?;
+        for rj in rep.rejections.iter().take(5) {
+            writeln!(
+                out,
+                "  {:>6}  {}  {}",
+                num(rj.count),
+                escape_text(&rj.stage),
+                escape_text(&rj.template)
+            )?;
+        }
+    }
+    if !rep.next_commands.is_empty() {
+        writeln!(out)?;
+        writeln!(out, "{}", paint(HEAD, "Next"))?;
+        for c in &rep.next_commands {
+            writeln!(out, "  {c}")?;
+        }
+    }
+    Ok(())
+}
+
+fn print_group(out: &mut impl Write, n: usize, g: &Group, verbose: bool) -> anyhow::Result<()> {
+    let style = if g.status == "bounced" { BAD } else { WARN };
+    writeln!(
+        out,
+        "{:>3}. {} {}  {}  via {}   {} events, {} messages, {} .. {}",
+        n,
+        paint(style, g.status),
+        paint(CODE, escape_text(g.dsn.as_deref().unwrap_or("-"))),
+        paint(
+            HEAD,
+            escape_text(if g.domain.is_empty() { "-" } else { &g.domain })
+        ),
+        escape_text(&g.relay),
+        num(g.count),
+        num(g.messages),
+        when(g.first_seen),
+        when(g.last_seen)
+    )?;
+    writeln!(out, "     {}", escape_text(&g.template))?;
+    if let Some(e) = &g.explanation {
+        writeln!(
+            out,
+            "     {} {} ({}; side: {}): {}",
+            paint(DIM, "->"),
+            e.situation,
+            e.category.label(),
+            e.side.label(),
+            e.meaning
+        )?;
+        if verbose {
+            for step in e.next_steps.iter().take(3) {
+                writeln!(out, "        - {}", escape_text(step))?;
+            }
+        }
+    }
+    if let Some(c) = &g.next_command {
+        writeln!(out, "     {} {c}", paint(DIM, "next:"))?;
+    }
+    if verbose {
+        writeln!(
+            out,
+            "     {} {}",
+            paint(DIM, "sample:"),
+            escape_text(&g.sample)
+        )?;
+    }
+    Ok(())
+}
+
+fn print_timeline(out: &mut impl Write, rep: &Report) -> anyhow::Result<()> {
+    if rep.timeline.is_empty() {
+        return Ok(());
+    }
+    // Hourly when the log spans a day and a half or less; daily otherwise.
+    let rows: Vec<(String, u64, u64)> = if rep.timeline.len() <= 36 {
+        rep.timeline
+            .iter()
+            .map(|h| {
+                let s = h.hour.to_string();
+                (
+                    s.get(..13).unwrap_or(&s).replace('T', " ") + ":00",
+                    h.deferrals,
+                    h.bounces,
+                )
+            })
+            .collect()
+    } else {
+        let mut days: Vec<(String, u64, u64)> = Vec::new();
+        for h in &rep.timeline {
+            let s = h.hour.to_string();
+            let day = s.get(..10).unwrap_or(&s).to_string();
+            match days.last_mut() {
+                Some(last) if last.0 == day => {
+                    last.1 += h.deferrals;
+                    last.2 += h.bounces;
+                }
+                _ => days.push((day, h.deferrals, h.bounces)),
+            }
+        }
+        let skip = days.len().saturating_sub(31);
+        days.into_iter().skip(skip).collect()
+    };
+    let max = rows.iter().map(|r| r.1).max().unwrap_or(0).max(1);
+    writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        paint(
+            HEAD,
+            if rep.timeline.len() <= 36 {
+                "Deferrals per hour"
+            } else {
+                "Deferrals per day (last 31 days with any)"
+            }
+        )
+    )?;
+    for (label, d, b) in rows {
+        let width = (d * 40).div_ceil(max) as usize;
+        writeln!(
+            out,
+            "  {label:<16} {:<40} {:>7}{}",
+            paint(WARN, "#".repeat(width)),
+            num(d),
+            if b > 0 {
+                format!("  ({} bounced)", num(b))
+            } else {
+                String::new()
+            }
+        )?;
+    }
+    Ok(())
+}
