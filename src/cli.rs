@@ -90,6 +90,11 @@ pub enum Command {
     /// transient failure "invalid": per-provider politeness, greylisting-aware retries,
     /// session reuse, catch-all detection, resumable bulk runs.
     Verify(crate::cmd::verify::VerifyArgs),
+
+    /// Find, follow and explain deferrals and bounces in Postfix, Exim and Sendmail logs
+    /// (files, .gz, stdin): totals, groups by code x domain x relay, retries, pending messages.
+    #[command(after_help = crate::cmd::logs::LOGS_HELP)]
+    Logs(crate::cmd::logs::LogsArgs),
 }
 
 const EXPLAIN_HELP: &str = "\

@@ -51,6 +51,7 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => cmd::diagnose::run(args, &cli.global, &render),
         Command::Lab(args) => cmd::lab::run(args, &cli.global, &render),
         Command::Verify(args) => cmd::verify::run(args, &cli.global, &render),
+        Command::Logs(args) => cmd::logs::run(args, &cli.global, &render),
     };
     match result {
         Ok(code) => ExitCode::from(code),

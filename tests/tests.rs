@@ -6,4 +6,5 @@ mod util;
 mod diagnose;
 mod explain;
 mod lab;
+mod logs;
 mod verify;

@@ -4,6 +4,7 @@ pub mod demo;
 pub mod diagnose;
 pub mod explain;
 pub mod lab;
+pub mod logs;
 pub mod verify;
 
 /// This machine's name, the default EHLO name of the probing verbs.

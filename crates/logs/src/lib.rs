@@ -1,0 +1,35 @@
+//! mxray-logs: reads the logs mail servers write (Postfix, Exim, Sendmail; plain, `.gz`, stdin),
+//! follows every message across its retries, and groups and explains deferrals and bounces.
+//!
+//! ```
+//! use mxray_logs::{Analyzer, Options, NoSink, LineParser, Parsed, YearGuess};
+//! let line = "Nov 20 10:00:01 mail postfix/smtp[7]: 4AB12C3D4E: to=<a@example.org>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.1]:25: Connection refused)";
+//! let mut parser = LineParser::new(None, YearGuess::starting(2026));
+//! let mut analyzer = Analyzer::new(Options::default());
+//! if let Parsed::Event { time, mta, event } = parser.parse(line.as_bytes()) {
+//!     analyzer.apply(time, mta, event, line.as_bytes(), "example", &mut NoSink).unwrap();
+//! }
+//! let report = analyzer.finish(Vec::new());
+//! assert_eq!(report.totals.deferrals, 1);
+//! assert_eq!(report.groups[0].template, "connect to mx.example.org[<ip>]:<n>: Connection refused");
+//! ```
+
+pub mod analyze;
+pub mod error;
+pub mod event;
+pub mod input;
+pub mod parse;
+pub mod pipeline;
+pub mod report;
+pub mod template;
+pub mod time;
+
+pub use analyze::{Analyzer, AttemptRecord, NoSink, Options, Sink};
+pub use error::LogsError;
+pub use event::{Attempt, Event, Mta, Status};
+pub use input::InputSpec;
+pub use parse::{LineParser, MAX_LINE, Parsed};
+pub use pipeline::{ReadOptions, analyze};
+pub use report::Report;
+pub use template::template;
+pub use time::{Timestamp, YearGuess, parse_bound};

@@ -1,0 +1,368 @@
+//! `mxray logs` end to end: real Postfix and Exim logs (tests/fixtures/logs, made by
+//! scripts/make-log-fixtures.sh), hand-written shapes, gzip, stdin, rotation, filters, escaping.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use crate::util::{Output, json, mxray};
+
+fn fixture(name: &str) -> String {
+    let p: PathBuf = [
+        env!("CARGO_MANIFEST_DIR"),
+        "tests",
+        "fixtures",
+        "logs",
+        name,
+    ]
+    .iter()
+    .collect();
+    p.display().to_string()
+}
+
+fn logs(args: &[&str]) -> Output {
+    let mut all = vec!["logs", "--year", "2026"];
+    all.extend_from_slice(args);
+    mxray(&all, None)
+}
+
+fn group<'a>(v: &'a serde_json::Value, status: &str, domain: &str) -> &'a serde_json::Value {
+    v["groups"]
+        .as_array()
+        .and_then(|g| {
+            g.iter()
+                .find(|g| g["status"] == status && g["domain"] == domain)
+        })
+        .unwrap_or_else(|| panic!("no {status} group for {domain} in {:#}", v["groups"]))
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("mxray-logs-{name}-{}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("temp dir");
+    d
+}
+
+#[test]
+fn real_postfix_log_from_debian() {
+    let out = logs(&[&fixture("postfix-debian12.log"), "--json"]);
+    assert_eq!(out.code, 1, "deferrals were found: {}", out.stderr);
+    let v = json(&out);
+    let t = &v["totals"];
+    assert_eq!(t["unparsed"], 0, "{}", out.stdout);
+    assert_eq!(v["files"][0]["format"], "postfix");
+    // Delivered: alice, grace, bob and heidi (after greylisting), root (SMTP and local pickup).
+    assert!(t["delivered"].as_u64().unwrap() >= 5, "{t}");
+    assert!(t["bounced"].as_u64().unwrap() >= 2, "{t}");
+    assert!(t["expired"].as_u64().unwrap() >= 2, "{t}");
+    assert!(t["rejected"].as_u64().unwrap() >= 2, "{t}");
+    assert!(t["deferrals"].as_u64().unwrap() > t["deferred_messages"].as_u64().unwrap());
+
+    let refused = group(&v, "deferred", "refused.test");
+    assert_eq!(refused["dsn"], "4.4.1");
+    assert_eq!(
+        refused["template"],
+        "connect to <ip>[<ip>]:<n>: Connection refused"
+    );
+    assert_eq!(refused["messages"], 1);
+    assert!(refused["count"].as_u64().unwrap() >= 3);
+    assert_eq!(refused["explanation"]["situation"], "no_answer");
+    assert_eq!(refused["next_command"], "mxray diagnose refused.test");
+
+    let limited = group(&v, "deferred", "ratelimit.test");
+    assert_eq!(limited["dsn"], "4.7.0");
+    let tpl = limited["template"].as_str().unwrap();
+    assert!(
+        tpl.contains(
+            "said: 421 4.7.0 [<ip> <n>] Our system has detected an unusual rate of unsolicited mail"
+        ),
+        "continuation markers are joined: {tpl}"
+    );
+    assert!(!tpl.contains("421-"), "{tpl}");
+    assert_eq!(limited["explanation"]["category"], "rate_limiting");
+
+    let grey = group(&v, "deferred", "greylist.test");
+    assert_eq!(grey["dsn"], "4.2.0");
+    assert_eq!(grey["messages"], 2);
+    assert!(group(&v, "deferred", "nosuch.invalid")["dsn"].is_string());
+    assert_eq!(group(&v, "bounced", "accept.test")["dsn"], "5.1.1");
+
+    // bob and heidi were delivered after two greylisting deferrals each.
+    assert!(v["retries"]["delivered_after_deferral"].as_u64().unwrap() >= 2);
+    assert!(v["retries"]["expired"].as_u64().unwrap() >= 2);
+    assert!(v["timeline"].as_array().is_some_and(|t| !t.is_empty()));
+}
+
+#[test]
+fn real_exim_log_from_debian() {
+    let out = logs(&[&fixture("exim-debian12.log"), "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v = json(&out);
+    let t = &v["totals"];
+    assert_eq!(t["unparsed"], 0, "{}", out.stdout);
+    assert_eq!(v["files"][0]["format"], "exim");
+    assert!(t["delivered"].as_u64().unwrap() >= 4, "{t}");
+    assert!(t["bounced"].as_u64().unwrap() >= 2, "{t}");
+    assert!(t["rejected"].as_u64().unwrap() >= 1, "{t}");
+    assert!(
+        t["not_attempted"].as_u64().unwrap() >= 1,
+        "retry time not reached: {t}"
+    );
+    let refused = group(&v, "deferred", "refused.test");
+    assert_eq!(refused["dsn"], "4.4.1");
+    assert_eq!(group(&v, "deferred", "greylist.test")["dsn"], "4.2.0");
+    assert_eq!(group(&v, "deferred", "ratelimit.test")["dsn"], "4.7.0");
+    assert_eq!(group(&v, "bounced", "accept.test")["dsn"], "5.1.1");
+}
+
+#[test]
+fn handwritten_postfix_shapes() {
+    let out = logs(&[&fixture("postfix-handwritten.log"), "--json"]);
+    assert_eq!(out.code, 1);
+    let v = json(&out);
+    let t = &v["totals"];
+    assert_eq!(t["lines"], 28);
+    assert_eq!(t["unparsed"], 1);
+    assert_eq!(t["received"], 2);
+    assert_eq!(t["delivered"], 6);
+    assert_eq!(t["deferred_messages"], 3);
+    assert_eq!(t["deferrals"], 4);
+    assert_eq!(t["bounced"], 1);
+    assert_eq!(t["expired"], 1);
+    assert_eq!(t["rejected"], 2);
+    assert_eq!(t["pending"], 1);
+    // RFC 3339 stamps with offsets become UTC.
+    assert_eq!(v["first_seen"], "2026-11-20T08:59:58Z");
+    let gmail = group(&v, "deferred", "gmail.com");
+    assert_eq!(gmail["dsn"], "4.7.28");
+    assert_eq!(gmail["relay"], "gmail-smtp-in.l.google.com");
+    assert_eq!(gmail["explanation"]["situation"], "rate_limited");
+    // The expired message was 5 days old: its age comes from `delay=`.
+    assert_eq!(v["retries"]["time_to_expiry"]["max_secs"], 432_001);
+    assert_eq!(v["retries"]["time_to_delivery"]["max_secs"], 1805);
+}
+
+#[test]
+fn exim_497_ids_zone_and_retry_time_not_reached() {
+    let out = logs(&[&fixture("exim-497.log"), "--json"]);
+    let v = json(&out);
+    let t = &v["totals"];
+    assert_eq!(t["unparsed"], 0);
+    assert_eq!(
+        t["deferrals"], 1,
+        "retry time not reached is not an attempt"
+    );
+    assert_eq!(t["not_attempted"], 1);
+    assert_eq!(t["delivered"], 2);
+    assert_eq!(v["first_seen"], "2026-11-21T07:00:00Z");
+    assert_eq!(group(&v, "deferred", "gmail.com")["dsn"], "4.2.1");
+    assert_eq!(group(&v, "bounced", "nonexistent.example")["dsn"], "5.4.4");
+    assert_eq!(v["retries"]["delivered_after_deferral"], 1);
+}
+
+#[test]
+fn sendmail_across_the_new_year() {
+    let out = mxray(
+        &["logs", "--year", "2025", &fixture("sendmail.log"), "--json"],
+        None,
+    );
+    let v = json(&out);
+    let t = &v["totals"];
+    assert_eq!(v["files"][0]["format"], "sendmail");
+    assert_eq!(t["unparsed"], 0);
+    assert_eq!(t["deferrals"], 3, "two recipients on one line count twice");
+    assert_eq!(t["delivered"], 2);
+    assert_eq!(t["bounced"], 1);
+    assert_eq!(t["rejected"], 1);
+    assert_eq!(v["first_seen"], "2025-12-31T23:59:50");
+    assert_eq!(v["last_seen"], "2026-01-01T00:31:31");
+    assert_eq!(group(&v, "deferred", "example.org")["count"], 2);
+}
+
+#[test]
+fn rotated_files_in_any_order_with_gzip() {
+    let whole = std::fs::read_to_string(fixture("postfix-handwritten.log")).unwrap();
+    let lines: Vec<&str> = whole.lines().collect();
+    let dir = temp_dir("rotated");
+    let old = dir.join("mail.log.1.gz");
+    let new = dir.join("mail.log");
+    // gzip(1), as logrotate does it (every Debian system has it).
+    let mut gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    gz.stdin
+        .take()
+        .unwrap()
+        .write_all((lines[..12].join("\n") + "\n").as_bytes())
+        .unwrap();
+    std::fs::write(&old, gz.wait_with_output().unwrap().stdout).unwrap();
+    std::fs::write(&new, lines[12..].join("\n") + "\n").unwrap();
+    // Newest first on the command line: merged by time all the same.
+    let split = logs(&[new.to_str().unwrap(), old.to_str().unwrap(), "--json"]);
+    let one = logs(&[&fixture("postfix-handwritten.log"), "--json"]);
+    let (a, b) = (json(&split), json(&one));
+    assert_eq!(a["totals"], b["totals"]);
+    assert_eq!(a["groups"], b["groups"]);
+    assert_eq!(a["files"][0]["gzip"], true);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn reads_stdin() {
+    let text = std::fs::read_to_string(fixture("exim-497.log")).unwrap();
+    let a = mxray(&["logs", "-", "--json"], Some(&text));
+    let b = mxray(&["logs", "--json"], Some(&text));
+    assert_eq!(json(&a)["totals"], json(&b)["totals"]);
+    assert_eq!(json(&a)["totals"]["delivered"], 2);
+    assert_eq!(json(&a)["files"][0]["name"], "-");
+}
+
+#[test]
+fn events_are_json_lines_one_per_attempt() {
+    let out = logs(&[&fixture("postfix-handwritten.log"), "--events"]);
+    assert_eq!(out.code, 1);
+    let recs: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    // 6 sent, 4 deferred, 1 bounced.
+    assert_eq!(recs.len(), 11);
+    let ann: Vec<&serde_json::Value> = recs.iter().filter(|r| r["to"] == "ann@gmail.com").collect();
+    assert_eq!(ann.len(), 2);
+    assert_eq!(ann[0]["status"], "deferred");
+    assert_eq!(ann[1]["status"], "sent");
+    assert_eq!(ann[1]["attempt"], 2);
+    assert_eq!(ann[1]["message_id"], "order-1@example.net");
+    assert_eq!(ann[1]["from"], "shop@example.net");
+    assert_eq!(ann[1]["orig_to"], "ann@alias.example.net");
+    assert_eq!(ann[1]["tls"], "TLSv1.3");
+    assert_eq!(ann[1]["conn_use"], 1);
+    assert_eq!(ann[1]["relay_ip"], "142.250.102.26");
+}
+
+#[test]
+fn since_until_and_domain_filters() {
+    let out = logs(&[
+        &fixture("postfix-handwritten.log"),
+        "--json",
+        "--domain",
+        "gmail.com",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["totals"]["deferrals"], 1);
+    assert_eq!(v["groups"].as_array().unwrap().len(), 1);
+    let out = logs(&[
+        &fixture("postfix-handwritten.log"),
+        "--json",
+        "--since",
+        "2026-11-20T09:30:00Z",
+    ]);
+    let v = json(&out);
+    assert_eq!(v["totals"]["out_of_range"], 6);
+    assert_eq!(v["totals"]["deferrals"], 2);
+    let out = logs(&[
+        &fixture("postfix-handwritten.log"),
+        "--until",
+        "2026-11-20T08:00:00Z",
+    ]);
+    assert_eq!(out.code, 0, "nothing failing before the log starts");
+    let out = logs(&[
+        &fixture("postfix-handwritten.log"),
+        "--since",
+        "last tuesday",
+    ]);
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn hostile_text_is_escaped_on_the_terminal_but_exact_in_json() {
+    let out = logs(&[&fixture("postfix-handwritten.log"), "-v", "--top", "20"]);
+    assert!(!out.stdout.contains('\x1b'), "raw escape in output");
+    assert!(
+        !out.stdout.contains('\u{202e}'),
+        "raw bidi override in output"
+    );
+    assert!(out.stdout.contains("\\x1b[<n>J"), "{}", out.stdout);
+    assert!(out.stdout.contains("\\u{202e}"));
+    let out = logs(&[&fixture("postfix-handwritten.log"), "--json"]);
+    assert!(
+        out.stdout.contains("\\u001b[2J"),
+        "JSON keeps the exact bytes"
+    );
+}
+
+#[test]
+fn human_summary_and_verbose_unparsed_lines() {
+    let out = logs(&[&fixture("postfix-handwritten.log")]);
+    assert_eq!(out.code, 1);
+    for want in [
+        "Totals",
+        "Deferrals and bounces by code x domain x relay",
+        "4.7.28",
+        "rate_limited",
+        "Destination domains by deferral rate",
+        "Deferrals per hour",
+        "Retries",
+        "Still deferred at the end of the log",
+        "mxray diagnose gmail.com",
+    ] {
+        assert!(
+            out.stdout.contains(want),
+            "missing {want:?} in\n{}",
+            out.stdout
+        );
+    }
+    assert!(out.stderr.contains("1 lines matched no known shape"));
+    let out = logs(&[&fixture("postfix-handwritten.log"), "-v"]);
+    assert!(
+        out.stderr.contains("unparsed") && out.stderr.contains(":28: 2026-11-20T10:36:00+01:00"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn bad_inputs_exit_2() {
+    let out = logs(&["/nonexistent/mail.log"]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("cannot open"));
+    let dir = temp_dir("badgz");
+    let bad = dir.join("mail.log.2.gz");
+    std::fs::write(&bad, b"\x1f\x8bnot really gzip").unwrap();
+    let out = logs(&[bad.to_str().unwrap()]);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = logs(&["--domain", "not a domain"]);
+    assert_eq!(out.code, 2);
+}
+
+#[test]
+fn clean_or_foreign_input_exits_0() {
+    let out = mxray(
+        &["logs", "--json"],
+        Some("Nov 20 10:00:00 mail dovecot[1]: imap-login: Login\nrandom words\n"),
+    );
+    assert_eq!(out.code, 0);
+    let v = json(&out);
+    assert_eq!(v["totals"]["other"], 1);
+    assert_eq!(v["totals"]["unparsed"], 1);
+    assert_eq!(v["groups"].as_array().map(Vec::len), Some(0));
+}
+
+#[test]
+fn format_flag_restricts_the_parser() {
+    let out = logs(&[&fixture("exim-497.log"), "--format", "postfix", "--json"]);
+    let v = json(&out);
+    assert_eq!(v["totals"]["deferrals"], 0);
+    assert_eq!(v["totals"]["other"], 11);
+}
+
+#[test]
+fn one_thread_and_two_agree() {
+    let a = logs(&[&fixture("postfix-debian12.log"), "--json", "--threads", "1"]);
+    let b = logs(&[&fixture("postfix-debian12.log"), "--json", "--threads", "2"]);
+    assert_eq!(json(&a)["totals"], json(&b)["totals"]);
+    assert_eq!(json(&a)["groups"], json(&b)["groups"]);
+}
