@@ -144,6 +144,18 @@ fn demo_diagnoses_every_seed_failure() {
     assert!(has(&find("alice@routing-443.test"), "smtp.dropped"));
     assert!(has(&find("silent.test"), "smtp.silent"));
     assert_eq!(find("ok.test")["verdict"]["overall"], "deliverable_path");
+    // verify runs on the same world: greylisting is retried, a 421 greeting is never "invalid".
+    let verified = v["verify"].as_array().cloned().unwrap_or_default();
+    let verdict = |a: &str| {
+        verified
+            .iter()
+            .find(|x| x["address"] == a)
+            .map(|x| x["verdict"].as_str().unwrap_or("").to_string())
+            .unwrap_or_default()
+    };
+    assert_eq!(verdict("alice@greylist.test"), "deliverable");
+    assert_eq!(verdict("nobody@ok.test"), "undeliverable");
+    assert_eq!(verdict("x@banner-421.test"), "unknown");
     // And the human form names each domain with its verdict.
     let out = mxray(&["lab", "demo"], None);
     assert_eq!(out.code, 0);

@@ -9,6 +9,7 @@ use anyhow::Context;
 use mxray_core::{Severity, escape_text};
 use mxray_diagnose::{Limits, Options, Overall, Report};
 use mxray_net::{Dns, TlsSettings};
+use mxray_verify::{BudgetLimits, Config, Engine, Item, Verdict, VerifyResult};
 
 use crate::cli::GlobalArgs;
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
@@ -55,11 +56,14 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let reports: Vec<Report> = rt.block_on(async {
+    let tls_for_verify = opts.tls.clone();
+    let (reports, verified): (Vec<Report>, Vec<VerifyResult>) = rt.block_on(async {
         let dns = Dns::new(&[resolver], Duration::from_secs(2)).map_err(|e| Exit {
             code: exit::ENVIRONMENT,
             message: e.to_string(),
         })?;
+        // Verification runs beside the diagnoses.
+        let verifying = tokio::spawn(verify_some(dns.clone(), info.smtp_port, tls_for_verify));
         let mut set = tokio::task::JoinSet::new();
         for (i, t) in targets.iter().enumerate() {
             let (dns, opts, t) = (dns.clone(), opts.clone(), t.clone());
@@ -72,14 +76,15 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
             }
         }
         out.sort_by_key(|(i, _)| *i);
-        anyhow::Ok(out.into_iter().map(|(_, r)| r).collect())
+        let verified = verifying.await.unwrap_or_default();
+        anyhow::Ok((out.into_iter().map(|(_, r)| r).collect(), verified))
     })?;
     let stats = lab.stop();
     let mut out = r.stdout();
     if r.json {
         r.json_doc(
             &mut out,
-            &serde_json::json!({ "lab": info, "reports": reports, "lab_stats": stats }),
+            &serde_json::json!({ "lab": info, "reports": reports, "verify": verified, "lab_stats": stats }),
         )?;
         return Ok(exit::OK);
     }
@@ -131,6 +136,29 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         }
     }
     writeln!(out)?;
+    writeln!(
+        out,
+        "{}",
+        paint(
+            HEAD,
+            "mxray verify on the same world: transient is never \"invalid\""
+        )
+    )?;
+    for v in &verified {
+        let style = match v.verdict {
+            Verdict::Deliverable => GOOD,
+            Verdict::Undeliverable => BAD,
+            Verdict::Risky | Verdict::Unknown => WARN,
+        };
+        writeln!(
+            out,
+            "{:<26} {} {}",
+            escape_text(&v.address),
+            paint(style, format!("{:<14}", v.verdict.as_str())),
+            v.reason.as_str()
+        )?;
+    }
+    writeln!(out)?;
     let connections: u64 = stats.smtp.iter().map(|h| h.totals.connections).sum();
     writeln!(
         out,
@@ -138,8 +166,9 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         paint(
             DIM,
             format!(
-                "{} targets in {:.1}s; the lab counted {} SMTP connections and {} DNS queries.",
+                "{} targets diagnosed and {} addresses verified in {:.1}s; the lab counted {} SMTP connections and {} DNS queries.",
                 reports.len(),
+                verified.len(),
                 started.elapsed().as_secs_f64(),
                 connections,
                 stats.dns.queries
@@ -148,7 +177,7 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     )?;
     writeln!(
         out,
-        "Next: mxray diagnose <domain> -v shows the evidence; mxray lab serve seeds --ready-file lab.json runs this world for your own tools."
+        "Next: mxray diagnose <domain> -v shows the evidence; mxray explain \"<reply>\" decodes any reply; mxray lab serve seeds --ready-file lab.json runs this world for your own tools."
     )?;
     Ok(exit::OK)
 }
@@ -166,4 +195,57 @@ fn lab_domains(info: &mxray_lab::ReadyInfo) -> Vec<String> {
         .filter(|z| !info.hosts.iter().any(|h| &h.name == *z))
         .cloned()
         .collect()
+}
+
+/// Addresses `verify` is shown on: a mailbox, an unknown user, greylisting (retried until it
+/// clears), a full and a disabled mailbox, a 421 greeting, a null MX.
+const VERIFY: &[&str] = &[
+    "alice@ok.test",
+    "nobody@ok.test",
+    "alice@greylist.test",
+    "full@mailboxes.test",
+    "gone@mailboxes.test",
+    "x@banner-421.test",
+    "x@null-mx.test",
+];
+
+async fn verify_some(dns: Dns, smtp_port: u16, tls: Arc<TlsSettings>) -> Vec<VerifyResult> {
+    let cfg = Config {
+        smtp_port,
+        timeout: Duration::from_secs(2),
+        greeting_wait: Duration::from_secs(5),
+        from: String::new(),
+        helo: "demo.mxray.test".into(),
+        // The seeds world greylists for 2 s; real servers want minutes.
+        greylist_retry: Duration::from_secs(1),
+        deadline: Duration::from_secs(6),
+        rcpt_per_transaction: 25,
+        source_ips: Vec::new(),
+        budget: BudgetLimits {
+            max_sessions: 2,
+            connects_per_minute: 600,
+        },
+        domain_concurrency: 16,
+        detect_catch_all: true,
+        tls,
+        transcript: false,
+    };
+    let engine = Arc::new(Engine::new(dns, cfg));
+    let items = VERIFY
+        .iter()
+        .enumerate()
+        .map(|(i, a)| Item {
+            index: i as u64,
+            input: a.to_string(),
+        })
+        .collect();
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    let run = tokio::spawn(async move { engine.verify_batch(items, tx).await });
+    let mut got = Vec::new();
+    while let Some(d) = rx.recv().await {
+        got.push(d);
+    }
+    let _ = run.await;
+    got.sort_by_key(|d| d.index);
+    got.into_iter().map(|d| d.result).collect()
 }
