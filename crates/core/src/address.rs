@@ -180,14 +180,16 @@ pub fn parse_domain(input: &str) -> Result<(String, String), AddressError> {
     Ok((d, ascii))
 }
 
-/// Popular mailbox providers whose names people mistype.
-const POPULAR: &[&str] = &[
+/// Consumer mailbox providers anyone can sign up to: flagged by `verify` as free providers,
+/// and the names typo suggestions point to (the ones people mistype most).
+pub const FREE_PROVIDERS: &[&str] = &[
     "gmail.com",
     "googlemail.com",
     "yahoo.com",
     "yahoo.co.uk",
     "yahoo.fr",
     "ymail.com",
+    "rocketmail.com",
     "hotmail.com",
     "hotmail.co.uk",
     "hotmail.fr",
@@ -200,21 +202,26 @@ const POPULAR: &[&str] = &[
     "aol.com",
     "protonmail.com",
     "proton.me",
+    "pm.me",
     "gmx.com",
     "gmx.de",
     "gmx.net",
     "web.de",
     "t-online.de",
     "yandex.ru",
+    "yandex.com",
     "mail.ru",
     "zoho.com",
     "fastmail.com",
+    "tutanota.com",
     "orange.fr",
     "free.fr",
     "laposte.net",
     "libero.it",
     "qq.com",
     "163.com",
+    "126.com",
+    "naver.com",
     "comcast.net",
     "verizon.net",
     "att.net",
@@ -224,11 +231,11 @@ const POPULAR: &[&str] = &[
 /// A popular domain `domain` is probably a typo of (`gmial.com` -> `gmail.com`).
 pub fn suggest_domain(domain: &str) -> Option<&'static str> {
     let d = domain.to_ascii_lowercase();
-    if POPULAR.contains(&d.as_str()) {
+    if FREE_PROVIDERS.contains(&d.as_str()) {
         return None;
     }
     let max = if d.len() <= 7 { 1 } else { 2 };
-    POPULAR
+    FREE_PROVIDERS
         .iter()
         .map(|p| (strsim::damerau_levenshtein(&d, p), *p))
         .filter(|(dist, _)| *dist > 0 && *dist <= max)

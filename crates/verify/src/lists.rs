@@ -1,5 +1,5 @@
 //! Address annotations from lists: disposable providers (the `mailchecker` crate's maintained
-//! list), role accounts and free mailbox providers (small documented lists kept here).
+//! list), role accounts (kept here) and free mailbox providers (mxray-core's list).
 
 use std::collections::HashSet;
 use std::sync::LazyLock;
@@ -49,53 +49,6 @@ const ROLES: &[&str] = &[
     "www",
 ];
 
-/// Consumer mailbox providers anyone can sign up to.
-const FREE: &[&str] = &[
-    "gmail.com",
-    "googlemail.com",
-    "yahoo.com",
-    "yahoo.co.uk",
-    "yahoo.fr",
-    "ymail.com",
-    "rocketmail.com",
-    "hotmail.com",
-    "hotmail.co.uk",
-    "hotmail.fr",
-    "outlook.com",
-    "live.com",
-    "msn.com",
-    "icloud.com",
-    "me.com",
-    "mac.com",
-    "aol.com",
-    "protonmail.com",
-    "proton.me",
-    "pm.me",
-    "gmx.com",
-    "gmx.de",
-    "gmx.net",
-    "web.de",
-    "t-online.de",
-    "yandex.ru",
-    "yandex.com",
-    "mail.ru",
-    "zoho.com",
-    "fastmail.com",
-    "tutanota.com",
-    "orange.fr",
-    "free.fr",
-    "laposte.net",
-    "libero.it",
-    "qq.com",
-    "163.com",
-    "126.com",
-    "naver.com",
-    "comcast.net",
-    "verizon.net",
-    "att.net",
-    "sbcglobal.net",
-];
-
 /// The domain, or a parent of it, is a disposable-address provider.
 pub fn is_disposable(domain: &str) -> bool {
     let d = domain.to_ascii_lowercase();
@@ -123,7 +76,7 @@ pub fn is_role(local: &str) -> bool {
 }
 
 pub fn is_free_provider(domain: &str) -> bool {
-    FREE.contains(&domain.to_ascii_lowercase().as_str())
+    mxray_core::address::FREE_PROVIDERS.contains(&domain.to_ascii_lowercase().as_str())
 }
 
 #[cfg(test)]
