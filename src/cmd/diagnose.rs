@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 
 use crate::cli::{GlobalArgs, parse_duration};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
-use crate::{Exit, bad_input, exit};
+use crate::{bad_input, exit};
 
 /// Most targets read from one --input file, and the longest line accepted.
 const MAX_TARGETS: usize = 1_000_000;
@@ -185,32 +185,10 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         .build()
         .context("starting the async runtime")?;
     rt.block_on(async {
-        let dns = Dns::new(&global.resolvers, global.timeout).map_err(|e| Exit {
-            code: exit::ENVIRONMENT,
-            message: e.to_string(),
-        })?;
-        let dead = || -> anyhow::Error {
-            Exit {
-                code: exit::ENVIRONMENT,
-                message: format!(
-                    "no DNS resolver answers ({}): check the network or pass --resolver IP:PORT",
-                    if global.resolvers.is_empty() {
-                        "system resolvers".to_string()
-                    } else {
-                        global
-                            .resolvers
-                            .iter()
-                            .map(ToString::to_string)
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    }
-                ),
-            }
-            .into()
-        };
+        let dns = super::new_dns(global)?;
         if args.input.is_some() {
             if !dns.alive().await {
-                return Err(dead());
+                return Err(super::dead_resolver(global));
             }
             bulk(
                 &dns,
@@ -230,7 +208,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
                 mxray_diagnose::diagnose_full(&dns, &targets[0], &opts, Some(&sender))
             );
             if !alive {
-                return Err(dead());
+                return Err(super::dead_resolver(global));
             }
             let mut out = r.stdout();
             if r.json {

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use mxray_core::escape_text;
-use mxray_net::{Dns, TlsSettings};
+use mxray_net::TlsSettings;
 use mxray_verify::input::Reader;
 use mxray_verify::store::Store;
 use mxray_verify::{BudgetLimits, Config, Decided, Engine, Item, Verdict, VerifyResult};
@@ -272,16 +272,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         .context("starting the async runtime")?;
     let started = Instant::now();
     let result = rt.block_on(async {
-        let dns = Dns::new(&global.resolvers, global.timeout).map_err(|e| Exit {
-            code: exit::ENVIRONMENT,
-            message: e.to_string(),
-        })?;
-        if !dns.alive().await {
-            return Err(anyhow::Error::from(Exit {
-                code: exit::ENVIRONMENT,
-                message: "no DNS resolver answers: check the network or pass --resolver IP:PORT".into(),
-            }));
-        }
+        let dns = super::live_dns(global).await?;
         let engine = Arc::new(Engine::new(dns, cfg));
         let (tx, mut rx) = tokio::sync::mpsc::channel::<Decided>(1024);
         let skip: std::collections::HashSet<u64> = done.keys().copied().collect();

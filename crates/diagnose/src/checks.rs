@@ -276,31 +276,23 @@ fn addr_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Finding> {
     let mut f = Vec::new();
     let where_ = format!("{} [{}]:{}", h.name, a.addr, obs.smtp_port);
     let ev = || a.transcript.clone();
-    match &a.connect {
-        Err(SmtpError::Refused) => {
-            f.push(
+    let no_connection = match &a.connect {
+        Ok(_) => None,
+        Err(SmtpError::Refused) => Some(
                 Finding::new("smtp.refused", Severity::Fail, format!("{where_} refused the connection"))
                     .detail("Nothing listens on the SMTP port, or a firewall rejects the connection actively.")
                     .evidence([format!("connect {where_}: connection refused")])
                     .fix(format!("nc -vz {} {}; check the MTA is running and the firewall allows the port", a.addr, obs.smtp_port))
                     .host(h.label()),
-            );
-            f.extend(rdns_findings(h, a));
-            return f;
-        }
-        Err(SmtpError::Timeout(ms)) => {
-            f.push(
+        ),
+        Err(SmtpError::Timeout(ms)) => Some(
                 Finding::new("smtp.connect_timeout", Severity::Fail, format!("{where_} did not answer the connection within {ms} ms"))
                     .detail("The TCP connection was neither accepted nor refused: a firewall drops the packets, the host is down, or outbound port 25 is blocked on your side (common on cloud networks).")
                     .evidence([format!("connect {where_}: timed out after {ms} ms")])
                     .fix(format!("nc -vz -w 10 {} {} from another network; ask your provider whether outbound port 25 is blocked", a.addr, obs.smtp_port))
                     .host(h.label()),
-            );
-            f.extend(rdns_findings(h, a));
-            return f;
-        }
-        Err(e) => {
-            f.push(
+        ),
+        Err(e) => Some(
                 Finding::new(
                     "smtp.unreachable",
                     Severity::Fail,
@@ -310,11 +302,13 @@ fn addr_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Finding> {
                 .evidence([format!("connect {where_}: {e}")])
                 .fix("Check routing to the address (ip route get, traceroute -T -p 25)")
                 .host(h.label()),
-            );
-            f.extend(rdns_findings(h, a));
-            return f;
-        }
-        Ok(_) => {}
+        ),
+    };
+    // A host we could not even talk to: its reverse DNS is all there is left to check.
+    if let Some(x) = no_connection {
+        f.push(x);
+        f.extend(rdns_findings(h, a));
+        return f;
     }
     if let Some(b) = &a.banner {
         match &b.result {
