@@ -9,7 +9,7 @@ use mxray_core::reply::MAX_INPUT;
 use mxray_core::{Class, Side, escape_text};
 
 use crate::cli::{ExplainArgs, GlobalArgs};
-use crate::render::{self, BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
+use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
 use crate::{bad_input, exit};
 
 pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
@@ -206,7 +206,7 @@ fn print_human(out: &mut impl Write, e: &Explanation, verbose: bool) -> anyhow::
         }
     }
     for n in &e.notes {
-        writeln!(out, "{} {n}", paint(render::WARN, "note:"))?;
+        writeln!(out, "{} {n}", paint(WARN, "note:"))?;
     }
     if verbose {
         writeln!(

@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use crate::code::{Class, EnhancedCode, ReplyCode};
-use crate::knowledge::{self, Category, Side};
+use crate::knowledge::{self, Category, Side, SituationId};
 use crate::registry;
 use crate::reply::{self, ExtractError, Extracted, InputForm};
 
@@ -52,7 +52,7 @@ pub struct Explanation {
     pub category: Category,
     pub side: Side,
     /// Stable id of the situation the knowledge base recognised (`rate_limited`...).
-    pub situation: &'static str,
+    pub situation: SituationId,
     /// What decided the situation: `text`, `enhanced_code`, `basic_code`, `subject`, `class`.
     pub decided_by: &'static str,
     /// Our one-paragraph reading of the reply.
@@ -225,7 +225,7 @@ mod tests {
             "451 4.7.650 The mail server [1.2.3.4] has been temporarily rate limited due to IP reputation.",
         );
         assert!(!e.known);
-        assert_eq!(e.situation, "rate_limited");
+        assert_eq!(e.situation, SituationId::RateLimited);
         assert!(x("4.4.2").known);
     }
 
@@ -234,7 +234,7 @@ mod tests {
         let e = x(
             "Nov 20 10:00:01 mail postfix/smtp[1]: 4AB: to=<a@example.org>, relay=none, delay=1, dsn=4.4.3, status=deferred (Host or domain name not found. Name service error for name=example.org type=MX: Host not found, try again)",
         );
-        assert_eq!(e.situation, "dns_routing_failure");
+        assert_eq!(e.situation, SituationId::DnsRoutingFailure);
         assert!(
             e.next_steps
                 .iter()

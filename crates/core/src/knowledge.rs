@@ -113,11 +113,105 @@ impl Side {
     }
 }
 
+/// The stable id of a situation, part of the JSON contract (`"rate_limited"`). An enum, so a
+/// typo in a rule or a consumer does not compile; serialised as the snake_case string.
+macro_rules! situation_ids {
+    ($($variant:ident => $id:literal,)*) => {
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub enum SituationId { $($variant,)* }
+
+        impl SituationId {
+            /// Every id, in the knowledge base's order.
+            pub const ALL: &'static [SituationId] = &[$(SituationId::$variant,)*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(SituationId::$variant => $id,)* }
+            }
+
+            /// The id for its string form (`"greylisted"`), if there is one.
+            pub fn parse(s: &str) -> Option<SituationId> {
+                match s { $($id => Some(SituationId::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+situation_ids! {
+    TransportUnavailable => "transport_unavailable",
+    NoAnswer => "no_answer",
+    ConnectionDropped => "connection_dropped",
+    DnsRoutingFailure => "dns_routing_failure",
+    UnableToRoute => "unable_to_route",
+    Congestion => "congestion",
+    RoutingLoop => "routing_loop",
+    DeliveryExpired => "delivery_expired",
+    SystemUnavailable => "system_unavailable",
+    ServiceUnavailable => "service_unavailable",
+    RateLimited => "rate_limited",
+    ConnectionLimit => "connection_limit",
+    ProviderDeferral => "provider_deferral",
+    Greylisted => "greylisted",
+    TemporaryDeferral => "temporary_deferral",
+    Blocklisted => "blocklisted",
+    DmarcAuthFailure => "dmarc_auth_failure",
+    ReverseDns => "reverse_dns",
+    SmtpAuthFailure => "smtp_auth_failure",
+    TlsRequired => "tls_required",
+    TlsUnavailable => "tls_unavailable",
+    RelayDenied => "relay_denied",
+    PolicyRejection => "policy_rejection",
+    PolicyDeferral => "policy_deferral",
+    SpamContent => "spam_content",
+    MessageTooBig => "message_too_big",
+    MailboxUnknown => "mailbox_unknown",
+    MailboxUnknownTransient => "mailbox_unknown_transient",
+    BadDestinationDomain => "bad_destination_domain",
+    BadAddressSyntax => "bad_address_syntax",
+    MailboxMoved => "mailbox_moved",
+    BadSenderDomain => "bad_sender_domain",
+    NullMxRecipient => "null_mx_recipient",
+    NullMxSender => "null_mx_sender",
+    MailboxFull => "mailbox_full",
+    MailboxDisabled => "mailbox_disabled",
+    MailboxBusy => "mailbox_busy",
+    MailboxOther => "mailbox_other",
+    ListExpansion => "list_expansion",
+    SystemStorage => "system_storage",
+    MailSystemOther => "mail_system_other",
+    SystemMisconfigured => "system_misconfigured",
+    FeatureUnsupported => "feature_unsupported",
+    NoSmtpService => "no_smtp_service",
+    ServerClosing => "server_closing",
+    ProtocolError => "protocol_error",
+    TooManyRecipients => "too_many_recipients",
+    MediaError => "media_error",
+    SecurityOther => "security_other",
+    CryptoFailure => "crypto_failure",
+    Rrvs => "rrvs",
+    Priority => "priority",
+    Success => "success",
+    Intermediate => "intermediate",
+    UnspecifiedTransient => "unspecified_transient",
+    UnspecifiedPermanent => "unspecified_permanent",
+}
+
+impl std::fmt::Display for SituationId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SituationId {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
 /// One situation behind a reply.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Situation {
     /// Stable identifier (`rate_limited`, `dns_routing_failure`...), part of the JSON contract.
-    pub id: &'static str,
+    pub id: SituationId,
     pub category: Category,
     pub side: Side,
     /// One or two sentences: what is going on.
@@ -129,9 +223,9 @@ pub struct Situation {
 }
 
 macro_rules! situation {
-    ($id:literal, $cat:ident, $side:ident, $summary:literal, [$($c:literal),* $(,)?], [$($n:literal),* $(,)?] $(,)?) => {
+    ($id:ident, $cat:ident, $side:ident, $summary:literal, [$($c:literal),* $(,)?], [$($n:literal),* $(,)?] $(,)?) => {
         Situation {
-            id: $id,
+            id: SituationId::$id,
             category: Category::$cat,
             side: Side::$side,
             summary: $summary,
@@ -145,7 +239,7 @@ macro_rules! situation {
 pub static SITUATIONS: &[Situation] = &[
     // ---- the 421 / 4.4.x family: the deepest treatment -------------------------------------
     situation!(
-        "transport_unavailable",
+        TransportUnavailable,
         NetworkRouting,
         Unknown,
         "The receiving (or relaying) server could not pass the message on: a network or routing failure before the transaction really started (4.4.0). The reply alone does not say whose side; the step before it in the log usually does.",
@@ -166,7 +260,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "no_answer",
+        NoAnswer,
         NetworkRouting,
         Path,
         "The connection attempt to the receiving server was not answered: refused, timed out or unreachable (4.4.1).",
@@ -184,7 +278,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "connection_dropped",
+        ConnectionDropped,
         ConnectionDropped,
         Unknown,
         "The connection was established but broke before the transaction finished: the server closed it, it timed out, or the network dropped it (4.4.2).",
@@ -204,7 +298,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "dns_routing_failure",
+        DnsRoutingFailure,
         NetworkRouting,
         Path,
         "A directory (DNS) lookup failed, so the server could not route the message (4.4.3). Often your own resolver, sometimes the recipient's DNS.",
@@ -224,7 +318,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "unable_to_route",
+        UnableToRoute,
         NetworkRouting,
         Recipient,
         "No route to the destination could be found: DNS gave no usable MX or address for the domain (4.4.4).",
@@ -241,7 +335,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "congestion",
+        Congestion,
         MailSystem,
         Recipient,
         "The receiving mail system is congested and is asking senders to come back later (4.4.5).",
@@ -257,7 +351,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "routing_loop",
+        RoutingLoop,
         NetworkRouting,
         Unknown,
         "The message was forwarded around in a loop (too many Received: hops) (4.4.6).",
@@ -273,7 +367,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "delivery_expired",
+        DeliveryExpired,
         NetworkRouting,
         Unknown,
         "The message stayed queued too long and was given up (4.4.7). The real cause is the error logged on the earlier attempts.",
@@ -289,7 +383,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "system_unavailable",
+        SystemUnavailable,
         MailSystem,
         Recipient,
         "The receiving host is not accepting mail right now: shutdown, overload or maintenance (X.3.2).",
@@ -305,7 +399,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "service_unavailable",
+        ServiceUnavailable,
         MailSystem,
         Recipient,
         "The server is closing the connection and will not take mail now (421: service not available, closing transmission channel). Transient by definition: retry later.",
@@ -324,7 +418,7 @@ pub static SITUATIONS: &[Situation] = &[
     ),
     // ---- 4.7.x: policy deferrals, named by the text ------------------------------------------
     situation!(
-        "rate_limited",
+        RateLimited,
         RateLimiting,
         Sender,
         "The receiver is throttling you: too much mail, too fast, or from an IP whose reputation does not earn that volume.",
@@ -343,7 +437,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "connection_limit",
+        ConnectionLimit,
         RateLimiting,
         Sender,
         "Too many simultaneous connections (or new connections per minute) from your IP: the server refuses more and closes.",
@@ -361,7 +455,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "provider_deferral",
+        ProviderDeferral,
         RateLimiting,
         Sender,
         "The provider temporarily deferred your mail because of its volume or complaints about it (the 'temporarily deferred' family, e.g. Yahoo TSS04).",
@@ -379,7 +473,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "greylisted",
+        Greylisted,
         Greylisting,
         Recipient,
         "Greylisting: the server refuses the first attempt from an unknown (IP, sender, recipient) triplet and accepts a retry after a delay. Nothing is wrong; retry.",
@@ -397,7 +491,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "temporary_deferral",
+        TemporaryDeferral,
         MailSystem,
         Unknown,
         "A generic 'try again later': the server deferred the request without saying why.",
@@ -413,7 +507,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "blocklisted",
+        Blocklisted,
         Blocklisting,
         Sender,
         "Your sending IP or domain is on a blocklist (DNSBL) that the receiver uses, or is blocked by its own reputation system.",
@@ -431,7 +525,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "dmarc_auth_failure",
+        DmarcAuthFailure,
         Authentication,
         Sender,
         "The message failed the receiver's sender-authentication checks: SPF, DKIM and/or DMARC.",
@@ -449,7 +543,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "reverse_dns",
+        ReverseDns,
         Authentication,
         Sender,
         "The receiver rejected or deferred your IP because its reverse DNS is missing or does not match (forward-confirmed rDNS failed).",
@@ -466,7 +560,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "smtp_auth_failure",
+        SmtpAuthFailure,
         Authentication,
         Sender,
         "SMTP AUTH failed or is required: the credentials, mechanism or account were refused.",
@@ -483,7 +577,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "tls_required",
+        TlsRequired,
         TlsRequired,
         Sender,
         "The server requires an encrypted (STARTTLS) session, or REQUIRETLS, and this session did not have one.",
@@ -499,7 +593,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "tls_unavailable",
+        TlsUnavailable,
         TlsRequired,
         Recipient,
         "The server offered TLS but cannot provide it right now (a local problem with its certificate or TLS library).",
@@ -514,7 +608,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "relay_denied",
+        RelayDenied,
         SecurityPolicy,
         Sender,
         "The server refused to relay: it is not the destination for that domain and you are not allowed to send through it.",
@@ -530,7 +624,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "policy_rejection",
+        PolicyRejection,
         SecurityPolicy,
         Unknown,
         "Refused by the receiver's policy: the sender is not authorised to send to this destination (X.7.1). The text usually names the rule.",
@@ -547,7 +641,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "policy_deferral",
+        PolicyDeferral,
         SecurityPolicy,
         Unknown,
         "A transient security or policy deferral (4.7.x) without a specific reason: usually throttling, greylisting or reputation.",
@@ -564,7 +658,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "spam_content",
+        SpamContent,
         Content,
         Sender,
         "The message content was judged as spam, malware or phishing and refused.",
@@ -581,7 +675,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "message_too_big",
+        MessageTooBig,
         Content,
         Sender,
         "The message is larger than the receiver accepts.",
@@ -598,7 +692,7 @@ pub static SITUATIONS: &[Situation] = &[
     ),
     // ---- mailbox and addressing ----------------------------------------------------------------
     situation!(
-        "mailbox_unknown",
+        MailboxUnknown,
         Addressing,
         Recipient,
         "The mailbox does not exist at the destination (X.1.1): the address is wrong or gone.",
@@ -614,7 +708,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "mailbox_unknown_transient",
+        MailboxUnknownTransient,
         Addressing,
         Recipient,
         "The server could not confirm the recipient right now (a 4xx with an addressing code): often a recipient verification that timed out on their side.",
@@ -629,7 +723,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "bad_destination_domain",
+        BadDestinationDomain,
         Addressing,
         Recipient,
         "The domain part of the address is invalid for mail (X.1.2): it does not exist or cannot receive.",
@@ -643,7 +737,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "bad_address_syntax",
+        BadAddressSyntax,
         Addressing,
         Sender,
         "The address is syntactically invalid (X.1.3 / X.1.7).",
@@ -658,7 +752,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "mailbox_moved",
+        MailboxMoved,
         Addressing,
         Recipient,
         "The mailbox has moved and there is no forwarding address (X.1.6); the address is no longer valid.",
@@ -669,7 +763,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Remove the address; ask the recipient for the new one"]
     ),
     situation!(
-        "bad_sender_domain",
+        BadSenderDomain,
         Addressing,
         Sender,
         "The receiver refused your sender address because its domain does not resolve or cannot receive replies (X.1.8).",
@@ -685,7 +779,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "null_mx_recipient",
+        NullMxRecipient,
         Addressing,
         Recipient,
         "The recipient's domain publishes a null MX (RFC 7505): it accepts no mail at all.",
@@ -699,7 +793,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "null_mx_sender",
+        NullMxSender,
         Addressing,
         Sender,
         "Your sender domain publishes a null MX, so it could not receive a bounce; the receiver refuses it (X.7.27).",
@@ -710,7 +804,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "mailbox_full",
+        MailboxFull,
         Mailbox,
         Recipient,
         "The recipient's mailbox is over its quota (X.2.2). Usually transient: it clears when the owner deletes mail.",
@@ -724,7 +818,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "mailbox_disabled",
+        MailboxDisabled,
         Mailbox,
         Recipient,
         "The mailbox exists but does not accept mail (X.2.1): disabled, suspended or inactive.",
@@ -735,7 +829,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Stop sending to it; contact the recipient another way"]
     ),
     situation!(
-        "mailbox_busy",
+        MailboxBusy,
         Mailbox,
         Recipient,
         "The mailbox is temporarily unavailable (busy, locked, or a backend problem).",
@@ -747,7 +841,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Let your MTA retry"]
     ),
     situation!(
-        "mailbox_other",
+        MailboxOther,
         Mailbox,
         Recipient,
         "Something about the destination mailbox caused the failure; the code does not say what.",
@@ -755,7 +849,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Read the reply text; contact the recipient if it persists"]
     ),
     situation!(
-        "list_expansion",
+        ListExpansion,
         Mailbox,
         Recipient,
         "A mailing-list address could not be expanded, or you may not post to it.",
@@ -766,7 +860,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Contact the list owner"]
     ),
     situation!(
-        "system_storage",
+        SystemStorage,
         MailSystem,
         Recipient,
         "The receiving system is out of storage (X.3.1 / 452 insufficient system storage).",
@@ -780,7 +874,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "mail_system_other",
+        MailSystemOther,
         MailSystem,
         Recipient,
         "The destination mail system had a problem handling the request (a local error on their side).",
@@ -794,7 +888,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "system_misconfigured",
+        SystemMisconfigured,
         MailSystem,
         Recipient,
         "The receiving system is not configured to accept this message (X.3.5).",
@@ -808,7 +902,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "feature_unsupported",
+        FeatureUnsupported,
         MailSystem,
         Recipient,
         "The destination cannot handle a feature the message needs (X.3.3), such as 8-bit or SMTPUTF8.",
@@ -819,7 +913,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "no_smtp_service",
+        NoSmtpService,
         MailSystem,
         Recipient,
         "The server greeted with 554 (or 521): it does not offer SMTP service to you at all.",
@@ -835,7 +929,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "server_closing",
+        ServerClosing,
         Success,
         None,
         "The server closes the session normally (221).",
@@ -844,7 +938,7 @@ pub static SITUATIONS: &[Situation] = &[
     ),
     // ---- protocol -------------------------------------------------------------------------------
     situation!(
-        "protocol_error",
+        ProtocolError,
         Protocol,
         Sender,
         "The SMTP conversation went wrong: a command out of sequence, unrecognised, or with bad arguments. Usually the client (or something on the path) is at fault.",
@@ -861,7 +955,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "too_many_recipients",
+        TooManyRecipients,
         Protocol,
         Sender,
         "Too many recipients in one transaction (X.5.3 / 452): the rest must go in another transaction.",
@@ -872,7 +966,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "media_error",
+        MediaError,
         Content,
         Sender,
         "Something about the message content or its media types prevented delivery (X.6.x).",
@@ -886,7 +980,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "security_other",
+        SecurityOther,
         SecurityPolicy,
         Unknown,
         "A security problem prevented delivery; the code gives no more detail.",
@@ -897,7 +991,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "crypto_failure",
+        CryptoFailure,
         SecurityPolicy,
         Unknown,
         "A cryptographic check (signature, encryption, integrity) failed on the path (X.7.5-X.7.7).",
@@ -909,7 +1003,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Check your signing keys and algorithms (DKIM key size, S/MIME certificates)"]
     ),
     situation!(
-        "rrvs",
+        Rrvs,
         SecurityPolicy,
         Recipient,
         "Require-Recipient-Valid-Since: the mailbox or domain changed owner, or the check could not be done (X.7.17-X.7.19).",
@@ -917,7 +1011,7 @@ pub static SITUATIONS: &[Situation] = &[
         ["Confirm the address with its owner before sending again"]
     ),
     situation!(
-        "priority",
+        Priority,
         MailSystem,
         Recipient,
         "The message priority was changed or is too low for the receiver right now (RFC 6710).",
@@ -926,7 +1020,7 @@ pub static SITUATIONS: &[Situation] = &[
     ),
     // ---- success and unknown --------------------------------------------------------------------
     situation!(
-        "success",
+        Success,
         Success,
         None,
         "Success: the command was accepted.",
@@ -934,7 +1028,7 @@ pub static SITUATIONS: &[Situation] = &[
         []
     ),
     situation!(
-        "intermediate",
+        Intermediate,
         Success,
         None,
         "Intermediate success: the server waits for more input (354 after DATA, 334 during AUTH).",
@@ -942,7 +1036,7 @@ pub static SITUATIONS: &[Situation] = &[
         []
     ),
     situation!(
-        "unspecified_transient",
+        UnspecifiedTransient,
         Other,
         Unknown,
         "A transient failure the code does not explain further: retry later.",
@@ -957,7 +1051,7 @@ pub static SITUATIONS: &[Situation] = &[
         ]
     ),
     situation!(
-        "unspecified_permanent",
+        UnspecifiedPermanent,
         Other,
         Unknown,
         "A permanent failure the code does not explain further: the same message will fail again.",
@@ -970,19 +1064,19 @@ pub static SITUATIONS: &[Situation] = &[
 ];
 
 /// Finds a situation by id.
-pub fn situation(id: &str) -> Option<&'static Situation> {
+pub fn situation(id: SituationId) -> Option<&'static Situation> {
     SITUATIONS.iter().find(|s| s.id == id)
 }
 
 /// A text pattern that names a situation regardless of the code's detail.
 struct TextRule {
     re: Regex,
-    situation: &'static str,
+    situation: SituationId,
     /// `None`: any failure class; `Some(c)`: only that class.
     class: Option<Class>,
 }
 
-fn rule(pat: &str, situation: &'static str, class: Option<Class>) -> TextRule {
+fn rule(pat: &str, situation: SituationId, class: Option<Class>) -> TextRule {
     TextRule {
         re: Regex::new(&format!("(?i){pat}")).expect("static knowledge-base regex"),
         situation,
@@ -996,75 +1090,75 @@ static STRONG_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
     vec![
         rule(
             r"gr[ae]y[- ]?list|postgrey|greylisting in action",
-            "greylisted",
+            SituationId::Greylisted,
             None,
         ),
-        rule(r"too many recipients", "too_many_recipients", None),
+        rule(r"too many recipients", SituationId::TooManyRecipients, None),
         // Microsoft 365 answers unknown recipients with 5.4.1 / 5.1.10, which would otherwise read
         // as "no answer" and "null MX".
         rule(
             r"recipientnotfound|recipient not found|recipient address rejected: access denied",
-            "mailbox_unknown",
+            SituationId::MailboxUnknown,
             Some(Class::Permanent),
         ),
         rule(
             r"too many (concurrent |simultaneous |smtp )*(connections|sessions)|connection (rate|count) limit|concurrency limit|(max|maximum) (number of )?(connections|sessions)|too many connects|connection limit",
-            "connection_limit",
+            SituationId::ConnectionLimit,
             None,
         ),
         rule(
             r"\bblock ?list|\bblack ?list|blocked using|listed (on|in|at|by)\b|\b(spamhaus|spamcop|barracuda|sorbs|uceprotect|spamrats|dnsbl|rbl|sbl|xbl|pbl|css)\b|on our block|\bbanned\b|ip (address )?(is )?blocked|poor (ip )?reputation|bad reputation|low reputation|reputation of (your|the sending)",
-            "blocklisted",
+            SituationId::Blocklisted,
             None,
         ),
         rule(
             r"temporarily deferred|\[TSS?0\d\]|temporarily (rejected|refused|blocked)|deferred due to|\bRP-00\d|messages? from .*deferred",
-            "provider_deferral",
+            SituationId::ProviderDeferral,
             Some(Class::Transient),
         ),
         rule(
             r"rate[- ]?limit|unusual rate|too many (messages|mails|emails)|sending rate|message rate|throttl|slow down|exceeded .*(rate|limit|quota of messages)|\b4\.7\.(28|650|500)\b|server busy|too (much|fast)|volume",
-            "rate_limited",
+            SituationId::RateLimited,
             None,
         ),
         rule(
             r"\bdmarc\b|\bdkim\b|\bspf\b|sender policy framework|unauthenticated|not authenticated|fails? to pass authentication|authentication (checks?|results)|domain-based message authentication|\barc\b validation",
-            "dmarc_auth_failure",
+            SituationId::DmarcAuthFailure,
             None,
         ),
         rule(
             r"reverse (dns|lookup|hostname)|\bptr\b|\brdns\b|cannot find your (reverse )?hostname|client host rejected: cannot find|hostname does not resolve|no reverse|forward-confirmed",
-            "reverse_dns",
+            SituationId::ReverseDns,
             None,
         ),
         rule(
             r"tls not available|tls (is )?temporarily|tls.*local problem",
-            "tls_unavailable",
+            SituationId::TlsUnavailable,
             None,
         ),
         rule(
             r"must issue a starttls|starttls (is )?required|tls (is )?required|requires? (tls|encryption|a secure)|encryption (is )?required|secure connection required|requiretls|not (over|using) (tls|encryption)",
-            "tls_required",
+            SituationId::TlsRequired,
             None,
         ),
         rule(
             r"relay(ing)? (access )?(denied|not permitted|not allowed|prohibited)|not allowed to relay|unable to relay|we do not relay|not permitted to relay",
-            "relay_denied",
+            SituationId::RelayDenied,
             None,
         ),
         rule(
             r"authentication (required|failed|credentials|unsuccessful)|invalid (credentials|login|password)|username and password not accepted|auth(entication)? mechanism",
-            "smtp_auth_failure",
+            SituationId::SmtpAuthFailure,
             None,
         ),
         rule(
             r"administrative prohibition|envelope blocked|policy reasons|rejected (by|for) policy|not authori[sz]ed to send|access denied",
-            "policy_rejection",
+            SituationId::PolicyRejection,
             Some(Class::Permanent),
         ),
         rule(
             r"\bspam\b|content (rejected|filter)|message content|\bvirus|malware|phish|suspicious|junk mail|\bUCE\b",
-            "spam_content",
+            SituationId::SpamContent,
             Some(Class::Permanent),
         ),
     ]
@@ -1075,59 +1169,67 @@ static WEAK_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
     vec![
         rule(
             r"service (is )?not available|closing transmission channel|service (temporarily )?unavailable",
-            "service_unavailable",
+            SituationId::ServiceUnavailable,
             Some(Class::Transient),
         ),
-        rule(r"transport agent was unable", "transport_unavailable", None),
-        rule(r"routing server failure", "dns_routing_failure", None),
+        rule(
+            r"transport agent was unable",
+            SituationId::TransportUnavailable,
+            None,
+        ),
+        rule(
+            r"routing server failure",
+            SituationId::DnsRoutingFailure,
+            None,
+        ),
         rule(
             r"connection (closed|reset|dropped|lost)|lost connection|closed (the )?connection|broken pipe|unexpected(ly)? (eof|end of file|disconnect)|conversation timed out|timed out while|timeout exceeded|idle timeout",
-            "connection_dropped",
+            SituationId::ConnectionDropped,
             None,
         ),
         rule(
             r"connection refused|connect to .*(timed out|refused)|no route to host|network is unreachable|host is unreachable|connection timed out|no answer",
-            "no_answer",
+            SituationId::NoAnswer,
             None,
         ),
         rule(
             r"host (or domain name )?not found|name service error|temporary failure in name resolution|\bservfail\b|dns (error|failure|lookup|timeout)|unable to resolve",
-            "dns_routing_failure",
+            SituationId::DnsRoutingFailure,
             Some(Class::Transient),
         ),
         rule(
             r"host (or domain name )?not found|domain not found|no such domain|\bnxdomain\b|unrout(e)?able|no mx (record|host)|does not accept mail|null mx",
-            "unable_to_route",
+            SituationId::UnableToRoute,
             None,
         ),
         rule(
             r"loops back to myself|mail loop|routing loop|too many hops",
-            "routing_loop",
+            SituationId::RoutingLoop,
             None,
         ),
         rule(
             r"over ?quota|quota exceeded|mailbox (is )?full|mailbox size limit|exceeded (storage|its quota)|insufficient (storage|space) for",
-            "mailbox_full",
+            SituationId::MailboxFull,
             None,
         ),
         rule(
             r"account (is |has been )?(disabled|inactive|suspended|locked)|mailbox (is )?(disabled|inactive|suspended)|inactive (user|account|mailbox)|user (is )?suspended",
-            "mailbox_disabled",
+            SituationId::MailboxDisabled,
             None,
         ),
         rule(
             r"user unknown|unknown user|no such (user|mailbox|recipient|address)|mailbox (not found|does not exist|unavailable|not available)|does not exist|invalid recipient|unknown recipient|recipient (address )?rejected|address rejected|no mailbox|not a valid (mailbox|recipient)|undeliverable address",
-            "mailbox_unknown",
+            SituationId::MailboxUnknown,
             Some(Class::Permanent),
         ),
         rule(
             r"message (size )?exceeds|too (big|large)|size limit|message size",
-            "message_too_big",
+            SituationId::MessageTooBig,
             None,
         ),
         rule(
             r"try (again )?later|retry later|please (try|retry)|come back later|temporar(il)?y (unavailable|failure|problem|error)",
-            "temporary_deferral",
+            SituationId::TemporaryDeferral,
             Some(Class::Transient),
         ),
     ]
@@ -1151,7 +1253,7 @@ pub fn classify(
     class: Option<Class>,
     text: &str,
 ) -> Classification {
-    let found = |id: &str, by: &'static str| {
+    let found = |id: SituationId, by: &'static str| {
         situation(id).map(|situation| Classification {
             situation,
             decided_by: by,
@@ -1159,9 +1261,9 @@ pub fn classify(
     };
     if class == Some(Class::Success) {
         let id = match code.map(ReplyCode::value) {
-            Some(221) => "server_closing",
-            Some(334) | Some(354) => "intermediate",
-            _ => "success",
+            Some(221) => SituationId::ServerClosing,
+            Some(334) | Some(354) => SituationId::Intermediate,
+            _ => SituationId::Success,
         };
         return found(id, "class").unwrap_or_else(fallback);
     }
@@ -1208,8 +1310,8 @@ pub fn classify(
         return c;
     }
     let id = match class {
-        Some(Class::Permanent) => "unspecified_permanent",
-        _ => "unspecified_transient",
+        Some(Class::Permanent) => SituationId::UnspecifiedPermanent,
+        _ => SituationId::UnspecifiedTransient,
     };
     found(id, "class").unwrap_or_else(fallback)
 }
@@ -1222,90 +1324,90 @@ fn fallback() -> Classification {
 }
 
 /// Specific registry codes that map to one situation.
-fn by_enhanced(e: EnhancedCode, class: Option<Class>) -> Option<&'static str> {
+fn by_enhanced(e: EnhancedCode, class: Option<Class>) -> Option<SituationId> {
     let transient = class == Some(Class::Transient);
     Some(match (e.subject, e.detail) {
-        (1, 1) if transient => "mailbox_unknown_transient",
-        (1, 1) => "mailbox_unknown",
-        (1, 2) => "bad_destination_domain",
-        (1, 3) | (1, 7) => "bad_address_syntax",
-        (1, 4) => "mailbox_other",
-        (1, 6) => "mailbox_moved",
-        (1, 8) => "bad_sender_domain",
-        (1, 10) => "null_mx_recipient",
-        (2, 0) if transient => "mailbox_busy",
-        (2, 0) => "mailbox_other",
-        (2, 1) => "mailbox_disabled",
-        (2, 2) => "mailbox_full",
-        (2, 3) => "message_too_big",
-        (2, 4) | (7, 2) => "list_expansion",
-        (3, 0) => "mail_system_other",
-        (3, 1) => "system_storage",
-        (3, 2) => "system_unavailable",
-        (3, 3) => "feature_unsupported",
-        (3, 4) => "message_too_big",
-        (3, 5) => "system_misconfigured",
-        (3, 6) | (7, 15) | (7, 16) => "priority",
-        (4, 0) => "transport_unavailable",
-        (4, 1) => "no_answer",
-        (4, 2) => "connection_dropped",
-        (4, 3) => "dns_routing_failure",
-        (4, 4) => "unable_to_route",
-        (4, 5) => "congestion",
-        (4, 6) => "routing_loop",
-        (4, 7) => "delivery_expired",
-        (5, 3) => "too_many_recipients",
-        (5, 0..=2) | (5, 4..=6) => "protocol_error",
-        (6, _) => "media_error",
-        (7, 0) if transient => "policy_deferral",
-        (7, 0) => "security_other",
-        (7, 1) if transient => "policy_deferral",
-        (7, 1) => "policy_rejection",
-        (7, 3..=7) => "crypto_failure",
-        (7, 8) | (7, 9) | (7, 12) | (7, 13) | (7, 14) => "smtp_auth_failure",
-        (7, 10) | (7, 11) | (7, 30) => "tls_required",
-        (7, 17..=19) => "rrvs",
-        (7, 20..=24) | (7, 26) | (7, 29) => "dmarc_auth_failure",
-        (7, 25) => "reverse_dns",
-        (7, 27) => "null_mx_sender",
-        (7, 28) => "rate_limited",
+        (1, 1) if transient => SituationId::MailboxUnknownTransient,
+        (1, 1) => SituationId::MailboxUnknown,
+        (1, 2) => SituationId::BadDestinationDomain,
+        (1, 3) | (1, 7) => SituationId::BadAddressSyntax,
+        (1, 4) => SituationId::MailboxOther,
+        (1, 6) => SituationId::MailboxMoved,
+        (1, 8) => SituationId::BadSenderDomain,
+        (1, 10) => SituationId::NullMxRecipient,
+        (2, 0) if transient => SituationId::MailboxBusy,
+        (2, 0) => SituationId::MailboxOther,
+        (2, 1) => SituationId::MailboxDisabled,
+        (2, 2) => SituationId::MailboxFull,
+        (2, 3) => SituationId::MessageTooBig,
+        (2, 4) | (7, 2) => SituationId::ListExpansion,
+        (3, 0) => SituationId::MailSystemOther,
+        (3, 1) => SituationId::SystemStorage,
+        (3, 2) => SituationId::SystemUnavailable,
+        (3, 3) => SituationId::FeatureUnsupported,
+        (3, 4) => SituationId::MessageTooBig,
+        (3, 5) => SituationId::SystemMisconfigured,
+        (3, 6) | (7, 15) | (7, 16) => SituationId::Priority,
+        (4, 0) => SituationId::TransportUnavailable,
+        (4, 1) => SituationId::NoAnswer,
+        (4, 2) => SituationId::ConnectionDropped,
+        (4, 3) => SituationId::DnsRoutingFailure,
+        (4, 4) => SituationId::UnableToRoute,
+        (4, 5) => SituationId::Congestion,
+        (4, 6) => SituationId::RoutingLoop,
+        (4, 7) => SituationId::DeliveryExpired,
+        (5, 3) => SituationId::TooManyRecipients,
+        (5, 0..=2) | (5, 4..=6) => SituationId::ProtocolError,
+        (6, _) => SituationId::MediaError,
+        (7, 0) if transient => SituationId::PolicyDeferral,
+        (7, 0) => SituationId::SecurityOther,
+        (7, 1) if transient => SituationId::PolicyDeferral,
+        (7, 1) => SituationId::PolicyRejection,
+        (7, 3..=7) => SituationId::CryptoFailure,
+        (7, 8) | (7, 9) | (7, 12) | (7, 13) | (7, 14) => SituationId::SmtpAuthFailure,
+        (7, 10) | (7, 11) | (7, 30) => SituationId::TlsRequired,
+        (7, 17..=19) => SituationId::Rrvs,
+        (7, 20..=24) | (7, 26) | (7, 29) => SituationId::DmarcAuthFailure,
+        (7, 25) => SituationId::ReverseDns,
+        (7, 27) => SituationId::NullMxSender,
+        (7, 28) => SituationId::RateLimited,
         _ => return None,
     })
 }
 
-fn by_basic(code: ReplyCode) -> Option<&'static str> {
+fn by_basic(code: ReplyCode) -> Option<SituationId> {
     Some(match code.value() {
-        421 => "service_unavailable",
-        450 => "mailbox_busy",
-        451 => "mail_system_other",
-        452 => "system_storage",
-        454 => "policy_deferral",
-        455 | 500..=504 | 555 => "protocol_error",
-        521 | 554 => "no_smtp_service",
-        530 | 534 | 535 | 538 | 432 => "smtp_auth_failure",
-        523 => "tls_required",
-        550 => "mailbox_unknown",
-        551 => "relay_denied",
-        552 => "message_too_big",
-        553 => "bad_address_syntax",
-        556 => "null_mx_recipient",
+        421 => SituationId::ServiceUnavailable,
+        450 => SituationId::MailboxBusy,
+        451 => SituationId::MailSystemOther,
+        452 => SituationId::SystemStorage,
+        454 => SituationId::PolicyDeferral,
+        455 | 500..=504 | 555 => SituationId::ProtocolError,
+        521 | 554 => SituationId::NoSmtpService,
+        530 | 534 | 535 | 538 | 432 => SituationId::SmtpAuthFailure,
+        523 => SituationId::TlsRequired,
+        550 => SituationId::MailboxUnknown,
+        551 => SituationId::RelayDenied,
+        552 => SituationId::MessageTooBig,
+        553 => SituationId::BadAddressSyntax,
+        556 => SituationId::NullMxRecipient,
         _ => return None,
     })
 }
 
-fn by_subject(subject: u16, class: Option<Class>) -> Option<&'static str> {
+fn by_subject(subject: u16, class: Option<Class>) -> Option<SituationId> {
     let transient = class == Some(Class::Transient);
     Some(match subject {
-        1 if transient => "mailbox_unknown_transient",
-        1 => "mailbox_unknown",
-        2 if transient => "mailbox_busy",
-        2 => "mailbox_other",
-        3 => "mail_system_other",
-        4 => "transport_unavailable",
-        5 => "protocol_error",
-        6 => "media_error",
-        7 if transient => "policy_deferral",
-        7 => "security_other",
+        1 if transient => SituationId::MailboxUnknownTransient,
+        1 => SituationId::MailboxUnknown,
+        2 if transient => SituationId::MailboxBusy,
+        2 => SituationId::MailboxOther,
+        3 => SituationId::MailSystemOther,
+        4 => SituationId::TransportUnavailable,
+        5 => SituationId::ProtocolError,
+        6 => SituationId::MediaError,
+        7 if transient => SituationId::PolicyDeferral,
+        7 => SituationId::SecurityOther,
         _ => return None,
     })
 }
@@ -1321,6 +1423,12 @@ mod tests {
         let before = ids.len();
         ids.dedup();
         assert_eq!(before, ids.len(), "duplicate situation id");
+        // Every id has exactly one situation, and the string form round-trips.
+        assert_eq!(ids.len(), SituationId::ALL.len());
+        for id in SituationId::ALL {
+            assert!(situation(*id).is_some(), "{id}");
+            assert_eq!(SituationId::parse(id.as_str()), Some(*id));
+        }
         for r in STRONG_RULES.iter().chain(WEAK_RULES.iter()) {
             assert!(situation(r.situation).is_some(), "{}", r.situation);
         }

@@ -3,7 +3,7 @@
 //!
 //! ```
 //! let e = mxray_core::explain("421 4.4.2 Connection closed by the server").unwrap();
-//! assert_eq!(e.situation, "connection_dropped");
+//! assert_eq!(e.situation, mxray_core::SituationId::ConnectionDropped);
 //! assert_eq!(e.retry, Some(true));
 //! ```
 
@@ -20,5 +20,5 @@ pub use code::{Class, EnhancedCode, ReplyCode};
 pub use escape::escape_text;
 pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};
 pub use finding::{Finding, Severity};
-pub use knowledge::{Category, Side, Situation};
+pub use knowledge::{Category, Side, Situation, SituationId};
 pub use reply::{ExtractError, Extracted, InputForm, extract, extract_all};

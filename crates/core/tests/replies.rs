@@ -33,7 +33,7 @@ fn real_world_replies_are_explained_as_the_table_says() {
         let got_code = e.reply_code.map_or("-".to_string(), |c| c.to_string());
         let got_enh = e.enhanced_code.map_or("-".to_string(), |c| c.to_string());
         let got = (
-            e.situation,
+            e.situation.as_str(),
             class_name(e.class),
             got_code.as_str(),
             got_enh.as_str(),

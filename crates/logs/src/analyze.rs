@@ -5,11 +5,12 @@
 //! hours, never with the number of lines.
 
 use std::collections::{BTreeMap, HashMap};
-use std::hash::{BuildHasherDefault, Hasher};
+use std::hash::Hasher;
 use std::io;
 
 use mxray_core::reply::{self, Extracted, InputForm};
 use mxray_core::{EnhancedCode, Explanation, explain_extracted};
+use rustc_hash::{FxBuildHasher, FxHasher};
 use serde::Serialize;
 
 use crate::event::{Attempt, Event, Facts, Mta, Reject, Status};
@@ -84,25 +85,9 @@ pub trait Sink {
 pub struct NoSink;
 impl Sink for NoSink {}
 
-/// FxHash: queue IDs are short and not chosen to collide (a hostile log can only slow itself).
-#[derive(Default, Clone, Copy)]
-pub struct FxHasher(u64);
-
-impl Hasher for FxHasher {
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut buf = [0u8; 8];
-            buf[..chunk.len()].copy_from_slice(chunk);
-            self.0 = (self.0.rotate_left(5) ^ u64::from_le_bytes(buf))
-                .wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-        }
-    }
-    fn finish(&self) -> u64 {
-        self.0
-    }
-}
-
-type Fx = BuildHasherDefault<FxHasher>;
+/// FxHash (rustc-hash): queue IDs are short and not chosen to collide (a hostile log can only
+/// slow itself).
+type Fx = FxBuildHasher;
 
 /// A queue ID, stored inline (IDs are at most 31 bytes; longer ones are not IDs).
 #[derive(Clone, Copy, PartialEq, Eq, Hash)]
@@ -1061,7 +1046,7 @@ Nov 20 11:31:01 mail postfix/smtp[3]: 5BC12C3D4E: to=<y@gmail.com>, relay=gmail-
             g.template
         );
         let e = g.explanation.as_ref().expect("explained");
-        assert_eq!(e.situation, "rate_limited");
+        assert_eq!(e.situation, mxray_core::SituationId::RateLimited);
         assert_eq!(g.next_command.as_deref(), Some("mxray diagnose gmail.com"));
         assert_eq!(r.retries.delivered_after_deferral, 1);
         assert_eq!(r.retries.deferrals_before_outcome[1], ("2", 1));

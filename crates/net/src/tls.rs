@@ -11,6 +11,7 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
 };
+use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
 use serde::Serialize;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -56,8 +57,7 @@ impl TlsSettings {
     pub fn from_pem(data: &[u8], source: &str) -> Result<TlsSettings, TlsSetupError> {
         let shown = source.to_string();
         let mut roots = RootCertStore::empty();
-        let mut rd = std::io::BufReader::new(data);
-        for cert in rustls_pemfile::certs(&mut rd) {
+        for cert in CertificateDer::pem_slice_iter(data) {
             let cert = cert.map_err(|e| TlsSetupError::Read {
                 path: shown.clone(),
                 error: e.to_string(),

@@ -4,7 +4,7 @@
 use std::sync::LazyLock;
 use std::time::Duration;
 
-use mxray_core::{Class, explain};
+use mxray_core::{Class, SituationId as S, explain};
 use mxray_net::Reply;
 use regex::Regex;
 
@@ -69,13 +69,13 @@ pub fn classify_rcpt(reply: &Reply) -> Outcome {
         return Outcome::Accepted;
     }
     let enhanced = e.enhanced_code.map(|c| (c.subject, c.detail));
-    if reply.code == 452 && (enhanced == Some((5, 3)) || e.situation == "too_many_recipients") {
+    if reply.code == 452 && (enhanced == Some((5, 3)) || e.situation == S::TooManyRecipients) {
         return Outcome::TooManyRecipients;
     }
     let situation = e.situation;
     let throttled = matches!(
         situation,
-        "rate_limited" | "connection_limit" | "provider_deferral"
+        S::RateLimited | S::ConnectionLimit | S::ProviderDeferral
     );
     if reply.code == 421 {
         return Outcome::SessionClosing(if throttled {
@@ -87,31 +87,38 @@ pub fn classify_rcpt(reply: &Reply) -> Outcome {
     let hint = retry_hint(&e.text);
     if !permanent {
         let reason = match situation {
-            "greylisted" | "temporary_deferral" if reply.code == 450 || reply.code == 451 => {
+            S::Greylisted | S::TemporaryDeferral if reply.code == 450 || reply.code == 451 => {
                 Reason::Greylisted
             }
             _ if throttled => Reason::RateLimited,
-            "mailbox_full" | "system_storage" if enhanced != Some((3, 1)) => Reason::MailboxFull,
-            "blocklisted" | "dmarc_auth_failure" | "reverse_dns" | "policy_deferral" => {
+            S::MailboxFull | S::SystemStorage if enhanced != Some((3, 1)) => Reason::MailboxFull,
+            S::Blocklisted | S::DmarcAuthFailure | S::ReverseDns | S::PolicyDeferral => {
                 Reason::BlockedByRecipient
             }
-            "tls_required" => Reason::TlsRequired,
+            S::TlsRequired => Reason::TlsRequired,
             _ => Reason::Deferred,
         };
         return Outcome::Retry(reason, hint);
     }
     let (verdict, reason) = match situation {
-        "mailbox_unknown" | "bad_destination_domain" | "mailbox_moved" | "bad_address_syntax" => {
+        S::MailboxUnknown | S::BadDestinationDomain | S::MailboxMoved | S::BadAddressSyntax => {
             (Verdict::Undeliverable, Reason::MailboxUnknown)
         }
-        "mailbox_disabled" => (Verdict::Undeliverable, Reason::MailboxDisabled),
-        "mailbox_full" => (Verdict::Risky, Reason::MailboxFull),
-        "null_mx_recipient" => (Verdict::Undeliverable, Reason::NullMx),
-        "tls_required" => (Verdict::Unknown, Reason::TlsRequired),
-        "blocklisted" | "policy_rejection" | "dmarc_auth_failure" | "reverse_dns"
-        | "spam_content" | "security_other" | "smtp_auth_failure" | "no_smtp_service"
-        | "rate_limited" | "null_mx_sender" => (Verdict::Unknown, Reason::BlockedByRecipient),
-        "relay_denied" => (Verdict::Unknown, Reason::Rejected),
+        S::MailboxDisabled => (Verdict::Undeliverable, Reason::MailboxDisabled),
+        S::MailboxFull => (Verdict::Risky, Reason::MailboxFull),
+        S::NullMxRecipient => (Verdict::Undeliverable, Reason::NullMx),
+        S::TlsRequired => (Verdict::Unknown, Reason::TlsRequired),
+        S::Blocklisted
+        | S::PolicyRejection
+        | S::DmarcAuthFailure
+        | S::ReverseDns
+        | S::SpamContent
+        | S::SecurityOther
+        | S::SmtpAuthFailure
+        | S::NoSmtpService
+        | S::RateLimited
+        | S::NullMxSender => (Verdict::Unknown, Reason::BlockedByRecipient),
+        S::RelayDenied => (Verdict::Unknown, Reason::Rejected),
         // A 5.1.x code always speaks about the address, whatever the text.
         _ if enhanced.is_some_and(|(s, _)| s == 1) => {
             (Verdict::Undeliverable, Reason::MailboxUnknown)
