@@ -1,6 +1,16 @@
 //! mxray-core: the shared vocabulary of mxray, with no I/O: SMTP reply codes, the IANA enhanced
 //! status code registry, the knowledge base behind `mxray explain`, and text escaping.
 //!
+//! Layout:
+//! - `code`: reply codes (RFC 5321) and enhanced status codes (RFC 3463), parsed and classed.
+//! - `registry`: the whole IANA enhanced status code registry, as data.
+//! - `knowledge`: the situations behind a reply (`SituationId`), with causes and next steps.
+//! - `reply`: finds the reply in a bare reply, a log line or a DSN (`extract`).
+//! - `explain`: one reply in, one [`Explanation`] out: the function every verb prints from.
+//! - `address`, `domain`: address and domain syntax, IDNA, typo suggestions; [`DomainName`].
+//! - `finding`: the findings model shared by every check (`id`, severity, evidence, fix).
+//! - `escape`: escaping of attacker-controlled text for the terminal.
+//!
 //! ```
 //! let e = mxray_core::explain("421 4.4.2 Connection closed by the server").unwrap();
 //! assert_eq!(e.situation, mxray_core::SituationId::ConnectionDropped);
@@ -9,6 +19,7 @@
 
 pub mod address;
 pub mod code;
+pub mod domain;
 pub mod escape;
 pub mod explain;
 pub mod finding;
@@ -17,6 +28,7 @@ pub mod registry;
 pub mod reply;
 
 pub use code::{Class, EnhancedCode, ReplyCode};
+pub use domain::DomainName;
 pub use escape::escape_text;
 pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};
 pub use finding::{Finding, Severity};

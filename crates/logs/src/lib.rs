@@ -1,6 +1,17 @@
 //! mxray-logs: reads the logs mail servers write (Postfix, Exim, Sendmail; plain, `.gz`, stdin),
 //! follows every message across its retries, and groups and explains deferrals and bounces.
 //!
+//! Layout:
+//! - `input`: opens files, `.gz` and stdin, bounded line reads, rotated files in time order.
+//! - `parse`: one line in, one [`Event`] out; `parse/postfix.rs`, `exim.rs`, `sendmail.rs`.
+//! - `event`: the one event model every MTA's lines become.
+//! - `time`: syslog / ISO timestamps, the year guess for syslog lines, `--since` bounds.
+//! - `analyze`: follows messages across retries and folds them into the aggregates.
+//! - `template`: a reply with its variable parts (addresses, IDs, numbers) normalised.
+//! - `report`: the summary document (`--json`) and its parts.
+//! - `pipeline`: reads, parses and analyses in one streaming pass (`analyze`).
+//! - `error`: [`LogsError`].
+//!
 //! ```
 //! use mxray_logs::{Analyzer, Options, NoSink, LineParser, Parsed, YearGuess};
 //! let line = "Nov 20 10:00:01 mail postfix/smtp[7]: 4AB12C3D4E: to=<a@example.org>, relay=none, delay=30, delays=0/0/30/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.1]:25: Connection refused)";

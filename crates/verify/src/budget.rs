@@ -5,6 +5,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mxray_core::DomainName;
+
 use tokio::sync::Notify;
 
 /// Limits every provider starts with.
@@ -206,9 +208,10 @@ impl Budgets {
     }
 }
 
+/// The provider an MX host belongs to: its registrable domain (`gmail-smtp-in.l.google.com`
+/// -> `google.com`), so every host of one provider shares one budget.
 pub fn provider_key(mx_host: &str) -> String {
-    let h = mx_host.trim_end_matches('.').to_ascii_lowercase();
-    psl::domain_str(&h).map_or(h.clone(), str::to_string)
+    DomainName::from_dns(mx_host).registrable().into_string()
 }
 
 #[cfg(test)]
