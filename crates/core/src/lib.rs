@@ -8,6 +8,8 @@
 //! - `reply`: finds the reply in a bare reply, a log line or a DSN (`extract`).
 //! - `explain`: one reply in, one [`Explanation`] out: the function every verb prints from.
 //! - `address`, `domain`: address and domain syntax, IDNA, typo suggestions; [`DomainName`].
+//! - `dns`: DNS answers as recorded observations (`DnsAnswer`), filled in by `mxray-net`.
+//! - `mx`: where a domain's mail goes, read from its MX answer (`MxPlan`, `MxResolution`).
 //! - `finding`: the findings model shared by every check (`id`, severity, evidence, fix).
 //! - `escape`: escaping of attacker-controlled text for the terminal.
 //!
@@ -19,11 +21,13 @@
 
 pub mod address;
 pub mod code;
+pub mod dns;
 pub mod domain;
 pub mod escape;
 pub mod explain;
 pub mod finding;
 pub mod knowledge;
+pub mod mx;
 pub mod registry;
 pub mod reply;
 

@@ -3,12 +3,14 @@
 
 pub mod dns;
 pub mod https;
+pub mod mx;
 pub mod smtp;
 pub mod spf;
 pub mod tls;
 
 pub use dns::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 pub use https::{HttpsObservation, https_get};
+pub use mx::resolve_mx;
 pub use smtp::{Reply, Session, SmtpError};
 pub use spf::{SpfEvaluation, SpfVerdict};
 pub use tls::{CertInfo, TlsObservation, TlsSettings};
