@@ -7,8 +7,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Context;
 use mxray_core::{Severity, escape_text};
-use mxray_diagnose::{Limits, Options, Overall, Report};
+use mxray_diagnose::{Job, Limits, Options, Overall, Report};
 use mxray_net::{Dns, TlsSettings};
+use mxray_run::{Cancel, NoProgress};
 use mxray_verify::{BudgetLimits, Config, Engine, Item, Verdict, VerifyResult};
 
 use crate::cli::GlobalArgs;
@@ -62,22 +63,35 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
             code: exit::ENVIRONMENT,
             message: e.to_string(),
         })?;
-        // Verification runs beside the diagnoses.
-        let verifying = tokio::spawn(verify_some(dns.clone(), info.smtp_port, tls_for_verify));
-        let mut set = tokio::task::JoinSet::new();
-        for (i, t) in targets.iter().enumerate() {
-            let (dns, opts, t) = (dns.clone(), opts.clone(), t.clone());
-            set.spawn(async move { (i, mxray_diagnose::diagnose(&dns, &t, &opts).await) });
-        }
+        // Verification runs beside the diagnoses, both on the library runners.
+        let verifying = tokio::spawn(mxray_verify::run::verify_all(
+            Arc::new(Engine::new(
+                dns.clone(),
+                verify_config(info.smtp_port, tls_for_verify),
+            )),
+            verify_items(),
+        ));
+        let job = Job {
+            dns,
+            opts,
+            sender: None,
+        };
+        // Every target at once: the demo world is small and its tarpits are slow.
+        let concurrency = targets.len();
+        let mut run = mxray_diagnose::run::run(
+            job,
+            targets,
+            concurrency,
+            Cancel::new(),
+            Arc::new(NoProgress),
+        );
         let mut out = Vec::new();
-        while let Some(j) = set.join_next().await {
-            if let Ok(x) = j {
-                out.push(x);
-            }
+        while let Some(d) = run.next().await {
+            out.push(d);
         }
-        out.sort_by_key(|(i, _)| *i);
+        out.sort_by_key(|d| d.index);
         let verified = verifying.await.unwrap_or_default();
-        anyhow::Ok((out.into_iter().map(|(_, r)| r).collect(), verified))
+        anyhow::Ok((out.into_iter().map(|d| d.report).collect(), verified))
     })?;
     let stats = lab.stop();
     let mut out = r.stdout();
@@ -209,8 +223,9 @@ const VERIFY: &[&str] = &[
     "x@null-mx.test",
 ];
 
-async fn verify_some(dns: Dns, smtp_port: u16, tls: Arc<TlsSettings>) -> Vec<VerifyResult> {
-    let cfg = Config {
+/// How the demo verifies: fast, since the seeds world answers on loopback.
+fn verify_config(smtp_port: u16, tls: Arc<TlsSettings>) -> Config {
+    Config {
         smtp_port,
         timeout: Duration::from_secs(2),
         greeting_wait: Duration::from_secs(5),
@@ -229,23 +244,16 @@ async fn verify_some(dns: Dns, smtp_port: u16, tls: Arc<TlsSettings>) -> Vec<Ver
         detect_catch_all: true,
         tls,
         transcript: false,
-    };
-    let engine = Arc::new(Engine::new(dns, cfg));
-    let items = VERIFY
+    }
+}
+
+fn verify_items() -> Vec<Item> {
+    VERIFY
         .iter()
         .enumerate()
         .map(|(i, a)| Item {
             index: i as u64,
             input: a.to_string(),
         })
-        .collect();
-    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
-    let run = tokio::spawn(async move { engine.verify_batch(items, tx).await });
-    let mut got = Vec::new();
-    while let Some(d) = rx.recv().await {
-        got.push(d);
-    }
-    let _ = run.await;
-    got.sort_by_key(|d| d.index);
-    got.into_iter().map(|d| d.result).collect()
+        .collect()
 }

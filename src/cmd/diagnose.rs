@@ -1,7 +1,7 @@
 //! `mxray diagnose`: the checklist against one domain or address (or many from a file), as
 //! recipient and as sender; prints the verdict and the score first, then failures with fixes.
 
-use std::io::{self, BufRead, IsTerminal, Write};
+use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -9,17 +9,14 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 use mxray_core::{Severity, escape_text};
+use mxray_diagnose::run::{self, Job};
 use mxray_diagnose::{Area, Areas, Limits, Options, Overall, Report, SenderOptions};
-use mxray_net::{Dns, TlsSettings};
-use tokio::sync::Semaphore;
+use mxray_net::TlsSettings;
+use mxray_run::Ended;
 
 use crate::cli::{GlobalArgs, parse_duration};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
 use crate::{bad_input, exit};
-
-/// Most targets read from one --input file, and the longest line accepted.
-const MAX_TARGETS: usize = 1_000_000;
-const MAX_LINE: usize = 1024;
 
 #[derive(Debug, Args)]
 #[command(after_help = DIAGNOSE_HELP)]
@@ -190,16 +187,12 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             if !dns.alive().await {
                 return Err(super::dead_resolver(global));
             }
-            bulk(
-                &dns,
-                targets,
-                &opts,
-                &sender,
-                args.concurrency as usize,
-                global,
-                r,
-            )
-            .await
+            let job = Job {
+                dns,
+                opts,
+                sender: Some(sender),
+            };
+            bulk(job, targets, args.concurrency as usize, global, r).await
         } else {
             // The resolver check runs beside the diagnosis, not before it: one round trip
             // less on the critical path. A dead resolver still wins: exit 3, no report.
@@ -237,112 +230,40 @@ fn read_targets(path: &PathBuf) -> anyhow::Result<Vec<String>> {
             .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?;
         Box::new(io::BufReader::new(f))
     };
-    let mut out = Vec::new();
-    for (n, line) in reader.split(b'\n').enumerate() {
-        let line = line.with_context(|| format!("reading {}", path.display()))?;
-        if line.len() > MAX_LINE {
-            return Err(bad_input(format!(
-                "{}:{}: line longer than {MAX_LINE} bytes: expected one domain or address per line",
-                path.display(),
-                n + 1
-            )));
-        }
-        let text = String::from_utf8_lossy(&line);
-        let t = text.split('#').next().unwrap_or("").trim();
-        if !t.is_empty() {
-            out.push(t.to_string());
-        }
-        if out.len() > MAX_TARGETS {
-            return Err(bad_input(format!(
-                "{} has more than {MAX_TARGETS} targets: split it",
-                path.display()
-            )));
-        }
-    }
-    if out.is_empty() {
-        return Err(bad_input(format!(
-            "{} holds no targets: expected one domain or address per line",
-            path.display()
-        )));
-    }
-    Ok(out)
+    run::read_targets(reader, &path.display().to_string()).map_err(|e| match e {
+        run::TargetsError::Read { .. } => anyhow::Error::new(e),
+        other => bad_input(other.to_string()),
+    })
 }
 
+/// `--input`: the runner diagnoses, this prints each report as it finishes.
 async fn bulk(
-    dns: &Dns,
+    job: Job,
     targets: Vec<String>,
-    opts: &Options,
-    sender: &SenderOptions,
     concurrency: usize,
     global: &GlobalArgs,
     r: &Render,
 ) -> anyhow::Result<u8> {
     let total = targets.len();
-    let bar = (io::stderr().is_terminal() && !global.quiet).then(|| {
-        let b = indicatif::ProgressBar::new(total as u64);
-        b.set_style(
-            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} domains {elapsed} {msg}")
-                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    });
-    let sem = Arc::new(Semaphore::new(concurrency));
-    let (tx, mut rx) = tokio::sync::mpsc::channel::<Report>(concurrency * 2);
-    let launcher = {
-        let dns = dns.clone();
-        let opts = opts.clone();
-        let sender = sender.clone();
-        tokio::spawn(async move {
-            let mut tasks = tokio::task::JoinSet::new();
-            for t in targets {
-                let Ok(permit) = sem.clone().acquire_owned().await else {
-                    break;
-                };
-                let (dns, opts, tx, sender) =
-                    (dns.clone(), opts.clone(), tx.clone(), sender.clone());
-                tasks.spawn(async move {
-                    let report =
-                        mxray_diagnose::diagnose_full(&dns, &t, &opts, Some(&sender)).await;
-                    drop(permit);
-                    let _ = tx.send(report).await;
-                });
-            }
-            while tasks.join_next().await.is_some() {}
-        })
-    };
-    let mut done = 0usize;
+    let bar = super::Bar::new(global, Some(total as u64), "domains").map(Arc::new);
+    let cancel = super::cancel_on_ctrl_c();
+    let mut run = run::run(job, targets, concurrency, cancel, super::progress(&bar));
     let mut failures = false;
-    let mut interrupted = false;
-    let ctrl_c = tokio::signal::ctrl_c();
-    tokio::pin!(ctrl_c);
-    loop {
-        tokio::select! {
-            maybe = rx.recv() => {
-                let Some(report) = maybe else { break };
-                done += 1;
-                failures |= report.has_failures();
-                let mut out = r.stdout();
-                if r.json {
-                    r.json_line(&mut out, &report)?;
-                } else {
-                    print_one_line(&mut out, &report)?;
-                }
-                out.flush()?;
-                if let Some(b) = &bar {
-                    b.inc(1);
-                }
-            }
-            _ = &mut ctrl_c => {
-                interrupted = true;
-                launcher.abort();
-                break;
-            }
+    while let Some(d) = run.next().await {
+        failures |= d.report.has_failures();
+        let mut out = r.stdout();
+        if r.json {
+            r.json_line(&mut out, &d.report)?;
+        } else {
+            print_one_line(&mut out, &d.report)?;
         }
+        out.flush()?;
     }
-    if let Some(b) = bar {
-        b.finish_and_clear();
+    if let Some(b) = &bar {
+        b.finish();
     }
-    if interrupted {
+    let done = run.done();
+    if let Ended::Cancelled = run.finish().await {
         eprintln!("mxray: interrupted: {done} of {total} targets done and written");
         return Ok(130);
     }

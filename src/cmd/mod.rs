@@ -57,3 +57,71 @@ pub fn dead_resolver(global: &crate::cli::GlobalArgs) -> anyhow::Error {
     }
     .into()
 }
+
+/// A progress bar on standard error, fed by a runner's progress callback; none when stderr is
+/// not a terminal or with -q. `total` known: a bar; unknown: a spinner.
+pub struct Bar(indicatif::ProgressBar);
+
+impl Bar {
+    pub fn new(global: &crate::cli::GlobalArgs, total: Option<u64>, what: &str) -> Option<Bar> {
+        use std::io::IsTerminal;
+        if !std::io::stderr().is_terminal() || global.quiet {
+            return None;
+        }
+        let b = match total {
+            Some(n) => {
+                let b = indicatif::ProgressBar::new(n);
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(&format!(
+                        "{{bar:30}} {{pos}}/{{len}} {what} {{elapsed}} {{msg}}"
+                    ))
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+                );
+                b
+            }
+            None => {
+                let b = indicatif::ProgressBar::new_spinner();
+                b.set_style(
+                    indicatif::ProgressStyle::with_template(&format!(
+                        "{{spinner}} {{pos}} {what} {{elapsed}} {{msg}}"
+                    ))
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+                );
+                b.enable_steady_tick(std::time::Duration::from_millis(200));
+                b
+            }
+        };
+        Some(Bar(b))
+    }
+
+    pub fn finish(&self) {
+        self.0.finish_and_clear();
+    }
+}
+
+impl mxray_run::Progress for Bar {
+    fn advanced(&self, done: u64) {
+        self.0.set_position(done);
+    }
+}
+
+/// The runner's progress callback: the bar if there is one.
+pub fn progress(bar: &Option<std::sync::Arc<Bar>>) -> std::sync::Arc<dyn mxray_run::Progress> {
+    match bar {
+        Some(b) => b.clone(),
+        None => std::sync::Arc::new(mxray_run::NoProgress),
+    }
+}
+
+/// A cancel token tripped by Ctrl-C: the binary's only link between signals and the runners.
+/// Call inside the runtime.
+pub fn cancel_on_ctrl_c() -> mxray_run::Cancel {
+    let cancel = mxray_run::Cancel::new();
+    let c = cancel.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            c.cancel();
+        }
+    });
+    cancel
+}

@@ -1,9 +1,8 @@
 //! `mxray verify`: verifies addresses from the arguments or a file through the verify engine,
 //! streaming one result per address (terminal, JSON Lines or CSV), resumable with --state.
 
-use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{self, IsTerminal, Write};
+use std::io::{self, Write};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -13,16 +12,13 @@ use anyhow::Context;
 use clap::Args;
 use mxray_core::escape_text;
 use mxray_net::TlsSettings;
+use mxray_run::Ended;
 use mxray_verify::input::Reader;
-use mxray_verify::store::Store;
-use mxray_verify::{BudgetLimits, Config, Decided, Engine, Item, Verdict, VerifyResult};
+use mxray_verify::{BudgetLimits, Config, Engine, Resume, Verdict, VerifyResult};
 
 use crate::cli::{GlobalArgs, parse_duration};
 use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
 use crate::{Exit, bad_input, exit};
-
-/// Addresses handed to the engine at a time: bounds memory for inputs of any size.
-const BATCH: usize = 5_000;
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_HELP)]
@@ -229,21 +225,17 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
         None => TlsSettings::web_pki(),
     };
-    let mut reader = open_input(args)?;
-    let mut store = match (&args.state, &args.input) {
+    let reader = open_input(args)?;
+    let resume = match (&args.state, &args.input) {
         (Some(s), Some(i)) => {
-            Some(Store::open(s, &i.display().to_string()).map_err(|e| bad_input(e.to_string()))?)
+            Some(Resume::open(s, &i.display().to_string()).map_err(|e| bad_input(e.to_string()))?)
         }
         _ => None,
-    };
-    let done: BTreeMap<u64, VerifyResult> = match &store {
-        Some(s) => s.done().map_err(|e| bad_input(e.to_string()))?,
-        None => BTreeMap::new(),
     };
     let mut sink = Sink::open(args.output.as_deref(), r.json)?;
     // A resumed job first writes what it already knows, so the output is always complete.
     let mut undeliverable = false;
-    for res in done.values() {
+    for res in resume.iter().flat_map(|x| x.done.values()) {
         undeliverable |= res.verdict == Verdict::Undeliverable;
         sink.write(res, r)?;
     }
@@ -274,73 +266,37 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let result = rt.block_on(async {
         let dns = super::live_dns(global).await?;
         let engine = Arc::new(Engine::new(dns, cfg));
-        let (tx, mut rx) = tokio::sync::mpsc::channel::<Decided>(1024);
-        let skip: std::collections::HashSet<u64> = done.keys().copied().collect();
-        let feeder = {
-            let engine = engine.clone();
-            tokio::spawn(async move {
-                loop {
-                    let batch = match reader.batch(BATCH) {
-                        Ok(b) => b,
-                        Err(e) => return Err(e.to_string()),
-                    };
-                    if batch.is_empty() {
-                        return Ok(());
-                    }
-                    let todo: Vec<Item> = batch.into_iter().filter(|i| !skip.contains(&i.index)).collect();
-                    engine.verify_batch(todo, tx.clone()).await;
-                }
-            })
-        };
-        let bar = (io::stderr().is_terminal() && !global.quiet).then(|| {
-            let b = indicatif::ProgressBar::new_spinner();
-            b.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} {pos} addresses verified {elapsed} {msg}")
-                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
-            );
-            b.enable_steady_tick(Duration::from_millis(200));
-            b
-        });
-        let mut count = 0u64;
-        let mut interrupted = false;
-        let ctrl_c = tokio::signal::ctrl_c();
-        tokio::pin!(ctrl_c);
-        loop {
-            tokio::select! {
-                got = rx.recv() => {
-                    let Some(d) = got else { break };
-                    undeliverable |= d.result.verdict == Verdict::Undeliverable;
-                    if let Some(s) = store.as_mut() {
-                        s.put(d.index, &d.result).map_err(|e| Exit { code: exit::ENVIRONMENT, message: e.to_string() })?;
-                    }
-                    sink.write(&d.result, r)?;
-                    count += 1;
-                    if let Some(b) = &bar {
-                        b.set_position(count);
-                    }
-                }
-                _ = &mut ctrl_c => {
-                    interrupted = true;
-                    feeder.abort();
-                    break;
-                }
-            }
+        let bar = super::Bar::new(global, None, "addresses verified").map(Arc::new);
+        let cancel = super::cancel_on_ctrl_c();
+        let batches = reader.into_batches(mxray_verify::run::BATCH);
+        let mut run = mxray_verify::run::start(
+            engine.clone(),
+            batches,
+            resume,
+            cancel,
+            super::progress(&bar),
+        );
+        while let Some(got) = run.next().await {
+            let d = got.map_err(|e| Exit { code: exit::ENVIRONMENT, message: e.to_string() })?;
+            undeliverable |= d.result.verdict == Verdict::Undeliverable;
+            sink.write(&d.result, r)?;
         }
         sink.flush()?;
-        if let Some(b) = bar {
-            b.finish_and_clear();
+        if let Some(b) = &bar {
+            b.finish();
         }
-        if interrupted {
-            eprintln!(
-                "mxray: interrupted: {count} results written{}",
-                if args.state.is_some() { "; run the same command to resume" } else { "" }
-            );
-            return Ok(130);
-        }
-        match feeder.await {
-            Ok(Err(e)) => return Err(bad_input(e)),
-            Err(e) if !e.is_cancelled() => return Err(anyhow::anyhow!("verification task failed: {e}")),
-            _ => {}
+        let count = run.done();
+        match run.finish().await {
+            Ended::Cancelled => {
+                eprintln!(
+                    "mxray: interrupted: {count} results written{}",
+                    if args.state.is_some() { "; run the same command to resume" } else { "" }
+                );
+                return Ok(130);
+            }
+            Ended::Failed(e) => return Err(bad_input(e.to_string())),
+            Ended::Crashed(e) => return Err(anyhow::anyhow!("verification task failed: {e}")),
+            Ended::Completed => {}
         }
         if global.verbose > 0 && !global.quiet {
             let s = engine.stats();

@@ -7,6 +7,7 @@ pub mod collect;
 pub mod observe;
 pub mod policy;
 pub mod reputation;
+pub mod run;
 pub mod score;
 pub mod sender;
 pub mod spf;
@@ -20,6 +21,7 @@ pub use checks::{Overall, Verdict};
 pub use collect::{Limits, Options};
 pub use observe::Observations;
 pub use reputation::{DnsblKind, DnsblZone};
+pub use run::{Diagnosed, Job};
 pub use score::{Area, Areas, Score};
 pub use sender::SenderOptions;
 

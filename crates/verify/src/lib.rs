@@ -1,5 +1,15 @@
 //! mxray-verify: address verification by SMTP probe that never calls a transient failure
-//! invalid. `engine` schedules, `classify` judges replies, `store` makes bulk runs resumable.
+//! invalid.
+//!
+//! # Layout
+//! - `engine`: the scheduler (per-domain sessions, retries, deadlines); records what happened.
+//! - `classify`: what one SMTP reply means for an address (pure).
+//! - `budget`: per-provider session and connection-rate budgets, slowed by throttling.
+//! - `input`: streaming address input (lines or a CSV column), read in batches.
+//! - `run`: verify's job on the bulk runner (mxray-run): batches in, results out, store, resume.
+//! - `store`: the SQLite job store that makes bulk runs resumable.
+//! - `model`: the result types (verdict, reason, deciding reply) as plain data.
+//! - `lists`: disposable, role and free-provider lists.
 
 pub mod budget;
 pub mod classify;
@@ -7,8 +17,10 @@ pub mod engine;
 pub mod input;
 pub mod lists;
 pub mod model;
+pub mod run;
 pub mod store;
 
 pub use budget::BudgetLimits;
 pub use engine::{Config, Decided, Engine, Item};
 pub use model::{DecidingReply, Reason, Verdict, VerifyResult};
+pub use run::{Resume, VerifyRun};
