@@ -46,11 +46,15 @@ pub fn template(reason: &[u8]) -> String {
     // True right after a dropped continuation marker: its enhanced code goes too.
     let mut dropping_enh = false;
     // Exim writes the lines of a multi-line reply joined by a literal `\n`: a word break too.
-    let words = reason
+    let mut words = reason
         .split(|c| c.is_ascii_whitespace())
         .flat_map(split_literal_newlines)
-        .filter(|w| !w.is_empty());
-    for w in words {
+        .filter(|w| !w.is_empty())
+        .peekable();
+    // A bare repeat of the first code (`421`) is a line marker only in a multi-line reply (after a
+    // `421-`) or before an enhanced code; otherwise it is a number (`try in 421 seconds`).
+    let mut multi_line = false;
+    while let Some(w) = words.next() {
         if out.len() >= MAX_TEMPLATE {
             out.push('…');
             break;
@@ -60,6 +64,7 @@ pub fn template(reason: &[u8]) -> String {
                 None => {
                     first_code = Some(code);
                     first_enh = enh;
+                    multi_line = w.len() > 3;
                     push_word(&mut out, code);
                     if let Some(e) = enh {
                         push_word(&mut out, e);
@@ -67,7 +72,13 @@ pub fn template(reason: &[u8]) -> String {
                     dropping_enh = false;
                     continue;
                 }
-                Some(c) if c == code => {
+                Some(c)
+                    if c == code
+                        && (w.len() > 3
+                            || multi_line
+                            || words.peek().is_some_and(|n| is_enhanced(n))) =>
+                {
+                    multi_line |= w.len() > 3;
                     dropping_enh = enh.is_none();
                     continue;
                 }
@@ -301,6 +312,12 @@ mod tests {
             "450 4.2.0 one two three"
         );
         assert_eq!(t("421- one 421 two"), "421 one two");
+        // The first code again, alone and not before an enhanced code: a number, not a marker.
+        assert_eq!(
+            t("421 4.7.0 try in 421 seconds"),
+            "421 4.7.0 try in <n> seconds"
+        );
+        assert_eq!(t("421 4.7.0 one 421 4.7.0 two"), "421 4.7.0 one two");
     }
 
     #[test]
