@@ -3,10 +3,12 @@
 
 use base64::Engine;
 use mxray_core::{Finding, Severity, escape_text};
-use mxray_net::{DnsOutcome, SpfVerdict};
+use mxray_net::DnsOutcome;
 
+use crate::sender::spf::{
+    self, MAX_LOOKUPS, MAX_VOID, Qualifier, SpfSyntaxError, SpfVerdict, Term,
+};
 use crate::sender::{SenderObs, txt_records};
-use crate::spf::{self, MAX_LOOKUPS, MAX_VOID, Qualifier, SpfSyntaxError, Term};
 
 fn esc_all(v: &[String]) -> Vec<String> {
     v.iter().map(|s| escape_text(s)).collect()
@@ -230,7 +232,7 @@ fn syntax(where_: &str, e: &SpfSyntaxError, records: &[String]) -> Finding {
     .fix("Correct the term; check it with an RFC 7208 validator before publishing")
 }
 
-fn sender_ip(e: &mxray_net::SpfEvaluation) -> Finding {
+fn sender_ip(e: &spf::SpfEvaluation) -> Finding {
     let what = format!(
         "mail from {} with MAIL FROM {} gets SPF {}",
         e.ip,

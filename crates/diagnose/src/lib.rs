@@ -9,7 +9,6 @@ pub mod policy;
 pub mod reputation;
 pub mod score;
 pub mod sender;
-pub mod spf;
 
 use mxray_core::Finding;
 use mxray_core::address::parse_target;

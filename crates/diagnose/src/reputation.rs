@@ -7,8 +7,8 @@ use mxray_core::{Finding, Severity, escape_text};
 use mxray_net::{DnsAnswer, DnsOutcome, DnsRecord};
 use serde::Serialize;
 
+use crate::sender::spf::outcome_word;
 use crate::sender::{DnsblQuery, DnsblSelfTest, SenderObs, txt_records};
-use crate::spf::outcome_word;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]

@@ -5,16 +5,16 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mxray_net::{
-    Dns, DnsAnswer, DnsRecord, HttpsObservation, RType, SpfEvaluation, TlsSettings, https_get,
-};
+use mxray_net::{Dns, DnsAnswer, DnsRecord, HttpsObservation, RType, TlsSettings, https_get};
 use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
 use crate::reputation::{DnsblKind, DnsblZone};
 use crate::score::Areas;
-use crate::spf::{self, SpfNode};
+pub mod spf;
+
+use spf::{SpfEvaluation, SpfNode};
 
 /// Selectors tried when none is given, and beside the given ones: the defaults of common
 /// providers and MTAs (Microsoft 365, Google, Mailchimp/Mandrill, SendGrid, Amazon SES
@@ -193,9 +193,9 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
     };
     let eval_fut = async {
         match (auth, opts.sender_ip) {
-            (true, Some(ip)) => Some(
-                mxray_net::spf::check_host(dns, ip, &format!("postmaster@{d}"), &opts.helo).await,
-            ),
+            (true, Some(ip)) => {
+                Some(spf::check_host(dns, ip, &format!("postmaster@{d}"), &opts.helo).await)
+            }
             _ => None,
         }
     };
