@@ -169,6 +169,22 @@ impl DnsAnswer {
         v
     }
 
+    /// The MX records as (preference, exchange), exchanges lower-cased, in answer order: the
+    /// one place MX records are read.
+    pub fn exchanges(&self) -> Vec<(u16, String)> {
+        self.records
+            .iter()
+            .filter_map(|r| match r {
+                DnsRecord::Mx {
+                    preference,
+                    exchange,
+                    ..
+                } => Some((*preference, exchange.to_ascii_lowercase())),
+                _ => None,
+            })
+            .collect()
+    }
+
     pub fn addrs(&self) -> impl Iterator<Item = IpAddr> + '_ {
         self.records.iter().filter_map(|r| match r {
             DnsRecord::A { addr, .. } | DnsRecord::Aaaa { addr, .. } => Some(*addr),

@@ -1,56 +1,42 @@
-//! The sender side, recorded: SPF tree and evaluation, DKIM keys, DMARC, MTA-STS, TLS-RPT,
-//! DANE, BIMI, blocklists and the sender IP's reverse DNS, all asked at once through mxray-net.
+//! The sender side: the domain as a sender (SPF, DKIM, DMARC, MTA-STS, TLS-RPT, DANE, BIMI,
+//! blocklists, the sender IP's rDNS). Each topic observes through mxray-net and judges purely.
+
+pub mod bimi;
+pub mod dane;
+pub mod dkim;
+pub mod dmarc;
+pub mod dnsbl;
+pub mod mta_sts;
+pub mod rdns;
+pub mod spf;
+pub mod tags;
+#[cfg(test)]
+mod testing;
+pub mod tlsrpt;
 
 use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mxray_net::{Dns, DnsAnswer, DnsRecord, HttpsObservation, RType, TlsSettings, https_get};
+use mxray_core::Finding;
+use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType, TlsSettings};
 use serde::Serialize;
-use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::reputation::{DnsblKind, DnsblZone};
+pub use dane::DaneObs;
+pub use dkim::{COMMON_SELECTORS, DkimObs};
+pub use dmarc::DmarcObs;
+pub use dnsbl::{DnsblKind, DnsblQuery, DnsblSelfTest, DnsblZone};
+pub use mta_sts::MtaStsObs;
+pub use rdns::SenderIpObs;
+
+use crate::recipient::mx;
+use crate::recipient::observe::Observations;
 use crate::score::Areas;
-pub mod spf;
-
 use spf::{SpfEvaluation, SpfNode};
-
-/// Selectors tried when none is given, and beside the given ones: the defaults of common
-/// providers and MTAs (Microsoft 365, Google, Mailchimp/Mandrill, SendGrid, Amazon SES
-/// custom, Zoho, Proton, Fastmail, rspamd/OpenDKIM defaults).
-pub const COMMON_SELECTORS: &[&str] = &[
-    "default",
-    "dkim",
-    "mail",
-    "selector1",
-    "selector2",
-    "google",
-    "k1",
-    "k2",
-    "k3",
-    "s1",
-    "s2",
-    "s1024",
-    "s2048",
-    "key1",
-    "key2",
-    "smtp",
-    "mandrill",
-    "mxvault",
-    "zoho",
-    "protonmail",
-    "fm1",
-    "fm2",
-    "fm3",
-    "sig1",
-    "dk",
-];
 
 /// Addresses from the SPF tree checked against blocklists, at most.
 pub const MAX_SPF_ADDRS: usize = 16;
-/// Blocklist queries in flight at once.
-pub const DNSBL_CONCURRENCY: usize = 64;
 
 /// How to collect the sender side.
 #[derive(Clone)]
@@ -65,70 +51,6 @@ pub struct SenderOptions {
     pub helo: String,
     pub timeout: Duration,
     pub areas: Areas,
-}
-
-/// One DKIM selector's key record.
-#[derive(Debug, Clone, Serialize)]
-pub struct DkimObs {
-    pub selector: String,
-    /// Given with --dkim-selector (else found by the sweep).
-    pub given: bool,
-    pub answer: DnsAnswer,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DmarcObs {
-    pub answer: DnsAnswer,
-    /// The organisational domain (public suffix list) and its `_dmarc`, when it differs.
-    pub org: Option<(String, DnsAnswer)>,
-    /// `DOMAIN._report._dmarc.REPORTDOMAIN` for each external report domain.
-    pub report_auth: Vec<(String, DnsAnswer)>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct MtaStsObs {
-    pub txt: DnsAnswer,
-    /// The policy fetch, done when the TXT record exists.
-    pub policy: Option<HttpsObservation>,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct DaneObs {
-    pub mx: String,
-    pub tlsa: DnsAnswer,
-    /// The resolver's AD bit on the TLSA answer (`None`: could not ask).
-    pub authenticated: Option<bool>,
-}
-
-/// One blocklist query.
-#[derive(Debug, Clone, Serialize)]
-pub struct DnsblQuery {
-    pub zone: String,
-    /// The address or domain looked up.
-    pub entry: String,
-    /// Why it was checked: `mx host NAME`, `sender ip`, `spf`, `domain`.
-    pub role: String,
-    pub a: DnsAnswer,
-    /// The TXT reason, asked only when listed.
-    pub txt: Option<DnsAnswer>,
-}
-
-/// RFC 5782 5 self-test of one list.
-#[derive(Debug, Clone, Serialize)]
-pub struct DnsblSelfTest {
-    pub zone: String,
-    pub kind: DnsblKind,
-    /// 127.0.0.2 (or `test`): must be listed.
-    pub listed: DnsAnswer,
-    /// 127.0.0.1 (or `invalid`): must not be.
-    pub unlisted: DnsAnswer,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct SenderIpObs {
-    pub ip: IpAddr,
-    pub ptr: DnsAnswer,
-    pub forward: Vec<DnsAnswer>,
 }
 
 /// Everything recorded about the domain as a sender.
@@ -150,7 +72,30 @@ pub struct SenderObs {
     pub elapsed_ms: u64,
 }
 
-fn txts(a: &DnsAnswer) -> Vec<String> {
+impl SenderObs {
+    /// Nothing observed yet for `domain`: the start of hand-made observations in tests.
+    pub fn new(domain: &str, areas: Areas) -> SenderObs {
+        SenderObs {
+            domain: domain.to_string(),
+            areas,
+            spf: None,
+            spf_eval: None,
+            dkim: Vec::new(),
+            dmarc: None,
+            mta_sts: None,
+            tlsrpt: None,
+            dane: Vec::new(),
+            bimi: None,
+            dnsbl_tests: Vec::new(),
+            dnsbl: Vec::new(),
+            sender_ip: None,
+            elapsed_ms: 0,
+        }
+    }
+}
+
+/// The TXT strings of an answer (outside text).
+pub fn txt_records(a: &DnsAnswer) -> Vec<String> {
     a.records
         .iter()
         .filter_map(|r| match r {
@@ -158,11 +103,6 @@ fn txts(a: &DnsAnswer) -> Vec<String> {
             _ => None,
         })
         .collect()
-}
-
-/// The TXT strings of an answer (outside text).
-pub fn txt_records(a: &DnsAnswer) -> Vec<String> {
-    txts(a)
 }
 
 /// The organisational domain (RFC 7489 3.2) by the public suffix list; names whose suffix
@@ -175,7 +115,22 @@ pub fn org_domain(domain: &str) -> String {
     }
 }
 
-/// Collects every sender-side observation for `domain`, concurrently.
+/// A DNS outcome in a word or two, for finding titles.
+pub fn outcome_word(o: &DnsOutcome) -> String {
+    match o {
+        DnsOutcome::Answer => "answer".into(),
+        DnsOutcome::NoData => "no data".into(),
+        DnsOutcome::NxDomain => "NXDOMAIN".into(),
+        DnsOutcome::ServFail => "SERVFAIL".into(),
+        DnsOutcome::Refused => "REFUSED".into(),
+        DnsOutcome::Timeout => "timeout".into(),
+        DnsOutcome::Error(e) => format!("error: {e}"),
+    }
+}
+
+/// Collects every sender-side observation for `domain`, concurrently: each topic's own
+/// observation, run side by side (blocklist queries for SPF-authorised addresses follow the
+/// SPF walk).
 pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> SenderObs {
     let start = std::time::Instant::now();
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
@@ -183,14 +138,6 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
     let tls = opts.areas.tls;
     let rep = opts.areas.reputation;
 
-    // SPF tree, then (reputation) blocklists for the addresses it authorises.
-    let spf_fut = async {
-        if auth || rep {
-            Some(spf::walk(dns, &d).await)
-        } else {
-            None
-        }
-    };
     let eval_fut = async {
         match (auth, opts.sender_ip) {
             (true, Some(ip)) => {
@@ -200,128 +147,38 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
         }
     };
     let dkim_fut = async {
-        if !auth {
-            return Vec::new();
+        if auth {
+            dkim::observe(dns, &d, &opts.dkim_selectors).await
+        } else {
+            Vec::new()
         }
-        let mut set = JoinSet::new();
-        let mut names: Vec<(String, bool)> = opts
-            .dkim_selectors
-            .iter()
-            .map(|s| (s.to_ascii_lowercase(), true))
-            .collect();
-        for s in COMMON_SELECTORS {
-            if !names.iter().any(|(n, _)| n == s) {
-                names.push((s.to_string(), false));
-            }
-        }
-        for (i, (sel, given)) in names.into_iter().enumerate() {
-            let dns = dns.clone();
-            let name = format!("{sel}._domainkey.{d}");
-            set.spawn(async move {
-                let answer = dns.query(&name, RType::Txt).await;
-                (
-                    i,
-                    DkimObs {
-                        selector: sel,
-                        given,
-                        answer,
-                    },
-                )
-            });
-        }
-        let mut out = Vec::new();
-        while let Some(Ok(x)) = set.join_next().await {
-            out.push(x);
-        }
-        out.sort_by_key(|x| x.0);
-        out.into_iter().map(|(_, o)| o).collect::<Vec<_>>()
     };
     let dmarc_fut = async {
-        if !auth {
-            return None;
-        }
-        let org = org_domain(&d);
-        let own = format!("_dmarc.{d}");
-        let (answer, org_answer) = tokio::join!(dns.query(&own, RType::Txt), async {
-            if org != d {
-                Some(dns.query(&format!("_dmarc.{org}"), RType::Txt).await)
-            } else {
-                None
-            }
-        });
-        // External report destinations must authorise us (RFC 7489 7.1).
-        let record = txts(&answer)
-            .into_iter()
-            .chain(org_answer.iter().flat_map(txts))
-            .find(|t| t.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"));
-        let mut report_auth = Vec::new();
-        if let Some(r) = record {
-            let mut domains: Vec<String> = Vec::new();
-            for uri in crate::auth::dmarc_uris(&r) {
-                if let Some(rd) = crate::auth::mailto_domain(&uri)
-                    && org_domain(&rd) != org
-                    && !domains.contains(&rd)
-                {
-                    domains.push(rd);
-                }
-            }
-            let mut set = JoinSet::new();
-            for rd in domains.into_iter().take(8) {
-                let dns = dns.clone();
-                let name = format!("{d}._report._dmarc.{rd}");
-                set.spawn(async move { (rd, dns.query(&name, RType::Txt).await) });
-            }
-            while let Some(Ok(x)) = set.join_next().await {
-                report_auth.push(x);
-            }
-            report_auth.sort_by(|a, b| a.0.cmp(&b.0));
-        }
-        Some(DmarcObs {
-            answer,
-            org: org_answer.map(|a| (org, a)),
-            report_auth,
-        })
-    };
-    let sts_fut = async {
-        if !tls {
-            return None;
-        }
-        let txt = dns.query(&format!("_mta-sts.{d}"), RType::Txt).await;
-        let policy = if txts(&txt)
-            .iter()
-            .any(|t| t.to_ascii_lowercase().starts_with("v=stsv1"))
-        {
-            Some(
-                https_get(
-                    dns,
-                    &format!("mta-sts.{d}"),
-                    opts.https_port,
-                    "/.well-known/mta-sts.txt",
-                    &opts.tls,
-                    opts.timeout,
-                )
-                .await,
-            )
+        if auth {
+            Some(dmarc::observe(dns, &d).await)
         } else {
             None
-        };
-        Some(MtaStsObs { txt, policy })
+        }
+    };
+    let sts_fut = async {
+        if tls {
+            Some(mta_sts::observe(dns, &d, opts.https_port, &opts.tls, opts.timeout).await)
+        } else {
+            None
+        }
     };
     let simple_fut = async {
-        if !(tls || auth) {
-            return (None, None);
-        }
         tokio::join!(
             async {
                 if tls {
-                    Some(dns.query(&format!("_smtp._tls.{d}"), RType::Txt).await)
+                    Some(tlsrpt::observe(dns, &d).await)
                 } else {
                     None
                 }
             },
             async {
                 if auth {
-                    Some(dns.query(&format!("default._bimi.{d}"), RType::Txt).await)
+                    Some(bimi::observe(dns, &d).await)
                 } else {
                     None
                 }
@@ -334,52 +191,27 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
             return (Vec::new(), Vec::new());
         }
         let mx = dns.query(&d, RType::Mx).await;
-        let names: Vec<String> = mx
-            .records
-            .iter()
-            .filter_map(|r| match r {
-                DnsRecord::Mx { exchange, .. } if exchange != "." && !exchange.is_empty() => {
-                    Some(exchange.to_ascii_lowercase())
-                }
-                _ => None,
-            })
-            .take(10)
-            .collect();
         let mut set = JoinSet::new();
-        for (i, n) in names.into_iter().enumerate() {
+        for (i, n) in mx::hosts(&mx).into_iter().take(10).enumerate() {
             let dns = dns.clone();
             let dnsbls = opts.dnsbls.clone();
             set.spawn(async move {
-                let dane = async {
-                    if !tls {
-                        return None;
+                let (dane, bl) = tokio::join!(
+                    async {
+                        if tls {
+                            Some(dane::observe(&dns, &n).await)
+                        } else {
+                            None
+                        }
+                    },
+                    async {
+                        if rep {
+                            dnsbl::mx_queries(&dns, &dnsbls, &n).await
+                        } else {
+                            Vec::new()
+                        }
                     }
-                    let name = format!("_25._tcp.{n}");
-                    let (tlsa, ad) = tokio::join!(
-                        dns.query(&name, RType::Tlsa),
-                        dns.authenticated(&name, RType::Tlsa)
-                    );
-                    Some(DaneObs {
-                        mx: n.clone(),
-                        tlsa,
-                        authenticated: ad,
-                    })
-                };
-                let bl = async {
-                    if !rep {
-                        return Vec::new();
-                    }
-                    let (a, aaaa) =
-                        tokio::join!(dns.query(&n, RType::A), dns.query(&n, RType::Aaaa));
-                    let targets: Vec<(String, String)> = a
-                        .addrs()
-                        .chain(aaaa.addrs())
-                        .take(4)
-                        .map(|ip| (ip.to_string(), format!("MX host {n}")))
-                        .collect();
-                    dnsbl_queries(&dns, &dnsbls, targets, DnsblKind::Ip).await
-                };
-                let (dane, bl) = tokio::join!(dane, bl);
+                );
                 (i, dane, bl)
             });
         }
@@ -400,81 +232,24 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
         if !rep {
             return (Vec::new(), Vec::new(), None);
         }
-        let tests = async {
-            let mut set = JoinSet::new();
-            for (i, z) in opts.dnsbls.iter().enumerate() {
-                let (dns, z) = (dns.clone(), z.clone());
-                set.spawn(async move {
-                    let (yes, no) = match z.kind {
-                        DnsblKind::Ip => ("2.0.0.127", "1.0.0.127"),
-                        DnsblKind::Domain => ("test", "invalid"),
-                    };
-                    let (yes, no) = (format!("{yes}.{}", z.zone), format!("{no}.{}", z.zone));
-                    let (listed, unlisted) =
-                        tokio::join!(dns.query(&yes, RType::A), dns.query(&no, RType::A));
-                    (
-                        i,
-                        DnsblSelfTest {
-                            zone: z.zone,
-                            kind: z.kind,
-                            listed,
-                            unlisted,
-                        },
-                    )
-                });
-            }
-            let mut out = Vec::new();
-            while let Some(Ok(x)) = set.join_next().await {
-                out.push(x);
-            }
-            out.sort_by_key(|x| x.0);
-            out.into_iter().map(|(_, t)| t).collect::<Vec<_>>()
-        };
-        let direct = async {
-            let mut targets = vec![(d.clone(), "domain".to_string())];
-            let mut ips = Vec::new();
-            if let Some(ip) = opts.sender_ip {
-                ips.push((ip.to_string(), "sender IP".to_string()));
-            }
-            let (a, b) = tokio::join!(
-                dnsbl_queries(
-                    dns,
-                    &opts.dnsbls,
-                    std::mem::take(&mut targets),
-                    DnsblKind::Domain
-                ),
-                dnsbl_queries(dns, &opts.dnsbls, ips, DnsblKind::Ip)
-            );
-            let mut v = a;
-            v.extend(b);
-            v
-        };
-        let rdns = async {
-            let ip = opts.sender_ip?;
-            let ptr = dns.reverse(ip).await;
-            let rtype = if ip.is_ipv4() { RType::A } else { RType::Aaaa };
-            let mut set = JoinSet::new();
-            for (i, r) in ptr.records.iter().take(4).enumerate() {
-                if let DnsRecord::Ptr { target, .. } = r {
-                    let (dns, target) = (dns.clone(), target.clone());
-                    set.spawn(async move { (i, dns.query(&target, rtype).await) });
+        tokio::join!(
+            dnsbl::self_tests(dns, &opts.dnsbls),
+            dnsbl::direct_queries(dns, &opts.dnsbls, &d, opts.sender_ip),
+            async {
+                match opts.sender_ip {
+                    Some(ip) => Some(rdns::observe(dns, ip).await),
+                    None => None,
                 }
             }
-            let mut fw = Vec::new();
-            while let Some(Ok(x)) = set.join_next().await {
-                fw.push(x);
-            }
-            fw.sort_by_key(|x| x.0);
-            Some(SenderIpObs {
-                ip,
-                ptr,
-                forward: fw.into_iter().map(|(_, a)| a).collect(),
-            })
-        };
-        tokio::join!(tests, direct, rdns)
+        )
     };
+    // The SPF tree, then (reputation) blocklists for the addresses it authorises.
     let spf_then_bl = async {
-        let tree = spf_fut.await;
+        let tree = if auth || rep {
+            Some(spf::walk(dns, &d).await)
+        } else {
+            None
+        };
         let bl = match (&tree, rep) {
             (Some(t), true) => {
                 let targets = t
@@ -482,7 +257,7 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
                     .into_iter()
                     .map(|ip| (ip.to_string(), "authorised by SPF".to_string()))
                     .collect();
-                dnsbl_queries(dns, &opts.dnsbls, targets, DnsblKind::Ip).await
+                dnsbl::queries(dns, &opts.dnsbls, targets, DnsblKind::Ip).await
             }
             _ => Vec::new(),
         };
@@ -517,7 +292,7 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
     SenderObs {
         domain: d,
         areas: opts.areas,
-        spf: if auth || rep { spf_tree } else { None },
+        spf: spf_tree,
         spf_eval,
         dkim,
         dmarc,
@@ -532,56 +307,23 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
     }
 }
 
-/// Queries every (entry, zone) pair of the given kind at once (bounded), asking the TXT
-/// reason of listed entries.
-async fn dnsbl_queries(
-    dns: &Dns,
-    zones: &[DnsblZone],
-    entries: Vec<(String, String)>,
-    kind: DnsblKind,
-) -> Vec<DnsblQuery> {
-    let sem = Arc::new(Semaphore::new(DNSBL_CONCURRENCY));
-    let mut set = JoinSet::new();
-    let mut i = 0usize;
-    for (entry, role) in entries {
-        for z in zones.iter().filter(|z| z.kind == kind) {
-            let Some(name) = crate::reputation::query_name(&entry, z) else {
-                continue;
-            };
-            let (dns, sem, zone, entry, role) = (
-                dns.clone(),
-                sem.clone(),
-                z.zone.clone(),
-                entry.clone(),
-                role.clone(),
-            );
-            i += 1;
-            let idx = i;
-            set.spawn(async move {
-                let _permit = sem.acquire_owned().await.ok();
-                let a = dns.query(&name, RType::A).await;
-                let txt = if a.addrs().next().is_some() {
-                    Some(dns.query(&name, RType::Txt).await)
-                } else {
-                    None
-                };
-                (
-                    idx,
-                    DnsblQuery {
-                        zone,
-                        entry,
-                        role,
-                        a,
-                        txt,
-                    },
-                )
-            });
-        }
+/// Every sender-side finding, for the areas that were checked, in report order.
+pub fn judge(s: &SenderObs, obs: &Observations, areas: Areas) -> Vec<Finding> {
+    let mut f = Vec::new();
+    if areas.auth {
+        f.extend(spf::judge::findings(s));
+        f.extend(dkim::findings(s));
+        f.extend(dmarc::findings(s));
+        f.extend(bimi::findings(s));
     }
-    let mut out = Vec::new();
-    while let Some(Ok(x)) = set.join_next().await {
-        out.push(x);
+    if areas.tls {
+        f.extend(mta_sts::findings(s, obs));
+        f.extend(tlsrpt::findings(s));
+        f.extend(dane::findings(s, obs));
     }
-    out.sort_by_key(|x| x.0);
-    out.into_iter().map(|(_, q)| q).collect()
+    if areas.reputation {
+        f.extend(dnsbl::findings(s));
+        f.extend(rdns::findings(s));
+    }
+    f
 }

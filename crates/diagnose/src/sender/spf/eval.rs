@@ -323,8 +323,8 @@ async fn evaluate_inner<R: Resolver>(ctx: &mut Ctx<'_, R>, domain: &str) -> Resu
             format!("{domain}: record longer than {MAX_RECORD_BYTES} bytes"),
         ));
     }
-    let rec =
-        parse_record(record).map_err(|e| (SpfVerdict::PermError, format!("{domain}: {e}")))?;
+    let rec = parse_record(record)
+        .map_err(|e| (SpfVerdict::PermError, format!("{domain}: {}", e.why)))?;
 
     // 4.6.2: mechanisms left to right; the first match decides.
     for (term, text) in rec.directives() {

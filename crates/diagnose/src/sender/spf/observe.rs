@@ -11,6 +11,7 @@ use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 use serde::Serialize;
 
 use super::record::{MAX_NAMES, Qualifier, SpfSyntaxError, Term, has_macro, is_spf, parse};
+use crate::sender::outcome_word;
 
 /// Records the walk follows at most (a hostile tree cannot make us query forever).
 pub const MAX_NODES: usize = 40;
@@ -420,17 +421,5 @@ impl SpfNode {
         }
         out.truncate(cap);
         out
-    }
-}
-
-pub fn outcome_word(o: &DnsOutcome) -> String {
-    match o {
-        DnsOutcome::Answer => "answer".into(),
-        DnsOutcome::NoData => "no data".into(),
-        DnsOutcome::NxDomain => "NXDOMAIN".into(),
-        DnsOutcome::ServFail => "SERVFAIL".into(),
-        DnsOutcome::Refused => "REFUSED".into(),
-        DnsOutcome::Timeout => "timeout".into(),
-        DnsOutcome::Error(e) => format!("error: {e}"),
     }
 }

@@ -186,35 +186,73 @@ pub fn is_spf(txt: &str) -> bool {
         && matches!(b.get(6), None | Some(b' '))
 }
 
+/// A syntax error, twice over: its class (what `spf.syntax` reports and observations record)
+/// and the precise reason (what an evaluation's `decided_by` says).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyntaxFault {
+    pub kind: SpfSyntaxError,
+    pub why: String,
+}
+
+fn fault(kind: SpfSyntaxError, why: impl Into<String>) -> SyntaxFault {
+    SyntaxFault {
+        kind,
+        why: why.into(),
+    }
+}
+
 /// Parses a `v=spf1` record into its terms.
 pub fn parse(record: &str) -> Result<Vec<Term>, SpfSyntaxError> {
-    parse_record(record).map(|r| r.terms)
+    parse_record(record).map(|r| r.terms).map_err(|f| f.kind)
 }
 
 /// Parses a whole record (which [`is_spf`] accepted). Any syntax error anywhere makes the
 /// whole record a permerror before evaluation starts (RFC 7208 4.6).
-pub fn parse_record(record: &str) -> Result<Record, SpfSyntaxError> {
-    // Terms are visible ASCII only (RFC 7208 3.1, 4.6.1); spaces separate them.
-    if !record.is_ascii() {
-        return Err(SpfSyntaxError::NotAscii);
-    }
-    if record.chars().any(|c| c.is_ascii_control()) {
-        return Err(SpfSyntaxError::Control);
-    }
+pub fn parse_record(record: &str) -> Result<Record, SyntaxFault> {
+    // Terms are visible ASCII only (RFC 7208 3.1, 4.6.1); spaces separate them. A record
+    // with anything else is classed by that first, whichever term the reason names.
+    let class = if !record.is_ascii() {
+        Some(SpfSyntaxError::NotAscii)
+    } else if record.chars().any(|c| c.is_ascii_control()) {
+        Some(SpfSyntaxError::Control)
+    } else {
+        None
+    };
     let mut rec = Record::default();
     let body = record.get(6..).unwrap_or("");
     for term in body.split(' ').filter(|t| !t.is_empty()) {
-        let t = parse_term(term, &rec)?;
-        rec.terms.push(t);
-        rec.written.push(term.to_string());
+        match parse_term(term, &rec) {
+            Ok(t) => {
+                rec.terms.push(t);
+                rec.written.push(term.to_string());
+            }
+            Err(f) => {
+                return Err(SyntaxFault {
+                    kind: class.unwrap_or(f.kind),
+                    why: f.why,
+                });
+            }
+        }
     }
-    Ok(rec)
+    match class {
+        // Unreachable in practice (the offending character sits in some term), kept total.
+        Some(kind) => Err(fault(kind, "a character outside visible ASCII")),
+        None => Ok(rec),
+    }
 }
 
-fn parse_term(term: &str, rec: &Record) -> Result<Term, SpfSyntaxError> {
-    let bad_term = || SpfSyntaxError::BadTerm(term.to_string());
-    let bad_domain = || SpfSyntaxError::BadDomain(term.to_string());
-    let bad_ip = || SpfSyntaxError::BadIp(term.to_string());
+fn parse_term(term: &str, rec: &Record) -> Result<Term, SyntaxFault> {
+    if let Some(c) = term.chars().find(|c| !('\x21'..='\x7e').contains(c)) {
+        let kind = if c.is_ascii() {
+            SpfSyntaxError::Control
+        } else {
+            SpfSyntaxError::NotAscii
+        };
+        return Err(fault(kind, format!("character {c:?} in term {term:?}")));
+    }
+    let bad_term = |why: String| fault(SpfSyntaxError::BadTerm(term.to_string()), why);
+    let bad_domain = |why: String| fault(SpfSyntaxError::BadDomain(term.to_string()), why);
+    let bad_ip = |why: String| fault(SpfSyntaxError::BadIp(term.to_string()), why);
     let b = term.as_bytes();
     let name_len = b
         .iter()
@@ -223,7 +261,7 @@ fn parse_term(term: &str, rec: &Record) -> Result<Term, SpfSyntaxError> {
     if b.get(name_len) == Some(&b'=') {
         // modifier = name "=" macro-string; name = ALPHA *( ALPHA / DIGIT / "-" / "_" / "." )
         if name_len == 0 || !b[0].is_ascii_alphabetic() {
-            return Err(bad_term());
+            return Err(bad_term(format!("bad modifier name in {term:?}")));
         }
         let name = term[..name_len].to_ascii_lowercase();
         let value = &term[name_len + 1..];
@@ -242,14 +280,15 @@ fn parse_term(term: &str, rec: &Record) -> Result<Term, SpfSyntaxError> {
             ),
             _ => {
                 // Unknown modifiers are ignored, but must still be well formed (6).
-                macro_tokens(value, false).map_err(|_| bad_term())?;
+                macro_tokens(value, false).map_err(bad_term)?;
                 return Ok(Term::Other { name });
             }
         };
         if seen {
-            return Err(SpfSyntaxError::DuplicateModifier(name));
+            let why = format!("{name}= appears twice");
+            return Err(fault(SpfSyntaxError::DuplicateModifier(name), why));
         }
-        check_domain_spec(value).map_err(|_| bad_domain())?;
+        check_domain_spec(value).map_err(bad_domain)?;
         return Ok(made);
     }
     let (q, body) = match b.first() {
@@ -262,9 +301,11 @@ fn parse_term(term: &str, rec: &Record) -> Result<Term, SpfSyntaxError> {
     let n = body.bytes().take_while(u8::is_ascii_alphanumeric).count();
     let (name, arg) = body.split_at(n);
     // ":" domain-spec, required.
-    let spec = |arg: &str| -> Result<String, SpfSyntaxError> {
-        let ds = arg.strip_prefix(':').ok_or_else(bad_term)?;
-        check_domain_spec(ds).map_err(|_| bad_domain())?;
+    let spec = |arg: &str| -> Result<String, SyntaxFault> {
+        let ds = arg
+            .strip_prefix(':')
+            .ok_or_else(|| bad_term(format!("{term:?} needs :domain")))?;
+        check_domain_spec(ds).map_err(bad_domain)?;
         Ok(ds.to_string())
     };
     let term = match name.to_ascii_lowercase().as_str() {
@@ -283,7 +324,7 @@ fn parse_term(term: &str, rec: &Record) -> Result<Term, SpfSyntaxError> {
             domain: Some(spec(arg)?),
         },
         m @ ("a" | "mx") => {
-            let (rest, cidr4, cidr6) = split_dual_cidr(arg).map_err(|_| bad_ip())?;
+            let (rest, cidr4, cidr6) = split_dual_cidr(arg).map_err(bad_ip)?;
             let domain = if rest.is_empty() {
                 None
             } else {
@@ -306,21 +347,26 @@ fn parse_term(term: &str, rec: &Record) -> Result<Term, SpfSyntaxError> {
             }
         }
         v @ ("ip4" | "ip6") => {
-            let text = arg.strip_prefix(':').ok_or_else(bad_term)?;
+            let text = arg
+                .strip_prefix(':')
+                .ok_or_else(|| bad_term(format!("{term:?} needs :address")))?;
             let max = if v == "ip4" { 32 } else { 128 };
             let (addr, prefix) = match text.split_once('/') {
-                Some((a, l)) => (a, cidr(l, max).map_err(|_| bad_ip())?),
+                Some((a, l)) => (a, cidr(l, max).map_err(bad_ip)?),
                 None => (text, max),
             };
             let addr: IpAddr = if v == "ip4" {
-                addr.parse::<Ipv4Addr>().map(IpAddr::V4)
+                addr.parse::<Ipv4Addr>()
+                    .map(IpAddr::V4)
+                    .map_err(|_| bad_ip(format!("bad IPv4 address in {term:?}")))?
             } else {
-                addr.parse::<Ipv6Addr>().map(IpAddr::V6)
-            }
-            .map_err(|_| bad_ip())?;
+                addr.parse::<Ipv6Addr>()
+                    .map(IpAddr::V6)
+                    .map_err(|_| bad_ip(format!("bad IPv6 address in {term:?}")))?
+            };
             Term::Ip { q, addr, prefix }
         }
-        _ => return Err(bad_term()),
+        _ => return Err(bad_term(format!("unknown mechanism {term:?}"))),
     };
     Ok(term)
 }
@@ -657,6 +703,11 @@ mod tests {
         assert!(matches!(t[4], Term::All { q: Qualifier::Fail }));
         assert_eq!(t.iter().filter(|t| t.counts_lookup()).count(), 3);
         let r = parse_record("v=spf1 mx include:a.example ~all exp=e.example").unwrap_or_default();
+        let f = parse_record("v=spf1 mx ip4:127.0.1.300 -all").err();
+        assert_eq!(
+            f.map(|f| f.why),
+            Some("bad IPv4 address in \"ip4:127.0.1.300\"".to_string())
+        );
         assert_eq!(r.directives().count(), 3);
         assert_eq!(r.exp(), Some("e.example"));
         assert_eq!(

@@ -1,17 +1,18 @@
-//! The collector: asks DNS and talks SMTP through `mxray-net`, all MX hosts and addresses at once
-//! (bounded), and records everything into [`Observations`]. No judgement happens here.
+//! The recipient-side collector: the pipeline that runs each topic's observation (MX lookup,
+//! then every host and address at once, bounded: SMTP session beside reverse DNS). No judgement.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mxray_core::address::Target;
-use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType, Session, TlsSettings};
+use mxray_net::{Dns, DnsAnswer, DnsOutcome, RType, TlsSettings};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
-use crate::observe::{AddrObs, HostObs, Observations, Step};
+use super::observe::{AddrObs, HostObs, Observations};
+use super::{mx, rdns, smtp};
 
 /// How to collect.
 #[derive(Clone)]
@@ -67,7 +68,7 @@ impl Limits {
             .clone()
     }
 
-    fn for_addr(&self, addr: IpAddr) -> Arc<Semaphore> {
+    pub(crate) fn for_addr(&self, addr: IpAddr) -> Arc<Semaphore> {
         let mut map = match self.map.lock() {
             Ok(m) => m,
             Err(poisoned) => poisoned.into_inner(),
@@ -103,21 +104,10 @@ pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
     };
-    let mut exchanges: Vec<(u16, String)> = mx
-        .records
-        .iter()
-        .filter_map(|r| match r {
-            DnsRecord::Mx {
-                preference,
-                exchange,
-                ..
-            } => Some((*preference, exchange.to_ascii_lowercase())),
-            _ => None,
-        })
-        .collect();
+    let mut exchanges = mx.exchanges();
     exchanges.sort();
     let hosts: Vec<(Option<u16>, String)> = match mx.outcome {
-        DnsOutcome::Answer if is_null_mx(&exchanges) => Vec::new(),
+        DnsOutcome::Answer if mx::is_null_mx(&exchanges) => Vec::new(),
         DnsOutcome::Answer => {
             let mut seen = Vec::new();
             for (p, x) in exchanges {
@@ -175,11 +165,6 @@ pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool)
     obs
 }
 
-/// RFC 7505: a single MX with preference 0 and the root as exchange.
-pub fn is_null_mx(exchanges: &[(u16, String)]) -> bool {
-    exchanges.len() == 1 && matches!(exchanges[0].1.as_str(), "" | ".")
-}
-
 async fn collect_host(
     dns: &Dns,
     preference: Option<u16>,
@@ -214,15 +199,9 @@ async fn collect_host(
         host.aaaa = Some(aaaa);
         v
     } else {
-        let (cname, a, aaaa) = tokio::join!(
-            dns.query(&name, RType::Cname),
-            dns.query(&name, RType::A),
-            dns.query(&name, RType::Aaaa)
-        );
+        let (cname, a, aaaa) = mx::resolve(dns, &name).await;
         let v: Vec<IpAddr> = a.addrs().chain(aaaa.addrs()).collect();
-        if matches!(cname.outcome, DnsOutcome::Answer) {
-            host.cname = Some(cname);
-        }
+        host.cname = cname;
         host.a = Some(a);
         host.aaaa = Some(aaaa);
         v
@@ -291,119 +270,11 @@ async fn probe_addr_uncached(
     rcpt: Option<&str>,
     opts: &Options,
 ) -> AddrObs {
-    let rdns = async {
-        let ptr = dns.reverse(addr).await;
-        let rtype = if addr.is_ipv4() {
-            RType::A
-        } else {
-            RType::Aaaa
-        };
-        let mut forward = Vec::new();
-        for r in ptr.records.iter().take(2) {
-            if let DnsRecord::Ptr { target, .. } = r {
-                forward.push(dns.query(target, rtype).await);
-            }
-        }
-        (ptr, forward)
-    };
-    let smtp = async {
-        let mut o = AddrObs::new(addr);
-        // Politeness: a shared cap on simultaneous connections per address.
-        let _permit = opts.limits.for_addr(addr).acquire_owned().await.ok();
-        let peer = SocketAddr::new(addr, opts.smtp_port);
-        match Session::connect(peer, opts.timeout).await {
-            Err(e) => o.connect = Err(e),
-            Ok(mut s) => {
-                o.connect = Ok(s.now_ms());
-                converse(&mut s, &mut o, mx_name, rcpt, opts).await;
-                s.quit().await;
-                o.transcript = s.transcript_lines();
-            }
-        }
-        o
-    };
-    let ((ptr, forward), mut o) = tokio::join!(rdns, smtp);
+    let ((ptr, forward), mut o) = tokio::join!(
+        rdns::observe(dns, addr),
+        smtp::observe(addr, mx_name, rcpt, opts)
+    );
     o.ptr = Some(ptr);
     o.ptr_forward = forward;
     o
-}
-
-async fn converse(
-    s: &mut Session,
-    o: &mut AddrObs,
-    mx_name: &str,
-    rcpt: Option<&str>,
-    opts: &Options,
-) {
-    let banner = Step {
-        command: "(greeting)".into(),
-        result: s.read_reply(opts.greeting_wait).await,
-    };
-    let ok = banner.positive();
-    o.banner = Some(banner);
-    if !ok {
-        return;
-    }
-    let ehlo = step(s, format!("EHLO {}", opts.helo)).await;
-    let ehlo_ok = ehlo.positive();
-    let ended = ehlo.ends_session();
-    o.ehlo = Some(ehlo);
-    if ended {
-        return;
-    }
-    if !ehlo_ok {
-        let helo = step(s, format!("HELO {}", opts.helo)).await;
-        let ok = helo.positive();
-        o.helo = Some(helo);
-        if !ok {
-            return;
-        }
-    }
-    let offers_tls = o.capabilities().iter().any(|(k, _)| k == "STARTTLS");
-    if offers_tls {
-        let st = step(s, "STARTTLS".into()).await;
-        let go = st.code() == Some(220);
-        let dropped = st.ends_session();
-        o.starttls = Some(st);
-        if dropped {
-            return;
-        }
-        if go {
-            let tls = s.upgrade_tls(mx_name, &opts.tls).await;
-            let up = tls.handshake_error.is_none();
-            o.tls = Some(tls);
-            if !up {
-                // The connection state is unknown after a failed handshake: stop here, as an MTA
-                // would before retrying without TLS.
-                return;
-            }
-            let again = step(s, format!("EHLO {}", opts.helo)).await;
-            let ok = again.positive();
-            o.ehlo_tls = Some(again);
-            if !ok {
-                return;
-            }
-        }
-    }
-    if let (true, Some(rcpt)) = (opts.probe, rcpt) {
-        let mail = step(s, format!("MAIL FROM:<{}>", opts.from)).await;
-        let ok = mail.positive();
-        o.mail = Some(mail);
-        if !ok {
-            return;
-        }
-        let r = step(s, format!("RCPT TO:<{rcpt}>")).await;
-        let dropped = r.ends_session();
-        o.rcpt = Some(r);
-        if dropped {
-            return;
-        }
-        // Never DATA: reset the envelope and leave.
-        o.rset = Some(step(s, "RSET".into()).await);
-    }
-}
-
-async fn step(s: &mut Session, command: String) -> Step {
-    let result = s.command(&command).await;
-    Step { command, result }
 }
