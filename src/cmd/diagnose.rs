@@ -134,11 +134,11 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         areas.set(*a);
     }
     let dnsbls = match &args.dnsbl_file {
-        None => mxray_diagnose::reputation::default_zones(),
+        None => mxray_diagnose::default_zones(),
         Some(p) => {
             let text = std::fs::read_to_string(p)
                 .map_err(|e| bad_input(format!("cannot read --dnsbl-file {}: {e}", p.display())))?;
-            mxray_diagnose::reputation::parse_dnsbl_file(&text)
+            mxray_diagnose::parse_dnsbl_file(&text)
                 .map_err(|e| bad_input(format!("--dnsbl-file {}: {e}", p.display())))?
         }
     };
@@ -339,9 +339,9 @@ fn print_report(out: &mut impl Write, rep: &Report, verbose: u8) -> io::Result<(
     )?;
     for h in &v.hosts {
         let state = match h.state {
-            mxray_diagnose::checks::HostState::Up => paint(GOOD, "up"),
-            mxray_diagnose::checks::HostState::Down => paint(BAD, "down"),
-            mxray_diagnose::checks::HostState::Inconclusive => paint(WARN, "inconclusive"),
+            mxray_diagnose::HostState::Up => paint(GOOD, "up"),
+            mxray_diagnose::HostState::Down => paint(BAD, "down"),
+            mxray_diagnose::HostState::Inconclusive => paint(WARN, "inconclusive"),
         };
         let first = h
             .first_failure

@@ -37,26 +37,33 @@ pub enum MxPlan {
     Failed { outcome: DnsOutcome },
 }
 
+impl MxRecord {
+    /// The MX records among `records`, in answer order, duplicates and a root exchange kept:
+    /// the one place MX record data is read (SPF's `mx` mechanism counts them as published).
+    pub fn from_records(records: &[DnsRecord]) -> Vec<MxRecord> {
+        records
+            .iter()
+            .filter_map(|r| match r {
+                DnsRecord::Mx {
+                    preference,
+                    exchange,
+                    ..
+                } => Some(MxRecord {
+                    preference: *preference,
+                    exchange: DomainName::from_dns(exchange),
+                }),
+                _ => None,
+            })
+            .collect()
+    }
+}
+
 impl MxPlan {
     /// Reads a recorded MX answer.
     pub fn from_answer(mx: &DnsAnswer) -> MxPlan {
         match &mx.outcome {
             DnsOutcome::Answer => {
-                let mut records: Vec<MxRecord> = mx
-                    .records
-                    .iter()
-                    .filter_map(|r| match r {
-                        DnsRecord::Mx {
-                            preference,
-                            exchange,
-                            ..
-                        } => Some(MxRecord {
-                            preference: *preference,
-                            exchange: DomainName::from_dns(exchange),
-                        }),
-                        _ => None,
-                    })
-                    .collect();
+                let mut records = MxRecord::from_records(&mx.records);
                 records.sort();
                 if records.len() == 1 && records[0].exchange.is_root() {
                     MxPlan::Null
@@ -103,6 +110,9 @@ pub struct MxTarget {
     /// The exchange is written as an IP address: MTAs refuse it (RFC 5321 5.1 wants a name),
     /// so it is neither resolved nor contacted.
     pub ip_literal: bool,
+    /// Its CNAME answer when it has one: an exchange must not be an alias (RFC 2181 10.3).
+    /// Asked of exchanges only, never of the implicit MX.
+    pub cname: Option<DnsAnswer>,
     /// Its A and AAAA answers (`None` for an IP literal).
     pub a: Option<DnsAnswer>,
     pub aaaa: Option<DnsAnswer>,
@@ -155,6 +165,19 @@ pub struct MxResolution {
     pub targets: Vec<MxTarget>,
     /// For an implicit MX: the domain's own A and AAAA answers.
     pub implicit: Option<[DnsAnswer; 2]>,
+}
+
+impl MxResolution {
+    /// Whether an address lookup (of a target or of the implicit MX) failed transiently, so
+    /// "no host with an address" is not yet an answer.
+    pub fn addr_lookup_failed(&self) -> bool {
+        self.targets.iter().any(MxTarget::lookup_failed)
+            || self
+                .implicit
+                .iter()
+                .flatten()
+                .any(|x| matches!(x.outcome, DnsOutcome::ServFail | DnsOutcome::Timeout))
+    }
 }
 
 #[cfg(test)]
@@ -262,6 +285,7 @@ mod tests {
             name: DomainName::from_dns("mx.example.test"),
             preference: Some(10),
             ip_literal: false,
+            cname: None,
             a: Some(addr(RType::A, "192.0.2.1")),
             aaaa: Some(addr(RType::Aaaa, "192.0.2.1")),
         };

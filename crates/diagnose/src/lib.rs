@@ -1,29 +1,71 @@
 //! mxray-diagnose: the 421 debugging checklist for a domain, as recipient and as sender.
-//! `collect`/`sender` record observations through mxray-net; the checks and the scorer judge them.
+//! Each topic observes through mxray-net and judges with pure functions; this file runs them.
+//!
+//! # Layout
+//! - `recipient`: can mail reach the domain: `mx`, `smtp`, `tls`, `rdns`, with the collector
+//!   that runs their observations (`collect`) and the recorded data (`observe`).
+//! - `sender`: the domain as a sender: `spf/` (record grammar, evaluator, walk, judge), `dkim`,
+//!   `dmarc`, `mta_sts`, `tlsrpt`, `dane`, `bimi`, `dnsbl`, `rdns`, and the shared `tags` parser.
+//! - `verdict`: deliverable path, degraded, broken or inconclusive, and whose side it is on.
+//! - `score`: 0-100 per area and overall, each finding counted in its topic's area.
+//! - `run`: many targets at once on mxray-run (the CLI's bulk mode, `serve`, cluster workers).
+//! - here: collect everything for a target, judge, build the [`Report`]; the topic registry.
 
-pub mod auth;
-pub mod checks;
-pub mod collect;
-pub mod observe;
-pub mod policy;
-pub mod reputation;
+pub mod recipient;
 pub mod run;
 pub mod score;
 pub mod sender;
-pub mod spf;
+pub mod verdict;
 
 use mxray_core::Finding;
 use mxray_core::address::parse_target;
 use mxray_net::Dns;
 use serde::Serialize;
 
-pub use checks::{Overall, Verdict};
-pub use collect::{Limits, Options};
-pub use observe::Observations;
-pub use reputation::{DnsblKind, DnsblZone};
+pub use recipient::collect::{Limits, Options};
+pub use recipient::observe::Observations;
+pub use recipient::smtp::HostState;
 pub use run::{Diagnosed, Job};
 pub use score::{Area, Areas, Score};
 pub use sender::SenderOptions;
+pub use sender::dnsbl::{DnsblFileError, DnsblKind, DnsblZone, default_zones, parse_dnsbl_file};
+pub use verdict::{Overall, Verdict};
+
+/// A topic's place in the report: the score area its findings count in, whether they decide
+/// the verdict (the recipient side does), and its finding ids.
+#[derive(Debug, Clone, Copy)]
+pub struct Topic {
+    pub area: Area,
+    pub recipient: bool,
+    pub ids: &'static [&'static str],
+}
+
+/// Every topic, recipient side first, in the order docs/findings.md lists them.
+pub const TOPICS: [Topic; 13] = [
+    recipient::mx::TOPIC,
+    recipient::smtp::TOPIC,
+    recipient::tls::TOPIC,
+    recipient::rdns::TOPIC,
+    sender::spf::TOPIC,
+    sender::dkim::TOPIC,
+    sender::dmarc::TOPIC,
+    sender::bimi::TOPIC,
+    sender::mta_sts::TOPIC,
+    sender::tlsrpt::TOPIC,
+    sender::dane::TOPIC,
+    sender::dnsbl::TOPIC,
+    sender::rdns::TOPIC,
+];
+
+/// Every finding id any topic can report.
+pub fn all_ids() -> Vec<&'static str> {
+    TOPICS.iter().flat_map(|t| t.ids.iter().copied()).collect()
+}
+
+/// The topic that reports `id`.
+pub fn topic_of(id: &str) -> Option<&'static Topic> {
+    TOPICS.iter().find(|t| t.ids.contains(&id))
+}
 
 /// One target's report: verdict first, the score, findings, and the observations behind them.
 #[derive(Debug, Clone, Serialize)]
@@ -68,11 +110,11 @@ pub async fn diagnose_full(
     let target = match parse_target(input) {
         Ok(t) => t,
         Err(e) => {
-            let findings = vec![checks::invalid_target(input, &e)];
+            let findings = vec![recipient::mx::invalid_target(input, &e)];
             return Report {
                 target: input.trim().to_string(),
                 normalized: None,
-                verdict: checks::verdict(None, &findings),
+                verdict: verdict::verdict(None, &findings),
                 score: score::score(&findings, areas),
                 findings,
                 observations: None,
@@ -81,7 +123,7 @@ pub async fn diagnose_full(
     };
     let domain = target.domain_ascii.clone();
     let (mut obs, sender_obs) = tokio::join!(
-        collect::collect_with(dns, target, opts, areas.smtp()),
+        recipient::collect::collect_with(dns, target, opts, areas.smtp()),
         async {
             match sender {
                 Some(s) => Some(sender::collect_sender(dns, &domain, s).await),
@@ -96,7 +138,7 @@ pub async fn diagnose_full(
         .filter(|f| is_recipient_side(f.id))
         .cloned()
         .collect();
-    let mut verdict = checks::verdict(Some(&obs), &recipient);
+    let mut verdict = verdict::verdict(Some(&obs), &recipient);
     if !obs.smtp_checked {
         verdict.hosts.clear();
         verdict.overall = Overall::Inconclusive;
@@ -113,17 +155,14 @@ pub async fn diagnose_full(
 }
 
 /// The part-1 findings decide the verdict (can mail reach the domain); the sender side only
-/// the score and the exit code.
+/// the score and the exit code. Each topic says which side it is on.
 fn is_recipient_side(id: &str) -> bool {
-    matches!(
-        id.split('.').next(),
-        Some("domain" | "dns" | "mx" | "smtp" | "tls")
-    ) || (id.starts_with("rdns.") && !id.starts_with("rdns.sender_"))
+    topic_of(id).is_some_and(|t| t.recipient)
 }
 
 /// Every finding for the recorded observations, restricted to the checked areas.
 pub fn judge(obs: &Observations, areas: Areas) -> Vec<Finding> {
-    let mut f: Vec<Finding> = checks::check(obs)
+    let mut f: Vec<Finding> = recipient::check(obs)
         .into_iter()
         .filter(|x| {
             let a = score::area_of(x.id);
@@ -131,21 +170,72 @@ pub fn judge(obs: &Observations, areas: Areas) -> Vec<Finding> {
         })
         .collect();
     if let Some(s) = &obs.sender {
-        if areas.auth {
-            f.extend(auth::spf_findings(s));
-            f.extend(auth::dkim_findings(s));
-            f.extend(auth::dmarc_findings(s));
-            f.extend(auth::bimi_findings(s));
-        }
-        if areas.tls {
-            f.extend(policy::mta_sts_findings(s, obs));
-            f.extend(policy::tlsrpt_findings(s));
-            f.extend(policy::dane_findings(s, obs));
-        }
-        if areas.reputation {
-            f.extend(reputation::dnsbl_findings(s));
-            f.extend(reputation::sender_rdns_findings(s));
-        }
+        f.extend(sender::judge(s, obs, areas));
     }
     f
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The ids docs/findings.md documents: the first cell of its table rows.
+    fn documented() -> Vec<String> {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/findings.md");
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        text.lines()
+            .filter_map(|l| l.strip_prefix("| `"))
+            .filter_map(|l| l.split_once('`').map(|(id, _)| id.to_string()))
+            .filter(|id| id.contains('.'))
+            .collect()
+    }
+
+    #[test]
+    fn docs_and_code_list_the_same_ids() {
+        let docs = documented();
+        let code = all_ids();
+        assert!(docs.len() > 50, "docs/findings.md was not read");
+        let undocumented: Vec<&str> = code
+            .iter()
+            .copied()
+            .filter(|id| !docs.iter().any(|d| d == id))
+            .collect();
+        let unknown: Vec<&String> = docs
+            .iter()
+            .filter(|d| !code.contains(&d.as_str()))
+            .collect();
+        assert!(
+            undocumented.is_empty(),
+            "ids missing from docs/findings.md: {undocumented:?}"
+        );
+        assert!(
+            unknown.is_empty(),
+            "ids documented but reported by no topic: {unknown:?}"
+        );
+        let mut unique = code.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(unique.len(), code.len(), "an id is declared by two topics");
+    }
+
+    #[test]
+    fn every_id_keeps_its_area_and_side() {
+        // The assignment the id prefixes used to decide, before topics declared it.
+        for id in all_ids() {
+            let (prefix, name) = id.split_once('.').unwrap_or((id, ""));
+            let (area, recipient) = match prefix {
+                "domain" | "dns" | "mx" => (Area::Dns, true),
+                "smtp" => (Area::Transport, true),
+                "rdns" if name.starts_with("sender_") => (Area::Reputation, false),
+                "rdns" => (Area::Transport, true),
+                "tls" => (Area::Tls, true),
+                "mta_sts" | "tlsrpt" | "dane" => (Area::Tls, false),
+                "spf" | "dkim" | "dmarc" | "bimi" => (Area::Auth, false),
+                "dnsbl" => (Area::Reputation, false),
+                _ => panic!("unexpected id {id}"),
+            };
+            assert_eq!(score::area_of(id), area, "{id}");
+            assert_eq!(is_recipient_side(id), recipient, "{id}");
+        }
+    }
 }

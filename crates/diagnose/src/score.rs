@@ -1,4 +1,4 @@
-//! The health score: every finding id belongs to one area; each area scores 100 minus its
+//! The health score: every finding counts in its topic's area; each area scores 100 minus its
 //! penalties, and the overall score is their weighted mean (weights in docs/score.md).
 
 use mxray_core::{Finding, Severity};
@@ -117,19 +117,10 @@ impl Areas {
     }
 }
 
-/// The area a finding id belongs to: the one place that maps ids to areas.
+/// The area a finding id counts in: its topic's (each topic declares its area). An id no
+/// topic reports counts under DNS.
 pub fn area_of(id: &str) -> Area {
-    let prefix = id.split('.').next().unwrap_or("");
-    match prefix {
-        "domain" | "dns" | "mx" => Area::Dns,
-        "smtp" => Area::Transport,
-        "rdns" if id.starts_with("rdns.sender_") => Area::Reputation,
-        "rdns" => Area::Transport,
-        "tls" | "mta_sts" | "tlsrpt" | "dane" => Area::Tls,
-        "spf" | "dkim" | "dmarc" | "bimi" => Area::Auth,
-        "dnsbl" => Area::Reputation,
-        _ => Area::Dns,
-    }
+    crate::topic_of(id).map_or(Area::Dns, |t| t.area)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -219,11 +210,11 @@ mod tests {
     fn weights_add_up_and_penalties_count_once_per_id() {
         assert_eq!(Area::ALL.iter().map(|a| a.weight()).sum::<u32>(), 100);
         let f = vec![
-            Finding::new("smtp.ok", Severity::Pass, ""),
-            Finding::new("spf.missing", Severity::Fail, ""),
-            Finding::new("dkim.weak_key", Severity::Warn, ""),
-            Finding::new("dkim.weak_key", Severity::Warn, ""),
-            Finding::new("mx.present", Severity::Pass, ""),
+            Finding::new(crate::recipient::smtp::OK, Severity::Pass, ""),
+            Finding::new(crate::sender::spf::MISSING, Severity::Fail, ""),
+            Finding::new(crate::sender::dkim::WEAK_KEY, Severity::Warn, ""),
+            Finding::new(crate::sender::dkim::WEAK_KEY, Severity::Warn, ""),
+            Finding::new(crate::recipient::mx::PRESENT, Severity::Pass, ""),
         ];
         let s = score(&f, Areas::all());
         assert_eq!(s.area(Area::Auth), Some(50));
@@ -231,7 +222,7 @@ mod tests {
         assert_eq!(s.area(Area::Reputation), None);
         // (20*100 + 20*100 + 30*50) / 70
         assert_eq!(s.overall, 79);
-        assert_eq!(area_of("rdns.sender_missing"), Area::Reputation);
-        assert_eq!(area_of("rdns.missing"), Area::Transport);
+        assert_eq!(area_of(crate::sender::rdns::MISSING), Area::Reputation);
+        assert_eq!(area_of(crate::recipient::rdns::MISSING), Area::Transport);
     }
 }

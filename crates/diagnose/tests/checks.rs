@@ -4,8 +4,10 @@ use std::net::IpAddr;
 
 use mxray_core::Severity;
 use mxray_core::address::parse_target;
-use mxray_diagnose::checks::{self, HostState, Overall};
-use mxray_diagnose::observe::{AddrObs, HostObs, Observations, Step};
+use mxray_diagnose::recipient::observe::{AddrObs, HostObs, Observations, Step};
+use mxray_diagnose::recipient::{self, mx};
+use mxray_diagnose::verdict;
+use mxray_diagnose::{HostState, Overall};
 use mxray_net::{
     CertInfo, DnsAnswer, DnsOutcome, DnsRecord, RType, Reply, SmtpError, TlsObservation,
 };
@@ -184,14 +186,14 @@ fn healthy_domain_has_no_failure_or_warning() {
             vec![healthy("127.0.0.10", "mx.ok.test")],
         )],
     );
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     assert!(ids(&f, Severity::Fail).is_empty(), "{f:#?}");
     assert!(ids(&f, Severity::Warn).is_empty(), "{f:#?}");
     for id in ["mx.present", "smtp.ok", "tls.ok", "rdns.ok"] {
         assert!(ids(&f, Severity::Pass).contains(&id), "{id}");
     }
     assert_eq!(
-        checks::verdict(Some(&o), &f).overall,
+        verdict::verdict(Some(&o), &f).overall,
         Overall::DeliverablePath
     );
 }
@@ -208,16 +210,16 @@ fn dns_outcomes_of_the_mx_query() {
             answer("x.test", RType::Mx, outcome, vec![]),
             vec![],
         );
-        let f = checks::check(&o);
+        let f = recipient::check(&o);
         assert_eq!(ids(&f, Severity::Fail), vec![id]);
-        assert_eq!(checks::verdict(Some(&o), &f).overall, Overall::Broken);
+        assert_eq!(verdict::verdict(Some(&o), &f).overall, Overall::Broken);
     }
 }
 
 #[test]
 fn null_mx_duplicates_and_typos() {
     let o = obs("null.test", mx("null.test", &[(0, ".")]), vec![]);
-    assert_eq!(ids(&checks::check(&o), Severity::Fail), vec!["mx.null"]);
+    assert_eq!(ids(&recipient::check(&o), Severity::Fail), vec!["mx.null"]);
     let o = obs(
         "gmial.com",
         mx("gmial.com", &[(10, "mx.gmial.com"), (20, "mx.gmial.com")]),
@@ -227,7 +229,7 @@ fn null_mx_duplicates_and_typos() {
             vec![healthy("127.0.0.10", "mx.gmial.com")],
         )],
     );
-    let w = ids(&checks::check(&o), Severity::Warn);
+    let w = ids(&recipient::check(&o), Severity::Warn);
     assert!(
         w.contains(&"domain.typo") && w.contains(&"mx.duplicate"),
         "{w:?}"
@@ -280,7 +282,7 @@ fn host_level_failures() {
             host("s.test", 5, vec![slow]),
         ],
     );
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     let fails = ids(&f, Severity::Fail);
     for id in ["smtp.refused", "smtp.connect_timeout", "smtp.banner_4xx"] {
         assert!(fails.contains(&id), "{id} in {fails:?}");
@@ -294,7 +296,7 @@ fn host_level_failures() {
     ] {
         assert!(warns.contains(&id), "{id} in {warns:?}");
     }
-    let v = checks::verdict(Some(&o), &f);
+    let v = verdict::verdict(Some(&o), &f);
     assert_eq!(v.overall, Overall::Degraded);
     assert_eq!(
         v.hosts[3].state,
@@ -314,9 +316,9 @@ fn all_down_is_broken_and_silent_only_is_inconclusive() {
         mx("d.test", &[(1, "r.test")]),
         vec![host("r.test", 1, vec![refused])],
     );
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     assert!(ids(&f, Severity::Fail).contains(&"smtp.all_mx_down"));
-    assert_eq!(checks::verdict(Some(&o), &f).overall, Overall::Broken);
+    assert_eq!(verdict::verdict(Some(&o), &f).overall, Overall::Broken);
 
     let mut silent = AddrObs::new("127.0.0.23".parse().unwrap());
     silent.connect = Ok(1);
@@ -326,8 +328,11 @@ fn all_down_is_broken_and_silent_only_is_inconclusive() {
         mx("q.test", &[(1, "q.test")]),
         vec![host("q.test", 1, vec![silent])],
     );
-    let f = checks::check(&o);
-    assert_eq!(checks::verdict(Some(&o), &f).overall, Overall::Inconclusive);
+    let f = recipient::check(&o);
+    assert_eq!(
+        verdict::verdict(Some(&o), &f).overall,
+        Overall::Inconclusive
+    );
 }
 
 #[test]
@@ -342,7 +347,7 @@ fn tls_certificate_problems() {
         mx("tls.test", &[(1, "mx.tls.test")]),
         vec![host("mx.tls.test", 1, vec![a])],
     );
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     assert!(ids(&f, Severity::Fail).contains(&"tls.cert_expired"));
     let w = ids(&f, Severity::Warn);
     assert!(
@@ -360,7 +365,7 @@ fn tls_certificate_problems() {
         vec![host("mx.soon.test", 1, vec![a])],
     );
     assert_eq!(
-        ids(&checks::check(&o), Severity::Warn),
+        ids(&recipient::check(&o), Severity::Warn),
         vec!["tls.cert_expiring"]
     );
 
@@ -381,7 +386,10 @@ fn tls_certificate_problems() {
         mx("plain.test", &[(1, "mx.plain.test")]),
         vec![host("mx.plain.test", 1, vec![a])],
     );
-    assert_eq!(ids(&checks::check(&o), Severity::Warn), vec!["tls.missing"]);
+    assert_eq!(
+        ids(&recipient::check(&o), Severity::Warn),
+        vec!["tls.missing"]
+    );
 }
 
 #[test]
@@ -398,9 +406,9 @@ fn probe_results_and_mid_session_drops() {
         vec![host("mx.p.test", 1, vec![a])],
     );
     o.probe = true;
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     assert!(ids(&f, Severity::Fail).contains(&"smtp.rcpt_rejected"));
-    assert_eq!(checks::verdict(Some(&o), &f).overall, Overall::Broken);
+    assert_eq!(verdict::verdict(Some(&o), &f).overall, Overall::Broken);
 
     let mut a = healthy("127.0.0.41", "mx.g.test");
     a.mail = step("MAIL FROM:<>", Ok(reply(250, "2.1.0 Ok", 1)));
@@ -413,9 +421,9 @@ fn probe_results_and_mid_session_drops() {
         mx("g.test", &[(1, "mx.g.test")]),
         vec![host("mx.g.test", 1, vec![a])],
     );
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     assert!(ids(&f, Severity::Warn).contains(&"smtp.rcpt_deferred"));
-    assert_eq!(checks::verdict(Some(&o), &f).overall, Overall::Degraded);
+    assert_eq!(verdict::verdict(Some(&o), &f).overall, Overall::Degraded);
 
     let mut a = healthy("127.0.0.42", "mx.d.test");
     a.mail = step("MAIL FROM:<>", Err(SmtpError::Closed));
@@ -424,7 +432,7 @@ fn probe_results_and_mid_session_drops() {
         mx("d.test", &[(1, "mx.d.test")]),
         vec![host("mx.d.test", 1, vec![a])],
     );
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     let d = f
         .iter()
         .find(|x| x.id == "smtp.dropped")
@@ -437,7 +445,7 @@ fn mx_shapes() {
     let mut h = host("127.0.0.10", 10, vec![]);
     h.ip_literal = true;
     let o = obs("ip.test", mx("ip.test", &[(10, "127.0.0.10")]), vec![h]);
-    assert!(ids(&checks::check(&o), Severity::Fail).contains(&"mx.ip_literal"));
+    assert!(ids(&recipient::check(&o), Severity::Fail).contains(&"mx.ip_literal"));
 
     let mut h = host(
         "alias.c.test",
@@ -454,11 +462,11 @@ fn mx_shapes() {
         }],
     ));
     let o = obs("c.test", mx("c.test", &[(10, "alias.c.test")]), vec![h]);
-    assert!(ids(&checks::check(&o), Severity::Warn).contains(&"mx.cname"));
+    assert!(ids(&recipient::check(&o), Severity::Warn).contains(&"mx.cname"));
 
     let h = host("nowhere.test", 10, vec![]);
     let o = obs("n.test", mx("n.test", &[(10, "nowhere.test")]), vec![h]);
-    let f = checks::check(&o);
+    let f = recipient::check(&o);
     assert!(ids(&f, Severity::Fail).contains(&"mx.no_address"));
 
     let mut o = obs(
@@ -479,7 +487,7 @@ fn mx_shapes() {
         ),
         answer("i.test", RType::Aaaa, DnsOutcome::NoData, vec![]),
     ]);
-    assert!(ids(&checks::check(&o), Severity::Warn).contains(&"mx.implicit"));
+    assert!(ids(&recipient::check(&o), Severity::Warn).contains(&"mx.implicit"));
 }
 
 #[test]
@@ -491,13 +499,13 @@ fn reverse_dns_mismatch() {
         mx("r.test", &[(1, "mx.r.test")]),
         vec![host("mx.r.test", 1, vec![a])],
     );
-    assert!(ids(&checks::check(&o), Severity::Warn).contains(&"rdns.mismatch"));
+    assert!(ids(&recipient::check(&o), Severity::Warn).contains(&"rdns.mismatch"));
 }
 
 #[test]
 fn invalid_target_is_a_finding() {
     let err = parse_target("not a domain").unwrap_err();
-    let f = checks::invalid_target("not a domain", &err);
+    let f = mx::invalid_target("not a domain", &err);
     assert_eq!(f.id, "domain.invalid");
     assert_eq!(f.severity, Severity::Fail);
 }

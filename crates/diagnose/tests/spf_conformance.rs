@@ -1,5 +1,7 @@
 //! The OpenSPF RFC 7208 test suite (tests/data/spf/rfc7208-tests.yml, BSD licence beside it):
-//! each section's zone data served by the lab DNS, each test evaluated by mxray-net's SPF.
+//! each section's zone data served by the lab DNS, each test evaluated by the SPF evaluator;
+//! and the suite's syntax cases run through the walk whose parse errors become `spf.syntax`,
+//! so the findings' path is held to the RFC as well as the evaluator.
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
@@ -15,7 +17,7 @@ const SUITE: &str = concat!(
     "/tests/data/spf/rfc7208-tests.yml"
 );
 
-/// The lowest count accepted: a regression below it fails CI. mxray-net's own evaluator passes
+/// The lowest count accepted: a regression below it fails CI. mxray's own evaluator passes
 /// all 203 (mail-auth 0.13 reached 147); failures are printed with what was expected.
 const MIN_PASSED: usize = 203;
 
@@ -55,6 +57,8 @@ struct Section {
 
 #[derive(Deserialize)]
 struct Case {
+    #[serde(default)]
+    spec: Value,
     helo: String,
     host: String,
     mailfrom: String,
@@ -124,6 +128,49 @@ fn zone(section: &Section) -> (Vec<(String, RawData)>, Vec<RawTimeout>) {
     (records, timeouts)
 }
 
+/// Sections of RFC 7208 whose permerrors are not about the grammar: record selection (4.5),
+/// processing limits (4.6.4), an include or redirect whose target has no record or a broken
+/// one (5.2/9, 6.1/4). Every other case expecting only permerror is a syntax case.
+const SEMANTIC: [&str; 4] = ["4.5/", "4.6.4/", "5.2/9", "6.1/4"];
+
+/// What a case asks of the walk's parser (the one behind `spf.syntax`).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SyntaxCheck {
+    /// A syntax permerror: some record in the tree must fail to parse.
+    Rejects,
+    /// A definite result (pass, fail, softfail, neutral): the domain's own record parses.
+    Accepts,
+    None,
+}
+
+fn syntax_check(case: &Case, want: &[String]) -> SyntaxCheck {
+    let spec = yaml_text(&case.spec);
+    if want == ["permerror"] && !SEMANTIC.iter().any(|s| spec.starts_with(s)) {
+        SyntaxCheck::Rejects
+    } else if want
+        .iter()
+        .all(|w| matches!(w.as_str(), "pass" | "fail" | "softfail" | "neutral"))
+    {
+        SyntaxCheck::Accepts
+    } else {
+        SyntaxCheck::None
+    }
+}
+
+/// Whether the walk of `domain` found what the case expects of the parser; `None` when the
+/// domain publishes no single record to judge.
+fn walk_agrees(tree: &mxray_diagnose::sender::spf::SpfNode, check: SyntaxCheck) -> Option<bool> {
+    if tree.records.len() != 1 {
+        return None;
+    }
+    let broken = |n: &mxray_diagnose::sender::spf::SpfNode| matches!(n.terms, Some(Err(_)));
+    match check {
+        SyntaxCheck::Rejects => Some(tree.flatten().iter().any(|(_, n)| broken(n))),
+        SyntaxCheck::Accepts => Some(!broken(tree)),
+        SyntaxCheck::None => None,
+    }
+}
+
 fn expected(v: &Value) -> Vec<String> {
     match v {
         Value::Sequence(s) => s.iter().map(yaml_text).collect(),
@@ -148,6 +195,8 @@ fn rfc7208_suite() {
     let mut passed = 0usize;
     let mut total = 0usize;
     let mut failures: Vec<String> = Vec::new();
+    let (mut rejected, mut to_reject, mut accepted, mut to_accept) = (0, 0, 0, 0);
+    let mut parser_failures: Vec<String> = Vec::new();
     for doc in serde_yaml::Deserializer::from_str(&text) {
         let section = Section::deserialize(doc).expect("a suite section");
         let (records, timeouts) = zone(&section);
@@ -161,23 +210,54 @@ fn rfc7208_suite() {
                 let Ok(ip) = case.host.parse::<IpAddr>() else {
                     continue;
                 };
-                let (dns, name, case_helo, case_from, want) = (
+                let want = expected(&case.result);
+                let check = syntax_check(case, &want);
+                let (dns, name, case_helo, case_from) = (
                     dns.clone(),
                     name.clone(),
                     case.helo.clone(),
                     case.mailfrom.clone(),
-                    expected(&case.result),
                 );
                 set.spawn(async move {
                     let sender = match case_from.split_once('@') {
                         Some(("", d)) => format!("postmaster@{d}"),
                         _ => case_from.clone(),
                     };
-                    let got = mxray_net::spf::check_host(&dns, ip, &sender, &case_helo).await;
-                    (name, want, got.result.as_str().to_string())
+                    let got =
+                        mxray_diagnose::sender::spf::check_host(&dns, ip, &sender, &case_helo)
+                            .await;
+                    let domain = match case_from.rsplit_once('@') {
+                        Some((_, d)) => d.to_string(),
+                        None if case_from.is_empty() => case_helo.clone(),
+                        None => case_from.clone(),
+                    };
+                    let parsed = if check == SyntaxCheck::None {
+                        None
+                    } else {
+                        let tree = mxray_diagnose::sender::spf::walk(&dns, &domain).await;
+                        walk_agrees(&tree, check)
+                    };
+                    (name, want, got.result.as_str().to_string(), check, parsed)
                 });
             }
-            while let Some(Ok((name, want, got))) = set.join_next().await {
+            while let Some(Ok((name, want, got, check, parsed))) = set.join_next().await {
+                if let Some(ok) = parsed {
+                    let rejects = check == SyntaxCheck::Rejects;
+                    if rejects {
+                        to_reject += 1;
+                    } else {
+                        to_accept += 1;
+                    }
+                    match (ok, rejects) {
+                        (true, true) => rejected += 1,
+                        (true, false) => accepted += 1,
+                        (false, _) => parser_failures.push(format!(
+                            "{} / {name}: the walk's parser should {} the record",
+                            section.description,
+                            if rejects { "reject" } else { "accept" }
+                        )),
+                    }
+                }
                 total += 1;
                 if want.contains(&got) {
                     passed += 1;
@@ -198,7 +278,24 @@ fn rfc7208_suite() {
     }
     println!("SPF conformance (RFC 7208 suite): {passed} of {total} passed");
     eprintln!("SPF conformance (RFC 7208 suite): {passed} of {total} passed");
+    parser_failures.sort();
+    for f in &parser_failures {
+        eprintln!("SPF suite, spf.syntax parser: {f}");
+    }
+    println!(
+        "SPF syntax (spf.syntax parser): {rejected} of {to_reject} syntax cases rejected, \
+         {accepted} of {to_accept} definite-result records accepted"
+    );
+    eprintln!(
+        "SPF syntax (spf.syntax parser): {rejected} of {to_reject} syntax cases rejected, \
+         {accepted} of {to_accept} definite-result records accepted"
+    );
     assert_eq!(total, 203, "the suite has 203 tests");
+    assert!(to_reject > 0 && to_accept > 0, "the suite has syntax cases");
+    assert!(
+        parser_failures.is_empty(),
+        "the parser behind spf.syntax disagrees with the suite: {parser_failures:?}"
+    );
     assert!(
         passed >= MIN_PASSED,
         "{passed} passed, expected at least {MIN_PASSED}"

@@ -116,15 +116,45 @@ impl Dns {
 
     /// Asks `name` for `rtype`, never failing: every outcome is an observation.
     pub async fn query(&self, name: &str, rtype: RType) -> DnsAnswer {
-        let _slot = self.inflight.acquire().await.ok();
-        let start = Instant::now();
         let fqdn = if name.ends_with('.') {
             name.to_string()
         } else {
             format!("{name}.")
         };
-        let (outcome, records) = match Name::from_ascii(&fqdn) {
-            Err(e) => (DnsOutcome::Error(format!("invalid name: {e}")), Vec::new()),
+        let qname = Name::from_ascii(&fqdn).map_err(|e| format!("invalid name: {e}"));
+        self.ask(trim_dot(&fqdn), qname, rtype, false).await
+    }
+
+    /// Like [`Dns::query`], for names whose labels hold octets the text form refuses (`:`,
+    /// `/`, `%`, spaces: RFC 2181 11 allows any octet, and SPF domain-specs use them): the
+    /// labels are taken as raw bytes. Outcomes are classified as for every other lookup.
+    pub async fn query_labels(&self, name: &str, rtype: RType) -> DnsAnswer {
+        if Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).is_ok() {
+            return self.query(name, rtype).await;
+        }
+        let bare = name.strip_suffix('.').unwrap_or(name);
+        let qname = Name::from_labels(bare.split('.').map(str::as_bytes))
+            .map(|mut n| {
+                n.set_fqdn(true);
+                n
+            })
+            .map_err(|_| format!("invalid name {name:?}"));
+        self.ask(bare.to_string(), qname, rtype, true).await
+    }
+
+    /// One question through the resolver, bounded as a whole, its outcome classified. `raw`:
+    /// names in the answer are given as their raw labels too (not escaped text).
+    async fn ask(
+        &self,
+        shown: String,
+        qname: Result<Name, String>,
+        rtype: RType,
+        raw: bool,
+    ) -> DnsAnswer {
+        let _slot = self.inflight.acquire().await.ok();
+        let start = Instant::now();
+        let (outcome, records) = match qname {
+            Err(e) => (DnsOutcome::Error(e), Vec::new()),
             Ok(n) => {
                 // The resolver has its own timeout per attempt; this bounds the whole call.
                 let fut = self.resolver.lookup(n, rtype.hickory());
@@ -134,7 +164,14 @@ impl Dns {
                         let recs: Vec<DnsRecord> = lookup
                             .answers()
                             .iter()
-                            .map(|r| convert(&r.name.to_ascii(), &r.data))
+                            .map(|r| match &r.data {
+                                RData::MX(mx) if raw => DnsRecord::Mx {
+                                    owner: trim_dot(&r.name.to_ascii()),
+                                    preference: mx.preference,
+                                    exchange: raw_text(&mx.exchange),
+                                },
+                                data => convert(&r.name.to_ascii(), data),
+                            })
                             .collect();
                         let wanted = recs.iter().any(|r| matches_type(r, rtype));
                         (
@@ -151,7 +188,7 @@ impl Dns {
             }
         };
         DnsAnswer {
-            name: trim_dot(&fqdn),
+            name: shown,
             rtype,
             outcome,
             records,
@@ -214,11 +251,6 @@ impl Dns {
             }
         }
         (last, Vec::new())
-    }
-
-    /// The configured resolver, for protocol libraries that walk DNS themselves (SPF).
-    pub(crate) fn resolver(&self) -> &TokioResolver {
-        &self.resolver
     }
 
     /// The per-query time limit this resolver was built with.
@@ -394,6 +426,14 @@ fn convert(owner: &str, data: &RData) -> DnsRecord {
             data: other.to_string(),
         },
     }
+}
+
+/// A name as its labels' octets joined by dots, unescaped (`foo:bar/baz.example.com`).
+fn raw_text(n: &Name) -> String {
+    n.iter()
+        .map(String::from_utf8_lossy)
+        .collect::<Vec<_>>()
+        .join(".")
 }
 
 /// `.` stays `.`; `mx.example.com.` becomes `mx.example.com`.

@@ -1,11 +1,11 @@
-//! Resolving where a domain's mail goes: the MX question, then every target's A and AAAA at
-//! once, recorded into `mxray_core::mx::MxResolution` for `diagnose` and `verify` to judge.
+//! Resolving where a domain's mail goes: the MX question, then every target's CNAME, A and
+//! AAAA at once, recorded into `mxray_core::mx::MxResolution` for `diagnose` and `verify` to judge.
 
 use futures_util::future::join_all;
 use mxray_core::DomainName;
 use mxray_core::mx::{MxPlan, MxResolution, MxTarget};
 
-use crate::dns::{Dns, RType};
+use crate::dns::{Dns, DnsOutcome, RType};
 
 /// Asks for `domain`'s MX records and the addresses of at most `max_targets` exchanges (or,
 /// without MX records, of the domain itself: the implicit MX). Never fails: every outcome is
@@ -22,11 +22,13 @@ pub async fn resolve_mx(dns: &Dns, domain: &DomainName, max_targets: usize) -> M
                         name: r.exchange.clone(),
                         preference: Some(r.preference),
                         ip_literal: true,
+                        cname: None,
                         a: None,
                         aaaa: None,
                     };
                 }
-                let (a, aaaa) = tokio::join!(
+                let (cname, a, aaaa) = tokio::join!(
+                    dns.query(r.exchange.as_str(), RType::Cname),
                     dns.query(r.exchange.as_str(), RType::A),
                     dns.query(r.exchange.as_str(), RType::Aaaa)
                 );
@@ -34,6 +36,7 @@ pub async fn resolve_mx(dns: &Dns, domain: &DomainName, max_targets: usize) -> M
                     name: r.exchange.clone(),
                     preference: Some(r.preference),
                     ip_literal: false,
+                    cname: matches!(cname.outcome, DnsOutcome::Answer).then_some(cname),
                     a: Some(a),
                     aaaa: Some(aaaa),
                 }
@@ -49,6 +52,7 @@ pub async fn resolve_mx(dns: &Dns, domain: &DomainName, max_targets: usize) -> M
                 name: domain.clone(),
                 preference: None,
                 ip_literal: false,
+                cname: None,
                 a: Some(a.clone()),
                 aaaa: Some(aaaa.clone()),
             };

@@ -9,10 +9,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use mxray_core::DomainName;
 use mxray_core::address::{Target, parse_target, suggest_domain};
 use mxray_core::explain;
+use mxray_core::mx::{MAX_EXCHANGES, MxPlan};
 use mxray_net::smtp::capabilities;
-use mxray_net::{Dns, DnsOutcome, DnsRecord, RType, Reply, Session, SmtpError, TlsSettings};
+use mxray_net::{Dns, DnsOutcome, Reply, Session, SmtpError, TlsSettings, resolve_mx};
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use crate::budget::{BudgetLimits, Budgets};
@@ -286,7 +288,7 @@ impl Engine {
     }
 
     async fn lookup(&self, domain: &str) -> DomainInfo {
-        let mx = self.dns.query(domain, RType::Mx).await;
+        let res = resolve_mx(&self.dns, &DomainName::from_dns(domain), MAX_EXCHANGES).await;
         let dns_fail = |what: &str| {
             DomainInfo::Fail(
                 Verdict::Unknown,
@@ -294,58 +296,43 @@ impl Engine {
                 format!("MX lookup for {domain}: {what}"),
             )
         };
-        let mut names: Vec<(u16, String)> = match &mx.outcome {
-            DnsOutcome::NxDomain => {
+        match &res.plan {
+            MxPlan::NxDomain => {
                 return DomainInfo::Fail(
                     Verdict::Undeliverable,
                     Reason::DomainNxdomain,
                     format!("{domain} does not exist (NXDOMAIN)"),
                 );
             }
-            DnsOutcome::ServFail => return dns_fail("SERVFAIL"),
-            DnsOutcome::Refused => return dns_fail("REFUSED"),
-            DnsOutcome::Timeout => return dns_fail("timeout"),
-            DnsOutcome::Error(e) => return dns_fail(e),
-            DnsOutcome::NoData => vec![(0, domain.to_string())],
-            DnsOutcome::Answer => mx
-                .records
-                .iter()
-                .filter_map(|r| match r {
-                    DnsRecord::Mx {
-                        preference,
-                        exchange,
-                        ..
-                    } => Some((*preference, exchange.to_ascii_lowercase())),
-                    _ => None,
-                })
-                .collect(),
-        };
-        names.sort();
-        if names.len() == 1 && matches!(names[0].1.as_str(), "" | ".") {
-            return DomainInfo::Fail(
-                Verdict::Undeliverable,
-                Reason::NullMx,
-                format!("{domain} publishes a null MX (RFC 7505)"),
-            );
-        }
-        names.dedup_by(|a, b| a.1 == b.1);
-        let mut hosts = Vec::new();
-        let mut transient = false;
-        for (_, name) in names.into_iter().take(10) {
-            let (a, aaaa) = tokio::join!(
-                self.dns.query(&name, RType::A),
-                self.dns.query(&name, RType::Aaaa)
-            );
-            transient |= [&a, &aaaa]
-                .iter()
-                .any(|x| matches!(x.outcome, DnsOutcome::ServFail | DnsOutcome::Timeout));
-            let addrs: Vec<IpAddr> = a.addrs().chain(aaaa.addrs()).collect();
-            if !addrs.is_empty() {
-                hosts.push(MxHost { name, addrs });
+            MxPlan::Failed { outcome } => {
+                return dns_fail(match outcome {
+                    DnsOutcome::ServFail => "SERVFAIL",
+                    DnsOutcome::Refused => "REFUSED",
+                    DnsOutcome::Timeout => "timeout",
+                    DnsOutcome::Error(e) => e.as_str(),
+                    DnsOutcome::Answer | DnsOutcome::NoData | DnsOutcome::NxDomain => "failed",
+                });
             }
+            MxPlan::Null => {
+                return DomainInfo::Fail(
+                    Verdict::Undeliverable,
+                    Reason::NullMx,
+                    format!("{domain} publishes a null MX (RFC 7505)"),
+                );
+            }
+            MxPlan::Exchanges { .. } | MxPlan::Implicit => {}
         }
+        let hosts: Vec<MxHost> = res
+            .targets
+            .iter()
+            .map(|t| MxHost {
+                name: t.name.to_string(),
+                addrs: t.addrs(),
+            })
+            .filter(|h| !h.addrs.is_empty())
+            .collect();
         if hosts.is_empty() {
-            return if transient {
+            return if res.addr_lookup_failed() {
                 dns_fail("the MX hosts' addresses could not be resolved")
             } else {
                 DomainInfo::Fail(

@@ -1,14 +1,31 @@
-//! Reputation, judged: DNS blocklists (RFC 5782: self-test, refusal codes, return codes and
-//! TXT reasons) and the sender IP's reverse DNS (PTR, FCrDNS, generic pool names).
+//! DNS blocklists (RFC 5782): each list's self-test, the queries for MX addresses, the sender
+//! IP, SPF-authorised addresses and the domain, and their judgement (listed, unusable, clean).
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use mxray_core::{Finding, Severity, escape_text};
-use mxray_net::{DnsAnswer, DnsOutcome, DnsRecord};
+use mxray_net::{Dns, DnsAnswer, DnsOutcome, RType};
 use serde::Serialize;
+use tokio::sync::Semaphore;
+use tokio::task::JoinSet;
 
-use crate::sender::{DnsblQuery, DnsblSelfTest, SenderObs, txt_records};
-use crate::spf::outcome_word;
+use super::{SenderObs, outcome_word, txt_records};
+
+use crate::Topic;
+use crate::score::Area;
+
+// Finding ids: the public contract, listed in docs/findings.md.
+pub const LISTED: &str = "dnsbl.listed";
+pub const UNUSABLE: &str = "dnsbl.unusable";
+pub const CLEAN: &str = "dnsbl.clean";
+
+/// This topic's score area, side and ids.
+pub const TOPIC: Topic = Topic {
+    area: Area::Reputation,
+    recipient: false,
+    ids: &[LISTED, UNUSABLE, CLEAN],
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -100,6 +117,152 @@ pub fn parse_dnsbl_file(text: &str) -> Result<Vec<DnsblZone>, DnsblFileError> {
         });
     }
     Ok(out)
+}
+
+/// One blocklist query.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsblQuery {
+    pub zone: String,
+    /// The address or domain looked up.
+    pub entry: String,
+    /// Why it was checked: `mx host NAME`, `sender ip`, `spf`, `domain`.
+    pub role: String,
+    pub a: DnsAnswer,
+    /// The TXT reason, asked only when listed.
+    pub txt: Option<DnsAnswer>,
+}
+
+/// RFC 5782 5 self-test of one list.
+#[derive(Debug, Clone, Serialize)]
+pub struct DnsblSelfTest {
+    pub zone: String,
+    pub kind: DnsblKind,
+    /// 127.0.0.2 (or `test`): must be listed.
+    pub listed: DnsAnswer,
+    /// 127.0.0.1 (or `invalid`): must not be.
+    pub unlisted: DnsAnswer,
+}
+
+/// Blocklist queries in flight at once.
+pub const DNSBL_CONCURRENCY: usize = 64;
+
+/// RFC 5782 5: every list's test entries (127.0.0.2 or `test` listed, 127.0.0.1 or `invalid`
+/// not), asked at once, in the lists' order.
+pub async fn self_tests(dns: &Dns, zones: &[DnsblZone]) -> Vec<DnsblSelfTest> {
+    let mut set = JoinSet::new();
+    for (i, z) in zones.iter().enumerate() {
+        let (dns, z) = (dns.clone(), z.clone());
+        set.spawn(async move {
+            let (yes, no) = match z.kind {
+                DnsblKind::Ip => ("2.0.0.127", "1.0.0.127"),
+                DnsblKind::Domain => ("test", "invalid"),
+            };
+            let (yes, no) = (format!("{yes}.{}", z.zone), format!("{no}.{}", z.zone));
+            let (listed, unlisted) =
+                tokio::join!(dns.query(&yes, RType::A), dns.query(&no, RType::A));
+            (
+                i,
+                DnsblSelfTest {
+                    zone: z.zone,
+                    kind: z.kind,
+                    listed,
+                    unlisted,
+                },
+            )
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(Ok(x)) = set.join_next().await {
+        out.push(x);
+    }
+    out.sort_by_key(|x| x.0);
+    out.into_iter().map(|(_, t)| t).collect()
+}
+
+/// The domain on the domain lists and the sender IP (if any) on the IP lists.
+pub async fn direct_queries(
+    dns: &Dns,
+    zones: &[DnsblZone],
+    domain: &str,
+    sender_ip: Option<IpAddr>,
+) -> Vec<DnsblQuery> {
+    let targets = vec![(domain.to_string(), "domain".to_string())];
+    let ips: Vec<(String, String)> = sender_ip
+        .map(|ip| (ip.to_string(), "sender IP".to_string()))
+        .into_iter()
+        .collect();
+    let (mut v, b) = tokio::join!(
+        queries(dns, zones, targets, DnsblKind::Domain),
+        queries(dns, zones, ips, DnsblKind::Ip)
+    );
+    v.extend(b);
+    v
+}
+
+/// An MX host's first four addresses on the IP lists.
+pub async fn mx_queries(dns: &Dns, zones: &[DnsblZone], mx: &str) -> Vec<DnsblQuery> {
+    let (a, aaaa) = tokio::join!(dns.query(mx, RType::A), dns.query(mx, RType::Aaaa));
+    let targets: Vec<(String, String)> = a
+        .addrs()
+        .chain(aaaa.addrs())
+        .take(4)
+        .map(|ip| (ip.to_string(), format!("MX host {mx}")))
+        .collect();
+    queries(dns, zones, targets, DnsblKind::Ip).await
+}
+
+/// Queries every (entry, zone) pair of the given kind at once (bounded), asking the TXT
+/// reason of listed entries.
+pub async fn queries(
+    dns: &Dns,
+    zones: &[DnsblZone],
+    entries: Vec<(String, String)>,
+    kind: DnsblKind,
+) -> Vec<DnsblQuery> {
+    let sem = Arc::new(Semaphore::new(DNSBL_CONCURRENCY));
+    let mut set = JoinSet::new();
+    let mut i = 0usize;
+    for (entry, role) in entries {
+        for z in zones.iter().filter(|z| z.kind == kind) {
+            let Some(name) = query_name(&entry, z) else {
+                continue;
+            };
+            let (dns, sem, zone, entry, role) = (
+                dns.clone(),
+                sem.clone(),
+                z.zone.clone(),
+                entry.clone(),
+                role.clone(),
+            );
+            i += 1;
+            let idx = i;
+            set.spawn(async move {
+                let _permit = sem.acquire_owned().await.ok();
+                let a = dns.query(&name, RType::A).await;
+                let txt = if a.addrs().next().is_some() {
+                    Some(dns.query(&name, RType::Txt).await)
+                } else {
+                    None
+                };
+                (
+                    idx,
+                    DnsblQuery {
+                        zone,
+                        entry,
+                        role,
+                        a,
+                        txt,
+                    },
+                )
+            });
+        }
+    }
+    let mut out = Vec::new();
+    while let Some(Ok(x)) = set.join_next().await {
+        out.push(x);
+    }
+    out.sort_by_key(|x| x.0);
+    out.into_iter().map(|(_, q)| q).collect()
 }
 
 /// The name to query for `entry` on `zone`; `None` when the entry is of the wrong kind.
@@ -226,7 +389,7 @@ pub fn usable(t: &DnsblSelfTest) -> Result<(), String> {
 
 /// Blocklist findings: `dnsbl.listed` per listing, `dnsbl.unusable` per list that cannot be
 /// queried from here, and one `dnsbl.clean` pass.
-pub fn dnsbl_findings(s: &SenderObs) -> Vec<Finding> {
+pub fn findings(s: &SenderObs) -> Vec<Finding> {
     let mut f = Vec::new();
     let mut usable_zones = Vec::new();
     for t in &s.dnsbl_tests {
@@ -237,7 +400,7 @@ pub fn dnsbl_findings(s: &SenderObs) -> Vec<Finding> {
                 ev.extend(t.unlisted.evidence());
                 f.push(
                     Finding::new(
-                        "dnsbl.unusable",
+                        UNUSABLE,
                         Severity::Info,
                         format!("{} cannot be queried from here", t.zone),
                     )
@@ -264,7 +427,7 @@ pub fn dnsbl_findings(s: &SenderObs) -> Vec<Finding> {
             if let Some(why) = refusal(&q.zone, code) {
                 f.push(
                     Finding::new(
-                        "dnsbl.unusable",
+                        UNUSABLE,
                         Severity::Info,
                         format!("{} refused the query for {}", q.zone, q.entry),
                     )
@@ -276,10 +439,10 @@ pub fn dnsbl_findings(s: &SenderObs) -> Vec<Finding> {
             f.push(listed(q, code));
         }
     }
-    if !usable_zones.is_empty() && !f.iter().any(|x| x.id == "dnsbl.listed") {
+    if !usable_zones.is_empty() && !f.iter().any(|x| x.id == LISTED) {
         f.push(
             Finding::new(
-                "dnsbl.clean",
+                CLEAN,
                 Severity::Pass,
                 format!(
                     "Not listed: {} entr(ies) on {} usable list(s)",
@@ -311,7 +474,7 @@ fn listed(q: &DnsblQuery, code: IpAddr) -> Finding {
         ev.extend(t.evidence());
     }
     Finding::new(
-        "dnsbl.listed",
+        LISTED,
         Severity::Fail,
         format!("{} ({}) is listed on {}", q.entry, q.role, q.zone),
     )
@@ -331,116 +494,71 @@ fn listed(q: &DnsblQuery, code: IpAddr) -> Finding {
     ))
 }
 
-/// Whether a PTR name looks like a generic, dynamically assigned pool name.
-pub fn looks_generic(name: &str, ip: IpAddr) -> bool {
-    let n = name.to_ascii_lowercase();
-    if let IpAddr::V4(v4) = ip {
-        let o = v4.octets();
-        let forms = [
-            format!("{}-{}-{}-{}", o[0], o[1], o[2], o[3]),
-            format!("{}.{}.{}.{}", o[0], o[1], o[2], o[3]),
-            format!("{}-{}-{}-{}", o[3], o[2], o[1], o[0]),
-            format!("{}.{}.{}.{}", o[3], o[2], o[1], o[0]),
-            format!("{:02x}{:02x}{:02x}{:02x}", o[0], o[1], o[2], o[3]),
-        ];
-        if forms.iter().any(|f| n.contains(f.as_str())) {
-            return true;
-        }
-    }
-    const WORDS: &[&str] = &[
-        "dynamic",
-        "dyn",
-        "dhcp",
-        "pool",
-        "ppp",
-        "dsl",
-        "adsl",
-        "cable",
-        "dialup",
-        "dial-up",
-        "broadband",
-        "customer",
-        "cust",
-        "client",
-        "residential",
-        "unassigned",
-    ];
-    n.split(['.', '-']).any(|label| {
-        WORDS.contains(&label) || label.starts_with("dyn") || label.starts_with("dhcp")
-    })
-}
-
-/// The sender IP's reverse DNS: present, forward-confirmed, not a generic pool name.
-pub fn sender_rdns_findings(s: &SenderObs) -> Vec<Finding> {
-    let mut f = Vec::new();
-    let Some(o) = &s.sender_ip else { return f };
-    let names: Vec<String> = o
-        .ptr
-        .records
-        .iter()
-        .filter_map(|r| match r {
-            DnsRecord::Ptr { target, .. } => Some(target.to_ascii_lowercase()),
-            _ => None,
-        })
-        .collect();
-    let mut ev = o.ptr.evidence();
-    for fw in &o.forward {
-        ev.extend(fw.evidence());
-    }
-    if names.is_empty() {
-        f.push(
-            Finding::new("rdns.sender_missing", Severity::Fail, format!("The sending IP {} has no reverse DNS", o.ip))
-                .detail("Gmail, Microsoft and most large receivers defer or refuse mail from addresses without a PTR record (421 4.7.0 / 550 5.7.25).")
-                .evidence(ev)
-                .fix(format!("Ask whoever owns {} (hosting provider, ISP) to set a PTR to your mail server's name, and give that name an A record back to {}", o.ip, o.ip)),
-        );
-        return f;
-    }
-    let confirmed = o.forward.iter().any(|a| a.addrs().any(|x| x == o.ip));
-    if !confirmed {
-        f.push(
-            Finding::new("rdns.sender_mismatch", Severity::Fail, format!("{}'s PTR {} does not resolve back to it", o.ip, escape_text(&names[0])))
-                .detail("Forward-confirmed reverse DNS fails: the PTR name has no A/AAAA record with this address. Receivers treat that like no PTR at all.")
-                .evidence(ev)
-                .fix(format!("Publish an A (or AAAA) record for {} pointing to {}", escape_text(&names[0]), o.ip)),
-        );
-        return f;
-    }
-    if let Some(g) = names.iter().find(|n| looks_generic(n, o.ip)) {
-        f.push(
-            Finding::new("rdns.sender_generic", Severity::Warn, format!("{}'s PTR {} looks like a dynamic pool name", o.ip, escape_text(g)))
-                .detail("Names that embed the address or words like dyn, pool, dsl, dhcp mark end-user ranges; receivers and lists such as Spamhaus PBL distrust them.")
-                .evidence(ev)
-                .fix("Set a PTR that names the mail server (mail.example.com), with a matching A record"),
-        );
-        return f;
-    }
-    f.push(
-        Finding::new(
-            "rdns.sender_ok",
-            Severity::Pass,
-            format!(
-                "{} has forward-confirmed reverse DNS {}",
-                o.ip,
-                escape_text(&names[0])
-            ),
-        )
-        .detail("PTR and A/AAAA agree, and the name is not a generic pool name.")
-        .evidence(ev),
-    );
-    f
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sender::testing::{a, ids, ip, sender, txt};
+
+    fn zone() -> DnsblZone {
+        DnsblZone {
+            zone: "bl.example.net".into(),
+            kind: DnsblKind::Ip,
+        }
+    }
+
+    /// A list whose self-test came back `listed` / `unlisted`.
+    fn tested(listed: &[&str], unlisted: &[&str]) -> DnsblSelfTest {
+        DnsblSelfTest {
+            zone: "bl.example.net".into(),
+            kind: DnsblKind::Ip,
+            listed: a("2.0.0.127.bl.example.net", listed),
+            unlisted: a("1.0.0.127.bl.example.net", unlisted),
+        }
+    }
+
+    fn query(answer: &[&str]) -> DnsblQuery {
+        DnsblQuery {
+            zone: "bl.example.net".into(),
+            entry: "192.0.2.9".into(),
+            role: "sender IP".into(),
+            a: a("9.2.0.192.bl.example.net", answer),
+            txt: (!answer.is_empty())
+                .then(|| txt("9.2.0.192.bl.example.net", &["spam seen \u{1b}[31m"])),
+        }
+    }
+
+    fn judge(test: DnsblSelfTest, q: DnsblQuery) -> Vec<Finding> {
+        let mut s = sender("example.com");
+        s.dnsbl_tests = vec![test];
+        s.dnsbl = vec![q];
+        findings(&s)
+    }
 
     #[test]
-    fn refusals_are_never_listings() {
-        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
-        assert!(refusal("zen.spamhaus.org", ip("127.255.255.254")).is_some());
+    fn listed_and_clean() {
+        let listed = judge(tested(&["127.0.0.2"], &[]), query(&["127.0.0.2"]));
+        assert_eq!(ids(&listed, Severity::Fail), [LISTED]);
+        // The list's TXT reason is outside text: shown, escaped.
+        assert!(listed[0].detail.contains("spam seen \\x1b[31m"));
+        assert!(!listed[0].detail.contains('\u{1b}'));
+        let clean = judge(tested(&["127.0.0.2"], &[]), query(&[]));
+        assert_eq!(ids(&clean, Severity::Pass), [CLEAN]);
+    }
+
+    #[test]
+    fn refusals_and_failed_self_tests_are_never_listings() {
+        let refused = judge(tested(&["127.0.0.2"], &[]), query(&["127.255.255.254"]));
+        assert_eq!(ids(&refused, Severity::Info), [UNUSABLE]);
+        assert!(ids(&refused, Severity::Fail).is_empty());
+        let dead = judge(tested(&[], &[]), query(&["127.0.0.2"]));
+        assert_eq!(ids(&dead, Severity::Info), [UNUSABLE]);
+        assert!(ids(&dead, Severity::Fail).is_empty() && ids(&dead, Severity::Pass).is_empty());
+        let everything = judge(
+            tested(&["127.0.0.2"], &["127.0.0.2"]),
+            query(&["127.0.0.2"]),
+        );
+        assert_eq!(ids(&everything, Severity::Info), [UNUSABLE]);
         assert!(refusal("zen.spamhaus.org", ip("127.255.255.252")).is_some());
-        assert!(refusal("zen.spamhaus.org", ip("127.255.255.255")).is_some());
         assert!(refusal("multi.uribl.com", ip("127.0.0.1")).is_some());
         assert!(refusal("zen.spamhaus.org", ip("127.0.0.2")).is_none());
         assert!(refusal("x.test", ip("10.0.0.1")).is_some());
@@ -448,23 +566,16 @@ mod tests {
     }
 
     #[test]
-    fn generic_names() {
-        let ip: IpAddr = "203.0.113.7".parse().unwrap();
-        assert!(looks_generic("203-0-113-7.dyn.example.net", ip));
-        assert!(looks_generic("7.113.0.203.example.net", ip));
-        assert!(looks_generic("host.pool.example.net", ip));
-        assert!(!looks_generic("mail.example.com", ip));
-    }
-
-    #[test]
-    fn dnsbl_files() {
-        let z =
-            parse_dnsbl_file("# lists\nzen.spamhaus.org\ndomain dbl.spamhaus.org # d\n").unwrap();
+    fn dnsbl_files_and_names() {
+        let z = parse_dnsbl_file("# lists\nzen.spamhaus.org\ndomain dbl.spamhaus.org # d\n")
+            .unwrap_or_default();
         assert_eq!(z.len(), 2);
         assert_eq!(z[1].kind, DnsblKind::Domain);
         assert!(parse_dnsbl_file("bogus words here\n").is_err());
         assert!(parse_dnsbl_file("# nothing\n").is_err());
-        let q = query_name("192.0.2.1", &z[0]).unwrap();
-        assert_eq!(q, "1.2.0.192.zen.spamhaus.org");
+        assert_eq!(
+            query_name("192.0.2.1", &zone()).as_deref(),
+            Some("1.2.0.192.bl.example.net")
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! What `diagnose` saw, as plain data: DNS answers, connection results, SMTP replies, the TLS
-//! handshake and certificate, the transcript. Checks read only this, so they run without I/O.
+//! What `diagnose` saw on the recipient side, as plain data: DNS answers, connection results,
+//! SMTP replies, the TLS handshake and certificate, the transcript. Judges read only this.
 
 use std::net::IpAddr;
 

@@ -1,0 +1,224 @@
+//! The recipient-side collector: the pipeline that runs each topic's observation (MX lookup,
+//! then every host and address at once, bounded: SMTP session beside reverse DNS). No judgement.
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use mxray_core::DomainName;
+use mxray_core::address::Target;
+use mxray_core::mx::MxTarget;
+use mxray_net::{Dns, TlsSettings, resolve_mx};
+use tokio::sync::{OnceCell, Semaphore};
+use tokio::task::JoinSet;
+
+use super::observe::{AddrObs, HostObs, Observations};
+use super::{rdns, smtp};
+
+/// How to collect.
+#[derive(Clone)]
+pub struct Options {
+    pub smtp_port: u16,
+    /// Per network step.
+    pub timeout: Duration,
+    /// How long to wait for a greeting before calling the host silent (tarpits greet late).
+    pub greeting_wait: Duration,
+    pub probe: bool,
+    /// MAIL FROM for probes (empty: the null sender `<>`).
+    pub from: String,
+    /// Our EHLO name.
+    pub helo: String,
+    pub tls: Arc<TlsSettings>,
+    /// Addresses probed per MX host (the rest are listed, not contacted).
+    pub max_addrs_per_host: usize,
+    /// MX hosts followed per domain.
+    pub max_hosts: usize,
+    pub limits: Arc<Limits>,
+}
+
+/// One MX address's observation, filled by whichever domain probes it first.
+type SharedObservation = Arc<OnceCell<AddrObs>>;
+
+/// Politeness shared by every target of a run: at most `per_addr` simultaneous connections to
+/// any one address, however many domains share it; and each MX address is probed once per run
+/// when no RCPT is asked (the conversation is the same for every domain that uses it).
+pub struct Limits {
+    per_addr: usize,
+    map: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    seen: Mutex<HashMap<(IpAddr, String), SharedObservation>>,
+}
+
+impl Limits {
+    pub fn new(per_addr: usize) -> Limits {
+        Limits {
+            per_addr: per_addr.max(1),
+            map: Mutex::new(HashMap::new()),
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The shared observation slot for an MX address under one name (SNI and the certificate
+    /// name check depend on the name, so the name is part of the key).
+    fn observation(&self, addr: IpAddr, mx_name: &str) -> SharedObservation {
+        let mut seen = match self.seen.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        seen.entry((addr, mx_name.to_ascii_lowercase()))
+            .or_default()
+            .clone()
+    }
+
+    pub(crate) fn for_addr(&self, addr: IpAddr) -> Arc<Semaphore> {
+        let mut map = match self.map.lock() {
+            Ok(m) => m,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        map.entry(addr)
+            .or_insert_with(|| Arc::new(Semaphore::new(self.per_addr)))
+            .clone()
+    }
+}
+
+/// Runs every step for `target` and returns what was seen.
+pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations {
+    collect_with(dns, target, opts, true).await
+}
+
+/// Like [`collect`]; with `smtp` false the MX hosts are resolved but not contacted (their
+/// addresses land in `skipped_addrs`): `--only` without transport and tls.
+pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool) -> Observations {
+    let domain = target.domain_ascii.clone();
+    let resolution = resolve_mx(dns, &DomainName::from_dns(&domain), opts.max_hosts).await;
+    let mut obs = Observations {
+        target,
+        mx: resolution.mx,
+        implicit: resolution.implicit,
+        hosts: Vec::new(),
+        probe: opts.probe,
+        smtp_port: opts.smtp_port,
+        greeting_wait_ms: opts.greeting_wait.as_millis() as u64,
+        smtp_checked: smtp,
+        sender: None,
+        at_unix: SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0),
+    };
+    let mut set = JoinSet::new();
+    for (i, mx_target) in resolution.targets.into_iter().enumerate() {
+        let dns = dns.clone();
+        let opts = opts.clone();
+        let local = obs.target.local.clone();
+        let domain = domain.clone();
+        set.spawn(async move {
+            let host = collect_host(
+                &dns,
+                mx_target,
+                local.map(|l| format!("{l}@{domain}")),
+                &opts,
+                smtp,
+            )
+            .await;
+            (i, host)
+        });
+    }
+    let mut hosts = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(h) = joined {
+            hosts.push(h);
+        }
+    }
+    hosts.sort_by_key(|(i, _)| *i);
+    obs.hosts = hosts.into_iter().map(|(_, h)| h).collect();
+    obs
+}
+
+/// One MX target's addresses, each probed (or, with `smtp` false, only listed).
+async fn collect_host(
+    dns: &Dns,
+    target: MxTarget,
+    rcpt: Option<String>,
+    opts: &Options,
+    smtp: bool,
+) -> HostObs {
+    // MTAs refuse IP-literal exchanges (RFC 5321 5.1 wants a name): recorded, not contacted.
+    let mut uniq = target.addrs();
+    let name = target.name.into_string();
+    let mut host = HostObs {
+        name: name.clone(),
+        preference: target.preference,
+        ip_literal: target.ip_literal,
+        cname: target.cname,
+        a: target.a,
+        aaaa: target.aaaa,
+        addrs: Vec::new(),
+        skipped_addrs: Vec::new(),
+    };
+    if !smtp {
+        host.skipped_addrs = uniq;
+        return host;
+    }
+    if uniq.len() > opts.max_addrs_per_host {
+        host.skipped_addrs = uniq.split_off(opts.max_addrs_per_host);
+    }
+    let mut set = JoinSet::new();
+    for (i, addr) in uniq.into_iter().enumerate() {
+        let dns = dns.clone();
+        let opts = opts.clone();
+        let name = name.clone();
+        let rcpt = rcpt.clone();
+        set.spawn(async move {
+            (
+                i,
+                probe_addr(&dns, addr, &name, rcpt.as_deref(), &opts).await,
+            )
+        });
+    }
+    let mut out = Vec::new();
+    while let Some(joined) = set.join_next().await {
+        if let Ok(a) = joined {
+            out.push(a);
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    host.addrs = out.into_iter().map(|(_, a)| a).collect();
+    host
+}
+
+/// Reverse DNS and the SMTP conversation with one address, side by side (neither waits for the
+/// other, so a slow PTR lookup never lengthens the critical path).
+async fn probe_addr(
+    dns: &Dns,
+    addr: IpAddr,
+    mx_name: &str,
+    rcpt: Option<&str>,
+    opts: &Options,
+) -> AddrObs {
+    if rcpt.is_none() {
+        // Many domains share MX hosts (every Google Workspace domain, say): ask each once.
+        let cell = opts.limits.observation(addr, mx_name);
+        return cell
+            .get_or_init(|| probe_addr_uncached(dns, addr, mx_name, None, opts))
+            .await
+            .clone();
+    }
+    probe_addr_uncached(dns, addr, mx_name, rcpt, opts).await
+}
+
+async fn probe_addr_uncached(
+    dns: &Dns,
+    addr: IpAddr,
+    mx_name: &str,
+    rcpt: Option<&str>,
+    opts: &Options,
+) -> AddrObs {
+    let ((ptr, forward), mut o) = tokio::join!(
+        rdns::observe(dns, addr),
+        smtp::observe(addr, mx_name, rcpt, opts)
+    );
+    o.ptr = Some(ptr);
+    o.ptr_forward = forward;
+    o
+}

@@ -1,0 +1,334 @@
+//! The sender side: the domain as a sender (SPF, DKIM, DMARC, MTA-STS, TLS-RPT, DANE, BIMI,
+//! blocklists, the sender IP's rDNS). Each topic observes through mxray-net and judges purely.
+
+pub mod bimi;
+pub mod dane;
+pub mod dkim;
+pub mod dmarc;
+pub mod dnsbl;
+pub mod mta_sts;
+pub mod rdns;
+pub mod spf;
+pub mod tags;
+#[cfg(test)]
+mod testing;
+pub mod tlsrpt;
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mxray_core::Finding;
+use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType, TlsSettings};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+pub use dane::DaneObs;
+pub use dkim::{COMMON_SELECTORS, DkimObs};
+pub use dmarc::DmarcObs;
+pub use dnsbl::{DnsblKind, DnsblQuery, DnsblSelfTest, DnsblZone};
+pub use mta_sts::MtaStsObs;
+pub use rdns::SenderIpObs;
+
+use crate::recipient::observe::Observations;
+use crate::score::Areas;
+use mxray_core::mx::{MAX_EXCHANGES, MxPlan};
+use spf::{SpfEvaluation, SpfNode};
+
+/// Addresses from the SPF tree checked against blocklists, at most.
+pub const MAX_SPF_ADDRS: usize = 16;
+
+/// How to collect the sender side.
+#[derive(Clone)]
+pub struct SenderOptions {
+    pub sender_ip: Option<IpAddr>,
+    pub dkim_selectors: Vec<String>,
+    pub dnsbls: Vec<DnsblZone>,
+    /// Port of `mta-sts.DOMAIN` (443; labs set another).
+    pub https_port: u16,
+    pub tls: Arc<TlsSettings>,
+    /// The HELO name used for the SPF evaluation.
+    pub helo: String,
+    pub timeout: Duration,
+    pub areas: Areas,
+}
+
+/// Everything recorded about the domain as a sender.
+#[derive(Debug, Clone, Serialize)]
+pub struct SenderObs {
+    pub domain: String,
+    pub areas: Areas,
+    pub spf: Option<SpfNode>,
+    pub spf_eval: Option<SpfEvaluation>,
+    pub dkim: Vec<DkimObs>,
+    pub dmarc: Option<DmarcObs>,
+    pub mta_sts: Option<MtaStsObs>,
+    pub tlsrpt: Option<DnsAnswer>,
+    pub dane: Vec<DaneObs>,
+    pub bimi: Option<DnsAnswer>,
+    pub dnsbl_tests: Vec<DnsblSelfTest>,
+    pub dnsbl: Vec<DnsblQuery>,
+    pub sender_ip: Option<SenderIpObs>,
+    pub elapsed_ms: u64,
+}
+
+impl SenderObs {
+    /// Nothing observed yet for `domain`: the start of hand-made observations in tests.
+    pub fn new(domain: &str, areas: Areas) -> SenderObs {
+        SenderObs {
+            domain: domain.to_string(),
+            areas,
+            spf: None,
+            spf_eval: None,
+            dkim: Vec::new(),
+            dmarc: None,
+            mta_sts: None,
+            tlsrpt: None,
+            dane: Vec::new(),
+            bimi: None,
+            dnsbl_tests: Vec::new(),
+            dnsbl: Vec::new(),
+            sender_ip: None,
+            elapsed_ms: 0,
+        }
+    }
+}
+
+/// The TXT strings of an answer (outside text).
+pub fn txt_records(a: &DnsAnswer) -> Vec<String> {
+    a.records
+        .iter()
+        .filter_map(|r| match r {
+            DnsRecord::Txt { text, .. } => Some(text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The organisational domain (RFC 7489 3.2) by the public suffix list; names whose suffix
+/// the list does not know (`.test`) count their last label as the suffix.
+pub fn org_domain(domain: &str) -> String {
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    match psl::domain_str(&d) {
+        Some(o) => o.to_string(),
+        None => d,
+    }
+}
+
+/// A DNS outcome in a word or two, for finding titles.
+pub fn outcome_word(o: &DnsOutcome) -> String {
+    match o {
+        DnsOutcome::Answer => "answer".into(),
+        DnsOutcome::NoData => "no data".into(),
+        DnsOutcome::NxDomain => "NXDOMAIN".into(),
+        DnsOutcome::ServFail => "SERVFAIL".into(),
+        DnsOutcome::Refused => "REFUSED".into(),
+        DnsOutcome::Timeout => "timeout".into(),
+        DnsOutcome::Error(e) => format!("error: {e}"),
+    }
+}
+
+/// Collects every sender-side observation for `domain`, concurrently: each topic's own
+/// observation, run side by side (blocklist queries for SPF-authorised addresses follow the
+/// SPF walk).
+pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> SenderObs {
+    let start = std::time::Instant::now();
+    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let auth = opts.areas.auth;
+    let tls = opts.areas.tls;
+    let rep = opts.areas.reputation;
+
+    let eval_fut = async {
+        match (auth, opts.sender_ip) {
+            (true, Some(ip)) => {
+                Some(spf::check_host(dns, ip, &format!("postmaster@{d}"), &opts.helo).await)
+            }
+            _ => None,
+        }
+    };
+    let dkim_fut = async {
+        if auth {
+            dkim::observe(dns, &d, &opts.dkim_selectors).await
+        } else {
+            Vec::new()
+        }
+    };
+    let dmarc_fut = async {
+        if auth {
+            Some(dmarc::observe(dns, &d).await)
+        } else {
+            None
+        }
+    };
+    let sts_fut = async {
+        if tls {
+            Some(mta_sts::observe(dns, &d, opts.https_port, &opts.tls, opts.timeout).await)
+        } else {
+            None
+        }
+    };
+    let simple_fut = async {
+        tokio::join!(
+            async {
+                if tls {
+                    Some(tlsrpt::observe(dns, &d).await)
+                } else {
+                    None
+                }
+            },
+            async {
+                if auth {
+                    Some(bimi::observe(dns, &d).await)
+                } else {
+                    None
+                }
+            }
+        )
+    };
+    // MX hosts: their TLSA records (tls) and their addresses on blocklists (reputation).
+    let mx_fut = async {
+        if !(tls || rep) {
+            return (Vec::new(), Vec::new());
+        }
+        let mx = dns.query(&d, RType::Mx).await;
+        let mut set = JoinSet::new();
+        let names: Vec<String> = MxPlan::from_answer(&mx)
+            .exchanges(MAX_EXCHANGES)
+            .into_iter()
+            .map(|r| r.exchange.to_string())
+            .collect();
+        for (i, n) in names.into_iter().enumerate() {
+            let dns = dns.clone();
+            let dnsbls = opts.dnsbls.clone();
+            set.spawn(async move {
+                let (dane, bl) = tokio::join!(
+                    async {
+                        if tls {
+                            Some(dane::observe(&dns, &n).await)
+                        } else {
+                            None
+                        }
+                    },
+                    async {
+                        if rep {
+                            dnsbl::mx_queries(&dns, &dnsbls, &n).await
+                        } else {
+                            Vec::new()
+                        }
+                    }
+                );
+                (i, dane, bl)
+            });
+        }
+        let mut got = Vec::new();
+        while let Some(Ok(x)) = set.join_next().await {
+            got.push(x);
+        }
+        got.sort_by_key(|x| x.0);
+        let mut dane = Vec::new();
+        let mut bl = Vec::new();
+        for (_, d, b) in got {
+            dane.extend(d);
+            bl.extend(b);
+        }
+        (dane, bl)
+    };
+    let rep_fut = async {
+        if !rep {
+            return (Vec::new(), Vec::new(), None);
+        }
+        tokio::join!(
+            dnsbl::self_tests(dns, &opts.dnsbls),
+            dnsbl::direct_queries(dns, &opts.dnsbls, &d, opts.sender_ip),
+            async {
+                match opts.sender_ip {
+                    Some(ip) => Some(rdns::observe(dns, ip).await),
+                    None => None,
+                }
+            }
+        )
+    };
+    // The SPF tree, then (reputation) blocklists for the addresses it authorises.
+    let spf_then_bl = async {
+        let tree = if auth || rep {
+            Some(spf::walk(dns, &d).await)
+        } else {
+            None
+        };
+        let bl = match (&tree, rep) {
+            (Some(t), true) => {
+                let targets = t
+                    .authorised_addrs(MAX_SPF_ADDRS)
+                    .into_iter()
+                    .map(|ip| (ip.to_string(), "authorised by SPF".to_string()))
+                    .collect();
+                dnsbl::queries(dns, &opts.dnsbls, targets, DnsblKind::Ip).await
+            }
+            _ => Vec::new(),
+        };
+        (tree, bl)
+    };
+    let (
+        (spf_tree, spf_bl),
+        spf_eval,
+        dkim,
+        dmarc,
+        mta_sts,
+        (tlsrpt, bimi),
+        (dane, mx_bl),
+        (tests, direct_bl, sender_ip),
+    ) = tokio::join!(
+        spf_then_bl,
+        eval_fut,
+        dkim_fut,
+        dmarc_fut,
+        sts_fut,
+        simple_fut,
+        mx_fut,
+        rep_fut
+    );
+    let mut dnsbl = mx_bl;
+    dnsbl.extend(direct_bl);
+    for q in spf_bl {
+        if !dnsbl.iter().any(|x| x.zone == q.zone && x.entry == q.entry) {
+            dnsbl.push(q);
+        }
+    }
+    SenderObs {
+        domain: d,
+        areas: opts.areas,
+        spf: spf_tree,
+        spf_eval,
+        dkim,
+        dmarc,
+        mta_sts,
+        tlsrpt,
+        dane,
+        bimi,
+        dnsbl_tests: tests,
+        dnsbl,
+        sender_ip,
+        elapsed_ms: start.elapsed().as_millis() as u64,
+    }
+}
+
+/// Every sender-side finding, for the areas that were checked, in report order.
+pub fn judge(s: &SenderObs, obs: &Observations, areas: Areas) -> Vec<Finding> {
+    let mut f = Vec::new();
+    if areas.auth {
+        f.extend(spf::judge::findings(s));
+        f.extend(dkim::findings(s));
+        f.extend(dmarc::findings(s));
+        f.extend(bimi::findings(s));
+    }
+    if areas.tls {
+        f.extend(mta_sts::findings(s, obs));
+        f.extend(tlsrpt::findings(s));
+        f.extend(dane::findings(s, obs));
+    }
+    if areas.reputation {
+        f.extend(dnsbl::findings(s));
+        f.extend(rdns::findings(s));
+    }
+    f
+}
