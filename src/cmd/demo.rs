@@ -30,10 +30,7 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let started = Instant::now();
     let lab = super::lab::start_bundled("seeds.toml", global.smtp_port)?;
     let info = lab.info();
-    let resolver: std::net::SocketAddr = info
-        .resolver
-        .parse()
-        .context("the lab's resolver address")?;
+    let resolver = lab.resolver();
     let tls = TlsSettings::from_pem(info.ca_pem.as_bytes(), "the lab CA").map_err(|e| Exit {
         code: exit::ENVIRONMENT,
         message: e.to_string(),
