@@ -2,6 +2,7 @@
 //! Parsing only; `main.rs` turns these into library calls.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -62,6 +63,45 @@ pub struct GlobalArgs {
     /// Only results and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// Flags of the verbs that open SMTP sessions to MX hosts (`diagnose`, `verify`), declared once.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// MAIL FROM for the probes (diagnose sends one only with --probe). Default: the null
+    /// sender <>.
+    #[arg(long, value_name = "ADDRESS", default_value = "")]
+    pub from: String,
+
+    /// The name mxray gives in EHLO. Default: this machine's hostname.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// How long to wait for an SMTP greeting before calling the host silent (tarpits greet late).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, overrides_with = "greeting_wait")]
+    pub greeting_wait: Duration,
+
+    /// Trust the CA certificates in this PEM file instead of the Web PKI roots (the lab's CA),
+    /// for certificate checks and for servers that insist on STARTTLS.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl ProbeArgs {
+    /// The EHLO name: --helo, else this machine's hostname.
+    pub fn helo(&self) -> String {
+        self.helo.clone().unwrap_or_else(crate::cmd::hostname)
+    }
+
+    /// The TLS trust the probes use: --ca-file, else the Web PKI roots.
+    pub fn tls(&self) -> anyhow::Result<mxray_net::TlsSettings> {
+        match &self.ca_file {
+            Some(p) => {
+                mxray_net::TlsSettings::from_ca_file(p).map_err(|e| crate::bad_input(e.to_string()))
+            }
+            None => Ok(mxray_net::TlsSettings::web_pki()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]

@@ -11,12 +11,11 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use mxray_core::escape_text;
-use mxray_net::TlsSettings;
 use mxray_run::Ended;
 use mxray_verify::input::Reader;
 use mxray_verify::{BudgetLimits, Config, Engine, Resume, Verdict, VerifyResult};
 
-use crate::cli::{GlobalArgs, parse_duration};
+use crate::cli::{GlobalArgs, ProbeArgs, parse_duration};
 use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
 use crate::{Exit, bad_input, exit};
 
@@ -48,13 +47,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", requires = "input")]
     pub state: Option<PathBuf>,
 
-    /// MAIL FROM for the probes. Default: the null sender <>.
-    #[arg(long, value_name = "ADDRESS", default_value = "")]
-    pub from: String,
-
-    /// The name given in EHLO. Default: this machine's hostname.
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
+    #[command(flatten)]
+    pub probe_args: ProbeArgs,
 
     /// First retry after a greylisting reply without a hint; later retries double it.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -88,14 +82,6 @@ pub struct VerifyArgs {
     /// Do not probe a random address to detect catch-all domains.
     #[arg(long)]
     pub no_catch_all: bool,
-
-    /// How long to wait for a greeting (tarpits greet late).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub greeting_wait: Duration,
-
-    /// CA certificates (PEM) to trust when a server insists on STARTTLS.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
 }
 
 const VERIFY_HELP: &str = "\
@@ -221,10 +207,7 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
 }
 
 pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
-    let tls = match &args.ca_file {
-        Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
-        None => TlsSettings::web_pki(),
-    };
+    let tls = args.probe_args.tls()?;
     let reader = open_input(args)?;
     let resume = match (&args.state, &args.input) {
         (Some(s), Some(i)) => {
@@ -242,9 +225,9 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let cfg = Config {
         smtp_port: global.smtp_port.unwrap_or(25),
         timeout: global.timeout,
-        greeting_wait: args.greeting_wait,
-        from: args.from.clone(),
-        helo: args.helo.clone().unwrap_or_else(super::hostname),
+        greeting_wait: args.probe_args.greeting_wait,
+        from: args.probe_args.from.clone(),
+        helo: args.probe_args.helo(),
         greylist_retry: args.greylist_retry,
         deadline: args.deadline,
         rcpt_per_transaction: args.rcpt_per_transaction as usize,
