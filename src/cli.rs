@@ -161,33 +161,17 @@ pub struct ExplainArgs {
     pub text: Vec<String>,
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+/// A duration flag: `10s`, `500ms`, `2m`, `1h` or a bare number of seconds (the forms of
+/// `mxray_core::duration`), more than 0 and at most 24h.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| {
-        format!("'{s}' is not a duration: expected a number and a unit, as in 10s, 500ms, 2m")
-    })?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" | "mins" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit '{other}': use ms, s, m or h"
-            ));
-        }
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+    let d = mxray_core::duration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(86_400) {
         return Err(format!(
-            "duration '{s}' must be more than 0 and at most 24h"
+            "duration '{}' must be more than 0 and at most 24h",
+            s.trim()
         ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]
