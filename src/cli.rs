@@ -12,7 +12,8 @@ Exit codes:
   0  ran and found nothing failing
   1  ran and found failures (a failing finding, an undeliverable address)
   2  bad usage or bad input (a malformed code, no SMTP reply in the input, a bad scenario file)
-  3  the environment prevented the run (no resolver reachable, cannot bind a port)";
+  3  the environment prevented the run (no resolver reachable, cannot bind a port)
+  130  interrupted (Ctrl-C) during a bulk run; every result written so far is kept";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -96,9 +97,7 @@ impl ProbeArgs {
     /// The TLS trust the probes use: --ca-file, else the Web PKI roots.
     pub fn tls(&self) -> anyhow::Result<mxray_net::TlsSettings> {
         match &self.ca_file {
-            Some(p) => {
-                mxray_net::TlsSettings::from_ca_file(p).map_err(|e| crate::bad_input(e.to_string()))
-            }
+            Some(p) => crate::ResultExt::bad_input(mxray_net::TlsSettings::from_ca_file(p)),
             None => Ok(mxray_net::TlsSettings::web_pki()),
         }
     }

@@ -13,8 +13,9 @@ use mxray_diagnose::{Area, Areas, Limits, Options, Overall, Report, SenderOption
 use mxray_run::Ended;
 
 use crate::cli::{GlobalArgs, ProbeArgs};
+use crate::error::{Kind, mark};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
-use crate::{bad_input, exit};
+use crate::{ResultExt, bad_input, exit};
 
 #[derive(Debug, Args)]
 #[command(after_help = DIAGNOSE_HELP)]
@@ -119,9 +120,11 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         None => mxray_diagnose::reputation::default_zones(),
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| bad_input(format!("cannot read --dnsbl-file {}: {e}", p.display())))?;
+                .with_context(|| format!("cannot read --dnsbl-file {}", p.display()))
+                .bad_input()?;
             mxray_diagnose::reputation::parse_dnsbl_file(&text)
-                .map_err(|e| bad_input(format!("--dnsbl-file {}: {e}", p.display())))?
+                .with_context(|| format!("--dnsbl-file {}", p.display()))
+                .bad_input()?
         }
     };
     for s in &args.dkim_selectors {
@@ -209,12 +212,16 @@ fn read_targets(path: &PathBuf) -> anyhow::Result<Vec<String>> {
         Box::new(io::stdin().lock())
     } else {
         let f = std::fs::File::open(path)
-            .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?;
+            .with_context(|| format!("cannot open --input {}", path.display()))
+            .bad_input()?;
         Box::new(io::BufReader::new(f))
     };
-    run::read_targets(reader, &path.display().to_string()).map_err(|e| match e {
-        run::TargetsError::Read { .. } => anyhow::Error::new(e),
-        other => bad_input(other.to_string()),
+    run::read_targets(reader, &path.display().to_string()).map_err(|e| {
+        let kind = match e {
+            run::TargetsError::Read { .. } => Kind::Environment,
+            _ => Kind::BadInput,
+        };
+        mark(kind, e)
     })
 }
 
@@ -247,7 +254,7 @@ async fn bulk(
     let done = run.done();
     if let Ended::Cancelled = run.finish().await {
         eprintln!("mxray: interrupted: {done} of {total} targets done and written");
-        return Ok(130);
+        return Ok(exit::INTERRUPTED);
     }
     Ok(if failures { exit::FAILURES } else { exit::OK })
 }

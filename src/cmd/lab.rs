@@ -9,8 +9,9 @@ use clap::{Args, Subcommand};
 use mxray_lab::{Lab, LabHandle, LabOptions, ReadyInfo, Scenario, StartError, bundled};
 
 use crate::cli::GlobalArgs;
+use crate::error::{Kind, mark};
 use crate::render::Render;
-use crate::{Exit, exit};
+use crate::{ResultExt, exit};
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
@@ -74,20 +75,13 @@ pub fn run(args: &LabArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8
 
 /// Reads a scenario file, or a bundled one when the path names no file but a bundled scenario.
 fn load(path: &Path) -> anyhow::Result<Scenario> {
-    let bad = |e: mxray_lab::ScenarioError| -> anyhow::Error {
-        Exit {
-            code: exit::BAD_INPUT,
-            message: e.to_string(),
-        }
-        .into()
-    };
     if !path.exists()
         && let Some(name) = path.to_str()
         && let Some(text) = bundled::get(name)
     {
-        return Scenario::from_str_named(text, name).map_err(bad);
+        return Scenario::from_str_named(text, name).bad_input();
     }
-    Scenario::from_path(path).map_err(bad)
+    Scenario::from_path(path).bad_input()
 }
 
 /// `mxray lab serve SCENARIO [--ready-file F] [--smtp-port N]`: runs until SIGINT/SIGTERM.
@@ -133,16 +127,12 @@ pub fn start_bundled(name: &str, smtp_port: Option<u16>) -> anyhow::Result<LabHa
 
 /// A lab that cannot start: the environment's fault (a port taken) or the scenario's.
 fn start_error(e: StartError) -> anyhow::Error {
-    let code = if e.is_environment() {
-        exit::ENVIRONMENT
+    let kind = if e.is_environment() {
+        Kind::Environment
     } else {
-        exit::BAD_INPUT
+        Kind::BadInput
     };
-    Exit {
-        code,
-        message: e.to_string(),
-    }
-    .into()
+    mark(kind, e)
 }
 
 /// Writes the ready file atomically (temp file in the same directory, then rename), so a

@@ -16,8 +16,9 @@ use mxray_verify::input::Reader;
 use mxray_verify::{BudgetLimits, Config, Engine, Resume, Verdict, VerifyResult};
 
 use crate::cli::{GlobalArgs, ProbeArgs, parse_duration};
+use crate::error::{Kind, mark};
 use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
-use crate::{Exit, bad_input, exit};
+use crate::{ResultExt, exit};
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_HELP)]
@@ -113,10 +114,11 @@ impl Sink {
                 Sink::Terminal
             });
         };
-        let f: Box<dyn Write> =
-            Box::new(io::BufWriter::new(File::create(p).map_err(|e| {
-                bad_input(format!("cannot create --output {}: {e}", p.display()))
-            })?));
+        let f: Box<dyn Write> = Box::new(io::BufWriter::new(
+            File::create(p)
+                .with_context(|| format!("cannot create --output {}", p.display()))
+                .bad_input()?,
+        ));
         if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             let mut w = csv::Writer::from_writer(f);
             w.write_record(VerifyResult::CSV_HEADER)?;
@@ -191,7 +193,8 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
     } else {
         Box::new(
             File::open(path)
-                .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?,
+                .with_context(|| format!("cannot open --input {}", path.display()))
+                .bad_input()?,
         )
     };
     let csv = args.column.is_some()
@@ -199,8 +202,7 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if csv {
-        Reader::csv(raw, args.column.as_deref().unwrap_or("email"))
-            .map_err(|e| bad_input(e.to_string()))
+        Reader::csv(raw, args.column.as_deref().unwrap_or("email")).bad_input()
     } else {
         Ok(Reader::lines(raw))
     }
@@ -210,9 +212,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let tls = args.probe_args.tls()?;
     let reader = open_input(args)?;
     let resume = match (&args.state, &args.input) {
-        (Some(s), Some(i)) => {
-            Some(Resume::open(s, &i.display().to_string()).map_err(|e| bad_input(e.to_string()))?)
-        }
+        (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).bad_input()?),
         _ => None,
     };
     let mut sink = Sink::open(args.output.as_deref(), r.json)?;
@@ -260,7 +260,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             super::progress(&bar),
         );
         while let Some(got) = run.next().await {
-            let d = got.map_err(|e| Exit { code: exit::ENVIRONMENT, message: e.to_string() })?;
+            let d = got.environment()?;
             undeliverable |= d.result.verdict == Verdict::Undeliverable;
             sink.write(&d.result, r)?;
         }
@@ -275,9 +275,9 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
                     "mxray: interrupted: {count} results written{}",
                     if args.state.is_some() { "; run the same command to resume" } else { "" }
                 );
-                return Ok(130);
+                return Ok(exit::INTERRUPTED);
             }
-            Ended::Failed(e) => return Err(bad_input(e.to_string())),
+            Ended::Failed(e) => return Err(mark(Kind::BadInput, e)),
             Ended::Crashed(e) => return Err(anyhow::anyhow!("verification task failed: {e}")),
             Ended::Completed => {}
         }
