@@ -153,34 +153,43 @@ mod tests {
 
     #[test]
     fn domains_senders_and_syntax() {
-        assert_eq!(
-            plain(Facts::BadSyntax),
-            (Verdict::Undeliverable, Reason::Syntax)
-        );
-        assert_eq!(
-            plain(Facts::Domain(DomainFailure::NxDomain)),
-            (Verdict::Undeliverable, Reason::DomainNxdomain)
-        );
-        assert_eq!(
-            plain(Facts::Domain(DomainFailure::NullMx)),
-            (Verdict::Undeliverable, Reason::NullMx)
-        );
-        assert_eq!(
-            plain(Facts::Domain(DomainFailure::NoMxHost)),
-            (Verdict::Undeliverable, Reason::NoMx)
-        );
-        assert_eq!(
-            plain(Facts::Domain(DomainFailure::Transient)),
-            (Verdict::Unknown, Reason::DnsFailure)
-        );
-        assert_eq!(
-            plain(Facts::SenderRefused(Reason::BlockedByRecipient)),
-            (Verdict::Unknown, Reason::SenderRejected)
-        );
-        assert_eq!(
-            plain(Facts::SenderRefused(Reason::TlsRequired)),
-            (Verdict::Unknown, Reason::TlsRequired)
-        );
+        use DomainFailure::*;
+        let cases = [
+            (Facts::BadSyntax, Verdict::Undeliverable, Reason::Syntax),
+            (
+                Facts::Domain(NxDomain),
+                Verdict::Undeliverable,
+                Reason::DomainNxdomain,
+            ),
+            (
+                Facts::Domain(NullMx),
+                Verdict::Undeliverable,
+                Reason::NullMx,
+            ),
+            (
+                Facts::Domain(NoMxHost),
+                Verdict::Undeliverable,
+                Reason::NoMx,
+            ),
+            (
+                Facts::Domain(Transient),
+                Verdict::Unknown,
+                Reason::DnsFailure,
+            ),
+            (
+                Facts::SenderRefused(Reason::BlockedByRecipient),
+                Verdict::Unknown,
+                Reason::SenderRejected,
+            ),
+            (
+                Facts::SenderRefused(Reason::TlsRequired),
+                Verdict::Unknown,
+                Reason::TlsRequired,
+            ),
+        ];
+        for (facts, verdict, reason) in cases {
+            assert_eq!(plain(facts.clone()), (verdict, reason), "{facts:?}");
+        }
     }
 
     #[test]
