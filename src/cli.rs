@@ -2,6 +2,7 @@
 //! Parsing only; `main.rs` turns these into library calls.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
@@ -11,7 +12,8 @@ Exit codes:
   0  ran and found nothing failing
   1  ran and found failures (a failing finding, an undeliverable address)
   2  bad usage or bad input (a malformed code, no SMTP reply in the input, a bad scenario file)
-  3  the environment prevented the run (no resolver reachable, cannot bind a port)";
+  3  the environment prevented the run (no resolver reachable, cannot bind a port)
+  130  interrupted (Ctrl-C) during a bulk run; every result written so far is kept";
 
 #[derive(Debug, Parser)]
 #[command(
@@ -62,6 +64,43 @@ pub struct GlobalArgs {
     /// Only results and errors.
     #[arg(short, long, global = true)]
     pub quiet: bool,
+}
+
+/// Flags of the verbs that open SMTP sessions to MX hosts (`diagnose`, `verify`), declared once.
+#[derive(Debug, Args)]
+pub struct ProbeArgs {
+    /// MAIL FROM for the probes (diagnose sends one only with --probe). Default: the null
+    /// sender <>.
+    #[arg(long, value_name = "ADDRESS", default_value = "")]
+    pub from: String,
+
+    /// The name mxray gives in EHLO. Default: this machine's hostname.
+    #[arg(long, value_name = "NAME")]
+    pub helo: Option<String>,
+
+    /// How long to wait for an SMTP greeting before calling the host silent (tarpits greet late).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, overrides_with = "greeting_wait")]
+    pub greeting_wait: Duration,
+
+    /// Trust the CA certificates in this PEM file instead of the Web PKI roots (the lab's CA),
+    /// for certificate checks and for servers that insist on STARTTLS.
+    #[arg(long, value_name = "PEM")]
+    pub ca_file: Option<PathBuf>,
+}
+
+impl ProbeArgs {
+    /// The EHLO name: --helo, else this machine's hostname.
+    pub fn helo(&self) -> String {
+        self.helo.clone().unwrap_or_else(crate::cmd::hostname)
+    }
+
+    /// The TLS trust the probes use: --ca-file, else the Web PKI roots.
+    pub fn tls(&self) -> anyhow::Result<mxray_net::TlsSettings> {
+        match &self.ca_file {
+            Some(p) => crate::ResultExt::bad_input(mxray_net::TlsSettings::from_ca_file(p)),
+            None => Ok(mxray_net::TlsSettings::web_pki()),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -121,33 +160,17 @@ pub struct ExplainArgs {
     pub text: Vec<String>,
 }
 
-/// Parses `10s`, `500ms`, `2m`, `1h` or a bare number of seconds.
+/// A duration flag: `10s`, `500ms`, `2m`, `1h` or a bare number of seconds (the forms of
+/// `mxray_core::duration`), more than 0 and at most 24h.
 pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    let split = s
-        .find(|c: char| !c.is_ascii_digit() && c != '.')
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let value: f64 = num.parse().map_err(|_| {
-        format!("'{s}' is not a duration: expected a number and a unit, as in 10s, 500ms, 2m")
-    })?;
-    let secs = match unit.trim() {
-        "" | "s" | "sec" | "secs" => value,
-        "ms" => value / 1000.0,
-        "m" | "min" | "mins" => value * 60.0,
-        "h" => value * 3600.0,
-        other => {
-            return Err(format!(
-                "unknown duration unit '{other}': use ms, s, m or h"
-            ));
-        }
-    };
-    if !secs.is_finite() || secs <= 0.0 || secs > 86_400.0 {
+    let d = mxray_core::duration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() || d > Duration::from_secs(86_400) {
         return Err(format!(
-            "duration '{s}' must be more than 0 and at most 24h"
+            "duration '{}' must be more than 0 and at most 24h",
+            s.trim()
         ));
     }
-    Ok(Duration::from_secs_f64(secs))
+    Ok(d)
 }
 
 #[cfg(test)]

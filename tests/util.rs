@@ -44,52 +44,40 @@ pub fn json(out: &Output) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout))
 }
 
-/// A lab started in-process from a scenario, living as long as the test binary (tokio runtime
-/// on its own threads), with the flags that point mxray at it.
+/// A lab started in-process from a scenario (mxray_lab::LabHandle, on its own runtime), living
+/// as long as the test binary, with its CA in a file and the flags that point mxray at it.
 pub struct TestLab {
-    _rt: tokio::runtime::Runtime,
-    lab: mxray_lab::Lab,
+    handle: mxray_lab::LabHandle,
     _dir: tempfile::TempDir,
     pub ca_file: std::path::PathBuf,
 }
 
 impl TestLab {
     pub fn start(scenario_toml: &str, name: &str) -> TestLab {
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("tokio runtime for the lab");
-        let scenario = mxray_lab::Scenario::from_str_named(scenario_toml, name)
-            .unwrap_or_else(|e| panic!("scenario {name}: {e}"));
-        let lab = rt
-            .block_on(mxray_lab::Lab::start(
-                scenario,
-                mxray_lab::LabOptions::default(),
-            ))
-            .unwrap_or_else(|e| panic!("starting lab {name}: {e}"));
+        let handle =
+            mxray_lab::LabHandle::from_toml(scenario_toml, name, mxray_lab::LabOptions::default())
+                .unwrap_or_else(|e| panic!("starting lab {name}: {e}"));
         let dir = tempfile::tempdir().expect("temp dir");
         let ca_file = dir.path().join("lab-ca.pem");
-        std::fs::write(&ca_file, lab.ca_pem()).expect("write CA file");
+        std::fs::write(&ca_file, handle.ca_pem()).expect("write CA file");
         TestLab {
-            _rt: rt,
-            lab,
+            handle,
             _dir: dir,
             ca_file,
         }
     }
 
     pub fn lab(&self) -> &mxray_lab::Lab {
-        &self.lab
+        self.handle.lab()
     }
 
     /// `--resolver IP:PORT --smtp-port N --ca-file PEM`.
     pub fn flags(&self) -> Vec<String> {
         vec![
             "--resolver".into(),
-            self.lab.resolver().to_string(),
+            self.handle.resolver().to_string(),
             "--smtp-port".into(),
-            self.lab.smtp_port().to_string(),
+            self.handle.smtp_port().to_string(),
             "--ca-file".into(),
             self.ca_file.display().to_string(),
         ]

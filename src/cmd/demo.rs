@@ -14,7 +14,7 @@ use mxray_verify::{BudgetLimits, Config, Engine, Item, Verdict, VerifyResult};
 
 use crate::cli::GlobalArgs;
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
-use crate::{Exit, exit};
+use crate::{ResultExt, exit};
 
 /// What the demo diagnoses besides each seed domain: mailbox probes, which reach the failures
 /// that only show at MAIL FROM / RCPT TO (greylisting, 421 4.4.3, drops mid-session).
@@ -30,14 +30,8 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let started = Instant::now();
     let lab = super::lab::start_bundled("seeds.toml", global.smtp_port)?;
     let info = lab.info();
-    let resolver: std::net::SocketAddr = info
-        .resolver
-        .parse()
-        .context("the lab's resolver address")?;
-    let tls = TlsSettings::from_pem(info.ca_pem.as_bytes(), "the lab CA").map_err(|e| Exit {
-        code: exit::ENVIRONMENT,
-        message: e.to_string(),
-    })?;
+    let resolver = lab.resolver();
+    let tls = TlsSettings::from_pem(info.ca_pem.as_bytes(), "the lab CA").environment()?;
     let mut targets: Vec<String> = lab_domains(&info);
     targets.extend(PROBES.iter().map(|s| s.to_string()));
     let opts = Options {
@@ -59,10 +53,7 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         .context("starting the async runtime")?;
     let tls_for_verify = opts.tls.clone();
     let (reports, verified): (Vec<Report>, Vec<VerifyResult>) = rt.block_on(async {
-        let dns = Dns::new(&[resolver], Duration::from_secs(2)).map_err(|e| Exit {
-            code: exit::ENVIRONMENT,
-            message: e.to_string(),
-        })?;
+        let dns = Dns::new(&[resolver], Duration::from_secs(2)).environment()?;
         // Verification runs beside the diagnoses, both on the library runners.
         let verifying = tokio::spawn(mxray_verify::run::verify_all(
             Arc::new(Engine::new(

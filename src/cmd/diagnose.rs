@@ -4,19 +4,18 @@
 use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
 use mxray_core::{Severity, escape_text};
 use mxray_diagnose::run::{self, Job};
 use mxray_diagnose::{Area, Areas, Limits, Options, Overall, Report, SenderOptions};
-use mxray_net::TlsSettings;
 use mxray_run::Ended;
 
-use crate::cli::{GlobalArgs, parse_duration};
+use crate::cli::{GlobalArgs, ProbeArgs};
+use crate::error::{Kind, mark};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
-use crate::{bad_input, exit};
+use crate::{ResultExt, bad_input, exit};
 
 #[derive(Debug, Args)]
 #[command(after_help = DIAGNOSE_HELP)]
@@ -38,21 +37,8 @@ pub struct DiagnoseArgs {
     #[arg(long)]
     pub probe: bool,
 
-    /// MAIL FROM for --probe. Default: the null sender <>.
-    #[arg(long, value_name = "ADDRESS", default_value = "")]
-    pub from: String,
-
-    /// The name mxray gives in EHLO. Default: this machine's hostname.
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
-
-    /// Trust the CA certificates in this PEM file instead of the Web PKI roots (the lab's CA).
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
-
-    /// How long to wait for an SMTP greeting before calling the host silent (tarpits greet late).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration, overrides_with = "greeting_wait")]
-    pub greeting_wait: Duration,
+    #[command(flatten)]
+    pub probe_args: ProbeArgs,
 
     /// Targets diagnosed at once with --input.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
@@ -117,10 +103,7 @@ A 0-100 score with sub-scores per area (docs/score.md). Finding ids: docs/findin
 Exit codes: 0 nothing failing; 1 a failing finding; 2 bad input; 3 no resolver answers.";
 
 pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
-    let tls = match &args.ca_file {
-        Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
-        None => TlsSettings::web_pki(),
-    };
+    let tls = args.probe_args.tls()?;
     let targets = match &args.input {
         Some(path) => read_targets(path)?,
         None => vec![args.target.clone().unwrap_or_default()],
@@ -137,9 +120,11 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         None => mxray_diagnose::default_zones(),
         Some(p) => {
             let text = std::fs::read_to_string(p)
-                .map_err(|e| bad_input(format!("cannot read --dnsbl-file {}: {e}", p.display())))?;
+                .with_context(|| format!("cannot read --dnsbl-file {}", p.display()))
+                .bad_input()?;
             mxray_diagnose::parse_dnsbl_file(&text)
-                .map_err(|e| bad_input(format!("--dnsbl-file {}: {e}", p.display())))?
+                .with_context(|| format!("--dnsbl-file {}", p.display()))
+                .bad_input()?
         }
     };
     for s in &args.dkim_selectors {
@@ -154,7 +139,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         }
     }
     let tls = Arc::new(tls);
-    let helo = args.helo.clone().unwrap_or_else(super::hostname);
+    let helo = args.probe_args.helo();
     let sender = SenderOptions {
         sender_ip: args.sender_ip,
         dkim_selectors: args.dkim_selectors.clone(),
@@ -168,9 +153,9 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),
         timeout: global.timeout,
-        greeting_wait: args.greeting_wait,
+        greeting_wait: args.probe_args.greeting_wait,
         probe: args.probe,
-        from: args.from.clone(),
+        from: args.probe_args.from.clone(),
         helo,
         tls,
         max_addrs_per_host: args.max_addresses as usize,
@@ -227,12 +212,16 @@ fn read_targets(path: &PathBuf) -> anyhow::Result<Vec<String>> {
         Box::new(io::stdin().lock())
     } else {
         let f = std::fs::File::open(path)
-            .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?;
+            .with_context(|| format!("cannot open --input {}", path.display()))
+            .bad_input()?;
         Box::new(io::BufReader::new(f))
     };
-    run::read_targets(reader, &path.display().to_string()).map_err(|e| match e {
-        run::TargetsError::Read { .. } => anyhow::Error::new(e),
-        other => bad_input(other.to_string()),
+    run::read_targets(reader, &path.display().to_string()).map_err(|e| {
+        let kind = match e {
+            run::TargetsError::Read { .. } => Kind::Environment,
+            _ => Kind::BadInput,
+        };
+        mark(kind, e)
     })
 }
 
@@ -265,7 +254,7 @@ async fn bulk(
     let done = run.done();
     if let Ended::Cancelled = run.finish().await {
         eprintln!("mxray: interrupted: {done} of {total} targets done and written");
-        return Ok(130);
+        return Ok(exit::INTERRUPTED);
     }
     Ok(if failures { exit::FAILURES } else { exit::OK })
 }

@@ -9,6 +9,7 @@ use mxray_core::reply::MAX_INPUT;
 use mxray_core::{Class, Side, escape_text};
 
 use crate::cli::{ExplainArgs, GlobalArgs};
+use crate::error::{Kind, mark};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
 use crate::{bad_input, exit};
 
@@ -26,7 +27,7 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resul
         match res {
             Ok(e) => explained.push(e),
             Err(err) if many => problems.push(format!("line {}: {err}", i + 1)),
-            Err(err) => return Err(bad_input(err.to_string())),
+            Err(err) => return Err(mark(Kind::BadInput, err)),
         }
     }
     if explained.is_empty() {

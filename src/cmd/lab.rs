@@ -4,15 +4,14 @@
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use mxray_lab::{Lab, LabError, LabOptions, LabStats, ReadyInfo, Scenario, bundled};
+use mxray_lab::{Lab, LabHandle, LabOptions, ReadyInfo, Scenario, StartError, bundled};
 
 use crate::cli::GlobalArgs;
+use crate::error::{Kind, mark};
 use crate::render::Render;
-use crate::{Exit, exit};
+use crate::{ResultExt, exit};
 
 #[derive(Debug, Args)]
 pub struct LabArgs {
@@ -76,20 +75,13 @@ pub fn run(args: &LabArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8
 
 /// Reads a scenario file, or a bundled one when the path names no file but a bundled scenario.
 fn load(path: &Path) -> anyhow::Result<Scenario> {
-    let bad = |e: mxray_lab::ScenarioError| -> anyhow::Error {
-        Exit {
-            code: exit::BAD_INPUT,
-            message: e.to_string(),
-        }
-        .into()
-    };
     if !path.exists()
         && let Some(name) = path.to_str()
         && let Some(text) = bundled::get(name)
     {
-        return Scenario::from_str_named(text, name).map_err(bad);
+        return Scenario::from_str_named(text, name).bad_input();
     }
-    Scenario::from_path(path).map_err(bad)
+    Scenario::from_path(path).bad_input()
 }
 
 /// `mxray lab serve SCENARIO [--ready-file F] [--smtp-port N]`: runs until SIGINT/SIGTERM.
@@ -101,127 +93,46 @@ pub fn serve(
     dns_addr: Option<SocketAddr>,
 ) -> anyhow::Result<u8> {
     let scenario = load(scenario)?;
-    let runtime = runtime()?;
-    let result = runtime.block_on(async {
-        let lab = start(scenario, smtp_port, dns_addr).await?;
-        let info = lab.ready_info();
-        if let Some(path) = ready_file {
-            write_ready_file(path, &info)?;
-        }
-        print_summary(&info);
-        wait_until_stopped(&lab).await;
-        let stats = lab.stats();
-        lab.shutdown().await;
-        // A stale ready file would tell the next script that a dead lab is listening.
-        if let Some(path) = ready_file {
-            let _ = std::fs::remove_file(path);
-        }
-        println!("{stats}");
-        anyhow::Ok(exit::OK)
-    });
-    // Standard input is read on a blocking thread that may never return: do not wait for it.
-    runtime.shutdown_timeout(Duration::from_millis(500));
-    result
-}
-
-/// A lab running on its own runtime, for `lab demo` and tests: the caller's thread stays free
-/// to run blocking verbs against it.
-pub struct RunningLab {
-    runtime: tokio::runtime::Runtime,
-    lab: Option<Lab>,
-}
-
-// `lab demo` and the end-to-end tests pick the helpers they need; not all are used by each.
-#[allow(dead_code)]
-impl RunningLab {
-    pub fn info(&self) -> ReadyInfo {
-        self.lab
-            .as_ref()
-            .map(Lab::ready_info)
-            .expect("lab is running")
-    }
-
-    pub fn stats(&self) -> LabStats {
-        self.lab.as_ref().map(Lab::stats).unwrap_or_default()
-    }
-
-    /// `--resolver` value for other verbs.
-    pub fn resolver(&self) -> String {
-        self.info().resolver
-    }
-
-    pub fn smtp_port(&self) -> u16 {
-        self.info().smtp_port
-    }
-
-    /// Stops the lab and returns the final counters.
-    pub fn stop(mut self) -> LabStats {
-        let stats = self.stats();
-        if let Some(lab) = self.lab.take() {
-            self.runtime.block_on(lab.shutdown());
-        }
-        stats
-    }
-}
-
-/// Starts the bundled `seeds.toml` (for `lab demo`).
-#[allow(dead_code)]
-pub fn start_bundled_seeds() -> anyhow::Result<RunningLab> {
-    start_bundled("seeds.toml", None)
-}
-
-/// Starts a bundled scenario by name (`seeds`, `world`).
-pub fn start_bundled(name: &str, smtp_port: Option<u16>) -> anyhow::Result<RunningLab> {
-    let text = bundled::get(name).ok_or_else(|| Exit {
-        code: exit::BAD_INPUT,
-        message: format!(
-            "no bundled scenario named {:?} (try seeds or world)",
-            name.escape_debug().to_string()
-        ),
-    })?;
-    let scenario = Scenario::from_str_named(text, name).map_err(|e| Exit {
-        code: exit::BAD_INPUT,
-        message: e.to_string(),
-    })?;
-    let runtime = runtime()?;
-    let lab = runtime.block_on(start(scenario, smtp_port, None))?;
-    Ok(RunningLab {
-        runtime,
-        lab: Some(lab),
-    })
-}
-
-fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .thread_name("mxray-lab")
-        .enable_all()
-        .build()
-        .context("cannot start the async runtime")
-}
-
-async fn start(
-    scenario: Scenario,
-    smtp_port: Option<u16>,
-    dns_addr: Option<SocketAddr>,
-) -> anyhow::Result<Lab> {
     let options = LabOptions {
         smtp_port,
         dns_addr,
         ..LabOptions::default()
     };
-    Lab::start(scenario, options).await.map_err(|e: LabError| {
-        let code = if e.is_bind() {
-            exit::ENVIRONMENT
-        } else {
-            exit::BAD_INPUT
-        };
-        Exit {
-            code,
-            message: format!("lab: {e}"),
-        }
-        .into()
-    })
+    let lab = LabHandle::start(scenario, options).map_err(start_error)?;
+    let info = lab.info();
+    if let Some(path) = ready_file {
+        write_ready_file(path, &info)?;
+    }
+    print_summary(&info);
+    lab.block_on(wait_until_stopped(lab.lab()));
+    // Standard input is read on a blocking thread that may never return: `stop` does not
+    // wait for it.
+    let stats = lab.stop();
+    // A stale ready file would tell the next script that a dead lab is listening.
+    if let Some(path) = ready_file {
+        let _ = std::fs::remove_file(path);
+    }
+    println!("{stats}");
+    Ok(exit::OK)
+}
+
+/// Starts a bundled scenario by name (`seeds`, `world`) for `lab demo`.
+pub fn start_bundled(name: &str, smtp_port: Option<u16>) -> anyhow::Result<LabHandle> {
+    let options = LabOptions {
+        smtp_port,
+        ..LabOptions::default()
+    };
+    LabHandle::bundled(name, options).map_err(start_error)
+}
+
+/// A lab that cannot start: the environment's fault (a port taken) or the scenario's.
+fn start_error(e: StartError) -> anyhow::Error {
+    let kind = if e.is_environment() {
+        Kind::Environment
+    } else {
+        Kind::BadInput
+    };
+    mark(kind, e)
 }
 
 /// Writes the ready file atomically (temp file in the same directory, then rename), so a

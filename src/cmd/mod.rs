@@ -28,13 +28,7 @@ pub async fn live_dns(global: &crate::cli::GlobalArgs) -> anyhow::Result<mxray_n
 
 /// The run's resolver, not yet checked (for callers that check it beside other work).
 pub fn new_dns(global: &crate::cli::GlobalArgs) -> anyhow::Result<mxray_net::Dns> {
-    mxray_net::Dns::new(&global.resolvers, global.timeout).map_err(|e| {
-        crate::Exit {
-            code: crate::exit::ENVIRONMENT,
-            message: e.to_string(),
-        }
-        .into()
-    })
+    crate::ResultExt::environment(mxray_net::Dns::new(&global.resolvers, global.timeout))
 }
 
 /// The error for a resolver that answers nothing, naming which one.
@@ -49,13 +43,9 @@ pub fn dead_resolver(global: &crate::cli::GlobalArgs) -> anyhow::Error {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    crate::Exit {
-        code: crate::exit::ENVIRONMENT,
-        message: format!(
-            "no DNS resolver answers ({which}): check the network or pass --resolver IP:PORT"
-        ),
-    }
-    .into()
+    crate::error::environment(format!(
+        "no DNS resolver answers ({which}): check the network or pass --resolver IP:PORT"
+    ))
 }
 
 /// A progress bar on standard error, fed by a runner's progress callback; none when stderr is

@@ -11,14 +11,14 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::Args;
 use mxray_core::escape_text;
-use mxray_net::TlsSettings;
 use mxray_run::Ended;
 use mxray_verify::input::Reader;
 use mxray_verify::{BudgetLimits, Config, Engine, Resume, Verdict, VerifyResult};
 
-use crate::cli::{GlobalArgs, parse_duration};
+use crate::cli::{GlobalArgs, ProbeArgs, parse_duration};
+use crate::error::{Kind, mark};
 use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
-use crate::{Exit, bad_input, exit};
+use crate::{ResultExt, exit};
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_HELP)]
@@ -48,13 +48,8 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", requires = "input")]
     pub state: Option<PathBuf>,
 
-    /// MAIL FROM for the probes. Default: the null sender <>.
-    #[arg(long, value_name = "ADDRESS", default_value = "")]
-    pub from: String,
-
-    /// The name given in EHLO. Default: this machine's hostname.
-    #[arg(long, value_name = "NAME")]
-    pub helo: Option<String>,
+    #[command(flatten)]
+    pub probe_args: ProbeArgs,
 
     /// First retry after a greylisting reply without a hint; later retries double it.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
@@ -88,14 +83,6 @@ pub struct VerifyArgs {
     /// Do not probe a random address to detect catch-all domains.
     #[arg(long)]
     pub no_catch_all: bool,
-
-    /// How long to wait for a greeting (tarpits greet late).
-    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
-    pub greeting_wait: Duration,
-
-    /// CA certificates (PEM) to trust when a server insists on STARTTLS.
-    #[arg(long, value_name = "PEM")]
-    pub ca_file: Option<PathBuf>,
 }
 
 const VERIFY_HELP: &str = "\
@@ -127,10 +114,11 @@ impl Sink {
                 Sink::Terminal
             });
         };
-        let f: Box<dyn Write> =
-            Box::new(io::BufWriter::new(File::create(p).map_err(|e| {
-                bad_input(format!("cannot create --output {}: {e}", p.display()))
-            })?));
+        let f: Box<dyn Write> = Box::new(io::BufWriter::new(
+            File::create(p)
+                .with_context(|| format!("cannot create --output {}", p.display()))
+                .bad_input()?,
+        ));
         if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             let mut w = csv::Writer::from_writer(f);
             w.write_record(VerifyResult::CSV_HEADER)?;
@@ -205,7 +193,8 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
     } else {
         Box::new(
             File::open(path)
-                .map_err(|e| bad_input(format!("cannot open --input {}: {e}", path.display())))?,
+                .with_context(|| format!("cannot open --input {}", path.display()))
+                .bad_input()?,
         )
     };
     let csv = args.column.is_some()
@@ -213,23 +202,17 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if csv {
-        Reader::csv(raw, args.column.as_deref().unwrap_or("email"))
-            .map_err(|e| bad_input(e.to_string()))
+        Reader::csv(raw, args.column.as_deref().unwrap_or("email")).bad_input()
     } else {
         Ok(Reader::lines(raw))
     }
 }
 
 pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
-    let tls = match &args.ca_file {
-        Some(p) => TlsSettings::from_ca_file(p).map_err(|e| bad_input(e.to_string()))?,
-        None => TlsSettings::web_pki(),
-    };
+    let tls = args.probe_args.tls()?;
     let reader = open_input(args)?;
     let resume = match (&args.state, &args.input) {
-        (Some(s), Some(i)) => {
-            Some(Resume::open(s, &i.display().to_string()).map_err(|e| bad_input(e.to_string()))?)
-        }
+        (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).bad_input()?),
         _ => None,
     };
     let mut sink = Sink::open(args.output.as_deref(), r.json)?;
@@ -242,9 +225,9 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let cfg = Config {
         smtp_port: global.smtp_port.unwrap_or(25),
         timeout: global.timeout,
-        greeting_wait: args.greeting_wait,
-        from: args.from.clone(),
-        helo: args.helo.clone().unwrap_or_else(super::hostname),
+        greeting_wait: args.probe_args.greeting_wait,
+        from: args.probe_args.from.clone(),
+        helo: args.probe_args.helo(),
         greylist_retry: args.greylist_retry,
         deadline: args.deadline,
         rcpt_per_transaction: args.rcpt_per_transaction as usize,
@@ -277,7 +260,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             super::progress(&bar),
         );
         while let Some(got) = run.next().await {
-            let d = got.map_err(|e| Exit { code: exit::ENVIRONMENT, message: e.to_string() })?;
+            let d = got.environment()?;
             undeliverable |= d.result.verdict == Verdict::Undeliverable;
             sink.write(&d.result, r)?;
         }
@@ -292,9 +275,9 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
                     "mxray: interrupted: {count} results written{}",
                     if args.state.is_some() { "; run the same command to resume" } else { "" }
                 );
-                return Ok(130);
+                return Ok(exit::INTERRUPTED);
             }
-            Ended::Failed(e) => return Err(bad_input(e.to_string())),
+            Ended::Failed(e) => return Err(mark(Kind::BadInput, e)),
             Ended::Crashed(e) => return Err(anyhow::anyhow!("verification task failed: {e}")),
             Ended::Completed => {}
         }

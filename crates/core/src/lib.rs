@@ -1,13 +1,14 @@
 //! mxray-core: the shared vocabulary of mxray, with no I/O: SMTP reply codes, the IANA enhanced
 //! status code registry, the knowledge base behind `mxray explain`, and text escaping.
 //!
-//! Layout:
+//! # Layout
 //! - `code`: reply codes (RFC 5321) and enhanced status codes (RFC 3463), parsed and classed.
 //! - `registry`: the whole IANA enhanced status code registry, as data.
 //! - `knowledge`: the situations behind a reply (`SituationId`), with causes and next steps.
 //! - `reply`: finds the reply in a bare reply, a log line or a DSN (`extract`).
 //! - `explain`: one reply in, one [`Explanation`] out: the function every verb prints from.
 //! - `address`, `domain`: address and domain syntax, IDNA, typo suggestions; [`DomainName`].
+//! - `duration`: the one duration parser (`10s`, `500ms`, `2m`) for flags and scenarios.
 //! - `dns`: DNS answers as recorded observations (`DnsAnswer`), filled in by `mxray-net`.
 //! - `mx`: where a domain's mail goes, read from its MX answer (`MxPlan`, `MxResolution`).
 //! - `finding`: the findings model shared by every check (`id`, severity, evidence, fix).
@@ -23,6 +24,7 @@ pub mod address;
 pub mod code;
 pub mod dns;
 pub mod domain;
+pub mod duration;
 pub mod escape;
 pub mod explain;
 pub mod finding;

@@ -11,9 +11,21 @@
 //! lab.shutdown().await;
 //! # Ok(()) }
 //! ```
+//!
+//! # Layout
+//! - `lib.rs`: [`Lab`] (start, addresses, ready info, counters, shutdown) and its options.
+//! - `handle`: [`LabHandle`], a lab on its own runtime for callers that are not async.
+//! - `scenario`: the TOML scenario format, parsed and validated with positions in errors.
+//! - `bundled`: the scenarios compiled in (`seeds`, `world`).
+//! - `dns`: the authoritative DNS server and the zones built from a scenario.
+//! - `smtp`: the scriptable SMTP servers, one per host, with their behaviours.
+//! - `https`: the MTA-STS policy server.
+//! - `tls`: the lab CA and the certificates it issues (valid, expired, wrong name...).
+//! - `stats`: what clients did, counted per host and per client.
 
 pub mod bundled;
 pub mod dns;
+pub mod handle;
 pub mod https;
 pub mod scenario;
 pub mod smtp;
@@ -29,6 +41,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use handle::{LabHandle, StartError};
 pub use scenario::{Scenario, ScenarioError};
 pub use smtp::Limits;
 pub use stats::{ClientStats, DnsStats, HostStats, HttpsStats, LabStats};

@@ -21,6 +21,7 @@ use crate::budget::{BudgetLimits, Budgets};
 use crate::classify::{Outcome, classify_rcpt, retry_hint};
 use crate::lists;
 use crate::model::{DecidingReply, Reason, Verdict, VerifyResult};
+use crate::verdict::{Context, DomainFailure, Facts, decide};
 
 /// How the engine behaves; every field has a documented default in the CLI.
 #[derive(Clone)]
@@ -69,7 +70,7 @@ pub struct Decided {
 #[derive(Debug)]
 enum DomainInfo {
     Hosts(Vec<MxHost>),
-    Fail(Verdict, Reason, String),
+    Fail(DomainFailure, String),
 }
 
 #[derive(Debug, Clone)]
@@ -160,13 +161,8 @@ impl Engine {
             let target = match parse_target(&item.input).and_then(require_local) {
                 Ok(t) => t,
                 Err(e) => {
-                    let r = self.immediate(
-                        &item.input,
-                        None,
-                        Verdict::Undeliverable,
-                        Reason::Syntax,
-                        Some(e.to_string()),
-                    );
+                    let (verdict, reason) = decide(&Facts::BadSyntax, Context::default());
+                    let r = self.immediate(&item.input, None, verdict, reason, Some(e.to_string()));
                     let _ = out
                         .send(Decided {
                             index: item.index,
@@ -242,21 +238,21 @@ impl Engine {
         }
     }
 
+    /// Reports `p` (every input line that normalised to it) with the verdict its facts decide.
     async fn emit(
         &self,
         run: &DomainRun,
         p: Pending,
-        verdict: Verdict,
-        reason: Reason,
+        facts: Facts,
         reply: Option<DecidingReply>,
         out: &mpsc::Sender<Decided>,
     ) {
+        let ctx = Context {
+            catch_all: run.catch_all,
+            disposable: lists::is_disposable(&p.target.domain_ascii),
+        };
+        let (verdict, reason) = decide(&facts, ctx);
         let mut base = self.immediate("", Some(&p.target), verdict, reason, None);
-        // A disposable address that works is still a throwaway: risky.
-        if base.disposable && verdict == Verdict::Deliverable {
-            base.verdict = Verdict::Risky;
-            base.reason = Reason::Disposable;
-        }
         base.reply = reply;
         base.catch_all = run.catch_all;
         base.attempts = p.attempts;
@@ -291,16 +287,14 @@ impl Engine {
         let res = resolve_mx(&self.dns, &DomainName::from_dns(domain), MAX_EXCHANGES).await;
         let dns_fail = |what: &str| {
             DomainInfo::Fail(
-                Verdict::Unknown,
-                Reason::DnsFailure,
+                DomainFailure::Transient,
                 format!("MX lookup for {domain}: {what}"),
             )
         };
         match &res.plan {
             MxPlan::NxDomain => {
                 return DomainInfo::Fail(
-                    Verdict::Undeliverable,
-                    Reason::DomainNxdomain,
+                    DomainFailure::NxDomain,
                     format!("{domain} does not exist (NXDOMAIN)"),
                 );
             }
@@ -315,8 +309,7 @@ impl Engine {
             }
             MxPlan::Null => {
                 return DomainInfo::Fail(
-                    Verdict::Undeliverable,
-                    Reason::NullMx,
+                    DomainFailure::NullMx,
                     format!("{domain} publishes a null MX (RFC 7505)"),
                 );
             }
@@ -336,8 +329,7 @@ impl Engine {
                 dns_fail("the MX hosts' addresses could not be resolved")
             } else {
                 DomainInfo::Fail(
-                    Verdict::Undeliverable,
-                    Reason::NoMx,
+                    DomainFailure::NoMxHost,
                     format!("{domain} has no MX host with an address"),
                 )
             };
@@ -357,7 +349,7 @@ impl Engine {
             started: Instant::now(),
         };
         let hosts = match &*self.resolve(&domain).await {
-            DomainInfo::Fail(v, r, text) => {
+            DomainInfo::Fail(failure, text) => {
                 while let Some(p) = run.pending.pop_front() {
                     let reply = Some(DecidingReply {
                         code: 0,
@@ -365,7 +357,8 @@ impl Engine {
                         text: text.clone(),
                         mx_host: String::new(),
                     });
-                    self.emit(&run, p, *v, *r, reply, out).await;
+                    self.emit(&run, p, Facts::Domain(*failure), reply, out)
+                        .await;
                 }
                 return;
             }
@@ -449,20 +442,24 @@ impl Engine {
             }
         }
         // Whatever is left is unresolved: unknown, with the last reason seen.
-        let all_down_reason = down.iter().flatten().next().cloned();
+        let hosts_down = down.iter().flatten().next().cloned();
         let rest: Vec<Pending> = run
             .pending
             .drain(..)
             .chain(run.waiting.drain(..).map(|(_, p)| p))
             .collect();
         for p in rest {
-            let (reason, reply) = p
-                .last
-                .clone()
-                .or_else(|| all_down_reason.clone())
-                .unwrap_or((Reason::Timeout, None));
-            self.emit(&run, p, Verdict::Unknown, reason, reply, out)
-                .await;
+            // The reply shown is the one behind the reason `decide` picks: the address's
+            // last, else the one that took the hosts down.
+            let reply = match &p.last {
+                Some((_, reply)) => reply.clone(),
+                None => hosts_down.as_ref().and_then(|(_, reply)| reply.clone()),
+            };
+            let facts = Facts::Unresolved {
+                last: p.last.as_ref().map(|(r, _)| *r),
+                hosts_down: hosts_down.as_ref().map(|(r, _)| *r),
+            };
+            self.emit(&run, p, facts, reply, out).await;
         }
     }
 
@@ -623,15 +620,10 @@ impl Engine {
                     }
                     Outcome::Final(_, reason) => {
                         // The sender is refused: nothing can be learned about any address here.
-                        let reason = if reason == Reason::TlsRequired {
-                            reason
-                        } else {
-                            Reason::SenderRejected
-                        };
                         let reply = Some(self.deciding(&mail, host));
                         while let Some(p) = run.pending.pop_front() {
-                            self.emit(run, p, Verdict::Unknown, reason, reply.clone(), out)
-                                .await;
+                            let facts = Facts::SenderRefused(reason);
+                            self.emit(run, p, facts, reply.clone(), out).await;
                         }
                         return SessionEnd::Done;
                     }
@@ -728,15 +720,9 @@ impl Engine {
                     in_txn += 1;
                     let reply = Some(self.deciding(&r, host));
                     match classify_rcpt(&r) {
-                        Outcome::Accepted => {
-                            let (v, why) = if run.catch_all == Some(true) {
-                                (Verdict::Risky, Reason::CatchAll)
-                            } else {
-                                (Verdict::Deliverable, Reason::MailboxExists)
-                            };
-                            self.emit(run, p, v, why, reply, out).await;
+                        decided @ (Outcome::Accepted | Outcome::Final(..)) => {
+                            self.emit(run, p, Facts::Rcpt(decided), reply, out).await;
                         }
-                        Outcome::Final(v, why) => self.emit(run, p, v, why, reply, out).await,
                         Outcome::TooManyRecipients => {
                             // Learn the server's cap: what it took in this transaction.
                             if run.cap.is_none() || in_txn <= cap {

@@ -2,8 +2,10 @@
 //! invalid.
 //!
 //! # Layout
-//! - `engine`: the scheduler (per-domain sessions, retries, deadlines); records what happened.
+//! - `engine`: the scheduler (per-domain sessions, retries, deadlines); records what happened
+//!   and asks `verdict` what it means.
 //! - `classify`: what one SMTP reply means for an address (pure).
+//! - `verdict`: the one place a verdict and reason are decided, from recorded facts (pure).
 //! - `budget`: per-provider session and connection-rate budgets, slowed by throttling.
 //! - `input`: streaming address input (lines or a CSV column), read in batches.
 //! - `run`: verify's job on the bulk runner (mxray-run): batches in, results out, store, resume.
@@ -19,6 +21,7 @@ pub mod lists;
 pub mod model;
 pub mod run;
 pub mod store;
+pub mod verdict;
 
 pub use budget::BudgetLimits;
 pub use engine::{Config, Decided, Engine, Item};

@@ -773,7 +773,7 @@ impl Cx<'_> {
     }
 
     fn duration(&self, s: &S) -> R<Duration> {
-        let d = parse_duration(s.get_ref()).map_err(|m| self.at(s, m))?;
+        let d = mxray_core::duration::parse(s.get_ref()).map_err(|e| self.at(s, e.to_string()))?;
         if d > MAX_DELAY {
             return Err(self.at(s, "durations longer than 1h are not allowed".into()));
         }
@@ -861,36 +861,6 @@ fn check_name(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// `250ms`, `2s`, `1.5s`, `3m`, `1h`, or `0`.
-pub(crate) fn parse_duration(s: &str) -> Result<Duration, String> {
-    let s = s.trim();
-    if s == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let split = s
-        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
-        .unwrap_or(s.len());
-    let (num, unit) = s.split_at(split);
-    let n: f64 = num
-        .parse()
-        .map_err(|_| format!("{s:?} is not a duration (e.g. \"200ms\", \"5s\", \"2m\")"))?;
-    let ms = match unit {
-        "ms" => n,
-        "s" => n * 1000.0,
-        "m" => n * 60_000.0,
-        "h" => n * 3_600_000.0,
-        _ => {
-            return Err(format!(
-                "{s:?} is not a duration: unit must be ms, s, m or h"
-            ));
-        }
-    };
-    if !ms.is_finite() || !(0.0..=1e12).contains(&ms) {
-        return Err(format!("{s:?} is out of range"));
-    }
-    Ok(Duration::from_micros((ms * 1000.0).round() as u64))
-}
-
 /// 1-based line and column (in characters) of a byte offset.
 fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
@@ -903,16 +873,6 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn durations() {
-        assert_eq!(parse_duration("200ms").unwrap(), Duration::from_millis(200));
-        assert_eq!(parse_duration("1.5s").unwrap(), Duration::from_millis(1500));
-        assert_eq!(parse_duration("2m").unwrap(), Duration::from_secs(120));
-        assert_eq!(parse_duration("0").unwrap(), Duration::ZERO);
-        assert!(parse_duration("5").is_err());
-        assert!(parse_duration("fast").is_err());
-    }
 
     #[test]
     fn positions() {
