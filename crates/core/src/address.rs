@@ -3,6 +3,8 @@
 
 use serde::Serialize;
 
+use crate::domain::DomainName;
+
 /// A parsed target: a domain, or an address whose domain it is.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Target {
@@ -13,7 +15,7 @@ pub struct Target {
     /// The domain as the user wrote it, lower-cased (may be Unicode).
     pub domain: String,
     /// The domain in ASCII (A-labels), for DNS.
-    pub domain_ascii: String,
+    pub domain_ascii: DomainName,
 }
 
 impl Target {
@@ -21,7 +23,7 @@ impl Target {
     pub fn normalized(&self) -> String {
         match &self.local {
             Some(l) => format!("{l}@{}", self.domain_ascii),
-            None => self.domain_ascii.clone(),
+            None => self.domain_ascii.to_string(),
         }
     }
 }
@@ -59,7 +61,7 @@ pub fn parse_target(input: &str) -> Result<Target, AddressError> {
                 input: s.to_string(),
                 local: None,
                 domain,
-                domain_ascii: ascii,
+                domain_ascii: DomainName::checked(ascii),
             })
         }
         Some(at) => {
@@ -81,7 +83,7 @@ pub fn parse_target(input: &str) -> Result<Target, AddressError> {
                 input: s.to_string(),
                 local: Some(local.to_string()),
                 domain,
-                domain_ascii: ascii,
+                domain_ascii: DomainName::checked(ascii),
             })
         }
     }

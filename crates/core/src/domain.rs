@@ -24,6 +24,11 @@ impl DomainName {
         parse_domain(input).map(|(_, ascii)| DomainName(ascii))
     }
 
+    /// A name `parse_domain` has already checked and normalised.
+    pub(crate) fn checked(ascii: String) -> DomainName {
+        DomainName(ascii)
+    }
+
     /// A name as DNS or a peer wrote it: surrounding space and trailing dots removed, ASCII
     /// lower-cased. Non-ASCII bytes are kept as they are (a hostile zone may hold anything,
     /// and evidence must show what was there).
@@ -84,6 +89,15 @@ impl DomainName {
 impl fmt::Display for DomainName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
+    }
+}
+
+// A domain name is read as text everywhere (formatting, DNS queries, comparisons): deref to
+// `str` rather than `as_str()` at every use. Only constructors normalise.
+impl std::ops::Deref for DomainName {
+    type Target = str;
+    fn deref(&self) -> &str {
+        &self.0
     }
 }
 

@@ -172,7 +172,9 @@ impl Engine {
                     continue;
                 }
             };
-            let list = by_domain.entry(target.domain_ascii.clone()).or_default();
+            let list = by_domain
+                .entry(target.domain_ascii.to_string())
+                .or_default();
             let key = target.normalized();
             match list.iter_mut().find(|p| p.target.normalized() == key) {
                 Some(p) => p.inputs.push((item.index, item.input)),

@@ -6,7 +6,6 @@ use std::net::IpAddr;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use mxray_core::DomainName;
 use mxray_core::address::Target;
 use mxray_core::mx::MxTarget;
 use mxray_net::{Dns, TlsSettings, resolve_mx};
@@ -90,7 +89,7 @@ pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations 
 /// addresses land in `skipped_addrs`): `--only` without transport and tls.
 pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool) -> Observations {
     let domain = target.domain_ascii.clone();
-    let resolution = resolve_mx(dns, &DomainName::from_dns(&domain), opts.max_hosts).await;
+    let resolution = resolve_mx(dns, &domain, opts.max_hosts).await;
     let mut obs = Observations {
         target,
         mx: resolution.mx,

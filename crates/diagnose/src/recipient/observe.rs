@@ -3,6 +3,7 @@
 
 use std::net::IpAddr;
 
+use mxray_core::DomainName;
 use mxray_core::address::Target;
 use mxray_net::smtp::capabilities;
 use mxray_net::{DnsAnswer, DnsRecord, Reply, SmtpError, TlsObservation};
@@ -144,7 +145,7 @@ impl AddrObs {
                 .filter(|r| r.is_positive())
                 .and_then(|r| r.lines.first())
                 .and_then(|l| l.split_whitespace().next())
-                .map(|n| n.trim_end_matches('.').to_ascii_lowercase())
+                .map(|n| DomainName::from_dns(n).into_string())
         };
         from(&self.ehlo).or_else(|| from(&self.banner))
     }

@@ -1,6 +1,7 @@
 //! STARTTLS on each MX address, judged: offered or not, the handshake, and the certificate
 //! (dates, names, trust). The handshake itself happens inside the SMTP session (`smtp`).
 
+use mxray_core::DomainName;
 use mxray_core::{Finding, Severity, escape_text};
 
 use super::observe::{AddrObs, HostObs, Observations, Step};
@@ -129,7 +130,9 @@ pub fn findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Finding> {
                 .host(h.label()),
         );
     }
-    if !leaf.names.iter().any(|n| name_matches(n, &h.name)) {
+    // RFC 6125 6.4.3: exact, or a left-most `*` label standing for exactly one label.
+    let host_name = DomainName::from_dns(&h.name);
+    if !leaf.names.iter().any(|n| host_name.matches_pattern(n)) {
         bad = true;
         f.push(
             Finding::new(CERT_NAME_MISMATCH, Severity::Warn, format!("{where_}'s certificate does not name {}", h.name))
@@ -173,29 +176,4 @@ pub fn findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Finding> {
         );
     }
     f
-}
-
-/// RFC 6125 matching: exact, or a left-most `*` label standing for exactly one label.
-pub fn name_matches(pattern: &str, name: &str) -> bool {
-    let p = pattern.trim_end_matches('.').to_ascii_lowercase();
-    let n = name.trim_end_matches('.').to_ascii_lowercase();
-    if let Some(rest) = p.strip_prefix("*.") {
-        return n
-            .split_once('.')
-            .is_some_and(|(first, tail)| !first.is_empty() && tail == rest);
-    }
-    p == n
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn wildcard_names() {
-        assert!(name_matches("*.example.com", "mx1.example.com"));
-        assert!(!name_matches("*.example.com", "a.b.example.com"));
-        assert!(!name_matches("*.example.com", "example.com"));
-        assert!(name_matches("MX.example.com", "mx.example.com."));
-    }
 }

@@ -1,13 +1,14 @@
 //! DMARC (RFC 7489, with DMARCbis notes): the policy record (own or organisational), the
 //! external report authorisations, and their judgement.
 
+use mxray_core::DomainName;
 use mxray_core::{Finding, Severity, escape_text};
 use mxray_net::{Dns, DnsAnswer, DnsOutcome, RType};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
 use super::tags::{tag, tags};
-use super::{SenderObs, org_domain, outcome_word, txt_records};
+use super::{SenderObs, outcome_word, txt_records};
 
 use crate::Topic;
 use crate::score::Area;
@@ -56,7 +57,7 @@ pub struct DmarcObs {
 /// `_dmarc.DOMAIN`, the organisational domain's record when it differs, and the report
 /// authorisations of external report domains (RFC 7489 7.1).
 pub async fn observe(dns: &Dns, d: &str) -> DmarcObs {
-    let org = org_domain(d);
+    let org = DomainName::from_dns(d).registrable();
     let own = format!("_dmarc.{d}");
     let (answer, org_answer) = tokio::join!(dns.query(&own, RType::Txt), async {
         if org != d {
@@ -75,7 +76,7 @@ pub async fn observe(dns: &Dns, d: &str) -> DmarcObs {
         let mut domains: Vec<String> = Vec::new();
         for uri in dmarc_uris(&r) {
             if let Some(rd) = mailto_domain(&uri)
-                && org_domain(&rd) != org
+                && DomainName::from_dns(&rd).registrable() != org
                 && !domains.contains(&rd)
             {
                 domains.push(rd);
@@ -94,7 +95,7 @@ pub async fn observe(dns: &Dns, d: &str) -> DmarcObs {
     }
     DmarcObs {
         answer,
-        org: org_answer.map(|a| (org, a)),
+        org: org_answer.map(|a| (org.into_string(), a)),
         report_auth,
     }
 }
@@ -121,7 +122,7 @@ pub fn mailto_domain(uri: &str) -> Option<String> {
         .then(|| &uri[7..])?;
     let addr = rest.split('!').next()?;
     let (_, dom) = addr.rsplit_once('@')?;
-    let dom = dom.trim().trim_end_matches('.').to_ascii_lowercase();
+    let dom = DomainName::from_dns(dom).into_string();
     (!dom.is_empty()).then_some(dom)
 }
 
@@ -427,8 +428,5 @@ mod tests {
                 "mailto:c@z.example"
             ]
         );
-        use crate::sender::org_domain;
-        assert_eq!(org_domain("a.b.example.co.uk"), "example.co.uk");
-        assert_eq!(org_domain("mx.healthy.test"), "healthy.test");
     }
 }

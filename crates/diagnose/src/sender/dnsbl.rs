@@ -4,6 +4,7 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use mxray_core::DomainName;
 use mxray_core::{Finding, Severity, escape_text};
 use mxray_net::{Dns, DnsAnswer, DnsOutcome, RType};
 use serde::Serialize;
@@ -97,7 +98,7 @@ pub fn parse_dnsbl_file(text: &str) -> Result<Vec<DnsblZone>, DnsblFileError> {
                 });
             }
         };
-        let zone = zone.trim_end_matches('.').to_ascii_lowercase();
+        let zone = DomainName::from_dns(zone).into_string();
         if !zone.contains('.')
             || !zone
                 .chars()

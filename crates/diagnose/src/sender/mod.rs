@@ -18,6 +18,7 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use mxray_core::DomainName;
 use mxray_core::Finding;
 use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType, TlsSettings};
 use serde::Serialize;
@@ -105,16 +106,6 @@ pub fn txt_records(a: &DnsAnswer) -> Vec<String> {
         .collect()
 }
 
-/// The organisational domain (RFC 7489 3.2) by the public suffix list; names whose suffix
-/// the list does not know (`.test`) count their last label as the suffix.
-pub fn org_domain(domain: &str) -> String {
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
-    match psl::domain_str(&d) {
-        Some(o) => o.to_string(),
-        None => d,
-    }
-}
-
 /// A DNS outcome in a word or two, for finding titles.
 pub fn outcome_word(o: &DnsOutcome) -> String {
     match o {
@@ -133,7 +124,7 @@ pub fn outcome_word(o: &DnsOutcome) -> String {
 /// SPF walk).
 pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> SenderObs {
     let start = std::time::Instant::now();
-    let d = domain.trim_end_matches('.').to_ascii_lowercase();
+    let d = DomainName::from_dns(domain).into_string();
     let auth = opts.areas.auth;
     let tls = opts.areas.tls;
     let rep = opts.areas.reputation;

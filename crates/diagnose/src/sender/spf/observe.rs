@@ -7,6 +7,7 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use mxray_core::DomainName;
 use mxray_core::mx::MxRecord;
 use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 use serde::Serialize;
@@ -165,7 +166,7 @@ fn walk_node(
                         Term::Include { .. } => format!("include:{d}"),
                         _ => format!("redirect={d}"),
                     };
-                    let target = d.trim_end_matches('.').to_ascii_lowercase();
+                    let target = DomainName::from_dns(d).into_string();
                     if has_macro(d) {
                         kids.push(Err((
                             via,
