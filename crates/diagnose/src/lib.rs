@@ -57,6 +57,20 @@ pub const TOPICS: [Topic; 13] = [
     sender::rdns::TOPIC,
 ];
 
+/// The results of indexed tasks in index order: observations keep the order of what they
+/// observe (MX hosts, selectors, zones) however the lookups finish. A task that panicked is
+/// left out rather than ending the collection.
+pub(crate) async fn in_order<T: 'static>(mut set: tokio::task::JoinSet<(usize, T)>) -> Vec<T> {
+    let mut out = Vec::with_capacity(set.len());
+    while let Some(joined) = set.join_next().await {
+        if let Ok(x) = joined {
+            out.push(x);
+        }
+    }
+    out.sort_by_key(|(i, _)| *i);
+    out.into_iter().map(|(_, x)| x).collect()
+}
+
 /// Every finding id any topic can report.
 pub fn all_ids() -> Vec<&'static str> {
     TOPICS.iter().flat_map(|t| t.ids.iter().copied()).collect()

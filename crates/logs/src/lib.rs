@@ -1,7 +1,7 @@
 //! mxray-logs: reads the logs mail servers write (Postfix, Exim, Sendmail; plain, `.gz`, stdin),
 //! follows every message across its retries, and groups and explains deferrals and bounces.
 //!
-//! Layout:
+//! # Layout
 //! - `input`: opens files, `.gz` and stdin, bounded line reads, rotated files in time order.
 //! - `parse`: one line in, one [`Event`] out; `parse/postfix.rs`, `exim.rs`, `sendmail.rs`.
 //! - `event`: the one event model every MTA's lines become.

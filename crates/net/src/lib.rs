@@ -4,6 +4,7 @@
 //! # Layout
 //! - `dns`: DNS lookups through hickory-resolver, every outcome classified and recorded.
 //! - `https`: bounded HTTPS GETs (MTA-STS policies), with the certificate seen.
+//! - `mx`: `resolve_mx`, the MX question and every exchange's addresses, into `mxray_core::mx`.
 //! - `smtp`: the bounded SMTP probe client: replies, timings, transcript.
 //! - `tls`: STARTTLS handshakes and certificate inspection.
 

@@ -123,14 +123,7 @@ pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool)
             (i, host)
         });
     }
-    let mut hosts = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        if let Ok(h) = joined {
-            hosts.push(h);
-        }
-    }
-    hosts.sort_by_key(|(i, _)| *i);
-    obs.hosts = hosts.into_iter().map(|(_, h)| h).collect();
+    obs.hosts = crate::in_order(set).await;
     obs
 }
 
@@ -175,14 +168,7 @@ async fn collect_host(
             )
         });
     }
-    let mut out = Vec::new();
-    while let Some(joined) = set.join_next().await {
-        if let Ok(a) = joined {
-            out.push(a);
-        }
-    }
-    out.sort_by_key(|(i, _)| *i);
-    host.addrs = out.into_iter().map(|(_, a)| a).collect();
+    host.addrs = crate::in_order(set).await;
     host
 }
 

@@ -99,12 +99,7 @@ pub async fn observe(dns: &Dns, d: &str, selectors: &[String]) -> Vec<DkimObs> {
             )
         });
     }
-    let mut out = Vec::new();
-    while let Some(Ok(x)) = set.join_next().await {
-        out.push(x);
-    }
-    out.sort_by_key(|x| x.0);
-    out.into_iter().map(|(_, o)| o).collect::<Vec<_>>()
+    crate::in_order(set).await
 }
 
 /// The size in bits of an RSA public key given as SubjectPublicKeyInfo or PKCS#1 DER.

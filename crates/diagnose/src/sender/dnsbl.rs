@@ -172,12 +172,7 @@ pub async fn self_tests(dns: &Dns, zones: &[DnsblZone]) -> Vec<DnsblSelfTest> {
             )
         });
     }
-    let mut out = Vec::new();
-    while let Some(Ok(x)) = set.join_next().await {
-        out.push(x);
-    }
-    out.sort_by_key(|x| x.0);
-    out.into_iter().map(|(_, t)| t).collect()
+    crate::in_order(set).await
 }
 
 /// The domain on the domain lists and the sender IP (if any) on the IP lists.
@@ -258,12 +253,7 @@ pub async fn queries(
             });
         }
     }
-    let mut out = Vec::new();
-    while let Some(Ok(x)) = set.join_next().await {
-        out.push(x);
-    }
-    out.sort_by_key(|x| x.0);
-    out.into_iter().map(|(_, q)| q).collect()
+    crate::in_order(set).await
 }
 
 /// The name to query for `entry` on `zone`; `None` when the entry is of the wrong kind.

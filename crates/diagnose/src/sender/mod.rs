@@ -208,17 +208,12 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
                         }
                     }
                 );
-                (i, dane, bl)
+                (i, (dane, bl))
             });
         }
-        let mut got = Vec::new();
-        while let Some(Ok(x)) = set.join_next().await {
-            got.push(x);
-        }
-        got.sort_by_key(|x| x.0);
         let mut dane = Vec::new();
         let mut bl = Vec::new();
-        for (_, d, b) in got {
+        for (d, b) in crate::in_order(set).await {
             dane.extend(d);
             bl.extend(b);
         }

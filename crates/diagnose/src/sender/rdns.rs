@@ -44,15 +44,10 @@ pub async fn observe(dns: &Dns, ip: IpAddr) -> SenderIpObs {
             set.spawn(async move { (i, dns.query(&target, rtype).await) });
         }
     }
-    let mut fw = Vec::new();
-    while let Some(Ok(x)) = set.join_next().await {
-        fw.push(x);
-    }
-    fw.sort_by_key(|x| x.0);
     SenderIpObs {
         ip,
         ptr,
-        forward: fw.into_iter().map(|(_, a)| a).collect(),
+        forward: crate::in_order(set).await,
     }
 }
 

@@ -216,15 +216,10 @@ fn walk_node(
                                         dns.query(&n, RType::A),
                                         dns.query(&n, RType::Aaaa)
                                     );
-                                    (i, a, aaaa)
+                                    (i, (a, aaaa))
                                 });
                             }
-                            let mut got = Vec::new();
-                            while let Some(Ok(x)) = set.join_next().await {
-                                got.push(x);
-                            }
-                            got.sort_by_key(|x| x.0);
-                            for (_, a, aaaa) in got {
+                            for (a, aaaa) in crate::in_order(set).await {
                                 all.push(a);
                                 all.push(aaaa);
                             }
