@@ -10,7 +10,7 @@ use hickory_resolver::net::runtime::TokioRuntimeProvider;
 use hickory_resolver::net::{DnsError, NetError};
 use hickory_resolver::proto::op::ResponseCode;
 use hickory_resolver::proto::rr::Name;
-use hickory_resolver::proto::rr::{RData, RecordType};
+use hickory_resolver::proto::rr::{RData, Record, RecordType};
 
 pub use mxray_core::dns::{DnsAnswer, DnsOutcome, DnsRecord, RType};
 
@@ -57,6 +57,10 @@ pub struct Dns {
     /// datagram costs a full timeout. Bounded, the same work finishes far sooner.
     inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// CNAME links followed to complete an answer the cache gave without them (resolvers stop
+/// following chains at about this length too).
+const MAX_CNAME_LINKS: usize = 8;
 
 /// Default bound on DNS queries in flight (see `Dns::inflight`).
 pub const MAX_INFLIGHT: usize = 64;
@@ -157,13 +161,27 @@ impl Dns {
             Err(e) => (DnsOutcome::Error(e), Vec::new()),
             Ok(n) => {
                 // The resolver has its own timeout per attempt; this bounds the whole call.
-                let fut = self.resolver.lookup(n, rtype.hickory());
+                let fut = self.resolver.lookup(n.clone(), rtype.hickory());
                 match tokio::time::timeout(self.timeout + Duration::from_millis(500), fut).await {
                     Err(_) => (DnsOutcome::Timeout, Vec::new()),
                     Ok(Ok(lookup)) => {
-                        let recs: Vec<DnsRecord> = lookup
-                            .answers()
-                            .iter()
+                        let mut answers: Vec<Record> = lookup.answers().to_vec();
+                        if !answers.is_empty() && on_chain(&n, &answers).is_empty() {
+                            // The cache answered from the end of an alias chain without the
+                            // CNAMEs leading there: ask for them, so an answer always shows
+                            // its whole chain whichever lookup filled the cache first.
+                            let links = self.cname_links(&n).await;
+                            answers.splice(0..0, links);
+                        }
+                        let chain = on_chain(&n, &answers);
+                        // Nothing links the name to what came back: shown as it came.
+                        let kept: Vec<&Record> = if chain.is_empty() {
+                            answers.iter().collect()
+                        } else {
+                            chain
+                        };
+                        let recs: Vec<DnsRecord> = kept
+                            .into_iter()
                             .map(|r| match &r.data {
                                 RData::MX(mx) if raw => DnsRecord::Mx {
                                     owner: trim_dot(&r.name.to_ascii()),
@@ -194,6 +212,29 @@ impl Dns {
             records,
             elapsed_ms: start.elapsed().as_millis() as u64,
         }
+    }
+
+    /// The CNAME records leading from `from`, in order, at most [`MAX_CNAME_LINKS`].
+    async fn cname_links(&self, from: &Name) -> Vec<Record> {
+        let mut out: Vec<Record> = Vec::new();
+        let mut at = from.clone();
+        for _ in 0..MAX_CNAME_LINKS {
+            let fut = self.resolver.lookup(at.clone(), RecordType::CNAME);
+            let Ok(Ok(lookup)) = tokio::time::timeout(self.timeout, fut).await else {
+                break;
+            };
+            let link = lookup.answers().iter().find_map(|r| match &r.data {
+                RData::CNAME(c) if r.name.eq_ignore_root(&at) => Some((r.clone(), c.0.clone())),
+                _ => None,
+            });
+            let Some((record, target)) = link else { break };
+            if out.iter().any(|r| r.name.eq_ignore_root(&target)) {
+                break; // a loop
+            }
+            out.push(record);
+            at = target;
+        }
+        out
     }
 
     /// The PTR names of an address. Asked of the servers directly: hickory-resolver answers
@@ -350,6 +391,32 @@ mod raw {
     }
 }
 
+/// The answer records on the chain from `qname` (its own records and those reached through
+/// its CNAMEs). The resolver's cache can hand back an answer with another name's CNAME in it
+/// (cached while resolving an alias of this name); that record says nothing about `qname`.
+fn on_chain<'a>(qname: &Name, answers: &'a [Record]) -> Vec<&'a Record> {
+    let mut chain = vec![qname];
+    // Each pass adds at least one name or stops, so at most one pass per record.
+    for _ in 0..answers.len() {
+        let before = chain.len();
+        for r in answers {
+            if let RData::CNAME(c) = &r.data
+                && chain.iter().any(|n| n.eq_ignore_root(&r.name))
+                && !chain.iter().any(|n| n.eq_ignore_root(&c.0))
+            {
+                chain.push(&c.0);
+            }
+        }
+        if chain.len() == before {
+            break;
+        }
+    }
+    answers
+        .iter()
+        .filter(|r| chain.iter().any(|n| n.eq_ignore_root(&r.name)))
+        .collect()
+}
+
 fn matches_type(r: &DnsRecord, t: RType) -> bool {
     matches!(
         (r, t),
@@ -466,6 +533,35 @@ pub fn reverse_name(addr: IpAddr) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn answers_keep_only_the_chain_from_the_question() {
+        use hickory_resolver::proto::rr::rdata::{A, CNAME};
+        let name = |s: &str| Name::from_ascii(s).unwrap();
+        let answers = [
+            Record::from_rdata(
+                name("alias.cname-mx.test."),
+                60,
+                RData::CNAME(CNAME(name("mx.ok.test."))),
+            ),
+            Record::from_rdata(name("MX.ok.test."), 60, RData::A(A::new(127, 0, 0, 10))),
+            Record::from_rdata(name("other.test."), 60, RData::A(A::new(127, 0, 0, 11))),
+        ];
+        let owners = |q: &str| -> Vec<String> {
+            on_chain(&name(q), &answers)
+                .iter()
+                .map(|r| r.name.to_ascii())
+                .collect()
+        };
+        // Asked directly: the alias that points here is someone else's record.
+        assert_eq!(owners("mx.ok.test."), ["MX.ok.test."]);
+        // Asked through the alias: the CNAME and the record it leads to.
+        assert_eq!(
+            owners("alias.cname-mx.test"),
+            ["alias.cname-mx.test.", "MX.ok.test."]
+        );
+        assert!(owners("nothing.test.").is_empty());
+    }
 
     #[test]
     fn reverse_names() {
