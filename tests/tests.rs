@@ -5,6 +5,7 @@ mod util;
 
 mod diagnose;
 mod explain;
+mod hostile;
 mod lab;
 mod logs;
 mod verify;

@@ -99,15 +99,26 @@ fn check_local(local: &str) -> Result<(), String> {
         ));
     }
     if let Some(inner) = local.strip_prefix('"').and_then(|l| l.strip_suffix('"')) {
+        // RFC 5321 4.1.2: qtextSMTP is printable ASCII but `"` and `\`, quoted-pairSMTP a
+        // backslash before printable ASCII; RFC 6531 adds non-ASCII. Nothing else: a CR, LF
+        // or NUL here would end up inside RCPT TO.
         let mut chars = inner.chars();
         while let Some(c) = chars.next() {
             match c {
-                '\\' if chars.next().is_none() => {
-                    return Err("the quoted local part ends with a lone backslash".into());
-                }
+                '\\' => match chars.next() {
+                    None => {
+                        return Err("the quoted local part ends with a lone backslash".into());
+                    }
+                    Some(e) if !(' '..='~').contains(&e) => {
+                        return Err(format!(
+                            "a backslash before {e:?} in the quoted local part: only a printable ASCII character may be escaped"
+                        ));
+                    }
+                    Some(_) => {}
+                },
                 '"' => return Err("an unescaped quote inside the quoted local part".into()),
-                c if c.is_control() => {
-                    return Err("a control character in the local part".into());
+                c if c.is_control() || c.is_ascii_control() => {
+                    return Err(format!("a control character ({c:?}) in the local part"));
                 }
                 _ => {}
             }
@@ -117,8 +128,11 @@ fn check_local(local: &str) -> Result<(), String> {
     if local.starts_with('.') || local.ends_with('.') || local.contains("..") {
         return Err("the local part starts or ends with a dot, or has two dots in a row".into());
     }
-    let atext =
-        |c: char| c.is_ascii_alphanumeric() || "!#$%&'*+-/=?^_`{|}~.".contains(c) || !c.is_ascii();
+    let atext = |c: char| {
+        c.is_ascii_alphanumeric()
+            || "!#$%&'*+-/=?^_`{|}~.".contains(c)
+            || (!c.is_ascii() && !c.is_control())
+    };
     if let Some(bad) = local.chars().find(|c| !atext(*c)) {
         return Err(format!(
             "{bad:?} is not allowed in an unquoted local part (quote it, as in \"a b\"@example.com)"
@@ -272,6 +286,27 @@ mod tests {
             "a@b.123",
         ] {
             assert!(parse_target(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn nothing_that_could_split_an_smtp_command() {
+        // Allowed: RFC 5321 quoted-pairs of printable ASCII, SMTPUTF8 local parts.
+        assert!(parse_target(r#""a\"b"@example.com"#).is_ok());
+        assert!(parse_target(r#""a\ b"@example.com"#).is_ok());
+        assert!(parse_target("josé@example.com").is_ok());
+        // Refused: a backslash before a control character, controls anywhere.
+        for bad in [
+            "\"a\\\r\nDATA\"@example.com",
+            "\"a\\\nRSET\"@example.com",
+            "\"a\\\0\"@example.com",
+            "\"a\rb\"@example.com",
+            "\"a\u{7f}\"@example.com",
+            "a\u{85}b@example.com",
+            "a\rb@example.com",
+        ] {
+            let e = parse_target(bad).expect_err(bad).to_string();
+            assert!(e.contains("not a valid address"), "{bad}: {e}");
         }
     }
 

@@ -84,6 +84,18 @@ pub enum SmtpError {
     Io(String),
     #[error("TLS: {0}")]
     Tls(String),
+    /// A command held CR, LF or NUL: sending it would smuggle extra commands to the server.
+    /// Refused here whatever the caller checked, and nothing of it is written.
+    #[error("refused to send a command containing CR, LF or NUL: {0:?}")]
+    UnsafeCommand(String),
+}
+
+/// Refuses a command line that would be more than one line on the wire.
+fn safe_line(cmd: &str) -> Result<(), SmtpError> {
+    if cmd.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
+        return Err(SmtpError::UnsafeCommand(cmd.to_string()));
+    }
+    Ok(())
 }
 
 fn io_error(e: std::io::Error) -> SmtpError {
@@ -260,6 +272,7 @@ impl Session {
 
     /// Sends one command line (CRLF added) within the step timeout.
     pub async fn send(&mut self, cmd: &str) -> Result<(), SmtpError> {
+        safe_line(cmd)?;
         let at_ms = self.now_ms();
         self.transcript.push(TranscriptLine {
             at_ms,
@@ -278,6 +291,10 @@ impl Session {
     /// Sends several commands in one write (RFC 2920 PIPELINING); the caller then reads one
     /// reply per command, in order.
     pub async fn send_all(&mut self, cmds: &[String]) -> Result<(), SmtpError> {
+        // All or nothing: one unsafe line refuses the whole batch before a byte is written.
+        for c in cmds {
+            safe_line(c)?;
+        }
         let at_ms = self.now_ms();
         let mut data = String::new();
         for c in cmds {
@@ -417,6 +434,39 @@ mod tests {
         assert!(parse_line("hello").is_err());
         assert!(parse_line("2500 x").is_err());
         assert!(parse_line("650 x").is_err());
+    }
+
+    #[tokio::test]
+    async fn never_writes_a_command_that_is_two_lines() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let peer = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut got = Vec::new();
+            let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut got).await;
+            got
+        });
+        let mut s = Session::connect(peer, Duration::from_secs(5))
+            .await
+            .unwrap();
+        for cmd in ["RCPT TO:<\"a\r\nDATA\"@example.com>", "VRFY a\nb", "RSET\0"] {
+            assert!(
+                matches!(s.send(cmd).await, Err(SmtpError::UnsafeCommand(_))),
+                "{cmd}"
+            );
+        }
+        let batch = vec![
+            "RCPT TO:<ok@example.com>".to_string(),
+            "RCPT TO:<a\rb>".to_string(),
+        ];
+        assert!(matches!(
+            s.send_all(&batch).await,
+            Err(SmtpError::UnsafeCommand(_))
+        ));
+        s.send("NOOP").await.unwrap();
+        drop(s);
+        // Only the safe command reached the wire; the refused ones are not in the transcript.
+        assert_eq!(server.await.unwrap(), b"NOOP\r\n");
     }
 
     #[test]
