@@ -21,6 +21,26 @@ mx = ["10 mx.inject.test"]
 name = "mx.inject.test"
 address = "127.0.3.1"
 mailboxes = ["alice", "postmaster"]
+
+[[domains]]
+name = "early.test"
+mx = ["10 mx.early.test"]
+
+[[hosts]]
+name = "mx.early.test"
+address = "127.0.3.2"
+mailboxes = ["alice", "bob"]
+quirks = ["early-talker"]
+
+[[domains]]
+name = "shifty.test"
+mx = ["10 mx.shifty.test"]
+
+[[hosts]]
+name = "mx.shifty.test"
+address = "127.0.3.3"
+mailboxes = ["alice", "bob", "carol"]
+quirks = ["extra-replies"]
 "#;
 
 fn lab() -> &'static TestLab {
@@ -100,5 +120,56 @@ fn addresses_cannot_smuggle_smtp_commands() {
             None,
             "{verb} reached the server: {commands:?}"
         );
+    }
+}
+
+/// A server that talks out of turn (a reply after its greeting that answers nothing) or sends
+/// more replies than commands (each RCPT reply preceded by a stray 550) would have its replies
+/// pinned on the wrong addresses. Neither is believed: every address is `unknown`,
+/// `protocol_error`, whether the RCPTs went one by one or pipelined.
+#[test]
+fn replies_out_of_step_with_commands_decide_nothing() {
+    for domain in ["early.test", "shifty.test"] {
+        for extra in [&[][..], &["--no-catch-all"][..]] {
+            let addrs: Vec<String> = ["alice", "bob", "nobody"]
+                .iter()
+                .map(|l| format!("{l}@{domain}"))
+                .collect();
+            let mut args: Vec<&str> = vec!["verify"];
+            args.extend(addrs.iter().map(String::as_str));
+            args.extend_from_slice(&["--json", "--timeout", "2s", "--deadline", "6s"]);
+            args.extend_from_slice(extra);
+            let out = mxray_lab(lab(), &args);
+            let rows: Vec<Value> = out
+                .stdout
+                .lines()
+                .filter_map(|l| serde_json::from_str(l).ok())
+                .collect();
+            assert_eq!(
+                rows.len(),
+                3,
+                "{domain} {extra:?}: {}{}",
+                out.stdout,
+                out.stderr
+            );
+            for r in &rows {
+                assert_eq!(
+                    (r["verdict"].as_str(), r["reason"].as_str()),
+                    (Some("unknown"), Some("protocol_error")),
+                    "{domain} {extra:?}: {r}"
+                );
+            }
+        }
+        // diagnose names it instead of judging the stray reply.
+        let who = format!("alice@{domain}");
+        let out = mxray_lab(lab(), &["diagnose", &who, "--probe", "--json"]);
+        assert_eq!(out.code, 1, "{}", out.stderr);
+        let report: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+        let ids: Vec<&str> = report["findings"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|f| f["id"].as_str()).collect())
+            .unwrap_or_default();
+        assert!(ids.contains(&"smtp.out_of_step"), "{domain}: {ids:?}");
+        assert!(!ids.contains(&"smtp.rcpt_rejected"), "{domain}: {ids:?}");
     }
 }

@@ -438,6 +438,34 @@ fn probe_results_and_mid_session_drops() {
         .find(|x| x.id == "smtp.dropped")
         .expect("drop reported");
     assert!(d.title.contains("mail from"), "{}", d.title);
+
+    // Replies out of step (an early talker answered EHLO with a stray 550): no "drop", no
+    // reply believed, the unasked text quoted.
+    let mut a = healthy("127.0.0.43", "mx.e.test");
+    a.ehlo = step(
+        "EHLO probe.example",
+        Err(SmtpError::Unsolicited(
+            "550 5.1.1 <someone@e.test>: User unknown".into(),
+        )),
+    );
+    let o = obs(
+        "e.test",
+        mx("e.test", &[(1, "mx.e.test")]),
+        vec![host("mx.e.test", 1, vec![a])],
+    );
+    let f = recipient::check(&o);
+    let fails = ids(&f, Severity::Fail);
+    assert!(fails.contains(&"smtp.out_of_step"), "{fails:?}");
+    assert!(!fails.contains(&"smtp.dropped"), "{fails:?}");
+    let x = f
+        .iter()
+        .find(|x| x.id == "smtp.out_of_step")
+        .expect("reported");
+    assert!(x.detail.contains("someone@e.test"), "{}", x.detail);
+    assert_ne!(
+        verdict::verdict(Some(&o), &f).overall,
+        Overall::DeliverablePath
+    );
 }
 
 #[test]

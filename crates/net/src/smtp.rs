@@ -21,6 +21,9 @@ pub const MAX_REPLY_LINES: usize = 200;
 /// Most bytes read from one session in total.
 pub const MAX_SESSION_BYTES: usize = 1 << 20;
 
+/// Unsolicited bytes quoted in the error and the transcript, at most.
+const MAX_UNSOLICITED_SHOWN: usize = 200;
+
 /// One line of the transcript: who said it, when (ms since connect), and what.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct TranscriptLine {
@@ -88,6 +91,10 @@ pub enum SmtpError {
     /// Refused here whatever the caller checked, and nothing of it is written.
     #[error("refused to send a command containing CR, LF or NUL: {0:?}")]
     UnsafeCommand(String),
+    /// The server sent data no command asked for (an extra reply, or talk before our command):
+    /// replies would no longer match commands, so the session cannot be trusted.
+    #[error("the server sent data before being asked (replies out of step with commands): \"{0}\"")]
+    Unsolicited(String),
 }
 
 /// Refuses a command line that would be more than one line on the wire.
@@ -270,9 +277,17 @@ impl Session {
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
 
-    /// Sends one command line (CRLF added) within the step timeout.
+    /// Sends one command line (CRLF added) within the step timeout. Refused when the server
+    /// has sent something no command asked for: its replies are out of step with ours.
     pub async fn send(&mut self, cmd: &str) -> Result<(), SmtpError> {
         safe_line(cmd)?;
+        if let Some(extra) = self.unsolicited() {
+            return Err(SmtpError::Unsolicited(extra));
+        }
+        self.write_line(cmd).await
+    }
+
+    async fn write_line(&mut self, cmd: &str) -> Result<(), SmtpError> {
         let at_ms = self.now_ms();
         self.transcript.push(TranscriptLine {
             at_ms,
@@ -288,12 +303,37 @@ impl Session {
         }
     }
 
+    /// What the server has sent that no command asked for yet: data already buffered or
+    /// waiting on the socket now (without waiting for more), its first bytes as text. RFC
+    /// 5321 4.3.1 and RFC 2920 3.1: a server speaks only in reply, one reply per command.
+    pub fn unsolicited(&mut self) -> Option<String> {
+        use futures_util::FutureExt;
+        let stream = self.stream.as_mut()?;
+        match stream.fill_buf().now_or_never() {
+            // Nothing ready, end of stream or an error: the next read reports those.
+            Some(Ok(buf)) if !buf.is_empty() => {
+                let shown = &buf[..buf.len().min(MAX_UNSOLICITED_SHOWN)];
+                // Line ends shown as ` / `: the text is quoted in one line of evidence.
+                let text = String::from_utf8_lossy(shown)
+                    .replace("\r\n", "\n")
+                    .trim_end()
+                    .replace('\n', " / ");
+                self.event(format!("unsolicited data from the server: {text:?}"));
+                Some(text)
+            }
+            _ => None,
+        }
+    }
+
     /// Sends several commands in one write (RFC 2920 PIPELINING); the caller then reads one
     /// reply per command, in order.
     pub async fn send_all(&mut self, cmds: &[String]) -> Result<(), SmtpError> {
         // All or nothing: one unsafe line refuses the whole batch before a byte is written.
         for c in cmds {
             safe_line(c)?;
+        }
+        if let Some(extra) = self.unsolicited() {
+            return Err(SmtpError::Unsolicited(extra));
         }
         let at_ms = self.now_ms();
         let mut data = String::new();
@@ -318,7 +358,15 @@ impl Session {
     pub async fn command(&mut self, cmd: &str) -> Result<Reply, SmtpError> {
         self.send(cmd).await?;
         let t = self.timeout;
-        self.read_reply(t).await
+        let reply = self.read_reply(t).await?;
+        // More than one reply to one command: this one may belong to nothing we sent. After
+        // STARTTLS the bytes that follow are the TLS layer's to judge (the handshake does).
+        if !cmd.eq_ignore_ascii_case("STARTTLS")
+            && let Some(extra) = self.unsolicited()
+        {
+            return Err(SmtpError::Unsolicited(extra));
+        }
+        Ok(reply)
     }
 
     /// STARTTLS has been accepted: run the handshake, recording the certificate and verdicts.
@@ -359,7 +407,8 @@ impl Session {
     /// connections per client never sees this one overlap the caller's next.
     pub async fn quit(&mut self) {
         let grace = Duration::from_millis(1500).min(self.timeout);
-        if self.stream.is_some() && self.send("QUIT").await.is_ok() {
+        // QUIT goes out even to a server out of step: it is the last word either way.
+        if self.stream.is_some() && self.write_line("QUIT").await.is_ok() {
             let _ = self.read_reply(grace).await;
         }
         if let Some(mut s) = self.stream.take() {

@@ -528,7 +528,7 @@ impl Engine {
         let banner = match s.read_reply(self.cfg.greeting_wait).await {
             Ok(r) => r,
             Err(SmtpError::Timeout(_)) => return SessionEnd::HostDown(Reason::Timeout, None),
-            Err(_) => return SessionEnd::Dropped,
+            Err(e) => return lost(&e),
         };
         if banner.code >= 400 {
             let reply = Some(self.deciding(&banner, host));
@@ -561,7 +561,7 @@ impl Engine {
         }
         let ehlo = match s.command(&format!("EHLO {}", self.cfg.helo)).await {
             Ok(r) => r,
-            Err(_) => return SessionEnd::Dropped,
+            Err(e) => return lost(&e),
         };
         let mut tls_offered = false;
         let mut pipelining = false;
@@ -581,7 +581,7 @@ impl Engine {
                 Ok(r) => {
                     return SessionEnd::HostDown(Reason::Rejected, Some(self.deciding(&r, host)));
                 }
-                Err(_) => return SessionEnd::Dropped,
+                Err(e) => return lost(&e),
             }
         }
         let mut tls_done = false;
@@ -589,7 +589,7 @@ impl Engine {
             // MAIL FROM opens a transaction; a server that insists on TLS gets it once.
             let mail = match s.command(&format!("MAIL FROM:<{}>", self.cfg.from)).await {
                 Ok(r) => r,
-                Err(_) => return SessionEnd::Dropped,
+                Err(e) => return lost(&e),
             };
             if !mail.is_positive() {
                 let outcome = classify_rcpt(&mail);
@@ -617,7 +617,8 @@ impl Engine {
                         }
                         match s.command(&format!("EHLO {}", self.cfg.helo)).await {
                             Ok(r) if r.is_positive() => continue 'transaction,
-                            _ => return SessionEnd::Dropped,
+                            Err(e) => return lost(&e),
+                            Ok(_) => return SessionEnd::Dropped,
                         }
                     }
                     Outcome::Final(_, reason) => {
@@ -659,7 +660,7 @@ impl Engine {
                             _ => {}
                         }
                     }
-                    Err(_) => return SessionEnd::Dropped,
+                    Err(e) => return lost(&e),
                 }
             }
             loop {
@@ -667,7 +668,8 @@ impl Engine {
                 if in_txn >= cap {
                     match s.command("RSET").await {
                         Ok(r) if r.is_positive() => continue 'transaction,
-                        _ => return SessionEnd::Dropped,
+                        Err(e) => return lost(&e),
+                        Ok(_) => return SessionEnd::Dropped,
                     }
                 }
                 if run.pending.is_empty() {
@@ -686,16 +688,40 @@ impl Engine {
                     .iter()
                     .map(|p| format!("RCPT TO:<{}>", p.target.normalized()))
                     .collect();
-                if s.send_all(&cmds).await.is_err() {
+                if let Err(e) = s.send_all(&cmds).await {
                     for p in batch.into_iter().rev() {
                         run.pending.push_front(p);
                     }
-                    return SessionEnd::Dropped;
+                    return lost(&e);
                 }
-                let mut ending: Option<SessionEnd> = None;
-                while let Some(mut p) = batch.pop_front() {
+                // Every reply of the batch is read before any is believed: a server that sent
+                // more replies than commands has shifted them onto the wrong addresses.
+                let mut results = Vec::with_capacity(batch.len());
+                for _ in 0..batch.len() {
                     let before = s.transcript.len();
                     let result = s.read_reply(self.cfg.timeout).await;
+                    let failed = result.is_err();
+                    results.push((result, before..s.transcript.len()));
+                    if failed {
+                        break;
+                    }
+                }
+                if let Some(extra) = s.unsolicited() {
+                    for p in batch.iter_mut() {
+                        p.last = Some((Reason::ProtocolError, None));
+                    }
+                    for p in batch.into_iter().rev() {
+                        run.pending.push_front(p);
+                    }
+                    return lost(&SmtpError::Unsolicited(extra));
+                }
+                let mut results = results.into_iter();
+                let mut ending: Option<SessionEnd> = None;
+                while let Some(mut p) = batch.pop_front() {
+                    let Some((result, lines)) = results.next() else {
+                        batch.push_front(p);
+                        break;
+                    };
                     p.attempts += 1;
                     if self.cfg.transcript {
                         p.transcript.push(format!(
@@ -704,7 +730,7 @@ impl Engine {
                             p.target.normalized()
                         ));
                         p.transcript.extend(
-                            s.transcript[before..]
+                            s.transcript[lines]
                                 .iter()
                                 .map(|t| format!("{} {}: {}", host.name, t.dir, t.line)),
                         );
@@ -764,6 +790,16 @@ impl Engine {
                 }
             }
         }
+    }
+}
+
+/// How a session ends on a failed step: a server out of step with our commands (extra or
+/// unsolicited replies) cannot be believed about any address, so the host is given up;
+/// anything else is a dropped connection, retried.
+fn lost(e: &SmtpError) -> SessionEnd {
+    match e {
+        SmtpError::Unsolicited(_) => SessionEnd::HostDown(Reason::ProtocolError, None),
+        _ => SessionEnd::Dropped,
     }
 }
 

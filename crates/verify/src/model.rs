@@ -65,6 +65,9 @@ pub enum Reason {
     Deferred,
     /// A permanent answer that says nothing about the mailbox.
     Rejected,
+    /// The server's replies were out of step with our commands (extra or unsolicited
+    /// replies): nothing it said can be pinned to an address.
+    ProtocolError,
 }
 
 impl Reason {
@@ -91,6 +94,7 @@ impl Reason {
             Reason::TlsRequired => "tls_required",
             Reason::Deferred => "deferred",
             Reason::Rejected => "rejected",
+            Reason::ProtocolError => "protocol_error",
         }
     }
 }

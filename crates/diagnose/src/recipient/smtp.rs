@@ -22,6 +22,7 @@ pub const SLOW_GREETING: &str = "smtp.slow_greeting";
 pub const BANNER_4XX: &str = "smtp.banner_4xx";
 pub const BANNER_5XX: &str = "smtp.banner_5xx";
 pub const DROPPED: &str = "smtp.dropped";
+pub const OUT_OF_STEP: &str = "smtp.out_of_step";
 pub const EHLO_REJECTED: &str = "smtp.ehlo_rejected";
 pub const MAIL_REJECTED: &str = "smtp.mail_rejected";
 pub const RCPT_ACCEPTED: &str = "smtp.rcpt_accepted";
@@ -44,6 +45,7 @@ pub const TOPIC: Topic = Topic {
         BANNER_4XX,
         BANNER_5XX,
         DROPPED,
+        OUT_OF_STEP,
         EHLO_REJECTED,
         MAIL_REJECTED,
         RCPT_ACCEPTED,
@@ -287,7 +289,19 @@ pub fn session_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Fin
             .host(h.label()),
         );
     }
-    if let Some((s, e)) = step_failure(a) {
+    if let Some((s, SmtpError::Unsolicited(extra))) = step_failure(a) {
+        f.push(
+            Finding::new(OUT_OF_STEP, Severity::Fail, format!("{where_} sent replies nobody asked for, at {}", step_label(a, s)))
+                .detail(format!(
+                    "Before or beside its reply to {} it sent \"{}\". A server speaks only in reply, one reply per command (RFC 5321 4.3.1, RFC 2920 3.1): replies out of step land on the wrong commands, so mxray believes none of this session. MTAs log such servers as 'lost synchronization' or 'improper command pipelining' and defer.",
+                    step_label(a, s),
+                    escape_text(extra)
+                ))
+                .evidence(ev())
+                .fix("Look for what sits in front of the SMTP server (a proxy, load balancer, SMTP filter or tarpit answering on its behalf); compare a session with swaks --pipe")
+                .host(h.label()),
+        );
+    } else if let Some((s, e)) = step_failure(a) {
         f.push(
             Finding::new(DROPPED, Severity::Fail, format!("{where_} dropped the session at {}", step_label(a, s)))
                 .detail(format!("{} while waiting for the reply to {}. A 421 4.4.2-style drop: the server closed mid-session (limits, timeouts, or a policy decision).", escape_text(&e.to_string()), step_label(a, s)))

@@ -228,11 +228,23 @@ pub struct Quirks {
     pub lowercase: bool,
     /// The banner is a multi-line `220-` reply.
     pub multiline_banner: bool,
+    /// Hostile: an unsolicited `550 5.1.1` reply follows the greeting in the same write, as
+    /// if answering a RCPT nobody sent (RFC 5321 4.3.1: a server speaks only in reply).
+    pub early_talker: bool,
+    /// Hostile: every RCPT reply is preceded by an extra `550 5.1.1` reply in the same write,
+    /// so a client that trusts position gives each address the reply meant for another.
+    pub extra_replies: bool,
 }
 
 impl Quirks {
-    pub const NAMES: [&'static str; 4] =
-        ["bare-lf", "long-replies", "lowercase", "multiline-banner"];
+    pub const NAMES: [&'static str; 6] = [
+        "bare-lf",
+        "long-replies",
+        "lowercase",
+        "multiline-banner",
+        "early-talker",
+        "extra-replies",
+    ];
 
     pub fn set(&mut self, name: &str) -> bool {
         match name {
@@ -240,6 +252,8 @@ impl Quirks {
             "long-replies" => self.long_replies = true,
             "lowercase" => self.lowercase = true,
             "multiline-banner" => self.multiline_banner = true,
+            "early-talker" => self.early_talker = true,
+            "extra-replies" => self.extra_replies = true,
             _ => return false,
         }
         true
@@ -251,6 +265,8 @@ impl Quirks {
             self.long_replies,
             self.lowercase,
             self.multiline_banner,
+            self.early_talker,
+            self.extra_replies,
         ];
         Self::NAMES
             .iter()

@@ -48,6 +48,8 @@ struct Session {
     counted_out: u64,
     /// The session was already counted as closed (see `release`).
     released: bool,
+    /// A hostile quirk's unsolicited reply, written with the next reply.
+    unsolicited: Option<Reply>,
 }
 
 /// Runs a session to its end; counters are updated as it goes and closed at the end.
@@ -81,6 +83,7 @@ pub async fn run(host: Arc<HostRuntime>, sock: TcpStream, peer: SocketAddr) {
         counted_in: 0,
         counted_out: 0,
         released: false,
+        unsolicited: None,
     };
     let _ = tokio::time::timeout(limits.session_timeout, s.body(admission)).await;
     s.flush_bytes();
@@ -135,6 +138,9 @@ impl Session {
             tokio::time::sleep(b.tarpit.banner_delay).await;
         }
         let banner = self.banner();
+        if self.b.quirks.early_talker {
+            self.unsolicited = Some(self.stray_reply());
+        }
         if self.send_reply(&banner).await.is_err() {
             return;
         }
@@ -375,6 +381,9 @@ impl Session {
             self.rcpts_in_txn += 1;
             self.rcpts_in_session += 1;
         }
+        if b.quirks.extra_replies {
+            self.unsolicited = Some(self.stray_reply());
+        }
         self.reply(code, &text).await
     }
 
@@ -453,6 +462,15 @@ impl Session {
         }
     }
 
+    /// The reply a hostile quirk sends unasked: a rejection naming someone nobody asked about.
+    fn stray_reply(&self) -> Reply {
+        let domain = self.host.spec.name.split_once('.').map_or("", |(_, d)| d);
+        Reply::new(
+            550,
+            &format!("5.1.1 <someone@{domain}>: Recipient address rejected: User unknown"),
+        )
+    }
+
     fn reset(&mut self) {
         self.mail_from = None;
         self.rcpts_in_txn = 0;
@@ -478,6 +496,15 @@ impl Session {
             tokio::time::sleep(delay).await;
         }
         let mut wire = reply.render(self.eol);
+        if let Some(extra) = self.unsolicited.take() {
+            // The early talker speaks after its greeting; the desynchroniser before its reply.
+            let extra = extra.render(self.eol);
+            wire = if self.greeted || self.mail_from.is_some() {
+                extra + &wire
+            } else {
+                wire + &extra
+            };
+        }
         if self.b.quirks.lowercase {
             wire = wire.to_ascii_lowercase();
         }
