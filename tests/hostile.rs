@@ -173,3 +173,67 @@ fn replies_out_of_step_with_commands_decide_nothing() {
         assert!(!ids.contains(&"smtp.rcpt_rejected"), "{domain}: {ids:?}");
     }
 }
+
+/// An SPF tree built to amplify: 40 `mx:` terms per record, each name with 10 exchanges, in
+/// 13 records (the root and 12 includes): about 11,000 lookups if followed.
+fn amplifying_world() -> String {
+    let mut toml = String::from(
+        "[lab]\nname = \"amplify\"\ndescription = \"An SPF tree built to amplify lookups\"\n\n",
+    );
+    let terms = |at: &str| -> String {
+        (0..40)
+            .map(|i| format!("mx:m{i}.{at}amp.test"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let includes: Vec<String> = (0..12).map(|k| format!("include:r{k}.amp.test")).collect();
+    toml.push_str(&format!(
+        "[[domains]]\nname = \"amp.test\"\ntxt = [\"v=spf1 {} {} -all\"]\n",
+        terms(""),
+        includes.join(" ")
+    ));
+    for k in 0..12 {
+        toml.push_str(&format!(
+            "\n[[domains.records]]\nname = \"r{k}\"\ntxt = [\"v=spf1 {} -all\"]\n",
+            terms(&format!("r{k}."))
+        ));
+    }
+    for at in std::iter::once(String::new()).chain((0..12).map(|k| format!("r{k}."))) {
+        for i in 0..40 {
+            let mx: Vec<String> = (0..10)
+                .map(|j| format!("\"10 h{j}.m{i}.{at}amp.test\""))
+                .collect();
+            let name = format!("m{i}.{at}");
+            toml.push_str(&format!(
+                "\n[[domains.records]]\nname = \"{}\"\nmx = [{}]\n",
+                name.trim_end_matches('.'),
+                mx.join(", ")
+            ));
+        }
+    }
+    toml
+}
+
+/// The walk of a hostile SPF tree is bounded in DNS queries and in output, and says where it
+/// stopped; the RFC 7208 limit it breaks is still reported.
+#[test]
+fn an_amplifying_spf_tree_is_walked_within_bounds() {
+    let toml = amplifying_world();
+    let lab = TestLab::start(&toml, "amplify.toml");
+    let out = mxray_lab(&lab, &["diagnose", "amp.test", "--only", "auth", "--json"]);
+    let queries = lab.lab().stats().dns.queries;
+    let report: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let ids: Vec<&str> = report["findings"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|f| f["id"].as_str()).collect())
+        .unwrap_or_default();
+    assert!(ids.contains(&"spf.too_many_lookups"), "{ids:?}");
+    assert!(ids.contains(&"spf.walk_limited"), "{ids:?}");
+    // The walk's 500 queries, plus DMARC, DKIM selectors, BIMI, MTA-STS, TLS-RPT and MX.
+    assert!(queries <= 700, "{queries} DNS queries");
+    assert!(
+        out.stdout.len() <= 2 << 20,
+        "{} bytes of JSON",
+        out.stdout.len()
+    );
+}

@@ -4,6 +4,9 @@
 use mxray_core::{Finding, Severity, escape_text};
 use mxray_net::DnsOutcome;
 
+use super::observe::{
+    MAX_MX_NAMES, MAX_NODES, MAX_TERM_LOOKUPS, MAX_WALK_BYTES, MAX_WALK_QUERIES, SpfNode,
+};
 use super::record::{MAX_LOOKUPS, MAX_VOID, Qualifier, SpfSyntaxError, Term};
 use super::{SpfEvaluation, SpfVerdict};
 use crate::sender::{SenderObs, outcome_word};
@@ -140,6 +143,20 @@ pub fn findings(s: &SenderObs) -> Vec<Finding> {
                 .fix("Remove includes of services you no longer use, replace a/mx by ip4/ip6, or split senders across subdomains"),
         );
     }
+    let stops = walk_stops(root);
+    if !stops.is_empty() {
+        let shown = stops.len().min(MAX_STOPS_SHOWN);
+        let mut ev: Vec<String> = stops[..shown].iter().map(|x| escape_text(x)).collect();
+        if stops.len() > shown {
+            ev.push(format!("... and {} more", stops.len() - shown));
+        }
+        f.push(
+            Finding::new(super::WALK_LIMITED, Severity::Warn, format!("The SPF tree is bigger than mxray walks: {} lookup(s) not made", stops.len()))
+                .detail(format!("The walk stops at bounds no conforming tree reaches (at most {MAX_TERM_LOOKUPS} a/mx/exists lookups per record, {MAX_MX_NAMES} exchanges per mx, {MAX_NODES} records, {MAX_WALK_QUERIES} DNS queries, {} KiB of answers): a tree this large can only be a mistake or an attack on receivers, which stop after {MAX_LOOKUPS} lookups. Counts of void lookups and authorised addresses are lower bounds.", MAX_WALK_BYTES / 1024))
+                .evidence(ev)
+                .fix("Flatten the record: fewer mx/a/include terms (RFC 7208 4.6.4 allows 10 lookups in all)"),
+        );
+    }
     let void = root.total_void();
     if void > MAX_VOID {
         f.push(
@@ -270,6 +287,29 @@ fn sender_ip(e: &SpfEvaluation) -> Finding {
     }
 }
 
+/// Evidence lines shown at most for a walk that stopped at its bounds.
+const MAX_STOPS_SHOWN: usize = 20;
+
+/// Where the walk stopped at one of its bounds, one line each (macros are not bounds: they
+/// can only be expanded for a given sender).
+fn walk_stops(root: &SpfNode) -> Vec<String> {
+    let mut out = Vec::new();
+    for (_, n) in root.flatten() {
+        let at = if n.via.is_empty() { &n.domain } else { &n.via };
+        if let Some(w) = &n.not_followed
+            && !w.starts_with("a macro")
+        {
+            out.push(format!("{at}: {w}"));
+        }
+        for t in &n.term_lookups {
+            if let Some(w) = &t.stopped {
+                out.push(format!("{at}: {}: {w}", t.term));
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use mxray_net::{DnsAnswer, DnsOutcome, RType};
@@ -360,9 +400,40 @@ mod tests {
             .map(|h| TermLookups {
                 term: format!("+a:{h}.example"),
                 answers: vec![crate::sender::testing::a(&format!("{h}.example"), &[])],
+                stopped: None,
             })
             .collect();
         assert_eq!(ids(&judge(root), Severity::Fail), [VOID_LOOKUPS]);
+    }
+
+    #[test]
+    fn a_walk_stopped_at_its_bounds_says_where() {
+        let mut root = node(
+            "example.com",
+            "",
+            &["v=spf1 mx:m1.example mx:m2.example include:big.example -all"],
+        );
+        root.term_lookups = vec![TermLookups {
+            term: "+mx:m2.example".into(),
+            answers: Vec::new(),
+            stopped: Some(
+                "the walk's budget of 500 DNS queries is spent (0 of 1 queries made)".into(),
+            ),
+        }];
+        let mut child = node("big.example", "include:big.example", &[]);
+        child.not_followed = Some("the walk's budget of 500 DNS queries is spent".into());
+        root.children.push(child);
+        let f = judge(root);
+        let w = f.iter().find(|x| x.id == WALK_LIMITED).expect("reported");
+        assert_eq!(w.severity, Severity::Warn);
+        assert_eq!(w.evidence.len(), 2, "{:?}", w.evidence);
+        assert!(
+            w.evidence[1].contains("include:big.example"),
+            "{:?}",
+            w.evidence
+        );
+        // A stopped include is not called missing: it was never asked.
+        assert!(!ids(&f, Severity::Fail).contains(&INCLUDE_MISSING));
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub const INCLUDE_MISSING: &str = "spf.include_missing";
 pub const LOOP: &str = "spf.loop";
 pub const TOO_MANY_LOOKUPS: &str = "spf.too_many_lookups";
 pub const VOID_LOOKUPS: &str = "spf.void_lookups";
+pub const WALK_LIMITED: &str = "spf.walk_limited";
 pub const PERMISSIVE_ALL: &str = "spf.permissive_all";
 pub const PTR: &str = "spf.ptr";
 pub const TOO_LONG: &str = "spf.too_long";
@@ -43,6 +44,7 @@ pub const TOPIC: Topic = Topic {
         LOOP,
         TOO_MANY_LOOKUPS,
         VOID_LOOKUPS,
+        WALK_LIMITED,
         PERMISSIVE_ALL,
         PTR,
         TOO_LONG,

@@ -7,18 +7,59 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+use futures_util::future::join_all;
 use mxray_core::DomainName;
 use mxray_core::mx::MxRecord;
 use mxray_net::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 use serde::Serialize;
 
-use super::record::{MAX_NAMES, Qualifier, SpfSyntaxError, Term, has_macro, is_spf, parse};
+use super::record::{
+    MAX_LOOKUPS, MAX_NAMES, Qualifier, SpfSyntaxError, Term, has_macro, is_spf, parse,
+};
 use crate::sender::outcome_word;
 
 /// Records the walk follows at most (a hostile tree cannot make us query forever).
 pub const MAX_NODES: usize = 40;
 /// Exchanges resolved per `mx` term (RFC 7208 4.6.4: more than 10 is an error anyway).
 pub const MAX_MX_NAMES: usize = MAX_NAMES;
+/// `a`/`mx`/`exists` terms looked up per record: an evaluation stops after 10 lookups in
+/// all (RFC 7208 4.6.4), so one record's later terms could never be reached.
+pub const MAX_TERM_LOOKUPS: usize = MAX_LOOKUPS;
+/// DNS queries one walk makes at most, whatever the tree publishes. An RFC-conforming tree
+/// needs far fewer (10 lookup terms of 10 names: about 220); the rest is a hostile tree's.
+pub const MAX_WALK_QUERIES: usize = 500;
+/// Bytes of DNS answers one walk keeps at most (what goes into the report).
+pub const MAX_WALK_BYTES: usize = 1 << 20;
+
+/// What one walk may still spend, shared by every branch of it.
+#[derive(Default)]
+struct Budget {
+    records: AtomicUsize,
+    queries: AtomicUsize,
+    bytes: AtomicUsize,
+}
+
+impl Budget {
+    /// Asks `name` if the walk may still query, keeping the answer's records only while the
+    /// walk's byte budget lasts. `Err` says which bound stopped it.
+    async fn query(&self, dns: &Dns, name: &str, rtype: RType) -> Result<DnsAnswer, String> {
+        if self.queries.fetch_add(1, Ordering::SeqCst) >= MAX_WALK_QUERIES {
+            return Err(format!(
+                "the walk's budget of {MAX_WALK_QUERIES} DNS queries is spent"
+            ));
+        }
+        let mut a = dns.query(name, rtype).await;
+        let size: usize = a.name.len() + a.records.iter().map(|r| r.to_line().len()).sum::<usize>();
+        if self.bytes.fetch_add(size, Ordering::SeqCst) + size > MAX_WALK_BYTES {
+            a.records.clear();
+            return Err(format!(
+                "the walk keeps at most {} KiB of answers",
+                MAX_WALK_BYTES / 1024
+            ));
+        }
+        Ok(a)
+    }
+}
 
 /// One SPF record fetched during the walk, with the lookups its terms caused.
 #[derive(Debug, Clone, Serialize)]
@@ -49,6 +90,9 @@ pub struct TermLookups {
     /// The term as written.
     pub term: String,
     pub answers: Vec<DnsAnswer>,
+    /// Why the term's lookups were not made, or not all of them: a bound of the walk.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stopped: Option<String>,
 }
 
 impl TermLookups {
@@ -98,7 +142,7 @@ fn term_text(t: &Term) -> String {
 /// redirect is fetched as soon as its parent is parsed, and each `a`/`mx`/`exists` term's
 /// lookups run beside them.
 pub async fn walk(dns: &Dns, domain: &str) -> SpfNode {
-    let budget = Arc::new(AtomicUsize::new(0));
+    let budget = Arc::new(Budget::default());
     walk_node(
         dns.clone(),
         domain.to_string(),
@@ -114,10 +158,13 @@ fn walk_node(
     domain: String,
     via: String,
     ancestors: Vec<String>,
-    budget: Arc<AtomicUsize>,
+    budget: Arc<Budget>,
 ) -> Pin<Box<dyn Future<Output = SpfNode> + Send>> {
     Box::pin(async move {
-        let txt = dns.query(&domain, RType::Txt).await;
+        let (txt, stopped) = match budget.query(&dns, &domain, RType::Txt).await {
+            Ok(a) => (a, None),
+            Err(why) => (unasked(&domain, RType::Txt), Some(why)),
+        };
         let texts: Vec<String> = txt
             .records
             .iter()
@@ -142,7 +189,7 @@ fn walk_node(
             term_lookups: Vec::new(),
             children: Vec::new(),
             loop_to: None,
-            not_followed: None,
+            not_followed: stopped,
         };
         if records.len() != 1 {
             return node;
@@ -156,6 +203,7 @@ fn walk_node(
         path.push(domain.to_ascii_lowercase());
         let mut kids = Vec::new();
         let mut looks = Vec::new();
+        let mut skipped = Vec::new();
         let has_all = terms.iter().any(|t| matches!(t, Term::All { .. }));
         for t in terms {
             match t {
@@ -175,7 +223,7 @@ fn walk_node(
                         )));
                     } else if path.contains(&target) {
                         kids.push(Err((via, Some(target), None)));
-                    } else if budget.fetch_add(1, Ordering::SeqCst) >= MAX_NODES {
+                    } else if budget.records.fetch_add(1, Ordering::SeqCst) >= MAX_NODES {
                         kids.push(Err((
                             via,
                             None,
@@ -191,60 +239,34 @@ fn walk_node(
                         )));
                     }
                 }
-                Term::A { domain: d, .. } | Term::Mx { domain: d, .. } => {
-                    let name = d.clone().unwrap_or_else(|| domain.clone());
+                Term::A { .. } | Term::Mx { .. } | Term::Exists { .. } => {
+                    let (name, kind) = match t {
+                        Term::Mx { domain: d, .. } => {
+                            (d.clone().unwrap_or_else(|| domain.clone()), Lookup::Mx)
+                        }
+                        Term::A { domain: d, .. } => {
+                            (d.clone().unwrap_or_else(|| domain.clone()), Lookup::A)
+                        }
+                        Term::Exists { domain: d, .. } => (d.clone(), Lookup::Exists),
+                        _ => continue,
+                    };
                     if has_macro(&name) {
                         continue;
                     }
-                    let is_mx = matches!(t, Term::Mx { .. });
-                    let dns = dns.clone();
                     let text = term_text(t);
-                    looks.push(tokio::spawn(async move {
-                        let answers = if is_mx {
-                            let mx = dns.query(&name, RType::Mx).await;
-                            let names: Vec<String> = MxRecord::from_records(&mx.records)
-                                .into_iter()
-                                .map(|r| r.exchange.into_string())
-                                .take(MAX_MX_NAMES)
-                                .collect();
-                            let mut all = vec![mx];
-                            let mut set = tokio::task::JoinSet::new();
-                            for (i, n) in names.into_iter().enumerate() {
-                                let dns = dns.clone();
-                                set.spawn(async move {
-                                    let (a, aaaa) = tokio::join!(
-                                        dns.query(&n, RType::A),
-                                        dns.query(&n, RType::Aaaa)
-                                    );
-                                    (i, (a, aaaa))
-                                });
-                            }
-                            for (a, aaaa) in crate::in_order(set).await {
-                                all.push(a);
-                                all.push(aaaa);
-                            }
-                            all
-                        } else {
-                            let (a, aaaa) = tokio::join!(
-                                dns.query(&name, RType::A),
-                                dns.query(&name, RType::Aaaa)
-                            );
-                            vec![a, aaaa]
-                        };
-                        TermLookups {
+                    if looks.len() >= MAX_TERM_LOOKUPS {
+                        skipped.push(TermLookups {
                             term: text,
-                            answers,
-                        }
-                    }));
-                }
-                Term::Exists { domain: d, .. } if !has_macro(d) => {
-                    let dns = dns.clone();
-                    let (name, text) = (d.clone(), term_text(t));
+                            answers: Vec::new(),
+                            stopped: Some(format!(
+                                "not looked up: past the {MAX_TERM_LOOKUPS} lookups an evaluation allows (RFC 7208 4.6.4)"
+                            )),
+                        });
+                        continue;
+                    }
+                    let (dns, budget) = (dns.clone(), budget.clone());
                     looks.push(tokio::spawn(async move {
-                        TermLookups {
-                            term: text,
-                            answers: vec![dns.query(&name, RType::A).await],
-                        }
+                        term_lookups(&dns, &budget, kind, &name, text).await
                     }));
                 }
                 _ => {}
@@ -262,6 +284,7 @@ fn walk_node(
                 node.term_lookups.push(tl);
             }
         }
+        node.term_lookups.extend(skipped);
         for k in running {
             match k {
                 Ok(handle) => {
@@ -277,13 +300,7 @@ fn walk_node(
                     node.children.push(SpfNode {
                         domain: target.clone(),
                         via,
-                        txt: DnsAnswer {
-                            name: target,
-                            rtype: RType::Txt,
-                            outcome: DnsOutcome::NoData,
-                            records: Vec::new(),
-                            elapsed_ms: 0,
-                        },
+                        txt: unasked(&target, RType::Txt),
                         records: Vec::new(),
                         sender_id: Vec::new(),
                         terms: None,
@@ -298,6 +315,83 @@ fn walk_node(
         node.terms = Some(parsed);
         node
     })
+}
+
+/// The lookups of one `a`, `mx` or `exists` term.
+#[derive(Clone, Copy)]
+enum Lookup {
+    A,
+    Mx,
+    Exists,
+}
+
+async fn term_lookups(
+    dns: &Dns,
+    budget: &Budget,
+    kind: Lookup,
+    name: &str,
+    term: String,
+) -> TermLookups {
+    let both = |n: String| async move {
+        let (a, aaaa) = tokio::join!(
+            budget.query(dns, &n, RType::A),
+            budget.query(dns, &n, RType::Aaaa)
+        );
+        vec![a, aaaa]
+    };
+    let results: Vec<Result<DnsAnswer, String>> = match kind {
+        Lookup::Exists => vec![budget.query(dns, name, RType::A).await],
+        Lookup::A => both(name.to_string()).await,
+        Lookup::Mx => {
+            let mx = budget.query(dns, name, RType::Mx).await;
+            let names: Vec<String> = match &mx {
+                Ok(a) => MxRecord::from_records(&a.records)
+                    .into_iter()
+                    .map(|r| r.exchange.into_string())
+                    .take(MAX_MX_NAMES)
+                    .collect(),
+                Err(_) => Vec::new(),
+            };
+            let mut all = vec![mx];
+            // The exchanges are independent: asked all at once, kept in their order.
+            all.extend(
+                join_all(names.into_iter().map(both))
+                    .await
+                    .into_iter()
+                    .flatten(),
+            );
+            all
+        }
+    };
+    let mut out = TermLookups {
+        term,
+        answers: Vec::new(),
+        stopped: None,
+    };
+    let asked = results.len();
+    for r in results {
+        match r {
+            Ok(a) => out.answers.push(a),
+            Err(why) => {
+                out.stopped.get_or_insert(why);
+            }
+        }
+    }
+    if let Some(why) = &mut out.stopped {
+        why.push_str(&format!(" ({} of {asked} queries made)", out.answers.len()));
+    }
+    out
+}
+
+/// The place of a query the walk did not make.
+fn unasked(name: &str, rtype: RType) -> DnsAnswer {
+    DnsAnswer {
+        name: name.to_string(),
+        rtype,
+        outcome: DnsOutcome::NoData,
+        records: Vec::new(),
+        elapsed_ms: 0,
+    }
 }
 
 impl SpfNode {
