@@ -41,6 +41,28 @@ name = "mx.shifty.test"
 address = "127.0.3.3"
 mailboxes = ["alice", "bob", "carol"]
 quirks = ["extra-replies"]
+
+[[domains]]
+name = "full.test"
+mx = ["10 mx.full.test"]
+
+[[hosts]]
+name = "mx.full.test"
+address = "127.0.3.4"
+mailboxes = ["alice"]
+rcpt_reply = "452 4.5.3 Too many recipients"
+
+[[domains]]
+name = "slow.test"
+mx = ["10 mx.slow.test"]
+
+[[hosts]]
+name = "mx.slow.test"
+address = "127.0.3.5"
+mailboxes = ["alice"]
+# No PIPELINING: RCPTs go one at a time, so the lab counts how many were asked.
+ehlo_reply = "250 mx.slow.test"
+tarpit = { reply_delay = "1500ms" }
 "#;
 
 fn lab() -> &'static TestLab {
@@ -235,5 +257,54 @@ fn an_amplifying_spf_tree_is_walked_within_bounds() {
         out.stdout.len() <= 2 << 20,
         "{} bytes of JSON",
         out.stdout.len()
+    );
+}
+
+fn verify_many(domain: &str, n: usize, extra: &[&str]) -> Vec<Value> {
+    let addrs: Vec<String> = (0..n).map(|i| format!("user{i}@{domain}")).collect();
+    let mut args: Vec<&str> = vec!["verify"];
+    args.extend(addrs.iter().map(String::as_str));
+    args.extend_from_slice(&["--json", "--no-catch-all"]);
+    args.extend_from_slice(extra);
+    let out = mxray_lab(lab(), &args);
+    out.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
+fn rcpts_seen(host: &str) -> u64 {
+    host_commands(host).get("RCPT").copied().unwrap_or(0)
+}
+
+/// A server answering every RCPT with `452 4.5.3` (too many recipients) is asked a bounded
+/// number of times per address, then the address is `unknown`, `deferred`.
+#[test]
+fn endless_too_many_recipients_is_asked_a_bounded_number_of_times() {
+    let rows = verify_many("full.test", 10, &["--timeout", "2s", "--deadline", "10s"]);
+    assert_eq!(rows.len(), 10);
+    for r in &rows {
+        assert_eq!(
+            (r["verdict"].as_str(), r["reason"].as_str()),
+            (Some("unknown"), Some("deferred")),
+            "{r}"
+        );
+    }
+    // Each address at most three times (two requeues), not until the deadline.
+    let rcpts = rcpts_seen("mx.full.test");
+    assert!(rcpts <= 30, "{rcpts} RCPT commands for 10 addresses");
+}
+
+/// --deadline holds inside a session: against a server answering every command after 1.5 s,
+/// RCPTs stop once the deadline passes instead of working through the whole list.
+#[test]
+fn the_deadline_holds_inside_a_session() {
+    let rows = verify_many("slow.test", 40, &["--timeout", "3s", "--deadline", "5s"]);
+    assert_eq!(rows.len(), 40);
+    assert!(rows.iter().all(|r| r["verdict"] == "unknown"), "{rows:?}");
+    let rcpts = rcpts_seen("mx.slow.test");
+    assert!(
+        rcpts <= 3,
+        "{rcpts} RCPT commands asked after a 5 s deadline"
     );
 }

@@ -104,9 +104,15 @@ struct Pending {
     target: Target,
     inputs: Vec<(u64, String)>,
     attempts: u32,
+    /// Times a `452 4.5.3` (too many recipients) sent it back to the queue.
+    too_many: u32,
     last: Option<(Reason, Option<DecidingReply>)>,
     transcript: Vec<String>,
 }
+
+/// `452 4.5.3` requeues per address before it is given up as unknown: a server that takes
+/// no recipient at all would otherwise be asked forever (RSET, MAIL, RCPT, 452, ...).
+const MAX_TOO_MANY_REQUEUES: u32 = 2;
 
 /// How a session ended, for the budget and the host choice.
 enum SessionEnd {
@@ -182,6 +188,7 @@ impl Engine {
                     target,
                     inputs: vec![(item.index, item.input)],
                     attempts: 0,
+                    too_many: 0,
                     last: None,
                     transcript: Vec::new(),
                 }),
@@ -525,6 +532,7 @@ impl Engine {
         run: &mut DomainRun,
         out: &mpsc::Sender<Decided>,
     ) -> SessionEnd {
+        let deadline = run.started + self.cfg.deadline;
         let banner = match s.read_reply(self.cfg.greeting_wait).await {
             Ok(r) => r,
             Err(SmtpError::Timeout(_)) => return SessionEnd::HostDown(Reason::Timeout, None),
@@ -586,6 +594,10 @@ impl Engine {
         }
         let mut tls_done = false;
         'transaction: loop {
+            // The deadline holds inside a session too: checked before every command.
+            if Instant::now() >= deadline {
+                return SessionEnd::Done;
+            }
             // MAIL FROM opens a transaction; a server that insists on TLS gets it once.
             let mail = match s.command(&format!("MAIL FROM:<{}>", self.cfg.from)).await {
                 Ok(r) => r,
@@ -642,6 +654,8 @@ impl Engine {
                 }
             }
             let mut in_txn = 0usize;
+            // RCPTs of this transaction the server answered other than `452 4.5.3`.
+            let mut answered = 0usize;
             if run.catch_all.is_none() && self.cfg.detect_catch_all && run.catch_all_tries < 2 {
                 run.catch_all_tries += 1;
                 let probe = format!("RCPT TO:<{}@{}>", random_local(&run.domain), run.domain);
@@ -665,6 +679,9 @@ impl Engine {
             }
             loop {
                 let cap = run.cap.unwrap_or(self.cfg.rcpt_per_transaction).max(1);
+                if Instant::now() >= deadline {
+                    return SessionEnd::Done;
+                }
                 if in_txn >= cap {
                     match s.command("RSET").await {
                         Ok(r) if r.is_positive() => continue 'transaction,
@@ -698,8 +715,13 @@ impl Engine {
                 // more replies than commands has shifted them onto the wrong addresses.
                 let mut results = Vec::with_capacity(batch.len());
                 for _ in 0..batch.len() {
+                    // A slow server cannot stretch the run past its deadline.
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        break;
+                    }
                     let before = s.transcript.len();
-                    let result = s.read_reply(self.cfg.timeout).await;
+                    let result = s.read_reply(self.cfg.timeout.min(left)).await;
                     let failed = result.is_err();
                     results.push((result, before..s.transcript.len()));
                     if failed {
@@ -719,7 +741,10 @@ impl Engine {
                 let mut ending: Option<SessionEnd> = None;
                 while let Some(mut p) = batch.pop_front() {
                     let Some((result, lines)) = results.next() else {
+                        // The deadline came before its reply: unresolved, for the run to end.
+                        p.last.get_or_insert((Reason::Timeout, None));
                         batch.push_front(p);
+                        ending.get_or_insert(SessionEnd::Done);
                         break;
                     };
                     p.attempts += 1;
@@ -747,9 +772,18 @@ impl Engine {
                     self.rcpts.fetch_add(1, Ordering::Relaxed);
                     in_txn += 1;
                     let reply = Some(self.deciding(&r, host));
-                    match classify_rcpt(&r) {
+                    let outcome = classify_rcpt(&r);
+                    if outcome != Outcome::TooManyRecipients {
+                        answered += 1;
+                    }
+                    match outcome {
                         decided @ (Outcome::Accepted | Outcome::Final(..)) => {
                             self.emit(run, p, Facts::Rcpt(decided), reply, out).await;
+                        }
+                        Outcome::TooManyRecipients if p.too_many >= MAX_TOO_MANY_REQUEUES => {
+                            let facts = Facts::Rcpt(Outcome::TooManyRecipients);
+                            self.emit(run, p, facts, reply, out).await;
+                            in_txn = usize::MAX / 2;
                         }
                         Outcome::TooManyRecipients => {
                             // Learn the server's cap: what it took in this transaction.
@@ -757,8 +791,15 @@ impl Engine {
                                 run.cap = Some(in_txn.saturating_sub(1).max(1));
                             }
                             p.attempts -= 1;
+                            p.too_many += 1;
+                            p.last = Some((Reason::Deferred, reply));
                             run.pending.push_front(p);
                             in_txn = usize::MAX / 2;
+                            if answered == 0 && ending.is_none() {
+                                // Not one recipient taken in this transaction: the session
+                                // is spent (a per-session cap); a new one may take more.
+                                ending = Some(SessionEnd::Done);
+                            }
                         }
                         Outcome::SessionClosing(why) => {
                             p.last = Some((why, reply));

@@ -269,7 +269,9 @@ impl Session {
         self.reset();
         self.greeted = true;
         if extended && let Some(r) = self.b.ehlo_reply.clone() {
-            self.greeted = false;
+            // A refused EHLO leaves the client to try HELO; an accepted one (a server that
+            // lists no extensions) greets as any 250 does.
+            self.greeted = r.code / 100 == 2;
             return self.send_reply(&r).await.map(|_| Flow::Continue);
         }
         let name = self.host.spec.name.clone();
