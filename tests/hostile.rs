@@ -63,6 +63,15 @@ mailboxes = ["alice"]
 # No PIPELINING: RCPTs go one at a time, so the lab counts how many were asked.
 ehlo_reply = "250 mx.slow.test"
 tarpit = { reply_delay = "1500ms" }
+
+[[domains]]
+name = "formula.test"
+mx = ["10 mx.formula.test"]
+
+[[hosts]]
+name = "mx.formula.test"
+address = "127.0.3.6"
+rcpt_reply = "550 =HYPERLINK(\"http://evil.test/\",\"details\") \u202Egnp.exe"
 "#;
 
 fn lab() -> &'static TestLab {
@@ -307,4 +316,34 @@ fn the_deadline_holds_inside_a_session() {
         rcpts <= 3,
         "{rcpts} RCPT commands asked after a 5 s deadline"
     );
+}
+
+/// CSV output is read by spreadsheets: a server's text cannot become a formula there, nor
+/// hide itself behind bidi controls.
+#[test]
+fn csv_output_neutralises_formulas_and_controls() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_csv = dir.path().join("out.csv");
+    let out = mxray_lab(
+        lab(),
+        &[
+            "verify",
+            "bob@formula.test",
+            "--no-catch-all",
+            "--output",
+            &out_csv.display().to_string(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let mut rd = csv::Reader::from_path(&out_csv).expect("csv");
+    let headers = rd.headers().expect("header").clone();
+    let text_col = headers
+        .iter()
+        .position(|h| h == "text")
+        .expect("text column");
+    let row = rd.records().next().expect("a row").expect("record");
+    let cell = &row[text_col];
+    assert!(cell.starts_with("'="), "{cell}");
+    assert!(!cell.contains('\u{202e}'), "{cell}");
+    assert!(cell.contains("\\u{202e}"), "{cell}");
 }

@@ -35,7 +35,7 @@ pub mod reply;
 
 pub use code::{Class, EnhancedCode, ReplyCode};
 pub use domain::DomainName;
-pub use escape::escape_text;
+pub use escape::{csv_cell, escape_text};
 pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};
 pub use finding::{Finding, Severity};
 pub use knowledge::{Category, Side, Situation, SituationId};

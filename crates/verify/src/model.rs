@@ -1,6 +1,7 @@
 //! What a verification says about one address: the verdict, the documented reason code, the
 //! deciding reply and the flags (catch-all, disposable, role, free provider), as plain data.
 
+use mxray_core::csv_cell;
 use serde::{Deserialize, Serialize};
 
 /// The four verdicts. Only `undeliverable` claims an address does not work, and only on a
@@ -150,23 +151,26 @@ impl VerifyResult {
         "elapsed_ms",
     ];
 
+    /// The row for CSV output. Text from outside (the address as given, the server's reply,
+    /// host names) goes through `csv_cell`: no control or bidi characters, no formulas.
     pub fn csv_row(&self) -> Vec<String> {
         let r = self.reply.as_ref();
         let opt_bool = |b: Option<bool>| b.map_or(String::new(), |b| b.to_string());
         vec![
-            self.address.clone(),
-            self.normalized.clone(),
+            csv_cell(&self.address),
+            csv_cell(&self.normalized),
             self.verdict.as_str().into(),
             self.reason.as_str().into(),
             r.map_or(String::new(), |r| r.code.to_string()),
-            r.and_then(|r| r.enhanced_code.clone()).unwrap_or_default(),
-            r.map_or(String::new(), |r| r.text.clone()),
-            r.map_or(String::new(), |r| r.mx_host.clone()),
+            r.and_then(|r| r.enhanced_code.as_deref().map(csv_cell))
+                .unwrap_or_default(),
+            r.map_or(String::new(), |r| csv_cell(&r.text)),
+            r.map_or(String::new(), |r| csv_cell(&r.mx_host)),
             opt_bool(self.catch_all),
             self.disposable.to_string(),
             self.role_account.to_string(),
             self.free_provider.to_string(),
-            self.suggestion.clone().unwrap_or_default(),
+            self.suggestion.as_deref().map(csv_cell).unwrap_or_default(),
             self.attempts.to_string(),
             self.elapsed_ms.to_string(),
         ]
