@@ -72,6 +72,16 @@ mx = ["10 mx.formula.test"]
 name = "mx.formula.test"
 address = "127.0.3.6"
 rcpt_reply = "550 =HYPERLINK(\"http://evil.test/\",\"details\") \u202Egnp.exe"
+
+[[domains]]
+name = "tlsfail.test"
+mx = ["10 mx.tlsfail.test"]
+
+[[hosts]]
+name = "mx.tlsfail.test"
+address = "127.0.3.7"
+mailboxes = ["alice"]
+starttls = "broken"
 "#;
 
 fn lab() -> &'static TestLab {
@@ -346,4 +356,27 @@ fn csv_output_neutralises_formulas_and_controls() {
     assert!(cell.starts_with("'="), "{cell}");
     assert!(!cell.contains('\u{202e}'), "{cell}");
     assert!(cell.contains("\\u{202e}"), "{cell}");
+}
+
+/// `diagnose --probe` where the STARTTLS handshake fails: the probe never ran, and the report
+/// says so instead of a clean "deliverable path".
+#[test]
+fn a_probe_that_could_not_run_is_not_a_clean_verdict() {
+    let out = mxray_lab(
+        lab(),
+        &["diagnose", "alice@tlsfail.test", "--probe", "--json"],
+    );
+    let report: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    assert_eq!(report["verdict"]["overall"], "inconclusive", "{report:#}");
+    let f = report["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == "smtp.probe_not_run"))
+        .expect("smtp.probe_not_run");
+    assert!(
+        f["detail"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("STARTTLS"),
+        "{f}"
+    );
 }

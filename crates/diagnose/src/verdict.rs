@@ -105,6 +105,18 @@ pub fn verdict(obs: Option<&Observations>, findings: &[Finding]) -> Verdict {
     let rcpt_deferred = findings
         .iter()
         .any(|f| f.id == crate::recipient::smtp::RCPT_DEFERRED);
+    // --probe was asked and no host answered RCPT: the path may be fine, the address unknown.
+    let probe_unanswered = findings
+        .iter()
+        .any(|f| f.id == crate::recipient::smtp::PROBE_NOT_RUN)
+        && !findings.iter().any(|f| {
+            [
+                crate::recipient::smtp::RCPT_ACCEPTED,
+                crate::recipient::smtp::RCPT_REJECTED,
+                crate::recipient::smtp::RCPT_DEFERRED,
+            ]
+            .contains(&f.id)
+        });
     let overall = if hosts.is_empty() || (up == 0 && inconclusive == 0) {
         if fails.is_empty() {
             Overall::Inconclusive
@@ -121,6 +133,8 @@ pub fn verdict(obs: Option<&Observations>, findings: &[Finding]) -> Verdict {
         Overall::Broken
     } else if up < hosts.len() || rcpt_deferred || !fails.is_empty() {
         Overall::Degraded
+    } else if probe_unanswered {
+        Overall::Inconclusive
     } else {
         Overall::DeliverablePath
     };
@@ -149,6 +163,9 @@ pub fn verdict(obs: Option<&Observations>, findings: &[Finding]) -> Verdict {
         Overall::Broken => fails
             .first()
             .map_or("no way to deliver".to_string(), |f| f.title.clone()),
+        Overall::Inconclusive if probe_unanswered && up > 0 => {
+            "the MX hosts accept connections, but the requested probe did not run".to_string()
+        }
         Overall::Inconclusive => {
             "no MX host gave a definite answer yet (silent or slow)".to_string()
         }

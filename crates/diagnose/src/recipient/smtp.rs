@@ -28,6 +28,7 @@ pub const MAIL_REJECTED: &str = "smtp.mail_rejected";
 pub const RCPT_ACCEPTED: &str = "smtp.rcpt_accepted";
 pub const RCPT_REJECTED: &str = "smtp.rcpt_rejected";
 pub const RCPT_DEFERRED: &str = "smtp.rcpt_deferred";
+pub const PROBE_NOT_RUN: &str = "smtp.probe_not_run";
 pub const ALL_MX_DOWN: &str = "smtp.all_mx_down";
 pub const SOME_MX_DOWN: &str = "smtp.some_mx_down";
 
@@ -51,6 +52,7 @@ pub const TOPIC: Topic = Topic {
         RCPT_ACCEPTED,
         RCPT_REJECTED,
         RCPT_DEFERRED,
+        PROBE_NOT_RUN,
         ALL_MX_DOWN,
         SOME_MX_DOWN,
     ],
@@ -356,6 +358,14 @@ pub fn session_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Fin
     f
 }
 
+/// A step's outcome in a few words: the reply, or the error.
+fn step_result(s: &Step) -> String {
+    match &s.result {
+        Ok(r) => escape_text(&r.raw()),
+        Err(e) => escape_text(&e.to_string()),
+    }
+}
+
 /// The step as a person names it; the EHLO after STARTTLS is told apart from the first.
 fn step_label(a: &AddrObs, s: &Step) -> String {
     if a.ehlo_tls.as_ref().is_some_and(|t| std::ptr::eq(t, s)) {
@@ -388,6 +398,32 @@ pub fn probe_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Findi
     let mut f = Vec::new();
     let where_ = format!("{} [{}]", h.name, a.addr);
     let ev = || a.transcript.clone();
+    // Asked for, and the session got past the greeting, yet no MAIL FROM went out: say why
+    // rather than let a clean session stand for an answer about the address.
+    let greeted = a.banner.as_ref().is_some_and(Step::positive);
+    if obs.probe && obs.target.local.is_some() && greeted && a.mail.is_none() {
+        let why = if let Some(e) = a.tls.as_ref().and_then(|t| t.handshake_error.as_ref()) {
+            format!(
+                "the STARTTLS handshake failed ({}) and mxray does not fall back to plain text",
+                escape_text(e)
+            )
+        } else if let Some(s) = a.steps().find(|s| !s.positive()) {
+            format!(
+                "the session stopped at {} ({})",
+                step_label(a, s),
+                step_result(s)
+            )
+        } else {
+            "the session ended before it".to_string()
+        };
+        f.push(
+            Finding::new(PROBE_NOT_RUN, Severity::Warn, format!("The probe did not run on {where_}"))
+                .detail(format!("--probe asked whether {} is accepted, but no MAIL FROM was sent: {why}. Nothing is known about the address from this host.", escape_text(&obs.target.normalized())))
+                .evidence(ev())
+                .fix("Fix what stopped the session (above), or probe from a client that can complete it (swaks --tls)")
+                .host(h.label()),
+        );
+    }
     if let Some(m) = &a.mail
         && let Ok(r) = &m.result
         && !r.is_positive()
