@@ -400,8 +400,10 @@ pub fn probe_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Findi
     let ev = || a.transcript.clone();
     // Asked for, and the session got past the greeting, yet no MAIL FROM went out: say why
     // rather than let a clean session stand for an answer about the address.
+    // A session that broke (a drop, a 421) is reported as such already.
     let greeted = a.banner.as_ref().is_some_and(Step::positive);
-    if obs.probe && obs.target.local.is_some() && greeted && a.mail.is_none() {
+    let broke = step_failure(a).is_some() || a.steps().any(Step::ends_session);
+    if obs.probe && obs.target.local.is_some() && greeted && !broke && a.mail.is_none() {
         let why = if let Some(e) = a.tls.as_ref().and_then(|t| t.handshake_error.as_ref()) {
             format!(
                 "the STARTTLS handshake failed ({}) and mxray does not fall back to plain text",
