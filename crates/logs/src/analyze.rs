@@ -1,8 +1,8 @@
 //! Message tracking and aggregation: follows each queued message across retries, folds finished
 //! messages into the aggregates and drops them, and builds the [`Report`] at the end.
 //!
-//! Memory grows with the messages still open and with the (capped) numbers of groups, domains and
-//! hours, never with the number of lines.
+//! Memory grows with the messages still open (at most [`MAX_OPEN`]) and with the (capped)
+//! numbers of groups, domains and hours, never with the number of lines.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hasher;
@@ -32,6 +32,10 @@ pub const MAX_SAMPLE: usize = 2048;
 /// A message with nothing logged for this long is dropped from tracking (queue lifetimes are
 /// five days by default in Postfix and Exim).
 pub const EVICT_AFTER_SECS: i64 = 10 * 86_400;
+/// Messages followed at once at most. Past it the least recently seen tenth is dropped (and
+/// counted in `pending.evicted`), so a log of millions of never-finished queue IDs (a hostile
+/// or truncated log) costs the same memory as a busy queue.
+pub const MAX_OPEN: usize = 100_000;
 
 /// What the analysis should keep and filter.
 #[derive(Debug, Clone, Default)]
@@ -374,6 +378,9 @@ impl Analyzer {
     fn msg(&mut self, id: &[u8], time: Option<Timestamp>) -> Option<&mut Msg> {
         let q = Qid::new(id)?;
         let events = self.opts.events;
+        if self.open.len() >= MAX_OPEN && !self.open.contains_key(&q) {
+            self.evict_oldest();
+        }
         let m = self.open.entry(q).or_insert_with(|| Msg::new(time, events));
         if time.is_some() {
             if m.first_seen.is_none() {
@@ -811,6 +818,32 @@ impl Analyzer {
         self.evicted += (before - self.open.len()) as u64;
     }
 
+    /// Drops the least recently seen tenth of the open messages: one pass, so the cost per
+    /// message stays constant however many the log holds.
+    fn evict_oldest(&mut self) {
+        let mut seen: Vec<i64> = self
+            .open
+            .values()
+            .map(|m| m.last_seen.map_or(i64::MIN, |t| t.secs))
+            .collect();
+        let k = seen.len() / 10;
+        let (_, cut, _) = seen.select_nth_unstable(k);
+        let cut = *cut;
+        let before = self.open.len();
+        let mut dropped = 0usize;
+        self.open.retain(|_, m| {
+            let old = m.last_seen.map_or(i64::MIN, |t| t.secs) <= cut;
+            // Ties at the cut: keep dropping only up to the tenth.
+            if old && dropped <= k {
+                dropped += 1;
+                false
+            } else {
+                true
+            }
+        });
+        self.evicted += (before - self.open.len()) as u64;
+    }
+
     /// Builds the report. `files` are the inputs' summaries.
     pub fn finish(mut self, files: Vec<crate::report::FileSummary>) -> Report {
         // Messages still open at the end: pending if their last news was a deferral.
@@ -1078,6 +1111,34 @@ Nov 20 11:31:01 mail postfix/smtp[3]: 5BC12C3D4E: to=<y@gmail.com>, relay=gmail-
         assert!(r.groups_truncated);
         assert_eq!(r.groups.len(), MAX_GROUPS + 1);
         assert_eq!(r.totals.deferrals, (MAX_GROUPS + 50) as u64);
+    }
+
+    #[test]
+    fn never_finished_messages_stay_bounded() {
+        // A log of queue IDs that are deferred and never seen again, all within minutes (so the
+        // 10-day eviction never applies): tracking stays at MAX_OPEN, the rest is counted.
+        let mut p = LineParser::new(None, YearGuess::starting(2026));
+        let mut a = Analyzer::new(Options::default());
+        let n = MAX_OPEN * 3;
+        for i in 0..n {
+            let l = format!(
+                "Nov 20 10:{:02}:{:02} mail postfix/smtp[3]: {i:010X}: to=<x@d.test>, relay=none, delay=1, dsn=4.4.1, status=deferred (connect to mx[192.0.2.1]:25: Connection refused)",
+                (i / 60_000) % 60,
+                (i / 1000) % 60
+            );
+            if let Parsed::Event { time, mta, event } = p.parse(l.as_bytes()) {
+                a.apply(time, mta, event, l.as_bytes(), "t", &mut NoSink)
+                    .unwrap();
+            }
+            assert!(a.open_messages() <= MAX_OPEN);
+        }
+        let r = a.finish(Vec::new());
+        assert_eq!(r.pending.open + r.pending.evicted, n as u64);
+        assert!(r.pending.evicted >= (n - MAX_OPEN) as u64);
+        assert_eq!(
+            r.totals.deferrals, n as u64,
+            "every deferral is still counted"
+        );
     }
 
     #[test]

@@ -162,7 +162,8 @@ pub struct Pending {
     pub messages: u64,
     /// Messages seen but not finished, deferred or not (in flight, or the log was cut).
     pub open: u64,
-    /// Messages dropped from tracking because nothing was logged for them in 10 days.
+    /// Messages dropped from tracking: nothing logged for them in 10 days, or the least
+    /// recently seen when more than `MAX_OPEN` (100,000) were open at once.
     pub evicted: u64,
     pub oldest_first_seen: Option<Timestamp>,
     /// Up to 10, most deferrals first.
