@@ -82,6 +82,15 @@ name = "mx.tlsfail.test"
 address = "127.0.3.7"
 mailboxes = ["alice"]
 starttls = "broken"
+
+[[domains]]
+name = "dup.test"
+mx = ["10 mx.dup.test"]
+
+[[hosts]]
+name = "mx.dup.test"
+address = "127.0.3.8"
+mailboxes = ["alice", "bob"]
 "#;
 
 fn lab() -> &'static TestLab {
@@ -378,5 +387,46 @@ fn a_probe_that_could_not_run_is_not_a_clean_verdict() {
             .unwrap_or_default()
             .contains("STARTTLS"),
         "{f}"
+    );
+}
+
+/// Duplicates are probed once per run, not once per 5,000-line batch: the same addresses at
+/// the start and past the first batch cost one RCPT each, and every line gets its result.
+#[test]
+fn duplicates_are_probed_once_per_run() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("list.txt");
+    let mut text = String::from("alice@dup.test\nbob@dup.test\n");
+    // Filler that needs no probe (bad syntax), so the repeats land in the next batch.
+    for i in 0..5_000 {
+        text.push_str(&format!("not-an-address-{i}\n"));
+    }
+    text.push_str("alice@DUP.test\nbob@dup.test.\nalice@dup.test\n");
+    std::fs::write(&list, text).expect("write list");
+    let out = mxray_lab(
+        lab(),
+        &[
+            "verify",
+            "--input",
+            &list.display().to_string(),
+            "--no-catch-all",
+            "--json",
+        ],
+    );
+    let rows: Vec<Value> = out
+        .stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    assert_eq!(rows.len(), 5_005, "{}", out.stderr);
+    let ok = rows
+        .iter()
+        .filter(|r| r["verdict"] == "deliverable")
+        .count();
+    assert_eq!(ok, 5, "every line of alice and bob answered");
+    assert_eq!(
+        rcpts_seen("mx.dup.test"),
+        2,
+        "one RCPT per distinct address"
     );
 }

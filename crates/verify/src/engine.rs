@@ -92,6 +92,9 @@ pub struct Engine {
     cfg: Config,
     pub budgets: Budgets,
     domains: Mutex<HashMap<String, Arc<OnceCell<Arc<DomainInfo>>>>>,
+    /// Results already decided in this run, by normalised address: a duplicate in a later
+    /// batch is answered from here, not probed again (at most [`MAX_REMEMBERED`]).
+    decided: Mutex<HashMap<String, Arc<VerifyResult>>>,
     domain_slots: Arc<Semaphore>,
     sessions: AtomicU64,
     rcpts: AtomicU64,
@@ -109,6 +112,10 @@ struct Pending {
     last: Option<(Reason, Option<DecidingReply>)>,
     transcript: Vec<String>,
 }
+
+/// Decided results remembered for duplicates in later batches: enough for most lists, and a
+/// bound on memory for the rest (a duplicate beyond it is probed again, never wrong).
+const MAX_REMEMBERED: usize = 200_000;
 
 /// `452 4.5.3` requeues per address before it is given up as unknown: a server that takes
 /// no recipient at all would otherwise be asked forever (RSET, MAIL, RCPT, 452, ...).
@@ -145,6 +152,7 @@ impl Engine {
             domain_slots: Arc::new(Semaphore::new(cfg.domain_concurrency.max(1))),
             cfg,
             domains: Mutex::new(HashMap::new()),
+            decided: Mutex::new(HashMap::new()),
             sessions: AtomicU64::new(0),
             rcpts: AtomicU64::new(0),
             dns_domains: AtomicU64::new(0),
@@ -163,6 +171,8 @@ impl Engine {
     /// normalisation) are probed once and reported for every input line.
     pub async fn verify_batch(self: &Arc<Self>, items: Vec<Item>, out: mpsc::Sender<Decided>) {
         let mut by_domain: HashMap<String, Vec<Pending>> = HashMap::new();
+        // Normalised address -> (domain, its place in that domain's list): linear de-duplication.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         for item in items {
             let target = match parse_target(&item.input).and_then(require_local) {
                 Ok(t) => t,
@@ -178,20 +188,34 @@ impl Engine {
                     continue;
                 }
             };
+            let key = target.normalized();
+            if let Some(done) = self.remembered(&key) {
+                let mut r = (*done).clone();
+                r.address = item.input;
+                let _ = out
+                    .send(Decided {
+                        index: item.index,
+                        result: r,
+                    })
+                    .await;
+                continue;
+            }
             let list = by_domain
                 .entry(target.domain_ascii.to_string())
                 .or_default();
-            let key = target.normalized();
-            match list.iter_mut().find(|p| p.target.normalized() == key) {
-                Some(p) => p.inputs.push((item.index, item.input)),
-                None => list.push(Pending {
-                    target,
-                    inputs: vec![(item.index, item.input)],
-                    attempts: 0,
-                    too_many: 0,
-                    last: None,
-                    transcript: Vec::new(),
-                }),
+            match seen.get(&key) {
+                Some(&i) => list[i].inputs.push((item.index, item.input)),
+                None => {
+                    seen.insert(key, list.len());
+                    list.push(Pending {
+                        target,
+                        inputs: vec![(item.index, item.input)],
+                        attempts: 0,
+                        too_many: 0,
+                        last: None,
+                        transcript: Vec::new(),
+                    });
+                }
             }
         }
         let mut tasks = tokio::task::JoinSet::new();
@@ -269,10 +293,29 @@ impl Engine {
         if self.cfg.transcript {
             base.transcript = p.transcript.clone();
         }
+        self.remember(&p.target.normalized(), &base);
         for (index, input) in p.inputs {
             let mut r = base.clone();
             r.address = input;
             let _ = out.send(Decided { index, result: r }).await;
+        }
+    }
+
+    fn remembered(&self, key: &str) -> Option<Arc<VerifyResult>> {
+        let map = match self.decided.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        map.get(key).cloned()
+    }
+
+    fn remember(&self, key: &str, r: &VerifyResult) {
+        let mut map = match self.decided.lock() {
+            Ok(m) => m,
+            Err(p) => p.into_inner(),
+        };
+        if map.len() < MAX_REMEMBERED {
+            map.insert(key.to_string(), Arc::new(r.clone()));
         }
     }
 
