@@ -430,3 +430,95 @@ fn duplicates_are_probed_once_per_run() {
         "one RCPT per distinct address"
     );
 }
+
+/// A state file answers only for the rows it decided: a list edited in place (same name,
+/// different rows) gets its changed rows verified, its new rows too, and nothing stale.
+#[test]
+fn resume_matches_rows_by_content_not_position() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("list.txt");
+    let state = dir.path().join("state.db");
+    let run = |text: &str| {
+        std::fs::write(&list, text).expect("write list");
+        let out = mxray_lab(
+            lab(),
+            &[
+                "verify",
+                "--input",
+                &list.display().to_string(),
+                "--state",
+                &state.display().to_string(),
+                "--no-catch-all",
+                "--json",
+            ],
+        );
+        let rows: Vec<Value> = out
+            .stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        rows.into_iter()
+            .map(|r| {
+                (
+                    r["address"].as_str().unwrap_or_default().to_string(),
+                    r["verdict"].as_str().unwrap_or_default().to_string(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let first = run("alice@inject.test\nnobody@inject.test\n");
+    assert_eq!(first.len(), 2);
+    // Row 1 edited, row 2 kept, row 3 new.
+    let second = run("nobody@inject.test\nnobody@inject.test\npostmaster@inject.test\n");
+    let want: Vec<(String, String)> = [
+        ("nobody@inject.test", "undeliverable"),
+        ("nobody@inject.test", "undeliverable"),
+        ("postmaster@inject.test", "deliverable"),
+    ]
+    .iter()
+    .map(|(a, v)| (a.to_string(), v.to_string()))
+    .collect();
+    assert_eq!(second, want);
+    // Shorter again: rows the input no longer has are not printed.
+    let third = run("nobody@inject.test\n");
+    assert_eq!(third.len(), 1, "{third:?}");
+}
+
+/// One run per state file: a second run while the first holds it is refused (exit 3), and
+/// --state without --input says it is not used.
+#[test]
+fn a_state_file_in_use_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("list.txt");
+    let state = dir.path().join("state.db");
+    std::fs::write(&list, "alice@inject.test\n").expect("write list");
+    let held = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&state)
+        .expect("state file");
+    held.try_lock().expect("lock");
+    let args = [
+        "verify",
+        "--input",
+        &list.display().to_string(),
+        "--state",
+        &state.display().to_string(),
+    ];
+    let out = mxray_lab(lab(), &args);
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("in use"), "{}", out.stderr);
+    drop(held);
+    let out = mxray_lab(
+        lab(),
+        &[
+            "verify",
+            "alice@inject.test",
+            "--state",
+            &state.display().to_string(),
+        ],
+    );
+    assert!(out.stderr.contains("not used"), "{}", out.stderr);
+}

@@ -212,16 +212,26 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let tls = args.probe_args.tls()?;
     let reader = open_input(args)?;
     let resume = match (&args.state, &args.input) {
-        (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).bad_input()?),
+        (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).map_err(|e| {
+            let kind = if e.is_environment() {
+                Kind::Environment
+            } else {
+                Kind::BadInput
+            };
+            mark(kind, e)
+        })?),
+        (Some(s), None) => {
+            eprintln!(
+                "mxray: --state {} is not used: only an --input list is a resumable job",
+                s.display()
+            );
+            None
+        }
         _ => None,
     };
     let mut sink = Sink::open(args.output.as_deref(), r.json)?;
-    // A resumed job first writes what it already knows, so the output is always complete.
+    // Results from the store come back in input order with the new ones (see run::start).
     let mut undeliverable = false;
-    for res in resume.iter().flat_map(|x| x.done.values()) {
-        undeliverable |= res.verdict == Verdict::Undeliverable;
-        sink.write(res, r)?;
-    }
     let cfg = Config {
         smtp_port: global.smtp_port.unwrap_or(25),
         timeout: global.timeout,

@@ -65,6 +65,8 @@ pub struct Item {
 pub struct Decided {
     pub index: u64,
     pub result: VerifyResult,
+    /// Taken from the job store of an earlier run, not decided now (so not stored again).
+    pub resumed: bool,
 }
 
 #[derive(Debug)]
@@ -183,6 +185,7 @@ impl Engine {
                         .send(Decided {
                             index: item.index,
                             result: r,
+                            resumed: false,
                         })
                         .await;
                     continue;
@@ -196,6 +199,7 @@ impl Engine {
                     .send(Decided {
                         index: item.index,
                         result: r,
+                        resumed: false,
                     })
                     .await;
                 continue;
@@ -297,7 +301,13 @@ impl Engine {
         for (index, input) in p.inputs {
             let mut r = base.clone();
             r.address = input;
-            let _ = out.send(Decided { index, result: r }).await;
+            let _ = out
+                .send(Decided {
+                    index,
+                    result: r,
+                    resumed: false,
+                })
+                .await;
         }
     }
 

@@ -5,7 +5,7 @@
 //! The runner takes one batch at a time: the engine already spreads a batch over domains with
 //! its own per-domain and per-provider limits, and batches bound memory for inputs of any size.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -25,8 +25,8 @@ const BUFFER: usize = 1024;
 /// A job store opened for resuming, with what it already holds.
 pub struct Resume {
     store: Store,
-    /// Results decided by earlier runs, by input index: write them out first, so the output
-    /// of a resumed run is complete.
+    /// Results decided by earlier runs, by input index. One is reused only for the same input
+    /// text at the same index: a different or edited list gets its changed rows verified.
     pub done: BTreeMap<u64, VerifyResult>,
 }
 
@@ -46,7 +46,8 @@ pub struct VerifyRun {
 }
 
 /// Starts verifying `batches` (see [`Reader::into_batches`]) on the current runtime. With
-/// `resume`, inputs it already holds are skipped and every new result is stored.
+/// `resume`, an input whose stored result is for the same text is answered from the store
+/// (in input order with the rest), anything else is verified, and every new result stored.
 pub fn start(
     engine: Arc<Engine>,
     batches: impl IntoIterator<Item = Result<Vec<Item>, InputError>, IntoIter: Send + 'static>,
@@ -54,10 +55,11 @@ pub fn start(
     cancel: Cancel,
     progress: Arc<dyn Progress>,
 ) -> VerifyRun {
-    let skip: Arc<HashSet<u64>> = Arc::new(
+    let mut resume = resume;
+    let done: Arc<BTreeMap<u64, VerifyResult>> = Arc::new(
         resume
-            .as_ref()
-            .map(|r| r.done.keys().copied().collect())
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.done))
             .unwrap_or_default(),
     );
     let limits = Limits {
@@ -70,13 +72,26 @@ pub fn start(
         cancel,
         progress,
         move |batch: Vec<Item>, out| {
-            let (engine, skip) = (engine.clone(), skip.clone());
+            let (engine, done) = (engine.clone(), done.clone());
             async move {
-                let todo = batch
-                    .into_iter()
-                    .filter(|i| !skip.contains(&i.index))
-                    .collect();
-                engine.verify_batch(todo, out.sender()).await;
+                let sender = out.sender();
+                let mut todo = Vec::with_capacity(batch.len());
+                for item in batch {
+                    match done.get(&item.index) {
+                        Some(r) if r.address == item.input => {
+                            let d = Decided {
+                                index: item.index,
+                                result: r.clone(),
+                                resumed: true,
+                            };
+                            if sender.send(d).await.is_err() {
+                                return;
+                            }
+                        }
+                        _ => todo.push(item),
+                    }
+                }
+                engine.verify_batch(todo, sender).await;
             }
         },
     );
@@ -91,7 +106,8 @@ impl VerifyRun {
     /// cannot be written is an error: the run cannot keep its promise to resume.
     pub async fn next(&mut self) -> Option<Result<Decided, StoreError>> {
         let d = self.run.next().await?;
-        if let Some(s) = self.store.as_mut()
+        if !d.resumed
+            && let Some(s) = self.store.as_mut()
             && let Err(e) = s.put(d.index, &d.result)
         {
             return Some(Err(e));

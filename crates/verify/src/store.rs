@@ -20,11 +20,27 @@ pub enum StoreError {
         found: String,
         expected: String,
     },
+    /// Another run holds the state file: two runs on one file would probe everything twice
+    /// or fail half-way with "database is locked".
+    #[error(
+        "state file {path} is in use by another mxray verify run: wait for it to finish, or use another --state file"
+    )]
+    Busy { path: String },
+}
+
+impl StoreError {
+    /// The environment stopped the run (the file is busy or cannot be used), as opposed to
+    /// a state file that belongs to another job (the user's input to fix).
+    pub fn is_environment(&self) -> bool {
+        matches!(self, StoreError::Busy { .. } | StoreError::Sqlite { .. })
+    }
 }
 
 pub struct Store {
     conn: Connection,
     path: String,
+    /// Held (an exclusive lock on the file) for as long as the store is open.
+    _lock: std::fs::File,
 }
 
 impl Store {
@@ -35,6 +51,30 @@ impl Store {
             path: shown.clone(),
             error: e.to_string(),
         };
+        // One run per state file: an exclusive advisory lock (flock), released when the
+        // process ends however it ends. SQLite's own locks are POSIX locks and do not mix.
+        let lock = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)
+            .map_err(|e| StoreError::Sqlite {
+                path: shown.clone(),
+                error: e.to_string(),
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(StoreError::Busy { path: shown });
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Sqlite {
+                    path: shown,
+                    error: format!("cannot lock: {e}"),
+                });
+            }
+        }
         let conn = Connection::open(path).map_err(err)?;
         conn.pragma_update(None, "journal_mode", "WAL")
             .map_err(err)?;
@@ -66,7 +106,11 @@ impl Store {
                 .map_err(err)?;
             }
         }
-        Ok(Store { conn, path: shown })
+        Ok(Store {
+            conn,
+            path: shown,
+            _lock: lock,
+        })
     }
 
     fn err(&self, e: impl std::fmt::Display) -> StoreError {
