@@ -91,6 +91,28 @@ mx = ["10 mx.dup.test"]
 name = "mx.dup.test"
 address = "127.0.3.8"
 mailboxes = ["alice", "bob"]
+
+[[domains]]
+name = "hush.test"
+mx = ["10 mx.hush.test"]
+
+[[hosts]]
+name = "mx.hush.test"
+address = "127.0.3.9"
+mailboxes = ["alice"]
+tarpit = { reply_delay = "2s" }
+
+[[domains]]
+name = "reset.test"
+mx = ["10 mx.reset.test"]
+
+[[hosts]]
+name = "mx.reset.test"
+address = "127.0.3.10"
+
+[[hosts.clients]]
+addresses = ["127.0.0.1"]
+refuse = true
 "#;
 
 fn lab() -> &'static TestLab {
@@ -521,4 +543,70 @@ fn a_state_file_in_use_is_refused() {
         ],
     );
     assert!(out.stderr.contains("not used"), "{}", out.stderr);
+}
+
+/// What a host did is named as it happened: a greeting line no server writes is "over 4 KiB"
+/// (not "closed"), silence after the greeting is inconclusive like silence before it, and a
+/// connection reset as it is accepted is "reset" (not "unreachable").
+#[test]
+fn hostile_hosts_are_described_as_they_behaved() {
+    let titles = |target: &str, extra: &[&str]| -> (String, Vec<String>) {
+        let mut args = vec!["diagnose", target, "--only", "transport", "--json"];
+        args.extend_from_slice(extra);
+        let out = mxray_lab(lab(), &args);
+        let v: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+        let titles = v["findings"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|f| {
+                        format!(
+                            "{} {}",
+                            f["id"].as_str().unwrap_or(""),
+                            f["title"].as_str().unwrap_or("")
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        (
+            v["verdict"]["overall"].as_str().unwrap_or("").to_string(),
+            titles,
+        )
+    };
+    let (overall, t) = titles("hush.test", &["--timeout", "1s", "--greeting-wait", "5s"]);
+    assert_eq!(overall, "inconclusive", "{t:?}");
+    assert!(
+        t.iter()
+            .any(|x| x.starts_with("smtp.silent") && x.contains("went silent at ehlo")),
+        "{t:?}"
+    );
+    let (_, t) = titles("reset.test", &[]);
+    assert!(
+        t.iter().any(|x| x.contains("reset the connection")),
+        "{t:?}"
+    );
+    assert!(!t.iter().any(|x| x.contains("is unreachable")), "{t:?}");
+
+    let long = format!(
+        "[lab]\nname = \"long\"\ndescription = \"x\"\n\n[[domains]]\nname = \"long.test\"\nmx = [\"10 mx.long.test\"]\n\n[[hosts]]\nname = \"mx.long.test\"\naddress = \"127.0.3.11\"\nbanner = \"220 {}\"\n",
+        "x".repeat(10_000)
+    );
+    let lab = TestLab::start(&long, "long.toml");
+    let out = mxray_lab(
+        &lab,
+        &["diagnose", "long.test", "--only", "transport", "--json"],
+    );
+    let v: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let dropped = v["findings"]
+        .as_array()
+        .and_then(|a| a.iter().find(|f| f["id"] == "smtp.dropped"))
+        .expect("reported");
+    assert!(
+        dropped["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("over 4 KiB"),
+        "{dropped}"
+    );
 }

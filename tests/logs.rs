@@ -338,6 +338,45 @@ fn bad_inputs_exit_2() {
     assert_eq!(out.code, 2);
 }
 
+/// One truncated .gz among several inputs: the others are reported, the broken one is named
+/// with where it stopped, and the run exits 1 with a note instead of 2 with nothing.
+#[test]
+fn a_truncated_gz_among_inputs_is_named_not_fatal() {
+    let whole = std::fs::read_to_string(fixture("postfix-handwritten.log")).unwrap();
+    let dir = temp_dir("truncgz");
+    let mut gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip");
+    gz.stdin
+        .take()
+        .unwrap()
+        .write_all(whole.repeat(200).as_bytes())
+        .unwrap();
+    let bytes = gz.wait_with_output().unwrap().stdout;
+    let cut = dir.join("mail.log.2.gz");
+    std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+    let good = fixture("postfix-handwritten.log");
+    let out = logs(&[&good, cut.to_str().unwrap(), "--json"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let v = json(&out);
+    let files = v["files"].as_array().expect("files");
+    assert_eq!(files.len(), 2);
+    let broken = files.iter().find(|f| f["gzip"] == true).expect("the .gz");
+    let why = broken["error"].as_str().unwrap_or_default();
+    assert!(why.contains("stopped after"), "{why}");
+    assert!(
+        broken["lines"].as_u64().unwrap_or(0) > 0,
+        "lines before the cut count"
+    );
+    assert!(out.stderr.contains("mail.log.2.gz"), "{}", out.stderr);
+    let whole_good = json(&logs(&[&good, "--json"]));
+    assert!(v["totals"]["lines"].as_u64() > whole_good["totals"]["lines"].as_u64());
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 #[test]
 fn clean_or_foreign_input_exits_0() {
     let out = mxray(

@@ -5,7 +5,7 @@ use std::io::{self, Write};
 use std::path::PathBuf;
 
 use mxray_core::escape_text;
-use mxray_logs::report::{Group, Report};
+use mxray_logs::report::{FileSummary, Group, Report};
 use mxray_logs::{AttemptRecord, InputSpec, LogsError, Mta, Options, ReadOptions, Sink, Timestamp};
 
 use crate::cli::GlobalArgs;
@@ -210,12 +210,25 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
             report.totals.unparsed
         );
     }
+    // A broken input (truncated .gz) stopped early; the report holds the rest. Say which.
+    let broken: Vec<&FileSummary> = report.files.iter().filter(|f| f.error.is_some()).collect();
+    if !global.quiet {
+        for f in &broken {
+            eprintln!(
+                "mxray: note: {}: {}",
+                escape_text(&f.name),
+                escape_text(f.error.as_deref().unwrap_or_default())
+            );
+        }
+    }
     let t = &report.totals;
-    Ok(if t.deferrals + t.bounced + t.expired > 0 {
-        exit::FAILURES
-    } else {
-        exit::OK
-    })
+    Ok(
+        if t.deferrals + t.bounced + t.expired > 0 || !broken.is_empty() {
+            exit::FAILURES
+        } else {
+            exit::OK
+        },
+    )
 }
 
 fn num(n: u64) -> String {
@@ -267,11 +280,15 @@ fn print_human(
             paint(
                 DIM,
                 format!(
-                    "{}{}: {} lines, {}",
+                    "{}{}: {} lines, {}{}",
                     escape_text(&f.name),
                     if f.gzip { " (gzip)" } else { "" },
                     num(f.lines),
-                    f.format.map_or("no MTA lines", |m| m.as_str())
+                    f.format.map_or("no MTA lines", |m| m.as_str()),
+                    f.error.as_deref().map_or(String::new(), |e| format!(
+                        "; READ STOPPED: {}",
+                        escape_text(e)
+                    ))
                 )
             )
         )?;

@@ -19,6 +19,9 @@ pub enum LogsError {
     },
     #[error("cannot write the output")]
     Output(#[source] io::Error),
+    /// Every input failed before its first line (the message of the first).
+    #[error("no input could be read: {0}")]
+    Unreadable(String),
     #[error("the parsing thread stopped unexpectedly")]
     Thread,
 }
@@ -37,6 +40,7 @@ impl LogsError {
                     | io::ErrorKind::InvalidInput
                     | io::ErrorKind::UnexpectedEof
             ),
+            LogsError::Unreadable(_) => true,
             LogsError::Output(_) | LogsError::Thread => false,
         }
     }

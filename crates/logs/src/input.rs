@@ -92,6 +92,8 @@ pub struct Chunker<R> {
     skipping: bool,
     /// Over-long lines dropped so far.
     pub overlong: u64,
+    /// A read error met after some whole lines: those are handed out first, the error next.
+    failed: Option<io::Error>,
 }
 
 impl<R: Read> Chunker<R> {
@@ -102,12 +104,16 @@ impl<R: Read> Chunker<R> {
             eof: false,
             skipping: false,
             overlong: 0,
+            failed: None,
         }
     }
 
     /// Fills `out` with whole lines (the last one may lack its newline at end of input).
     /// Returns false when the input is exhausted and `out` is empty.
     pub fn next_chunk(&mut self, out: &mut Vec<u8>) -> io::Result<bool> {
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
         out.clear();
         out.append(&mut self.carry);
         loop {
@@ -121,8 +127,16 @@ impl<R: Read> Chunker<R> {
                     Ok(n) => break n,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => {
+                        // A truncated .gz fails mid-chunk: keep the whole lines read before.
                         out.truncate(start);
-                        return Err(e);
+                        let whole = memchr::memrchr(b'\n', out).map_or(0, |i| i + 1);
+                        out.truncate(whole);
+                        if out.is_empty() {
+                            return Err(e);
+                        }
+                        self.failed = Some(e);
+                        self.eof = true;
+                        return Ok(true);
                     }
                 }
             };

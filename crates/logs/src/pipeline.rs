@@ -199,6 +199,8 @@ pub fn analyze(
     sink: &mut dyn Sink,
 ) -> Result<Report, LogsError> {
     let mut readers = Vec::with_capacity(inputs.len());
+    let mut broken = Vec::new();
+    let mut unreadable: Option<String> = None;
     for spec in inputs {
         let source = Source::open(spec)?;
         let year = match read.year {
@@ -213,8 +215,24 @@ pub fn analyze(
             line_no: 0,
             ahead: None,
         };
-        let first = r.peek_first_time()?;
+        // An input unreadable from its first line is reported with the others, not fatal.
+        let first = match r.peek_first_time() {
+            Ok(t) => t,
+            Err(e) => {
+                let mut acc = new_acc(&r);
+                keep_going(e, &mut acc)?;
+                unreadable.get_or_insert_with(|| acc.error.clone().unwrap_or_default());
+                broken.push(acc.summary());
+                continue;
+            }
+        };
         readers.push((first, r));
+    }
+    // Nothing readable at all: that is bad input, not a report.
+    if readers.is_empty()
+        && let Some(e) = unreadable
+    {
+        return Err(LogsError::Unreadable(e));
     }
     // Rotated files in any order: oldest first; inputs without a timestamp keep their place last.
     readers.sort_by_key(|(first, _)| (first.is_none(), first.map(|t| t.secs)));
@@ -229,6 +247,7 @@ pub fn analyze(
         };
         files.push(summary);
     }
+    files.extend(broken);
     Ok(analyzer.finish(files))
 }
 
@@ -240,6 +259,7 @@ struct FileAcc {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     per_mta: [u64; 3],
+    error: Option<String>,
 }
 
 impl FileAcc {
@@ -254,6 +274,7 @@ impl FileAcc {
             lines: self.lines,
             first_seen: self.first,
             last_seen: self.last,
+            error: self.error,
         }
     }
 }
@@ -314,7 +335,24 @@ fn new_acc(r: &Reader) -> FileAcc {
         first: None,
         last: None,
         per_mta: [0; 3],
+        error: None,
     }
+}
+
+/// A read error that is the input's fault (a truncated or corrupt .gz) stops that input only:
+/// it is kept in its summary and the run goes on. Anything else stops the run.
+fn keep_going(e: LogsError, acc: &mut FileAcc) -> Result<(), LogsError> {
+    if !e.is_bad_input() {
+        return Err(e);
+    }
+    let mut msg = e.to_string();
+    let mut src = std::error::Error::source(&e);
+    while let Some(s) = src {
+        msg.push_str(&format!(": {s}"));
+        src = s.source();
+    }
+    acc.error = Some(format!("{msg}; stopped after {} lines", acc.lines));
+    Ok(())
 }
 
 fn finish_acc(mut acc: FileAcc, r: &Reader, a: &mut Analyzer) -> FileSummary {
@@ -334,8 +372,15 @@ fn run_inline(
 ) -> Result<FileSummary, LogsError> {
     let mut acc = new_acc(&r);
     let mut spare = Vec::new();
-    while let Some(b) = r.next_batch(spare)? {
-        spare = apply_batch(b, &mut acc, a, sink)?;
+    loop {
+        match r.next_batch(spare) {
+            Ok(Some(b)) => spare = apply_batch(b, &mut acc, a, sink)?,
+            Ok(None) => break,
+            Err(e) => {
+                keep_going(e, &mut acc)?;
+                break;
+            }
+        }
     }
     Ok(finish_acc(acc, &r, a))
 }
@@ -371,7 +416,15 @@ fn run_threaded(
         });
         let mut result = Ok(());
         for b in rx.iter() {
-            match b.and_then(|b| apply_batch(b, &mut acc, a, sink)) {
+            let applied = match b {
+                Ok(b) => apply_batch(b, &mut acc, a, sink),
+                // The reader stopped: the input's fault is noted, anything else ends the run.
+                Err(e) => {
+                    result = keep_going(e, &mut acc);
+                    break;
+                }
+            };
+            match applied {
                 Ok(chunk) => {
                     let _ = back_tx.try_send(chunk);
                 }

@@ -57,6 +57,10 @@ pub struct FileSummary {
     pub lines: u64,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
+    /// Why reading stopped early (a truncated or corrupt .gz): the lines before it count, the
+    /// other inputs are read as usual.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// Deferrals or bounces with the same code, destination domain, relay and reply template.

@@ -210,7 +210,11 @@ pub fn session_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Fin
                 Finding::new(
                     UNREACHABLE,
                     Severity::Fail,
-                    format!("{where_} is unreachable"),
+                    if matches!(e, SmtpError::Reset(_)) {
+                        format!("{where_} reset the connection as it was accepted")
+                    } else {
+                        format!("{where_} is unreachable")
+                    },
                 )
                 .detail(escape_text(&e.to_string()))
                 .evidence([format!("connect {where_}: {e}")])
@@ -233,13 +237,30 @@ pub fn session_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Fin
                     .fix(format!("Retry with a longer wait (--greeting-wait 5m); telnet {} {} and watch", a.addr, obs.smtp_port))
                     .host(h.label()),
             ),
-            Err(e) => f.push(
-                Finding::new(DROPPED, Severity::Fail, format!("{where_} closed the connection before greeting"))
-                    .detail(format!("The greeting failed: {}. Often a connection limit or an IP block enforced by closing at once.", escape_text(&e.to_string())))
-                    .evidence(ev())
-                    .fix("Retry later and from another IP; compare with other MX hosts")
-                    .host(h.label()),
-            ),
+            Err(e) => {
+                // Name what happened: a reset, a line no server writes, or a plain close.
+                let (title, why) = match e {
+                    SmtpError::LineTooLong => (
+                        format!("{where_} sent a greeting line over {} KiB", mxray_net::smtp::MAX_LINE / 1024),
+                        format!("mxray cut the line at {} KiB and stopped: no SMTP server writes lines that long (RFC 5321 4.5.3.1.5 allows 512 octets). A broken service, or a hostile one trying to exhaust clients' memory.", mxray_net::smtp::MAX_LINE / 1024),
+                    ),
+                    SmtpError::Reset(_) => (
+                        format!("{where_} reset the connection right after accepting it"),
+                        format!("The greeting failed: {}. Accept-then-reset is how connection limits, IP blocks and overloaded front ends refuse a client.", escape_text(&e.to_string())),
+                    ),
+                    _ => (
+                        format!("{where_} closed the connection before greeting"),
+                        format!("The greeting failed: {}. Often a connection limit or an IP block enforced by closing at once.", escape_text(&e.to_string())),
+                    ),
+                };
+                f.push(
+                    Finding::new(DROPPED, Severity::Fail, title)
+                        .detail(why)
+                        .evidence(ev())
+                        .fix("Retry later and from another IP; compare with other MX hosts")
+                        .host(h.label()),
+                );
+            }
             Ok(r) if r.code >= 400 => {
                 let (meaning, next) = explained(&r.raw());
                 let (id, sev) = if r.code < 500 {
@@ -301,6 +322,15 @@ pub fn session_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Fin
                 ))
                 .evidence(ev())
                 .fix("Look for what sits in front of the SMTP server (a proxy, load balancer, SMTP filter or tarpit answering on its behalf); compare a session with swaks --pipe")
+                .host(h.label()),
+        );
+    } else if let Some((s, SmtpError::Timeout(ms))) = step_failure(a) {
+        // Silence mid-session is like silence before the greeting: not an answer yet.
+        f.push(
+            Finding::new(SILENT, Severity::Warn, format!("{where_} went silent at {}: no reply in {ms} ms", step_label(a, s)))
+                .detail("Inconclusive, not down: the server greeted, then stopped answering (a tarpit, an overloaded or hung service). MTAs wait minutes per command (RFC 5321 4.5.3.2); short client timeouts give up first.")
+                .evidence(ev())
+                .fix(format!("Retry with a longer --timeout; telnet {} {} and send the same commands", a.addr, obs.smtp_port))
                 .host(h.label()),
         );
     } else if let Some((s, e)) = step_failure(a) {
@@ -506,10 +536,11 @@ pub fn host_state(h: &HostObs) -> HostState {
     if h.addrs.iter().any(AddrObs::usable) {
         HostState::Up
     } else if h.addrs.iter().any(|a| {
+        // Silent before the greeting or after it: no answer yet, not a refusal.
         matches!(
             a.banner.as_ref().map(|b| &b.result),
             Some(Err(SmtpError::Timeout(_)))
-        )
+        ) || matches!(step_failure(a), Some((_, SmtpError::Timeout(_))))
     }) {
         HostState::Inconclusive
     } else {
