@@ -113,6 +113,18 @@ address = "127.0.3.10"
 [[hosts.clients]]
 addresses = ["127.0.0.1"]
 refuse = true
+
+[[domains]]
+name = "loop.test"
+mx = ["10 mx.loop.test"]
+
+[[domains.records]]
+name = "mx"
+cname = "a.loop.test"
+
+[[domains.records]]
+name = "a"
+cname = "mx.loop.test"
 "#;
 
 fn lab() -> &'static TestLab {
@@ -608,5 +620,25 @@ fn hostile_hosts_are_described_as_they_behaved() {
             .unwrap_or("")
             .contains("over 4 KiB"),
         "{dropped}"
+    );
+}
+
+/// An MX target whose aliases loop is a broken zone (a DNS failure), not a host without an
+/// address: verify says unknown/dns_failure, never undeliverable, and diagnose names the loop.
+#[test]
+fn a_cname_loop_is_a_dns_failure() {
+    let out = mxray_lab(lab(), &["verify", "alice@loop.test", "--json"]);
+    let r: Value = serde_json::from_str(out.stdout.trim()).expect("one result");
+    assert_eq!(
+        (r["verdict"].as_str(), r["reason"].as_str()),
+        (Some("unknown"), Some("dns_failure")),
+        "{r}"
+    );
+    let out = mxray_lab(lab(), &["diagnose", "loop.test", "--only", "dns,transport"]);
+    assert!(
+        out.stdout
+            .contains("CNAME loop: mx.loop.test -> a.loop.test -> mx.loop.test"),
+        "{}",
+        out.stdout
     );
 }

@@ -125,6 +125,17 @@ pub struct DnsAnswer {
     pub elapsed_ms: u64,
 }
 
+impl DnsOutcome {
+    /// The lookup did not complete (SERVFAIL, REFUSED, a timeout, an error such as a CNAME
+    /// loop): unlike NXDOMAIN or no data, it says nothing about the name.
+    pub fn is_failure(&self) -> bool {
+        matches!(
+            self,
+            DnsOutcome::ServFail | DnsOutcome::Refused | DnsOutcome::Timeout | DnsOutcome::Error(_)
+        )
+    }
+}
+
 impl DnsAnswer {
     /// Evidence lines: the query, its outcome, and each record.
     pub fn evidence(&self) -> Vec<String> {

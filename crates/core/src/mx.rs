@@ -135,13 +135,13 @@ impl MxTarget {
         out
     }
 
-    /// Whether an address lookup failed transiently (SERVFAIL, timeout), so "no address" is
-    /// not yet an answer.
+    /// Whether an address lookup failed (SERVFAIL, REFUSED, a timeout, a CNAME loop...), so
+    /// "no address" is not an answer.
     pub fn lookup_failed(&self) -> bool {
         self.a
             .iter()
             .chain(self.aaaa.iter())
-            .any(|x| matches!(x.outcome, DnsOutcome::ServFail | DnsOutcome::Timeout))
+            .any(|x| x.outcome.is_failure())
     }
 
     /// Whether `name` is written as an IP address (`192.0.2.1`, `[2001:db8::1]`).
@@ -176,7 +176,7 @@ impl MxResolution {
                 .implicit
                 .iter()
                 .flatten()
-                .any(|x| matches!(x.outcome, DnsOutcome::ServFail | DnsOutcome::Timeout))
+                .any(|x| x.outcome.is_failure())
     }
 }
 

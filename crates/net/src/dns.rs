@@ -58,6 +58,14 @@ pub struct Dns {
     inflight: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
+/// How an alias chain ended when followed link by link.
+enum ChainEnd {
+    /// At a name that is not an alias (or a lookup that failed: nothing more to say).
+    Ends,
+    Loops,
+    TooLong,
+}
+
 /// CNAME links followed to complete an answer the cache gave without them (resolvers stop
 /// following chains at about this length too).
 const MAX_CNAME_LINKS: usize = 8;
@@ -170,7 +178,7 @@ impl Dns {
                             // The cache answered from the end of an alias chain without the
                             // CNAMEs leading there: ask for them, so an answer always shows
                             // its whole chain whichever lookup filled the cache first.
-                            let links = self.cname_links(&n).await;
+                            let (links, _) = self.cname_links(&n).await;
                             answers.splice(0..0, links);
                         }
                         let chain = on_chain(&n, &answers);
@@ -214,27 +222,52 @@ impl Dns {
         }
     }
 
-    /// The CNAME records leading from `from`, in order, at most [`MAX_CNAME_LINKS`].
-    async fn cname_links(&self, from: &Name) -> Vec<Record> {
+    /// The CNAME records leading from `from`, in order, at most [`MAX_CNAME_LINKS`], and
+    /// whether the chain ends (it may loop back, or run past the limit).
+    async fn cname_links(&self, from: &Name) -> (Vec<Record>, ChainEnd) {
         let mut out: Vec<Record> = Vec::new();
         let mut at = from.clone();
         for _ in 0..MAX_CNAME_LINKS {
             let fut = self.resolver.lookup(at.clone(), RecordType::CNAME);
             let Ok(Ok(lookup)) = tokio::time::timeout(self.timeout, fut).await else {
-                break;
+                return (out, ChainEnd::Ends);
             };
             let link = lookup.answers().iter().find_map(|r| match &r.data {
                 RData::CNAME(c) if r.name.eq_ignore_root(&at) => Some((r.clone(), c.0.clone())),
                 _ => None,
             });
-            let Some((record, target)) = link else { break };
-            if out.iter().any(|r| r.name.eq_ignore_root(&target)) {
-                break; // a loop
-            }
+            let Some((record, target)) = link else {
+                return (out, ChainEnd::Ends);
+            };
+            let looped =
+                out.iter().any(|r| r.name.eq_ignore_root(&target)) || from.eq_ignore_root(&target);
             out.push(record);
+            if looped {
+                return (out, ChainEnd::Loops);
+            }
             at = target;
         }
-        out
+        (out, ChainEnd::TooLong)
+    }
+
+    /// Why `name`'s alias chain never reaches a record, when it does not: a CNAME loop or a
+    /// chain past [`MAX_CNAME_LINKS`], with the chain for evidence. Resolvers answer such a
+    /// name "no data", which would read as "no address" rather than a broken zone.
+    pub async fn alias_failure(&self, name: &str) -> Option<String> {
+        let n = Name::from_ascii(format!("{}.", name.trim_end_matches('.'))).ok()?;
+        let (links, end) = self.cname_links(&n).await;
+        let mut chain: Vec<String> = links.iter().map(|r| trim_dot(&r.name.to_ascii())).collect();
+        if let Some(RData::CNAME(c)) = links.last().map(|r| &r.data) {
+            chain.push(trim_dot(&c.0.to_ascii()));
+        }
+        match end {
+            ChainEnd::Ends => None,
+            ChainEnd::Loops => Some(format!("CNAME loop: {}", chain.join(" -> "))),
+            ChainEnd::TooLong => Some(format!(
+                "CNAME chain longer than {MAX_CNAME_LINKS} links: {} -> ...",
+                chain.join(" -> ")
+            )),
+        }
     }
 
     /// The PTR names of an address. Asked of the servers directly: hickory-resolver answers

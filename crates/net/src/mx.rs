@@ -5,7 +5,7 @@ use futures_util::future::join_all;
 use mxray_core::DomainName;
 use mxray_core::mx::{MxPlan, MxResolution, MxTarget};
 
-use crate::dns::{Dns, DnsOutcome, RType};
+use crate::dns::{Dns, DnsAnswer, DnsOutcome, RType};
 
 /// Asks for `domain`'s MX records and the addresses of at most `max_targets` exchanges (or,
 /// without MX records, of the domain itself: the implicit MX). Never fails: every outcome is
@@ -27,11 +27,22 @@ pub async fn resolve_mx(dns: &Dns, domain: &DomainName, max_targets: usize) -> M
                         aaaa: None,
                     };
                 }
-                let (cname, a, aaaa) = tokio::join!(
+                let (cname, mut a, mut aaaa) = tokio::join!(
                     dns.query(r.exchange.as_str(), RType::Cname),
                     dns.query(r.exchange.as_str(), RType::A),
                     dns.query(r.exchange.as_str(), RType::Aaaa)
                 );
+                // An alias with no address at its end may be a loop, which resolvers answer
+                // "no data": that is a broken zone, not a host without an address.
+                let empty = |x: &DnsAnswer| !matches!(x.outcome, DnsOutcome::Answer);
+                if matches!(cname.outcome, DnsOutcome::Answer)
+                    && empty(&a)
+                    && empty(&aaaa)
+                    && let Some(why) = dns.alias_failure(r.exchange.as_str()).await
+                {
+                    a.outcome = DnsOutcome::Error(why.clone());
+                    aaaa.outcome = DnsOutcome::Error(why);
+                }
                 MxTarget {
                     name: r.exchange.clone(),
                     preference: Some(r.preference),

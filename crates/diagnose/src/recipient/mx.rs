@@ -226,11 +226,17 @@ pub fn host_findings(obs: &Observations, h: &HostObs) -> Vec<Finding> {
     if h.addrs.is_empty() && h.skipped_addrs.is_empty() {
         let mut ev = Vec::new();
         let mut nx = false;
+        let mut failed = None;
         for a in [&h.a, &h.aaaa].into_iter().flatten() {
             ev.extend(a.evidence());
             nx |= a.outcome == DnsOutcome::NxDomain;
+            if let DnsOutcome::Error(e) = &a.outcome {
+                failed.get_or_insert(e.clone());
+            }
         }
-        let title = if nx {
+        let title = if let Some(e) = failed {
+            format!("MX target {} does not resolve: {}", h.name, escape_text(&e))
+        } else if nx {
             format!("MX target {} does not exist (NXDOMAIN)", h.name)
         } else {
             format!("MX target {} has no A or AAAA record", h.name)
