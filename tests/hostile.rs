@@ -642,3 +642,33 @@ fn a_cname_loop_is_a_dns_failure() {
         out.stdout
     );
 }
+
+/// An MX target on loopback (the lab's own addresses) is named in a note, which changes
+/// neither the verdict nor the score; other special ranges are warnings (unit-tested in
+/// crates/diagnose/tests/checks.rs: the lab refuses to publish them).
+#[test]
+fn loopback_mx_addresses_are_a_note() {
+    let out = mxray_lab(
+        lab(),
+        &["diagnose", "inject.test", "--only", "dns", "--json"],
+    );
+    let v: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let notes: Vec<&Value> = v["findings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter(|f| f["id"] == "net.private_address")
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(notes.len(), 1, "{notes:?}");
+    assert_eq!(notes[0]["severity"], "info");
+    assert!(
+        notes[0]["title"]
+            .as_str()
+            .unwrap_or("")
+            .contains("127.0.3.1: loopback"),
+        "{}",
+        notes[0]
+    );
+}

@@ -196,6 +196,57 @@ pub fn parse_domain(input: &str) -> Result<(String, String), AddressError> {
     Ok((d, ascii))
 }
 
+/// The special-purpose range an IP address belongs to (RFC 6890 and friends), when it is not
+/// a global unicast address: mail exchangers there cannot be reached from the internet, and
+/// a prober sent there would probe its own network.
+pub fn special_range(ip: std::net::IpAddr) -> Option<&'static str> {
+    use std::net::IpAddr;
+    match ip {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            Some(match o {
+                [0, 0, 0, 0] => "unspecified (0.0.0.0)",
+                [0, ..] => "\"this network\" (0.0.0.0/8)",
+                [127, ..] => "loopback (127.0.0.0/8)",
+                [10, ..] => "private (RFC 1918, 10.0.0.0/8)",
+                [172, b, ..] if (16..32).contains(&b) => "private (RFC 1918, 172.16.0.0/12)",
+                [192, 168, ..] => "private (RFC 1918, 192.168.0.0/16)",
+                [169, 254, ..] => "link-local (169.254.0.0/16)",
+                [100, b, ..] if (64..128).contains(&b) => {
+                    "shared address space (CGNAT, RFC 6598, 100.64.0.0/10)"
+                }
+                [192, 0, 0, _] => "IETF protocol assignments (192.0.0.0/24)",
+                [192, 0, 2, _] | [198, 51, 100, _] | [203, 0, 113, _] => "documentation (RFC 5737)",
+                [198, b, ..] if b == 18 || b == 19 => "benchmarking (198.18.0.0/15)",
+                [a, ..] if (224..240).contains(&a) => "multicast (224.0.0.0/4)",
+                [a, ..] if a >= 240 => "reserved (240.0.0.0/4)",
+                _ => return None,
+            })
+        }
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return special_range(IpAddr::V4(v4));
+            }
+            let s = v6.segments();
+            Some(if v6.is_unspecified() {
+                "unspecified (::)"
+            } else if v6.is_loopback() {
+                "loopback (::1)"
+            } else if s[0] & 0xfe00 == 0xfc00 {
+                "unique local (fc00::/7)"
+            } else if s[0] & 0xffc0 == 0xfe80 {
+                "link-local (fe80::/10)"
+            } else if s[0] & 0xff00 == 0xff00 {
+                "multicast (ff00::/8)"
+            } else if s[0] == 0x2001 && s[1] == 0x0db8 {
+                "documentation (2001:db8::/32)"
+            } else {
+                return None;
+            })
+        }
+    }
+}
+
 /// Consumer mailbox providers anyone can sign up to: flagged by `verify` as free providers,
 /// and the names typo suggestions point to (the ones people mistype most).
 pub const FREE_PROVIDERS: &[&str] = &[
@@ -308,6 +359,29 @@ mod tests {
             let e = parse_target(bad).expect_err(bad).to_string();
             assert!(e.contains("not a valid address"), "{bad}: {e}");
         }
+    }
+
+    #[test]
+    fn special_ranges_are_named() {
+        let r = |s: &str| special_range(s.parse().unwrap());
+        assert_eq!(r("127.0.0.10"), Some("loopback (127.0.0.0/8)"));
+        assert_eq!(r("10.1.2.3"), Some("private (RFC 1918, 10.0.0.0/8)"));
+        assert_eq!(r("172.31.0.1"), Some("private (RFC 1918, 172.16.0.0/12)"));
+        assert_eq!(r("172.32.0.1"), None);
+        assert_eq!(r("169.254.169.254"), Some("link-local (169.254.0.0/16)"));
+        assert_eq!(
+            r("100.64.0.1"),
+            Some("shared address space (CGNAT, RFC 6598, 100.64.0.0/10)")
+        );
+        assert_eq!(r("0.0.0.0"), Some("unspecified (0.0.0.0)"));
+        assert_eq!(
+            r("::ffff:192.168.1.1"),
+            Some("private (RFC 1918, 192.168.0.0/16)")
+        );
+        assert_eq!(r("fd00::1"), Some("unique local (fc00::/7)"));
+        assert_eq!(r("::1"), Some("loopback (::1)"));
+        assert_eq!(r("8.8.8.8"), None);
+        assert_eq!(r("2a00:1450:4001::1b"), None);
     }
 
     #[test]

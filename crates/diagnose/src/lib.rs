@@ -238,7 +238,7 @@ mod tests {
         for id in all_ids() {
             let (prefix, name) = id.split_once('.').unwrap_or((id, ""));
             let (area, recipient) = match prefix {
-                "domain" | "dns" | "mx" => (Area::Dns, true),
+                "domain" | "dns" | "mx" | "net" => (Area::Dns, true),
                 "smtp" => (Area::Transport, true),
                 "rdns" if name.starts_with("sender_") => (Area::Reputation, false),
                 "rdns" => (Area::Transport, true),

@@ -469,6 +469,39 @@ fn probe_results_and_mid_session_drops() {
 }
 
 #[test]
+fn mx_targets_in_special_ranges_are_named() {
+    let mut h = host("mx.p.test", 10, vec![]);
+    h.a = Some(answer(
+        "mx.p.test",
+        RType::A,
+        DnsOutcome::Answer,
+        ["10.0.0.5", "169.254.169.254", "192.0.2.10"]
+            .iter()
+            .map(|ip| DnsRecord::A {
+                owner: "mx.p.test".into(),
+                addr: ip.parse().unwrap(),
+            })
+            .collect(),
+    ));
+    let o = obs("p.test", mx("p.test", &[(10, "mx.p.test")]), vec![h]);
+    let f = recipient::check(&o);
+    let private: Vec<&str> = f
+        .iter()
+        .filter(|x| x.id == "net.private_address")
+        .map(|x| x.title.as_str())
+        .collect();
+    assert_eq!(private.len(), 3, "{private:?}");
+    assert!(private[0].contains("private (RFC 1918, 10.0.0.0/8)"));
+    assert!(private[1].contains("link-local (169.254.0.0/16)"));
+    assert!(private[2].contains("documentation (RFC 5737)"));
+    assert!(
+        f.iter()
+            .filter(|x| x.id == "net.private_address")
+            .all(|x| x.severity == Severity::Warn)
+    );
+}
+
+#[test]
 fn mx_shapes() {
     let mut h = host("127.0.0.10", 10, vec![]);
     h.ip_literal = true;

@@ -1,7 +1,7 @@
 //! MX records: the domain's mail exchangers found, or why not (NXDOMAIN, SERVFAIL, null MX,
 //! implicit MX, aliases, IP literals, hosts without addresses), and the target's own text.
 
-use mxray_core::address::{AddressError, Target, suggest_domain};
+use mxray_core::address::{AddressError, Target, special_range, suggest_domain};
 use mxray_core::mx::MxPlan;
 use mxray_core::{Finding, Severity, escape_text};
 use mxray_net::{DnsAnswer, DnsOutcome};
@@ -26,6 +26,7 @@ pub const IP_LITERAL: &str = "mx.ip_literal";
 pub const NO_ADDRESS: &str = "mx.no_address";
 pub const DUPLICATE: &str = "mx.duplicate";
 pub const TOO_MANY: &str = "mx.too_many";
+pub const PRIVATE_ADDRESS: &str = "net.private_address";
 
 /// This topic's score area, side and ids.
 pub const TOPIC: Topic = Topic {
@@ -47,6 +48,7 @@ pub const TOPIC: Topic = Topic {
         NO_ADDRESS,
         DUPLICATE,
         TOO_MANY,
+        PRIVATE_ADDRESS,
     ],
 };
 
@@ -221,6 +223,32 @@ pub fn host_findings(obs: &Observations, h: &HostObs) -> Vec<Finding> {
                 .evidence(c.evidence())
                 .fix(format!("Point the MX at the canonical name instead of {}", h.name))
                 .host(label.clone()),
+        );
+    }
+    // Addresses outside the global internet: unreachable for senders elsewhere, and what an
+    // attacker publishes to turn probers on their own network. Loopback is how the lab
+    // (and local rehearsals) run, so it is a note; every other range a warning.
+    let addrs = [&h.a, &h.aaaa]
+        .into_iter()
+        .flatten()
+        .flat_map(|a| a.addrs())
+        .filter_map(|ip| special_range(ip).map(|r| (ip, r)));
+    for (ip, range) in addrs {
+        let loopback = ip.is_loopback();
+        f.push(
+            Finding::new(
+                PRIVATE_ADDRESS,
+                if loopback { Severity::Info } else { Severity::Warn },
+                format!("MX target {} resolves to {ip}: {range}", h.name),
+            )
+            .detail(if loopback {
+                "Only this machine can reach it: expected in the lab and in local rehearsals; in public DNS, senders would connect to themselves and defer or loop.".to_string()
+            } else {
+                format!("A {range} address is not reachable from the internet: senders elsewhere cannot connect and defer (4.4.1). Published in public DNS it is a mistake, or a trap that turns probers on their own network.")
+            })
+            .evidence([&h.a, &h.aaaa].into_iter().flatten().flat_map(|a| a.evidence()).collect::<Vec<_>>())
+            .fix(format!("Publish the MX host's public address for {}", h.name))
+            .host(label.clone()),
         );
     }
     if h.addrs.is_empty() && h.skipped_addrs.is_empty() {
