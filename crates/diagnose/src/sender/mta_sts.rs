@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use mxray_core::DomainName;
+use mxray_core::address::special_range;
 use mxray_core::{Finding, Severity, escape_text};
 use mxray_net::{Dns, DnsAnswer, HttpsObservation, RType, TlsSettings, https_get};
 use serde::Serialize;
@@ -176,6 +177,23 @@ pub fn findings(s: &SenderObs, obs: &Observations) -> Vec<Finding> {
         );
     }
     let Some(p) = &m.policy else { return f };
+    // The policy host in a special-purpose range: senders elsewhere cannot fetch the policy,
+    // and a fetcher sent there probes its own network (loopback: the lab, a note).
+    if let Some(ip) = p.addr
+        && let Some(range) = special_range(ip)
+    {
+        let host = format!("mta-sts.{d}");
+        f.push(
+            Finding::new(
+                crate::recipient::mx::PRIVATE_ADDRESS,
+                if ip.is_loopback() { Severity::Info } else { Severity::Warn },
+                format!("The MTA-STS policy host {host} resolves to {ip}: {range}"),
+            )
+            .detail("Senders fetch the policy over HTTPS from the internet: an address outside it cannot serve them (loopback is expected in the lab and local rehearsals).")
+            .evidence(p.dns.iter().flat_map(|a| a.evidence()).collect::<Vec<_>>())
+            .fix(format!("Publish the public address of the web server for {host}")),
+        );
+    }
     let mut ev = ev_txt;
     ev.push(format!(
         "GET {} -> {}",
@@ -373,6 +391,24 @@ mod tests {
         let short = ENFORCE.replace("604800", "3600");
         let brief = judge(Some(fetched(Some(200), None, &short)), &mx);
         assert_eq!(ids(&brief, Severity::Warn), [MAX_AGE_SHORT]);
+    }
+
+    #[test]
+    fn a_policy_host_in_a_private_range_is_named() {
+        let mut p = fetched(Some(200), None, ENFORCE);
+        p.addr = Some("10.20.30.40".parse().unwrap());
+        let f = judge(Some(p), &["mx1.example.com"]);
+        let w: Vec<&Finding> = f
+            .iter()
+            .filter(|x| x.id == crate::recipient::mx::PRIVATE_ADDRESS)
+            .collect();
+        assert_eq!(w.len(), 1);
+        assert_eq!(w[0].severity, Severity::Warn);
+        assert!(
+            w[0].title.contains("10.20.30.40: private (RFC 1918"),
+            "{}",
+            w[0].title
+        );
     }
 
     #[test]
