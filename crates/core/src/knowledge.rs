@@ -148,6 +148,7 @@ situation_ids! {
     SystemUnavailable => "system_unavailable",
     ServiceUnavailable => "service_unavailable",
     RateLimited => "rate_limited",
+    RecipientRateLimited => "recipient_rate_limited",
     ConnectionLimit => "connection_limit",
     ProviderDeferral => "provider_deferral",
     Greylisted => "greylisted",
@@ -434,6 +435,22 @@ pub static SITUATIONS: &[Situation] = &[
             "Check the provider's postmaster tools (Google Postmaster Tools, Microsoft SNDS, Yahoo Sender Hub)",
             "Check your IP and domain reputation: mxray diagnose {domain} --sender-ip {ip}",
             "Make sure SPF, DKIM and DMARC pass: mxray diagnose <your domain> --only auth"
+        ]
+    ),
+    situation!(
+        RecipientRateLimited,
+        RateLimiting,
+        Recipient,
+        "This one recipient is receiving mail faster than its provider allows (Gmail's ReceivingRate, 450 4.2.1): a per-mailbox limit, not your volume and not a dead mailbox.",
+        [
+            "The recipient gets a burst of mail (a mailing list, notifications, a loop or an attack)",
+            "Several of your messages to the same address in a short time",
+            "The mailbox feeds an automated system that receives at high volume"
+        ],
+        [
+            "Let your MTA retry later: the limit lifts once the recipient's inflow slows",
+            "Space out messages to this address; batch notifications into a digest",
+            "Do not remove the address for this: it exists and accepts mail"
         ]
     ),
     situation!(
@@ -1094,6 +1111,12 @@ static STRONG_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
             None,
         ),
         rule(r"too many recipients", SituationId::TooManyRecipients, None),
+        // Gmail's per-recipient limit says 4.2.1, which the registry reads as "mailbox disabled".
+        rule(
+            r"receiving mail at a rate|receivingrate|recipient .*receiving (too much|too many)|mailbox (is )?receiving mail too (fast|quickly)",
+            SituationId::RecipientRateLimited,
+            Some(Class::Transient),
+        ),
         // Microsoft 365 answers unknown recipients with 5.4.1 / 5.1.10, which would otherwise read
         // as "no answer" and "null MX".
         rule(
