@@ -148,31 +148,34 @@ fn host_commands(name: &str) -> std::collections::BTreeMap<String, u64> {
 fn addresses_cannot_smuggle_smtp_commands() {
     let dir = tempfile::tempdir().expect("tempdir");
     let csv = dir.path().join("list.csv");
-    // A quoted CSV cell may hold CR LF: the address inside is `"x\<CR><LF>DATA"@inject.test`.
+    // A quoted CSV cell holding a CR: the address inside is `"y\<CR>VRFY root"@inject.test`.
     std::fs::write(
         &csv,
-        "email\nalice@inject.test\n\"\"\"x\\\r\nDATA\"\"@inject.test\"\n\"\"\"y\\\rVRFY root\"\"@inject.test\"\n",
+        "email\nalice@inject.test\n\"\"\"y\\\rVRFY root\"\"@inject.test\"\n",
     )
     .expect("write csv");
-    let out = mxray_lab(
-        lab(),
-        &[
-            "verify",
-            "--input",
-            &csv.display().to_string(),
-            "--column",
-            "email",
-            "--json",
-            "--timeout",
-            "2s",
-        ],
-    );
+    let verify_csv = || {
+        mxray_lab(
+            lab(),
+            &[
+                "verify",
+                "--input",
+                &csv.display().to_string(),
+                "--column",
+                "email",
+                "--json",
+                "--timeout",
+                "2s",
+            ],
+        )
+    };
+    let out = verify_csv();
     let rows: Vec<Value> = out
         .stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
-    assert_eq!(rows.len(), 3, "one result per row: {}", out.stdout);
+    assert_eq!(rows.len(), 2, "one result per row: {}", out.stdout);
     let alice = rows.iter().find(|r| r["address"] == "alice@inject.test");
     assert_eq!(
         alice.map(|r| &r["verdict"]),
@@ -181,6 +184,16 @@ fn addresses_cannot_smuggle_smtp_commands() {
     for r in rows.iter().filter(|r| r["address"] != "alice@inject.test") {
         assert_eq!(r["reason"], "syntax", "{r}");
     }
+    // A cell holding CR LF (`"x\<CR><LF>DATA"@inject.test`) is refused with the file: an
+    // address list has no multi-line cells.
+    std::fs::write(
+        &csv,
+        "email\nalice@inject.test\n\"\"\"x\\\r\nDATA\"\"@inject.test\"\n",
+    )
+    .expect("write csv");
+    let out = verify_csv();
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
     // A text line (NUL after the backslash) and diagnose's --probe refuse it too, as bad input.
     let txt = dir.path().join("list.txt");
     std::fs::write(&txt, "\"z\\\u{0}RSET\"@inject.test\n").expect("write list");

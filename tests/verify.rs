@@ -271,3 +271,34 @@ fn csv_input_with_a_column_and_bad_input() {
     assert_eq!(out.code, 2);
     assert!(out.stderr.contains("no column"), "{}", out.stderr);
 }
+
+/// A malformed CSV (a stray quote swallowing the rows after it, or one never closed) is an
+/// input error naming the line, exit 2, before any probe: no row is silently lost.
+#[test]
+fn a_malformed_csv_is_refused_before_any_probe() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut text = String::from("name,email\n");
+    for i in 1..=20 {
+        if i == 5 {
+            text.push_str(&format!("\"Eve,user{i}@bulk01.test\n"));
+        } else {
+            text.push_str(&format!("P{i},user{i}@bulk01.test\n"));
+        }
+    }
+    let input = dir.path().join("list.csv");
+    std::fs::write(&input, text).expect("write");
+    let out = mxray_lab(
+        world(),
+        &["verify", "--input", &input.display().to_string(), "--json"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains("line 6"), "{}", out.stderr);
+    std::fs::write(&input, "email\na,\"unterminated").expect("write");
+    let out = mxray_lab(
+        world(),
+        &["verify", "--input", &input.display().to_string(), "--json"],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("line 2"), "{}", out.stderr);
+}

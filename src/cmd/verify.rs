@@ -202,7 +202,15 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
             .extension()
             .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
     if csv {
-        Reader::csv(raw, args.column.as_deref().unwrap_or("email")).bad_input()
+        let column = args.column.as_deref().unwrap_or("email");
+        // A file is checked whole first: a malformed CSV is exit 2 before any probe (standard
+        // input can be read once only: there it stops the run where it is met).
+        if path.as_os_str() != "-" {
+            mxray_verify::input::check_csv(path, column)
+                .with_context(|| format!("--input {}", path.display()))
+                .bad_input()?;
+        }
+        Reader::csv(raw, column).bad_input()
     } else {
         Ok(Reader::lines(raw))
     }

@@ -60,6 +60,19 @@ impl Reader {
         })
     }
 
+    /// Reads the whole input once and drops it: a malformed CSV is an error before any probe.
+    /// Returns how many items it holds.
+    fn check(mut self) -> Result<u64, InputError> {
+        let mut n = 0;
+        loop {
+            let got = self.batch(8192)?;
+            if got.is_empty() {
+                return Ok(n);
+            }
+            n += got.len() as u64;
+        }
+    }
+
     /// Up to `n` items; an empty vector means the input is exhausted.
     pub fn batch(&mut self, n: usize) -> Result<Vec<Item>, InputError> {
         let mut out = Vec::with_capacity(n.min(8192));
@@ -99,6 +112,15 @@ impl Reader {
                     match inner.read_record(&mut rec) {
                         Ok(false) => break,
                         Ok(true) => {
+                            // A stray quote swallows the lines after it into one field: an
+                            // address list has no multi-line cells, so it is an error here,
+                            // never rows silently lost.
+                            if rec.iter().any(|f| f.contains('\n')) {
+                                let line = rec.position().map_or(0, |p| p.line());
+                                return Err(InputError::Csv(format!(
+                                    "line {line}: a quoted field runs over several lines (an unterminated quote?): fix the quoting of that line"
+                                )));
+                            }
                             let value = rec.get(*column).unwrap_or("").trim();
                             out.push(Item {
                                 index: *next,
@@ -106,7 +128,10 @@ impl Reader {
                             });
                             *next += 1;
                         }
-                        Err(e) => return Err(InputError::Csv(e.to_string())),
+                        Err(e) => {
+                            let line = e.position().map_or(0, |p| p.line());
+                            return Err(InputError::Csv(format!("line {line}: {e}")));
+                        }
                     }
                 }
             }
@@ -115,9 +140,91 @@ impl Reader {
     }
 }
 
+/// Checks a CSV file whole before a run: every record parses, no field swallows the lines
+/// after a stray quote, and no quote is left open at the end. Returns the number of rows.
+pub fn check_csv(path: &std::path::Path, column: &str) -> Result<u64, InputError> {
+    let open = || std::fs::File::open(path).map_err(InputError::Io);
+    if let Some(line) = unterminated_quote(BufReader::new(open()?))? {
+        return Err(InputError::Csv(format!(
+            "line {line}: a quote opens a field and is never closed: fix the quoting of that line"
+        )));
+    }
+    Reader::csv(Box::new(open()?), column)?.check()
+}
+
+/// The line where a quoted field opens and never closes (RFC 4180: a field that starts with
+/// `"` ends at the next lone `"`; `""` is a quote inside it). Hand-rolled: the csv crate reads
+/// such a field to the end of the input without a word.
+fn unterminated_quote(mut r: impl BufRead) -> std::io::Result<Option<u64>> {
+    let (mut line, mut open_line) = (1u64, 0u64);
+    let (mut quoted, mut maybe_close, mut field_start) = (false, false, true);
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            return Ok((quoted && !maybe_close).then_some(open_line));
+        }
+        for &b in buf {
+            if quoted {
+                if maybe_close {
+                    maybe_close = false;
+                    if b == b'"' {
+                        continue; // "" inside a quoted field
+                    }
+                    quoted = false;
+                } else {
+                    if b == b'"' {
+                        maybe_close = true;
+                    } else if b == b'\n' {
+                        line += 1;
+                    }
+                    continue;
+                }
+            }
+            match b {
+                b'"' if field_start => {
+                    quoted = true;
+                    open_line = line;
+                }
+                b',' => field_start = true,
+                b'\n' => {
+                    line += 1;
+                    field_start = true;
+                }
+                b'\r' => {}
+                _ => field_start = false,
+            }
+        }
+        let n = buf.len();
+        r.consume(n);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stray_quote_is_an_error_naming_its_line() {
+        let text = "name,email\nAl,a@x.test\n\"Eve,e@x.test\nBo,b@x.test\nCy,c@x.test\n";
+        let r = Reader::csv(Box::new(text.as_bytes()), "email").unwrap();
+        let e = r.check().unwrap_err().to_string();
+        assert!(e.contains("line 3"), "{e}");
+        assert!(e.contains("unterminated quote"), "{e}");
+        assert_eq!(
+            unterminated_quote(&b"email\na,\"unterminated"[..]).unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            unterminated_quote(&b"n,e\n\"a \"\"b\"\"\",x@y.test\n"[..]).unwrap(),
+            None
+        );
+        assert_eq!(
+            unterminated_quote(&b"n,e\n\"two\nlines\",x@y.test\n"[..]).unwrap(),
+            None
+        );
+        let r = Reader::csv(Box::new(&b"email\na@x.test\nb@x.test\n"[..]), "email").unwrap();
+        assert_eq!(r.check().unwrap(), 2);
+    }
 
     #[test]
     fn lines_and_csv() {
