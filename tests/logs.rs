@@ -405,3 +405,32 @@ fn one_thread_and_two_agree() {
     assert_eq!(json(&a)["totals"], json(&b)["totals"]);
     assert_eq!(json(&a)["groups"], json(&b)["groups"]);
 }
+
+/// A directory where a file is expected is bad input (exit 2, "is a directory") for every verb
+/// that reads one, not an environment failure with a hint about gzip.
+#[test]
+fn a_directory_as_input_is_bad_input() {
+    let dir = temp_dir("dir-input");
+    let d = dir.to_str().unwrap();
+    for args in [
+        vec!["logs", d],
+        vec!["diagnose", "--input", d],
+        vec!["verify", "--input", d],
+    ] {
+        let out = mxray(&args, None);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("is a directory"),
+            "{args:?}: {}",
+            out.stderr
+        );
+        assert!(!out.stderr.contains("gz"), "{args:?}: {}", out.stderr);
+    }
+    // explain reading a directory on standard input.
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_mxray"));
+    cmd.arg("explain").stdin(std::fs::File::open(&dir).unwrap());
+    let out = cmd.output().expect("run");
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
+    let _ = std::fs::remove_dir_all(&dir);
+}

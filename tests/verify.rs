@@ -302,3 +302,45 @@ fn a_malformed_csv_is_refused_before_any_probe() {
     assert_eq!(out.code, 2, "{}", out.stderr);
     assert!(out.stderr.contains("line 2"), "{}", out.stderr);
 }
+
+/// A --source-ip this machine does not have is an environment error (exit 3) naming it,
+/// before any probe, not a list of "unknown connection_failed" with blank reasons.
+#[test]
+fn a_source_ip_that_is_not_local_is_refused() {
+    let out = mxray_lab(
+        world(),
+        &["verify", "alice@dressed.test", "--source-ip", "192.0.2.1"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("--source-ip 192.0.2.1"),
+        "{}",
+        out.stderr
+    );
+    assert!(out.stdout.is_empty(), "{}", out.stdout);
+}
+
+/// Input with no address at all (an empty argument, an empty file, a header-only CSV, an
+/// empty standard input) is exit 2 saying so, never a silent exit 0.
+#[test]
+fn empty_input_is_an_error() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let empty = dir.path().join("empty.txt");
+    std::fs::write(&empty, "").expect("write");
+    let header = dir.path().join("header.csv");
+    std::fs::write(&header, "name,email\n").expect("write");
+    for args in [
+        vec!["verify", ""],
+        vec!["verify", "--input", empty.to_str().unwrap()],
+        vec!["verify", "--input", header.to_str().unwrap()],
+        vec!["verify", "--input", "-"],
+    ] {
+        let out = mxray_lab(world(), &args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(
+            out.stderr.contains("holds no addresses"),
+            "{args:?}: {}",
+            out.stderr
+        );
+    }
+}

@@ -207,14 +207,11 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
     })
 }
 
-fn read_targets(path: &PathBuf) -> anyhow::Result<Vec<String>> {
+fn read_targets(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     let reader: Box<dyn BufRead> = if path.as_os_str() == "-" {
         Box::new(io::stdin().lock())
     } else {
-        let f = std::fs::File::open(path)
-            .with_context(|| format!("cannot open --input {}", path.display()))
-            .bad_input()?;
-        Box::new(io::BufReader::new(f))
+        Box::new(io::BufReader::new(super::open_file(path, "--input")?))
     };
     run::read_targets(reader, &path.display().to_string()).map_err(|e| {
         let kind = match e {

@@ -3,7 +3,6 @@
 
 use std::io::{self, Read, Write};
 
-use anyhow::Context;
 use mxray_core::explain::Explanation;
 use mxray_core::reply::MAX_INPUT;
 use mxray_core::{Class, Side, escape_text};
@@ -70,7 +69,13 @@ fn read_stdin() -> anyhow::Result<String> {
         .lock()
         .take(MAX_INPUT as u64 + 1)
         .read_to_end(&mut buf)
-        .context("reading standard input")?;
+        .map_err(|e| {
+            if e.kind() == io::ErrorKind::IsADirectory {
+                bad_input("standard input is a directory: redirect a file (explain < bounce.txt)")
+            } else {
+                anyhow::Error::new(e).context("reading standard input")
+            }
+        })?;
     if buf.len() > MAX_INPUT {
         return Err(bad_input(format!(
             "standard input is longer than {MAX_INPUT} bytes: pipe only the replies or log lines to explain (grep them first)"

@@ -7,6 +7,22 @@ pub mod lab;
 pub mod logs;
 pub mod verify;
 
+/// Opens an input file named by `flag` (`--input`): a file that cannot be opened, or a
+/// directory (which opens on Unix and fails at the first read), is bad input naming both.
+pub fn open_file(path: &std::path::Path, flag: &str) -> anyhow::Result<std::fs::File> {
+    use anyhow::Context;
+    let f = std::fs::File::open(path)
+        .with_context(|| format!("cannot open {flag} {}", path.display()))
+        .map_err(|e| crate::error::mark(crate::error::Kind::BadInput, e))?;
+    if f.metadata().is_ok_and(|m| m.is_dir()) {
+        return Err(crate::bad_input(format!(
+            "{flag} {} is a directory: give a file",
+            path.display()
+        )));
+    }
+    Ok(f)
+}
+
 /// This machine's name, the default EHLO name of the probing verbs.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -18,7 +18,7 @@ use mxray_verify::{BudgetLimits, Config, Engine, Resume, Verdict, VerifyResult};
 use crate::cli::{GlobalArgs, ProbeArgs, parse_duration};
 use crate::error::{Kind, mark};
 use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
-use crate::{ResultExt, exit};
+use crate::{ResultExt, bad_input, exit};
 
 #[derive(Debug, Args)]
 #[command(after_help = VERIFY_HELP)]
@@ -191,11 +191,7 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
     let raw: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
     } else {
-        Box::new(
-            File::open(path)
-                .with_context(|| format!("cannot open --input {}", path.display()))
-                .bad_input()?,
-        )
+        Box::new(super::open_file(path, "--input")?)
     };
     let csv = args.column.is_some()
         || path
@@ -218,6 +214,16 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
 
 pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let tls = args.probe_args.tls()?;
+    // A source address this machine does not have would make every probe fail: say so first.
+    for ip in &args.source_ips {
+        mxray_net::Session::can_send_from(*ip)
+            .with_context(|| {
+                format!(
+                    "--source-ip {ip} cannot be used on this machine (is it one of its addresses?)"
+                )
+            })
+            .environment()?;
+    }
     let reader = open_input(args)?;
     let resume = match (&args.state, &args.input) {
         (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).map_err(|e| {
@@ -277,8 +283,10 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             cancel,
             super::progress(&bar),
         );
+        let mut written = 0u64;
         while let Some(got) = run.next().await {
             let d = got.environment()?;
+            written += 1;
             undeliverable |= d.result.verdict == Verdict::Undeliverable;
             sink.write(&d.result, r)?;
         }
@@ -298,6 +306,16 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             Ended::Failed(e) => return Err(mark(Kind::BadInput, e)),
             Ended::Crashed(e) => return Err(anyhow::anyhow!("verification task failed: {e}")),
             Ended::Completed => {}
+        }
+        if written == 0 {
+            let what = match &args.input {
+                Some(p) if p.as_os_str() == "-" => "standard input".to_string(),
+                Some(p) => p.display().to_string(),
+                None => "the command line".to_string(),
+            };
+            return Err(bad_input(format!(
+                "{what} holds no addresses: give user@domain arguments, or --input a file with one per line (or a CSV with an email column)"
+            )));
         }
         if global.verbose > 0 && !global.quiet {
             let s = engine.stats();

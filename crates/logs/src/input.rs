@@ -52,6 +52,13 @@ impl Source {
                     path: name.clone(),
                     source,
                 })?;
+                // A directory opens on Unix and fails at the first read: say what it is.
+                if f.metadata().is_ok_and(|m| m.is_dir()) {
+                    return Err(LogsError::Open {
+                        path: name,
+                        source: io::Error::new(io::ErrorKind::IsADirectory, "is a directory"),
+                    });
+                }
                 let modified = f.metadata().and_then(|m| m.modified()).ok();
                 (Box::new(f), modified)
             }

@@ -140,6 +140,12 @@ impl Session {
 
     /// Opens a TCP connection from a chosen local address (greylisting keys on the client
     /// IP, so retries must come from the same one).
+    /// Whether this machine can send from `ip` (a `--source-ip`): binds a UDP socket to it
+    /// and drops it, sending nothing. The error says why not (most often: not a local address).
+    pub fn can_send_from(ip: std::net::IpAddr) -> std::io::Result<()> {
+        std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).map(drop)
+    }
+
     pub async fn connect_from(
         peer: SocketAddr,
         local: Option<std::net::IpAddr>,
