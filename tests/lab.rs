@@ -161,3 +161,28 @@ fn demo_diagnoses_every_seed_failure() {
     assert_eq!(out.code, 0);
     assert!(out.stdout.contains("tarpit.test") && out.stdout.contains("smtp.slow_greeting"));
 }
+
+/// `mxray lab serve seeds --ready-file lab.json &`, as the README and `--help` show it, keeps
+/// running in the background of an interactive shell: it reads Enter only in the foreground
+/// (it used to read the terminal and be stopped by the shell, "Stopped (tty input)").
+#[test]
+fn lab_serve_runs_in_the_background_of_a_shell() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ready = dir.path().join("lab.json");
+    let bin = env!("CARGO_BIN_EXE_mxray");
+    // script(1) (util-linux) gives bash a terminal, so job control is as a user has it.
+    let inner = format!(
+        "{bin} lab serve seeds --ready-file {} & for i in $(seq 100); do test -s {} && break; sleep 0.1; done; jobs -l; kill %1; wait",
+        ready.display(),
+        ready.display()
+    );
+    let out = Command::new("script")
+        .args(["-qec", &format!("bash --norc -ic '{inner}'"), "/dev/null"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("script(1) from util-linux is needed: apt-get install util-linux");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("Running"), "{text}");
+    assert!(!text.contains("Stopped"), "{text}");
+    assert!(text.contains("lab \"seeds\" ready"), "{text}");
+}

@@ -33,9 +33,11 @@ pub enum LabCommand {
 const SERVE_HELP: &str = "\
 Examples:
   mxray lab serve seeds --ready-file lab.json &
+  until [ -s lab.json ]; do sleep 0.1; done
   jq -r .ca_pem lab.json > lab-ca.pem
   mxray diagnose ok.test --resolver \"$(jq -r .resolver lab.json)\" \\
-      --smtp-port \"$(jq -r .smtp_port lab.json)\" --ca-file lab-ca.pem
+      --smtp-port \"$(jq -r .smtp_port lab.json)\" \\
+      --https-port \"$(jq -r .https_port lab.json)\" --ca-file lab-ca.pem
 
 SCENARIO is a TOML file (reference: docs/lab-scenarios.md) or a bundled name: seeds, world.
 The SMTP hosts share one port: --smtp-port, or a free one. Exit 2 for a bad scenario (the
@@ -185,8 +187,16 @@ fn print_summary(info: &ReadyInfo) {
     }
     let _ = writeln!(
         err,
-        "Ctrl-C or SIGTERM stops it; SIGUSR1 or Enter prints the counters."
+        "Ctrl-C or SIGTERM stops it; SIGUSR1 (or Enter, in the foreground) prints the counters."
     );
+}
+
+/// Whether standard input is a terminal and this process is its foreground process group.
+fn foreground_terminal() -> bool {
+    use std::io::IsTerminal;
+    let stdin = rustix::stdio::stdin();
+    std::io::stdin().is_terminal()
+        && rustix::termios::tcgetpgrp(stdin).is_ok_and(|fg| fg == rustix::process::getpgrp())
 }
 
 /// Waits for SIGINT or SIGTERM, printing stats on SIGUSR1 or on each line of standard input.
@@ -196,7 +206,10 @@ async fn wait_until_stopped(lab: &Lab) {
 
     let mut term = signal(SignalKind::terminate()).ok();
     let mut usr1 = signal(SignalKind::user_defined1()).ok();
-    let mut stdin = Some(tokio::io::BufReader::new(tokio::io::stdin()).lines());
+    // Enter prints the counters only for a lab in the foreground of a terminal: reading the
+    // terminal from a background job (`lab serve ... &`) would get it stopped by the shell.
+    let mut stdin =
+        foreground_terminal().then(|| tokio::io::BufReader::new(tokio::io::stdin()).lines());
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
