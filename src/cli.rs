@@ -36,8 +36,9 @@ pub struct Cli {
 /// ignore the network ones, so scripts can pass one set of flags to every verb.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// DNS server to ask, as IP:PORT (repeatable). Default: the system's resolvers.
-    #[arg(long = "resolver", value_name = "IP:PORT", global = true)]
+    /// DNS server to ask, as IP, IP:PORT or [IPv6]:PORT (port 53 when not given; repeatable).
+    /// Default: the system's resolvers.
+    #[arg(long = "resolver", value_name = "IP:PORT", global = true, value_parser = parse_resolver)]
     pub resolvers: Vec<SocketAddr>,
 
     /// TCP port for SMTP to MX hosts (default 25). Labs and tests set it; `lab serve` uses it
@@ -173,6 +174,20 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--resolver`: `IP:PORT`, `[IPv6]:PORT`, or an address alone for port 53.
+pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
+    let s = s.trim();
+    if let Ok(sa) = s.parse::<SocketAddr>() {
+        return Ok(sa);
+    }
+    let bare = s.trim_start_matches('[').trim_end_matches(']');
+    bare.parse::<std::net::IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 53))
+        .map_err(|_| {
+            format!("{s:?} is not a resolver address: expected IP, IP:PORT or [IPv6]:PORT")
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,6 +196,17 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn resolvers() {
+        let sa = |s: &str| s.parse::<SocketAddr>().unwrap();
+        assert_eq!(parse_resolver("127.0.0.1"), Ok(sa("127.0.0.1:53")));
+        assert_eq!(parse_resolver("127.0.0.1:5353"), Ok(sa("127.0.0.1:5353")));
+        assert_eq!(parse_resolver("::1"), Ok(sa("[::1]:53")));
+        assert_eq!(parse_resolver("[::1]"), Ok(sa("[::1]:53")));
+        assert_eq!(parse_resolver("[::1]:5353"), Ok(sa("[::1]:5353")));
+        assert!(parse_resolver("dns.example").is_err());
     }
 
     #[test]

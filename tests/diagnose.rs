@@ -147,9 +147,14 @@ fn dns_failures() {
 
 #[test]
 fn target_problems() {
-    let out = mxray_lab(lab(), &["diagnose", "not a domain", "--json"]);
-    assert_eq!(out.code, 2);
-    assert!(has(&json(&out), "fail", "domain.invalid"));
+    // One invalid target is an input error (exit 2, no report, no score); in a list it is a
+    // row with domain.invalid (see the bulk test).
+    for bad in ["not a domain", ""] {
+        let out = mxray_lab(lab(), &["diagnose", bad, "--json"]);
+        assert_eq!(out.code, 2, "{bad:?}");
+        assert!(out.stdout.is_empty(), "{bad:?}: {}", out.stdout);
+        assert!(out.stderr.contains("example.com"), "{}", out.stderr);
+    }
     let (_, v) = diagnose("someone@gmial.com", &[]);
     assert!(has(&v, "warn", "domain.typo"), "{v:#}");
     assert!(v.to_string().contains("gmail.com"));

@@ -106,7 +106,20 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
     let tls = args.probe_args.tls()?;
     let targets = match &args.input {
         Some(path) => read_targets(path)?,
-        None => vec![args.target.clone().unwrap_or_default()],
+        None => {
+            // One target that is not a domain or address is an input error, not a report
+            // with a score (a list keeps such rows as reports: the others still run).
+            let t = args.target.clone().unwrap_or_default();
+            if let Err(e) = mxray_core::address::parse_target(&t) {
+                let e = escape_text(&e.to_string());
+                return Err(bad_input(if e.contains("example.com") {
+                    e
+                } else {
+                    format!("{e}: give a domain (example.com) or an address (user@example.com)")
+                }));
+            }
+            vec![t]
+        }
     };
     let mut areas = if args.only.is_empty() {
         Areas::all()

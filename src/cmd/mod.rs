@@ -59,9 +59,12 @@ pub fn dead_resolver(global: &crate::cli::GlobalArgs) -> anyhow::Error {
             .collect::<Vec<_>>()
             .join(", ")
     };
-    crate::error::environment(format!(
-        "no DNS resolver answers ({which}): check the network or pass --resolver IP:PORT"
-    ))
+    let hint = if global.resolvers.is_empty() {
+        "check the network or pass --resolver IP:PORT"
+    } else {
+        "check that a DNS server listens there (a lab prints its resolver in its ready file)"
+    };
+    crate::error::environment(format!("no DNS resolver answers ({which}): {hint}"))
 }
 
 /// A progress bar on standard error, fed by a runner's progress callback; none when stderr is
