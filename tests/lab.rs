@@ -186,3 +186,22 @@ fn lab_serve_runs_in_the_background_of_a_shell() {
     assert!(!text.contains("Stopped"), "{text}");
     assert!(text.contains("lab \"seeds\" ready"), "{text}");
 }
+
+/// `lab serve --json`: the ready document is the first line of standard output, and the
+/// counters come as JSON when it stops (not ignored, not human text).
+#[test]
+fn serve_json_prints_ready_and_counters_as_json() {
+    use std::io::{BufRead, BufReader, Read};
+    let mut child = spawn_serve(&["seeds", "--json"]);
+    let mut out = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut first = String::new();
+    out.read_line(&mut first).expect("first line");
+    let ready: Value = serde_json::from_str(&first).expect("ready JSON");
+    assert!(ready["resolver"].is_string(), "{ready}");
+    signal(&child, "-TERM");
+    let mut rest = String::new();
+    out.read_to_string(&mut rest).expect("rest");
+    let _ = child.wait();
+    let stats: Value = serde_json::from_str(rest.trim()).expect("counters JSON");
+    assert!(stats["dns"].is_object(), "{stats}");
+}

@@ -344,3 +344,31 @@ fn empty_input_is_an_error() {
         );
     }
 }
+
+/// Flags that would be ignored are usage errors (exit 2) saying what to do instead.
+#[test]
+fn ignored_flag_combinations_are_usage_errors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let csv = dir.path().join("out.csv");
+    for (args, says) in [
+        (
+            vec!["verify", "alice@dressed.test", "--column", "email"],
+            "--column",
+        ),
+        (
+            vec![
+                "verify",
+                "alice@dressed.test",
+                "--output",
+                csv.to_str().unwrap(),
+                "--json",
+            ],
+            "--json with --output",
+        ),
+        (vec!["diagnose", "dressed.test", "--probe"], "--probe"),
+    ] {
+        let out = mxray_lab(world(), &args);
+        assert_eq!(out.code, 2, "{args:?}: {}", out.stderr);
+        assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
+    }
+}

@@ -110,6 +110,13 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             // One target that is not a domain or address is an input error, not a report
             // with a score (a list keeps such rows as reports: the others still run).
             let t = args.target.clone().unwrap_or_default();
+            if args.probe && mxray_core::address::parse_target(&t).is_ok_and(|t| t.local.is_none())
+            {
+                return Err(bad_input(format!(
+                    "--probe asks an MX host about one address: give user@{} instead of the domain",
+                    escape_text(t.trim())
+                )));
+            }
             if let Err(e) = mxray_core::address::parse_target(&t) {
                 let e = escape_text(&e.to_string());
                 return Err(bad_input(if e.contains("example.com") {

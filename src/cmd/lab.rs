@@ -70,6 +70,7 @@ pub fn run(args: &LabArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8
             s.ready_file.as_deref(),
             global.smtp_port,
             s.dns_addr,
+            r.json,
         ),
         LabCommand::Demo(_) => super::demo::run(global, r),
     }
@@ -93,6 +94,7 @@ pub fn serve(
     ready_file: Option<&Path>,
     smtp_port: Option<u16>,
     dns_addr: Option<SocketAddr>,
+    json: bool,
 ) -> anyhow::Result<u8> {
     let scenario = load(scenario)?;
     let options = LabOptions {
@@ -106,7 +108,11 @@ pub fn serve(
         write_ready_file(path, &info)?;
     }
     print_summary(&info);
-    lab.block_on(wait_until_stopped(lab.lab()));
+    // --json: the ready document on standard output (one line), the counters as JSON at exit.
+    if json {
+        println!("{}", serde_json::to_string(&info)?);
+    }
+    lab.block_on(wait_until_stopped(lab.lab(), json));
     // Standard input is read on a blocking thread that may never return: `stop` does not
     // wait for it.
     let stats = lab.stop();
@@ -114,7 +120,11 @@ pub fn serve(
     if let Some(path) = ready_file {
         let _ = std::fs::remove_file(path);
     }
-    println!("{stats}");
+    if json {
+        println!("{}", serde_json::to_string(&stats)?);
+    } else {
+        println!("{stats}");
+    }
     Ok(exit::OK)
 }
 
@@ -191,6 +201,15 @@ fn print_summary(info: &ReadyInfo) {
     );
 }
 
+fn print_stats(lab: &Lab, json: bool) {
+    let stats = lab.stats();
+    if json {
+        println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+    } else {
+        println!("{stats}");
+    }
+}
+
 /// Whether standard input is a terminal and this process is its foreground process group.
 fn foreground_terminal() -> bool {
     use std::io::IsTerminal;
@@ -200,7 +219,7 @@ fn foreground_terminal() -> bool {
 }
 
 /// Waits for SIGINT or SIGTERM, printing stats on SIGUSR1 or on each line of standard input.
-async fn wait_until_stopped(lab: &Lab) {
+async fn wait_until_stopped(lab: &Lab, json: bool) {
     use tokio::io::AsyncBufReadExt;
     use tokio::signal::unix::{SignalKind, signal};
 
@@ -214,9 +233,9 @@ async fn wait_until_stopped(lab: &Lab) {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             Some(_) = async { term.as_mut()?.recv().await } => break,
-            Some(_) = async { usr1.as_mut()?.recv().await } => println!("{}", lab.stats()),
+            Some(_) = async { usr1.as_mut()?.recv().await } => print_stats(lab, json),
             line = async { stdin.as_mut()?.next_line().await.ok() }, if stdin.is_some() => match line {
-                Some(Some(_)) => println!("{}", lab.stats()),
+                Some(Some(_)) => print_stats(lab, json),
                 // End of input (or no terminal): stop watching it, keep serving.
                 _ => stdin = None,
             },

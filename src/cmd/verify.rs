@@ -214,6 +214,23 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
 
 pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let tls = args.probe_args.tls()?;
+    // Flags that would be ignored are usage errors, not silently dropped.
+    if args.column.is_some() && args.input.is_none() {
+        return Err(bad_input(
+            "--column picks a CSV column of --input FILE: give --input, or drop --column",
+        ));
+    }
+    if r.json
+        && args
+            .output
+            .as_deref()
+            .and_then(|p| p.extension())
+            .is_some_and(|e| e.eq_ignore_ascii_case("csv"))
+    {
+        return Err(bad_input(
+            "--json with --output FILE.csv: the file is CSV; drop --json, or write JSON Lines to --output FILE.jsonl",
+        ));
+    }
     // A source address this machine does not have would make every probe fail: say so first.
     for ip in &args.source_ips {
         mxray_net::Session::can_send_from(*ip)
