@@ -43,7 +43,8 @@ pub struct GlobalArgs {
 
     /// TCP port for SMTP to MX hosts (default 25). Labs and tests set it; `lab serve` uses it
     /// as the port its SMTP hosts share (default: a free one).
-    #[arg(long, value_name = "N", global = true, overrides_with = "smtp_port")]
+    #[arg(long, value_name = "N", global = true, overrides_with = "smtp_port",
+          value_parser = clap::value_parser!(u16).range(1..))]
     pub smtp_port: Option<u16>,
 
     /// Time limit for each network step (connect, each reply, each DNS query): 10s, 500ms, 2m.
@@ -76,7 +77,7 @@ pub struct ProbeArgs {
     pub from: String,
 
     /// The name mxray gives in EHLO. Default: this machine's hostname.
-    #[arg(long, value_name = "NAME")]
+    #[arg(long, value_name = "NAME", value_parser = parse_helo)]
     pub helo: Option<String>,
 
     /// How long to wait for an SMTP greeting before calling the host silent (tarpits greet late).
@@ -174,6 +175,26 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// `--helo`: a host name (or an address literal `[192.0.2.1]`), as EHLO carries it.
+pub fn parse_helo(s: &str) -> Result<String, String> {
+    let s = s.trim();
+    let literal = s.starts_with('[') && s.ends_with(']');
+    let name_ok = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        });
+    if literal || name_ok {
+        Ok(s.to_string())
+    } else {
+        Err(format!(
+            "{s:?} is not a host name: EHLO needs a name such as mail.example.com (or [192.0.2.1])"
+        ))
+    }
+}
+
 /// `--resolver`: `IP:PORT`, `[IPv6]:PORT`, or an address alone for port 53.
 pub fn parse_resolver(s: &str) -> Result<SocketAddr, String> {
     let s = s.trim();
@@ -196,6 +217,18 @@ mod tests {
     #[test]
     fn cli_definition_is_consistent() {
         Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn bad_values_are_refused_at_parse_time() {
+        assert!(parse_helo("mail.example.com").is_ok());
+        assert!(parse_helo("[192.0.2.1]").is_ok());
+        for bad in ["", "  ", "a b", "mx..example", "x\r\nRSET"] {
+            assert!(parse_helo(bad).is_err(), "{bad:?}");
+        }
+        use clap::Parser;
+        let port0 = Cli::try_parse_from(["mxray", "diagnose", "x.test", "--smtp-port", "0"]);
+        assert!(port0.is_err());
     }
 
     #[test]
