@@ -13,7 +13,8 @@ Exit codes:
   1  ran and found failures (a failing finding, an undeliverable address)
   2  bad usage or bad input (a malformed code, no SMTP reply in the input, a bad scenario file)
   3  the environment prevented the run (no resolver reachable, cannot bind a port)
-  130  interrupted (Ctrl-C) during a bulk run; every result written so far is kept";
+  130  interrupted (Ctrl-C) during a bulk run; every result written so far is kept
+  141  standard output was closed by its reader (| head): the run ended quietly";
 
 #[derive(Debug, Parser)]
 #[command(

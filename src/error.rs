@@ -19,6 +19,9 @@ pub mod exit {
     pub const ENVIRONMENT: u8 = 3;
     /// Interrupted (Ctrl-C) during a bulk run; what was written is kept (128 + SIGINT).
     pub const INTERRUPTED: u8 = 130;
+    /// Standard output was closed by the reader (`| head`): the run ends quietly, as Unix
+    /// tools do when SIGPIPE kills them (128 + 13).
+    pub const BROKEN_PIPE: u8 = 141;
 }
 
 /// Whose fault an error is, which decides the exit code.
@@ -119,6 +122,10 @@ pub fn is_broken_pipe(err: &anyhow::Error) -> bool {
     err.chain().any(|c| {
         c.downcast_ref::<std::io::Error>()
             .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            // JSON writers wrap the write error in their own.
+            || c.downcast_ref::<serde_json::Error>()
+                .and_then(serde_json::Error::io_error_kind)
+                .is_some_and(|k| k == std::io::ErrorKind::BrokenPipe)
     })
 }
 

@@ -1,6 +1,6 @@
 //! The `mxray` binary: parses arguments, calls the library crates, prints. No logic of its own
 //! beyond turning errors into messages and exit codes (error.rs: 0 ok, 1 failures found,
-//! 2 bad input, 3 environment, 130 interrupted).
+//! 2 bad input, 3 environment, 130 interrupted, 141 standard output closed).
 
 mod cli;
 mod cmd;
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             if error::is_broken_pipe(&err) {
-                return ExitCode::from(exit::OK);
+                return ExitCode::from(exit::BROKEN_PIPE);
             }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "mxray: error: {}", error::message(&err));

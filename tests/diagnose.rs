@@ -731,3 +731,32 @@ fn mta_sts_tlsrpt_and_dane() {
         "unsigned lab zone said plainly"
     );
 }
+
+/// Standard output closed by its reader (`| head -1`): the run ends quietly with exit 141,
+/// the same for human and JSON output, never "Broken pipe" and exit 3 or a false 0.
+#[test]
+fn a_closed_stdout_ends_quietly_with_141() {
+    for json in [false, true] {
+        let mut args: Vec<String> = vec!["diagnose".into(), "banner-421.test".into()];
+        if json {
+            args.push("--json".into());
+        }
+        args.extend(lab().flags());
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_mxray"))
+            .args(&args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("spawn");
+        // The reader goes away before a byte is written.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().expect("wait");
+        assert_eq!(out.status.code(), Some(141), "json {json}");
+        assert!(
+            out.stderr.is_empty(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
