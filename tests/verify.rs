@@ -75,6 +75,11 @@ fn verdicts_match_the_world_ground_truth() {
         rows.len(),
         wrong.join("\n")
     );
+    // Every result says why in words, whether a reply decided it or not.
+    for (addr, v) in &got {
+        let text = v["reply"]["text"].as_str().unwrap_or_default();
+        assert!(!text.trim().is_empty(), "{addr}: no reason text: {v}");
+    }
     // A transient failure is never "undeliverable".
     assert_eq!(got["dave@dressed.test"]["reply"]["code"], 452);
     assert_eq!(got["anyone@tls.test"]["catch_all"], true);

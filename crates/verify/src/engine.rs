@@ -290,7 +290,15 @@ impl Engine {
         };
         let (verdict, reason) = decide(&facts, ctx);
         let mut base = self.immediate("", Some(&p.target), verdict, reason, None);
-        base.reply = reply;
+        // No reply decided it (a timeout, a refused connection): the reason in words.
+        base.reply = reply.or_else(|| {
+            Some(DecidingReply {
+                code: 0,
+                enhanced_code: None,
+                text: reason.describe().to_string(),
+                mx_host: String::new(),
+            })
+        });
         base.catch_all = run.catch_all;
         base.attempts = p.attempts;
         base.elapsed_ms = run.started.elapsed().as_millis() as u64;

@@ -72,6 +72,37 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// What the reason means, for a result no reply explains (a timeout, a refused connection,
+    /// a dropped session): every result says why in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Reason::MailboxExists => "the server accepted the address",
+            Reason::MailboxUnknown => "the server says the mailbox does not exist",
+            Reason::MailboxFull => "the mailbox is full",
+            Reason::MailboxDisabled => "the mailbox exists but is disabled",
+            Reason::CatchAll => "the domain accepts any address, so acceptance proves nothing",
+            Reason::Disposable => "a disposable-address provider",
+            Reason::NoMx => "the domain has no MX host with an address",
+            Reason::NullMx => "the domain publishes a null MX: it takes no mail",
+            Reason::DomainNxdomain => "the domain does not exist",
+            Reason::DnsFailure => "the domain's DNS did not answer (SERVFAIL, REFUSED or timeout)",
+            Reason::Syntax => "not an address",
+            Reason::Greylisted => "greylisted, and the retry did not clear before the deadline",
+            Reason::RateLimited => "the provider throttled the probes until the deadline",
+            Reason::BlockedByRecipient => "the server refuses the prober (policy, blocklist)",
+            Reason::SenderRejected => "the server refuses the probe's MAIL FROM: change --from",
+            Reason::ConnectionFailed => "every MX host refused the connection or was unreachable",
+            Reason::Timeout => "no MX host answered in time (connect, greeting or reply)",
+            Reason::ServerUnavailable => "the server closed the session or answered 421",
+            Reason::TlsRequired => "the server requires TLS and the handshake failed",
+            Reason::Deferred => "a temporary answer that did not clear before the deadline",
+            Reason::Rejected => "a permanent refusal that says nothing about the mailbox",
+            Reason::ProtocolError => {
+                "the server's replies were out of step with the commands: none is believed"
+            }
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             Reason::MailboxExists => "mailbox_exists",
