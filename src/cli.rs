@@ -137,6 +137,16 @@ pub enum Command {
     /// (files, .gz, stdin): totals, groups by code x domain x relay, retries, pending messages.
     #[command(after_help = crate::cmd::logs::LOGS_HELP)]
     Logs(crate::cmd::logs::LogsArgs),
+
+    /// Print a shell completion script: `mxray completions bash > /etc/bash_completion.d/mxray`
+    /// (zsh: into a directory of $fpath as _mxray; fish: ~/.config/fish/completions/mxray.fish).
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+
+    /// Print the manual page (roff): `mxray man > mxray.1 && man ./mxray.1`.
+    Man,
 }
 
 const EXPLAIN_HELP: &str = "\

@@ -3,6 +3,7 @@
 
 mod util;
 
+mod cli;
 mod diagnose;
 mod explain;
 mod hostile;

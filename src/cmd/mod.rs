@@ -23,6 +23,25 @@ pub fn open_file(path: &std::path::Path, flag: &str) -> anyhow::Result<std::fs::
     Ok(f)
 }
 
+/// `mxray completions SHELL`: the completion script, generated from the clap definition.
+pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut cmd = crate::cli::Cli::command();
+    let mut out = std::io::stdout().lock();
+    clap_complete::generate(shell, &mut cmd, "mxray", &mut out);
+    std::io::Write::flush(&mut out)?;
+    Ok(crate::exit::OK)
+}
+
+/// `mxray man`: the manual page in roff, generated from the clap definition.
+pub fn man() -> anyhow::Result<u8> {
+    use clap::CommandFactory;
+    let mut out = std::io::stdout().lock();
+    clap_mangen::Man::new(crate::cli::Cli::command()).render(&mut out)?;
+    std::io::Write::flush(&mut out)?;
+    Ok(crate::exit::OK)
+}
+
 /// This machine's name, the default EHLO name of the probing verbs.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")
