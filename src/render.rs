@@ -60,6 +60,12 @@ impl Render {
     }
 }
 
+/// `1 check`, `3 checks`: a count with its noun in the right number.
+pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
+    let n = n.into();
+    format!("{n} {}", if n == 1 { one } else { many })
+}
+
 /// Paints `text` with `style`; the stream removes the escapes when colour is off.
 pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
     format!("{}{}{}", style.render(), text, style.render_reset())

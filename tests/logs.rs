@@ -314,7 +314,11 @@ fn human_summary_and_verbose_unparsed_lines() {
             out.stdout
         );
     }
-    assert!(out.stderr.contains("1 lines matched no known shape"));
+    assert!(
+        out.stderr.contains("1 line matched no known shape"),
+        "{}",
+        out.stderr
+    );
     let out = logs(&[&fixture("postfix-handwritten.log"), "-v"]);
     assert!(
         out.stderr.contains("unparsed") && out.stderr.contains(":28: 2026-11-20T10:36:00+01:00"),

@@ -233,7 +233,12 @@ fn read_targets(path: &std::path::Path) -> anyhow::Result<Vec<String>> {
     } else {
         Box::new(io::BufReader::new(super::open_file(path, "--input")?))
     };
-    run::read_targets(reader, &path.display().to_string()).map_err(|e| {
+    let name = if path.as_os_str() == "-" {
+        "standard input".to_string()
+    } else {
+        path.display().to_string()
+    };
+    run::read_targets(reader, &name).map_err(|e| {
         let kind = match e {
             run::TargetsError::Read { .. } => Kind::Environment,
             _ => Kind::BadInput,
@@ -405,8 +410,8 @@ fn print_report(out: &mut impl Write, rep: &Report, verbose: u8) -> io::Result<(
             paint(
                 DIM,
                 format!(
-                    "{} checks passed; -v lists them and shows the evidence",
-                    passes.len()
+                    "{} passed; -v lists them and shows the evidence",
+                    crate::render::count(passes.len() as u64, "check", "checks")
                 )
             )
         )?;

@@ -84,6 +84,17 @@ fn load(path: &Path) -> anyhow::Result<Scenario> {
     {
         return Scenario::from_str_named(text, name).bad_input();
     }
+    if !path.exists() {
+        return Err(crate::bad_input(format!(
+            "{}: no such scenario file, nor a bundled scenario (bundled: {})",
+            mxray_core::escape_text(&path.display().to_string()),
+            bundled::ALL
+                .iter()
+                .map(|(n, _)| n.trim_end_matches(".toml"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )));
+    }
     Scenario::from_path(path).bad_input()
 }
 

@@ -206,8 +206,8 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
     if !global.quiet && !r.json && !args.events && report.totals.unparsed > 0 && global.verbose == 0
     {
         eprintln!(
-            "mxray: note: {} lines matched no known shape (run with -v to see them)",
-            report.totals.unparsed
+            "mxray: note: {} matched no known shape (run with -v to see them)",
+            crate::render::count(report.totals.unparsed, "line", "lines")
         );
     }
     // A broken input (truncated .gz) stopped early; the report holds the rest. Say which.
@@ -265,11 +265,11 @@ fn print_human(
     let t = &rep.totals;
     writeln!(
         out,
-        "{}  {} lines in {} input{}, {} .. {}",
+        "{}  {} {} in {}, {} .. {}",
         paint(HEAD, "mxray logs"),
         num(t.lines),
-        rep.files.len(),
-        if rep.files.len() == 1 { "" } else { "s" },
+        if t.lines == 1 { "line" } else { "lines" },
+        crate::render::count(rep.files.len() as u64, "input", "inputs"),
         when(rep.first_seen),
         when(rep.last_seen)
     )?;
@@ -280,10 +280,11 @@ fn print_human(
             paint(
                 DIM,
                 format!(
-                    "{}{}: {} lines, {}{}",
+                    "{}{}: {} {}, {}{}",
                     escape_text(&f.name),
                     if f.gzip { " (gzip)" } else { "" },
                     num(f.lines),
+                    if f.lines == 1 { "line" } else { "lines" },
                     f.format.map_or("no MTA lines", |m| m.as_str()),
                     f.error.as_deref().map_or(String::new(), |e| format!(
                         "; READ STOPPED: {}",

@@ -337,11 +337,12 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         if global.verbose > 0 && !global.quiet {
             let s = engine.stats();
             eprintln!(
-                "mxray: {count} results in {:.1}s; {} SMTP sessions, {} RCPT probes, {} domains resolved",
+                "mxray: {} in {:.1}s; {}, {}, {} resolved",
+                crate::render::count(count, "result", "results"),
                 started.elapsed().as_secs_f64(),
-                s.sessions,
-                s.rcpts,
-                s.dns_domains
+                crate::render::count(s.sessions, "SMTP session", "SMTP sessions"),
+                crate::render::count(s.rcpts, "RCPT probe", "RCPT probes"),
+                crate::render::count(s.dns_domains, "domain", "domains")
             );
         }
         Ok(if undeliverable { exit::FAILURES } else { exit::OK })

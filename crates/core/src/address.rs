@@ -32,9 +32,10 @@ impl Target {
 pub enum AddressError {
     #[error("empty input: expected a domain (example.com) or an address (user@example.com)")]
     Empty,
-    #[error("{input:?} is not a valid domain: {why}")]
+    // The input as given, quoted; whoever shows it escapes it (terminal) or keeps it (JSON).
+    #[error("\"{input}\" is not a valid domain: {why}")]
     Domain { input: String, why: String },
-    #[error("{input:?} is not a valid address: {why}")]
+    #[error("\"{input}\" is not a valid address: {why}")]
     Address { input: String, why: String },
 }
 

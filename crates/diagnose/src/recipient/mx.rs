@@ -58,7 +58,7 @@ pub const MAX_SENSIBLE_MX: usize = 10;
 /// The finding for input that is not a domain or address.
 pub fn invalid_target(input: &str, err: &AddressError) -> Finding {
     Finding::new(DOMAIN_INVALID, Severity::Fail, "Not a valid domain or address")
-        .detail(err.to_string())
+        .detail(escape_text(&err.to_string()))
         .evidence([format!("input: {}", escape_text(input))])
         .fix("Give a domain (example.com) or an address (user@example.com); internationalised names are fine")
 }
