@@ -438,3 +438,29 @@ fn a_directory_as_input_is_bad_input() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("is a directory"));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// --domain filters everything it counts, expiries included (a message expiring towards
+/// another domain is not a failure for gmail.com), and --since after --until is refused.
+#[test]
+fn domain_filter_covers_expiries_and_ranges_are_checked() {
+    let log = "Nov 20 10:00:01 mail postfix/smtp[3]: 4AB12C3D4E: to=<a@example.org>, relay=none, delay=1, delays=0/0/1/0, dsn=4.4.1, status=deferred (connect to mx.example.org[192.0.2.1]:25: Connection refused)\n\
+Nov 25 10:00:01 mail postfix/qmgr[2]: 4AB12C3D4E: from=<s@example.net>, status=expired, returned to sender\n";
+    let all = mxray(&["logs", "--json", "--year", "2026"], Some(log));
+    assert_eq!(json(&all)["totals"]["expired"], 1, "{}", all.stdout);
+    let gmail = mxray(
+        &["logs", "--json", "--year", "2026", "--domain", "gmail.com"],
+        Some(log),
+    );
+    assert_eq!(json(&gmail)["totals"]["expired"], 0, "{}", gmail.stdout);
+    assert_eq!(gmail.code, 0, "nothing failing towards gmail.com");
+    let out = mxray(
+        &["logs", "--since", "2026-11-21", "--until", "2026-11-20"],
+        Some(log),
+    );
+    assert_eq!(out.code, 2);
+    assert!(
+        out.stderr.contains("--since is after --until"),
+        "{}",
+        out.stderr
+    );
+}

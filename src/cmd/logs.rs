@@ -137,6 +137,22 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
     if inputs.iter().filter(|i| **i == InputSpec::Stdin).count() > 1 {
         return Err(bad_input("standard input (-) can be given only once"));
     }
+    if let (Some(s), Some(u)) = (args.since, args.until)
+        && s.secs > u.secs
+    {
+        return Err(bad_input(
+            "--since is after --until: no line can be in that range (swap them?)",
+        ));
+    }
+    // Waiting on a terminal for a log nobody is typing looks like a hang: say what it waits for.
+    if args.files.is_empty() && !global.quiet {
+        use std::io::IsTerminal;
+        if io::stdin().is_terminal() {
+            eprintln!(
+                "mxray: reading a log from standard input (end with Ctrl-D); to read a file: mxray logs /var/log/mail.log"
+            );
+        }
+    }
     let mut domains = Vec::new();
     for d in &args.domains {
         let d = d

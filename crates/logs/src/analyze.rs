@@ -428,8 +428,11 @@ impl Analyzer {
             }
             Event::NotAttempted { .. } => self.totals.not_attempted += 1,
             Event::Expired { id } => {
+                // With --domain, only a message with attempts to a wanted domain counts.
+                let filtered = !self.opts.domains.is_empty();
                 if let Some(m) = self.msg(id, time)
                     && !m.expired
+                    && (!filtered || !m.domains.is_empty())
                 {
                     m.expired = true;
                     self.totals.expired += 1;
