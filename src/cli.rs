@@ -160,7 +160,7 @@ Examples:
 Input forms: a reply (\"421 4.4.2 Connection closed by the server\", with or without 421-
 continuation lines), an enhanced code (4.4.3, X.7.1), a basic code (421), or a Postfix / Exim /
 Sendmail log line or a DSN (Diagnostic-Code:) with the reply inside. Several log lines are
-explained one by one.
+explained one by one. --json writes JSON Lines: one explanation per reply found, one line each.
 
 Exit codes: 0 explained; 2 no reply found or a malformed code (the message says what was
 expected).";

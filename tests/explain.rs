@@ -173,3 +173,23 @@ fn help_and_version() {
     let out = mxray(&["--version"], None);
     assert!(out.stdout.starts_with("mxray "));
 }
+
+/// `explain --json` has one shape: JSON Lines, one explanation per reply, whether the input
+/// held one reply or several.
+#[test]
+fn json_is_always_json_lines() {
+    let one = mxray(&["explain", "421 4.4.2 Connection closed", "--json"], None);
+    let two = mxray(
+        &["explain", "--json"],
+        Some("421 4.4.2 Connection closed\n550 5.1.1 User unknown\n"),
+    );
+    for (out, n) in [(one, 1), (two, 2)] {
+        assert_eq!(out.code, 0, "{}", out.stderr);
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines.len(), n, "{}", out.stdout);
+        for l in lines {
+            let v: serde_json::Value = serde_json::from_str(l).expect("one JSON document per line");
+            assert!(v["situation"].is_string());
+        }
+    }
+}

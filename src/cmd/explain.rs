@@ -37,12 +37,9 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resul
     }
     let mut out = r.stdout();
     if r.json {
-        if explained.len() == 1 {
-            r.json_doc(&mut out, &explained[0])?;
-        } else {
-            for e in &explained {
-                r.json_line(&mut out, e)?;
-            }
+        // One shape whatever the input holds: JSON Lines, one explanation per reply found.
+        for e in &explained {
+            r.json_line(&mut out, e)?;
         }
     } else {
         for (i, e) in explained.iter().enumerate() {
