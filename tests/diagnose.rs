@@ -760,3 +760,18 @@ fn a_closed_stdout_ends_quietly_with_141() {
         );
     }
 }
+
+/// -q shortens the report to its verdict line.
+#[test]
+fn quiet_prints_the_verdict_in_one_line() {
+    let long = mxray_lab(lab(), &["diagnose", "healthy.test"]);
+    let short = mxray_lab(lab(), &["diagnose", "healthy.test", "-q"]);
+    assert_eq!(short.stdout.lines().count(), 1, "{}", short.stdout);
+    assert!(long.stdout.lines().count() > 3);
+    assert!(
+        short.stdout.contains("deliverable path"),
+        "{}",
+        short.stdout
+    );
+    assert_eq!(short.code, long.code);
+}

@@ -212,7 +212,12 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             if r.json {
                 r.json_doc(&mut out, &report)?;
             } else {
-                print_report(&mut out, &report, global.verbose)?;
+                if global.quiet {
+                    // -q: the verdict in one line, as a list prints each target.
+                    print_one_line(&mut out, &report)?;
+                } else {
+                    print_report(&mut out, &report, global.verbose)?;
+                }
             }
             out.flush()?;
             let invalid = report.findings.iter().any(|f| f.id == "domain.invalid");
