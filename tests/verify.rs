@@ -377,3 +377,36 @@ fn ignored_flag_combinations_are_usage_errors() {
         assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
     }
 }
+
+/// A run ends with a summary on stderr (counts by verdict and reason, sessions, probes), also
+/// when results go to --output; -q leaves it out.
+#[test]
+fn a_run_ends_with_a_summary_on_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out_file = dir.path().join("out.jsonl");
+    let out = mxray_lab(
+        world(),
+        &[
+            "verify",
+            "alice@dressed.test",
+            "nobody@dressed.test",
+            "--output",
+            out_file.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    for want in [
+        "2 results in",
+        "1 deliverable (mailbox_exists 1)",
+        "1 undeliverable (mailbox_unknown 1)",
+        "RCPT probe",
+    ] {
+        assert!(
+            out.stderr.contains(want),
+            "missing {want:?}: {}",
+            out.stderr
+        );
+    }
+    let quiet = mxray_lab(world(), &["verify", "alice@dressed.test", "-q"]);
+    assert!(!quiet.stderr.contains("results in"), "{}", quiet.stderr);
+}

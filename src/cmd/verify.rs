@@ -301,9 +301,15 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             super::progress(&bar),
         );
         let mut written = 0u64;
+        // (verdict, reason) -> results, for the summary at the end.
+        let mut tally: std::collections::BTreeMap<(&'static str, &'static str), u64> =
+            std::collections::BTreeMap::new();
         while let Some(got) = run.next().await {
             let d = got.environment()?;
             written += 1;
+            *tally
+                .entry((d.result.verdict.as_str(), d.result.reason.as_str()))
+                .or_default() += 1;
             undeliverable |= d.result.verdict == Verdict::Undeliverable;
             sink.write(&d.result, r)?;
         }
@@ -334,12 +340,28 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
                 "{what} holds no addresses: give user@domain arguments, or --input a file with one per line (or a CSV with an email column)"
             )));
         }
-        if global.verbose > 0 && !global.quiet {
+        if !global.quiet {
+            // The run in one line on stderr, whatever stdout or --output holds.
+            let mut parts = Vec::new();
+            for verdict in ["deliverable", "undeliverable", "risky", "unknown"] {
+                let rows: Vec<(&str, u64)> = tally
+                    .iter()
+                    .filter(|((v, _), _)| *v == verdict)
+                    .map(|((_, r), n)| (*r, *n))
+                    .collect();
+                let n: u64 = rows.iter().map(|(_, n)| n).sum();
+                if n == 0 {
+                    continue;
+                }
+                let reasons: Vec<String> = rows.iter().map(|(r, n)| format!("{r} {n}")).collect();
+                parts.push(format!("{n} {verdict} ({})", reasons.join(", ")));
+            }
             let s = engine.stats();
             eprintln!(
-                "mxray: {} in {:.1}s; {}, {}, {} resolved",
-                crate::render::count(count, "result", "results"),
+                "mxray: {} in {:.1}s: {}; {}, {}, {} resolved",
+                crate::render::count(written, "result", "results"),
                 started.elapsed().as_secs_f64(),
+                parts.join(", "),
                 crate::render::count(s.sessions, "SMTP session", "SMTP sessions"),
                 crate::render::count(s.rcpts, "RCPT probe", "RCPT probes"),
                 crate::render::count(s.dns_domains, "domain", "domains")
