@@ -410,3 +410,51 @@ fn a_run_ends_with_a_summary_on_stderr() {
     let quiet = mxray_lab(world(), &["verify", "alice@dressed.test", "-q"]);
     assert!(!quiet.stderr.contains("results in"), "{}", quiet.stderr);
 }
+
+/// CSV in, CSV out: the output keeps the input's columns first (name, notes...), so it joins
+/// back to the user's list; JSON carries the row as input_row.
+#[test]
+fn csv_output_keeps_the_input_columns() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("people.csv");
+    std::fs::write(
+        &input,
+        "name,email,notes\nAlice,alice@dressed.test,vip\nNobody,nobody@dressed.test,=1+1\n",
+    )
+    .expect("write");
+    let output = dir.path().join("out.csv");
+    let out = mxray_lab(
+        world(),
+        &[
+            "verify",
+            "--input",
+            input.to_str().unwrap(),
+            "--output",
+            output.to_str().unwrap(),
+        ],
+    );
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let mut rd = csv::Reader::from_path(&output).expect("csv");
+    let headers: Vec<String> = rd
+        .headers()
+        .expect("header")
+        .iter()
+        .map(str::to_string)
+        .collect();
+    assert_eq!(&headers[..4], ["name", "email", "notes", "address"]);
+    let rows: Vec<csv::StringRecord> = rd.records().map(|r| r.expect("row")).collect();
+    assert_eq!(&rows[0][0], "Alice");
+    assert_eq!(&rows[0][2], "vip");
+    assert_eq!(&rows[0][5], "deliverable");
+    assert_eq!(
+        &rows[1][2], "'=1+1",
+        "a formula from the input is neutralised too"
+    );
+    let json = mxray_lab(
+        world(),
+        &["verify", "--input", input.to_str().unwrap(), "--json"],
+    );
+    let first: Value =
+        serde_json::from_str(json.stdout.lines().next().unwrap_or("{}")).expect("json");
+    assert_eq!(first["input_row"][0], "Alice");
+}

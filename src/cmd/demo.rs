@@ -243,6 +243,7 @@ fn verify_items() -> Vec<Item> {
         .iter()
         .enumerate()
         .map(|(i, a)| Item {
+            row: Vec::new(),
             index: i as u64,
             input: a.to_string(),
         })

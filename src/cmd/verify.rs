@@ -102,11 +102,17 @@ Exit codes: 0 no undeliverable address; 1 some undeliverable; 2 bad input; 3 env
 enum Sink {
     Terminal,
     JsonLines(Box<dyn Write>),
-    Csv(Box<csv::Writer<Box<dyn Write>>>),
+    /// The writer, and how many input columns come first (0 for a text input).
+    Csv(Box<csv::Writer<Box<dyn Write>>>, usize),
 }
 
 impl Sink {
-    fn open(path: Option<&Path>, json: bool) -> anyhow::Result<Sink> {
+    /// `input_headers`: a CSV input's header row, whose columns lead each output row.
+    fn open(
+        path: Option<&Path>,
+        json: bool,
+        input_headers: Option<&[String]>,
+    ) -> anyhow::Result<Sink> {
         let Some(p) = path else {
             return Ok(if json {
                 Sink::JsonLines(Box::new(io::stdout()))
@@ -121,8 +127,18 @@ impl Sink {
         ));
         if p.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
             let mut w = csv::Writer::from_writer(f);
-            w.write_record(VerifyResult::CSV_HEADER)?;
-            Ok(Sink::Csv(Box::new(w)))
+            let lead: Vec<String> = input_headers
+                .unwrap_or_default()
+                .iter()
+                .map(|h| mxray_core::csv_cell(h))
+                .collect();
+            let header: Vec<&str> = lead
+                .iter()
+                .map(String::as_str)
+                .chain(VerifyResult::CSV_HEADER.iter().copied())
+                .collect();
+            w.write_record(&header)?;
+            Ok(Sink::Csv(Box::new(w), lead.len()))
         } else {
             Ok(Sink::JsonLines(f))
         }
@@ -168,7 +184,18 @@ impl Sink {
                 serde_json::to_writer(&mut *w, r)?;
                 w.write_all(b"\n")?;
             }
-            Sink::Csv(w) => w.write_record(r.csv_row())?,
+            Sink::Csv(w, lead) => {
+                // The input's own columns first (padded: a flexible CSV has short rows).
+                let mut row: Vec<String> = (0..*lead)
+                    .map(|i| {
+                        r.input_row
+                            .get(i)
+                            .map_or(String::new(), |c| mxray_core::csv_cell(c))
+                    })
+                    .collect();
+                row.extend(r.csv_row());
+                w.write_record(&row)?
+            }
         }
         Ok(())
     }
@@ -177,7 +204,7 @@ impl Sink {
         match self {
             Sink::Terminal => {}
             Sink::JsonLines(w) => w.flush()?,
-            Sink::Csv(w) => w.flush()?,
+            Sink::Csv(w, _) => w.flush()?,
         }
         Ok(())
     }
@@ -260,7 +287,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         }
         _ => None,
     };
-    let mut sink = Sink::open(args.output.as_deref(), r.json)?;
+    let mut sink = Sink::open(args.output.as_deref(), r.json, reader.headers())?;
     // Results from the store come back in input order with the new ones (see run::start).
     let mut undeliverable = false;
     let cfg = Config {

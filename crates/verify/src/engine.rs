@@ -58,6 +58,9 @@ pub struct Config {
 pub struct Item {
     pub index: u64,
     pub input: String,
+    /// The whole CSV row the address came from (empty for a line of text), handed back with
+    /// the result so the output joins the user's list.
+    pub row: Vec<String>,
 }
 
 /// A decided result for the input at `index`.
@@ -107,7 +110,7 @@ pub struct Engine {
 #[derive(Debug, Clone)]
 struct Pending {
     target: Target,
-    inputs: Vec<(u64, String)>,
+    inputs: Vec<(u64, String, Vec<String>)>,
     attempts: u32,
     /// Times a `452 4.5.3` (too many recipients) sent it back to the queue.
     too_many: u32,
@@ -180,7 +183,9 @@ impl Engine {
                 Ok(t) => t,
                 Err(e) => {
                     let (verdict, reason) = decide(&Facts::BadSyntax, Context::default());
-                    let r = self.immediate(&item.input, None, verdict, reason, Some(e.to_string()));
+                    let mut r =
+                        self.immediate(&item.input, None, verdict, reason, Some(e.to_string()));
+                    r.input_row = item.row;
                     let _ = out
                         .send(Decided {
                             index: item.index,
@@ -195,6 +200,7 @@ impl Engine {
             if let Some(done) = self.remembered(&key) {
                 let mut r = (*done).clone();
                 r.address = item.input;
+                r.input_row = item.row;
                 let _ = out
                     .send(Decided {
                         index: item.index,
@@ -208,12 +214,12 @@ impl Engine {
                 .entry(target.domain_ascii.to_string())
                 .or_default();
             match seen.get(&key) {
-                Some(&i) => list[i].inputs.push((item.index, item.input)),
+                Some(&i) => list[i].inputs.push((item.index, item.input, item.row)),
                 None => {
                     seen.insert(key, list.len());
                     list.push(Pending {
                         target,
-                        inputs: vec![(item.index, item.input)],
+                        inputs: vec![(item.index, item.input, item.row)],
                         attempts: 0,
                         too_many: 0,
                         last: None,
@@ -272,6 +278,7 @@ impl Engine {
             attempts: 0,
             elapsed_ms: 0,
             transcript: Vec::new(),
+            input_row: Vec::new(),
         }
     }
 
@@ -306,9 +313,10 @@ impl Engine {
             base.transcript = p.transcript.clone();
         }
         self.remember(&p.target.normalized(), &base);
-        for (index, input) in p.inputs {
+        for (index, input, row) in p.inputs {
             let mut r = base.clone();
             r.address = input;
+            r.input_row = row;
             let _ = out
                 .send(Decided {
                     index,

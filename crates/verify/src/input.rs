@@ -28,6 +28,7 @@ pub enum Reader {
         inner: csv::Reader<Box<dyn Read + Send>>,
         column: usize,
         next: u64,
+        headers: Vec<String>,
     },
 }
 
@@ -57,7 +58,16 @@ impl Reader {
             inner: rd,
             column: idx,
             next: 0,
+            headers: headers.iter().map(str::to_string).collect(),
         })
+    }
+
+    /// The CSV input's header row (`None` for lines of text).
+    pub fn headers(&self) -> Option<&[String]> {
+        match self {
+            Reader::Csv { headers, .. } => Some(headers),
+            Reader::Lines { .. } => None,
+        }
     }
 
     /// Reads the whole input once and drops it: a malformed CSV is an error before any probe.
@@ -100,6 +110,7 @@ impl Reader {
                     out.push(Item {
                         index: *next,
                         input: text.chars().take(MAX_LINE).collect(),
+                        row: Vec::new(),
                     });
                     *next += 1;
                 }
@@ -107,6 +118,7 @@ impl Reader {
                     inner,
                     column,
                     next,
+                    ..
                 } => {
                     let mut rec = csv::StringRecord::new();
                     match inner.read_record(&mut rec) {
@@ -125,6 +137,10 @@ impl Reader {
                             out.push(Item {
                                 index: *next,
                                 input: value.chars().take(MAX_LINE).collect(),
+                                row: rec
+                                    .iter()
+                                    .map(|f| f.chars().take(MAX_LINE).collect())
+                                    .collect(),
                             });
                             *next += 1;
                         }

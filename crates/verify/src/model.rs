@@ -160,6 +160,10 @@ pub struct VerifyResult {
     /// With -v: the SMTP lines that concern this address.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub transcript: Vec<String>,
+    /// For CSV input: the whole input row, so results join back to the user's list (CSV
+    /// output puts its columns first).
+    #[serde(skip_serializing_if = "Vec::is_empty", default)]
+    pub input_row: Vec<String>,
 }
 
 impl VerifyResult {
