@@ -193,3 +193,23 @@ fn json_is_always_json_lines() {
         }
     }
 }
+
+/// The README's explain sample is real output, kept so by this test.
+#[test]
+fn the_readme_sample_is_real_output() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let cmd = "$ mxray explain \"421 4.4.0 The server's transport agent was unable to\"\n";
+    let start = readme.find(cmd).expect("the sample in the README") + cmd.len();
+    let end = start + readme[start..].find("```").expect("end of the sample");
+    let out = mxray(
+        &[
+            "explain",
+            "421 4.4.0 The server's transport agent was unable to",
+            "--color",
+            "never",
+        ],
+        None,
+    );
+    assert_eq!(out.stdout, &readme[start..end]);
+}

@@ -66,13 +66,24 @@ pub fn default_zones() -> Vec<DnsblZone> {
         .collect()
 }
 
-/// Why a blocklist file does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {message}")]
+/// Why a blocklist file does not parse. `line` 0: about the whole file (it lists nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DnsblFileError {
     pub line: usize,
     pub message: String,
 }
+
+impl std::fmt::Display for DnsblFileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        if self.line == 0 {
+            f.write_str(&self.message)
+        } else {
+            write!(f, "line {}: {}", self.line, self.message)
+        }
+    }
+}
+
+impl std::error::Error for DnsblFileError {}
 
 /// Parses a `--dnsbl-file`: one list per line, `ZONE` or `ip ZONE` or `domain ZONE`; `#`
 /// starts a comment.
@@ -114,7 +125,7 @@ pub fn parse_dnsbl_file(text: &str) -> Result<Vec<DnsblZone>, DnsblFileError> {
     if out.is_empty() {
         return Err(DnsblFileError {
             line: 0,
-            message: "no list in the file".into(),
+            message: "it lists no blocklist: give one zone per line (zen.spamhaus.org, or ip ZONE / domain ZONE)".into(),
         });
     }
     Ok(out)
@@ -564,6 +575,10 @@ mod tests {
         assert_eq!(z[1].kind, DnsblKind::Domain);
         assert!(parse_dnsbl_file("bogus words here\n").is_err());
         assert!(parse_dnsbl_file("# nothing\n").is_err());
+        let empty = parse_dnsbl_file("").unwrap_err().to_string();
+        assert!(empty.starts_with("it lists no blocklist"), "{empty}");
+        let bad = parse_dnsbl_file("zen.spamhaus.org\nbogus words here\n").unwrap_err();
+        assert!(bad.to_string().starts_with("line 2: "), "{bad}");
         assert_eq!(
             query_name("192.0.2.1", &zone()).as_deref(),
             Some("1.2.0.192.bl.example.net")
