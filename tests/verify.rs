@@ -458,3 +458,15 @@ fn csv_output_keeps_the_input_columns() {
         serde_json::from_str(json.stdout.lines().next().unwrap_or("{}")).expect("json");
     assert_eq!(first["input_row"][0], "Alice");
 }
+
+/// A write that fails names where the results were going (here a full device).
+#[test]
+fn a_full_disk_names_the_output() {
+    let out = mxray_lab(
+        world(),
+        &["verify", "alice@dressed.test", "--output", "/dev/full"],
+    );
+    assert_eq!(out.code, 3, "{}", out.stderr);
+    assert!(out.stderr.contains("/dev/full"), "{}", out.stderr);
+    assert!(out.stderr.contains("No space left"), "{}", out.stderr);
+}

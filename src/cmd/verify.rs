@@ -288,6 +288,11 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         _ => None,
     };
     let mut sink = Sink::open(args.output.as_deref(), r.json, reader.headers())?;
+    // Errors writing results name where they were going (a full disk, a closed pipe).
+    let out_name = args.output.as_deref().map_or_else(
+        || "standard output".to_string(),
+        |p| p.display().to_string(),
+    );
     // Results from the store come back in input order with the new ones (see run::start).
     let mut undeliverable = false;
     let cfg = Config {
@@ -338,9 +343,11 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
                 .entry((d.result.verdict.as_str(), d.result.reason.as_str()))
                 .or_default() += 1;
             undeliverable |= d.result.verdict == Verdict::Undeliverable;
-            sink.write(&d.result, r)?;
+            sink.write(&d.result, r)
+                .with_context(|| format!("writing the results to {out_name}"))?;
         }
-        sink.flush()?;
+        sink.flush()
+            .with_context(|| format!("writing the results to {out_name}"))?;
         if let Some(b) = &bar {
             b.finish();
         }
