@@ -464,3 +464,26 @@ Nov 25 10:00:01 mail postfix/qmgr[2]: 4AB12C3D4E: from=<s@example.net>, status=e
         out.stderr
     );
 }
+
+/// A file whose MTA lines all fall outside --since/--until says so, not "no MTA lines".
+#[test]
+fn a_file_out_of_range_says_so() {
+    let out = logs(&[&fixture("postfix-handwritten.log"), "--since", "2030-01-01"]);
+    assert!(out.stdout.contains("none in range ("), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("outside --since/--until)"),
+        "{}",
+        out.stdout
+    );
+    assert!(!out.stdout.contains("no MTA lines"), "{}", out.stdout);
+    let v = json(&logs(&[
+        &fixture("postfix-handwritten.log"),
+        "--since",
+        "2030-01-01",
+        "--json",
+    ]));
+    assert!(
+        v["files"][0]["out_of_range"].as_u64().unwrap_or(0) > 0,
+        "{v}"
+    );
+}

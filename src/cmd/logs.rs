@@ -301,7 +301,15 @@ fn print_human(
                     if f.gzip { " (gzip)" } else { "" },
                     num(f.lines),
                     if f.lines == 1 { "line" } else { "lines" },
-                    f.format.map_or("no MTA lines", |m| m.as_str()),
+                    match f.format {
+                        Some(m) => m.as_str().to_string(),
+                        // MTA lines all left out by the range: say so, not "no MTA lines".
+                        None if f.out_of_range > 0 => format!(
+                            "none in range ({} outside --since/--until)",
+                            num(f.out_of_range)
+                        ),
+                        None => "no MTA lines".to_string(),
+                    },
                     f.error.as_deref().map_or(String::new(), |e| format!(
                         "; READ STOPPED: {}",
                         escape_text(e)

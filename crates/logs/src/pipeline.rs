@@ -259,6 +259,7 @@ struct FileAcc {
     first: Option<Timestamp>,
     last: Option<Timestamp>,
     per_mta: [u64; 3],
+    out_of_range: u64,
     error: Option<String>,
 }
 
@@ -274,6 +275,7 @@ impl FileAcc {
             lines: self.lines,
             first_seen: self.first,
             last_seen: self.last,
+            out_of_range: self.out_of_range,
             error: self.error,
         }
     }
@@ -292,6 +294,7 @@ fn apply_batch(
     t.unparsed += b.unparsed;
     t.out_of_range += b.out_of_range;
     acc.lines += b.lines;
+    acc.out_of_range += b.out_of_range;
     for i in 0..3 {
         acc.per_mta[i] += b.per_mta[i];
     }
@@ -335,6 +338,7 @@ fn new_acc(r: &Reader) -> FileAcc {
         first: None,
         last: None,
         per_mta: [0; 3],
+        out_of_range: 0,
         error: None,
     }
 }

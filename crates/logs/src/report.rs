@@ -57,6 +57,8 @@ pub struct FileSummary {
     pub lines: u64,
     pub first_seen: Option<Timestamp>,
     pub last_seen: Option<Timestamp>,
+    /// Lines outside --since/--until (read, dated, and left out).
+    pub out_of_range: u64,
     /// Why reading stopped early (a truncated or corrupt .gz): the lines before it count, the
     /// other inputs are read as usual.
     #[serde(skip_serializing_if = "Option::is_none")]
