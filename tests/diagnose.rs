@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{TestLab, json, mxray, mxray_lab};
+use crate::util::{TestLab, json, json_lines, mxray, mxray_lab};
 
 fn lab() -> &'static TestLab {
     static LAB: OnceLock<(TestLab, Option<TcpListener>)> = OnceLock::new();
@@ -378,11 +378,7 @@ fn bulk_500_domains_is_polite_to_shared_mx_hosts() {
             "--probe",
         ],
     );
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let lines: Vec<Value> = json_lines(&out);
     assert_eq!(lines.len(), 500, "stderr: {}", out.stderr);
     let good = lines
         .iter()

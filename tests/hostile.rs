@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{TestLab, mxray_lab};
+use crate::util::{TestLab, json_lines, mxray_lab};
 
 /// A small world for attacks: one plain host that logs every command it receives.
 const HOSTILE: &str = r#"
@@ -170,11 +170,7 @@ fn addresses_cannot_smuggle_smtp_commands() {
         )
     };
     let out = verify_csv();
-    let rows: Vec<Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let rows: Vec<Value> = json_lines(&out);
     assert_eq!(rows.len(), 2, "one result per row: {}", out.stdout);
     let alice = rows.iter().find(|r| r["address"] == "alice@inject.test");
     assert_eq!(
@@ -237,11 +233,7 @@ fn replies_out_of_step_with_commands_decide_nothing() {
             args.extend_from_slice(&["--json", "--timeout", "2s", "--deadline", "6s"]);
             args.extend_from_slice(extra);
             let out = mxray_lab(lab(), &args);
-            let rows: Vec<Value> = out
-                .stdout
-                .lines()
-                .filter_map(|l| serde_json::from_str(l).ok())
-                .collect();
+            let rows: Vec<Value> = json_lines(&out);
             assert_eq!(
                 rows.len(),
                 3,
@@ -341,11 +333,7 @@ fn verify_many(domain: &str, n: usize, extra: &[&str]) -> Vec<Value> {
     args.extend(addrs.iter().map(String::as_str));
     args.extend_from_slice(&["--json", "--no-catch-all"]);
     args.extend_from_slice(extra);
-    let out = mxray_lab(lab(), &args);
-    out.stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+    json_lines(&mxray_lab(lab(), &args))
 }
 
 fn rcpts_seen(host: &str) -> u64 {
@@ -460,11 +448,7 @@ fn duplicates_are_probed_once_per_run() {
             "--json",
         ],
     );
-    let rows: Vec<Value> = out
-        .stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
+    let rows: Vec<Value> = json_lines(&out);
     assert_eq!(rows.len(), 5_005, "{}", out.stderr);
     let ok = rows
         .iter()
@@ -499,11 +483,7 @@ fn resume_matches_rows_by_content_not_position() {
                 "--json",
             ],
         );
-        let rows: Vec<Value> = out
-            .stdout
-            .lines()
-            .filter_map(|l| serde_json::from_str(l).ok())
-            .collect();
+        let rows: Vec<Value> = json_lines(&out);
         rows.into_iter()
             .map(|r| {
                 (

@@ -35,6 +35,18 @@ fn group<'a>(v: &'a serde_json::Value, status: &str, domain: &str) -> &'a serde_
         .unwrap_or_else(|| panic!("no {status} group for {domain} in {:#}", v["groups"]))
 }
 
+/// `data` compressed by gzip(1), as logrotate does it (every Debian system has it).
+fn gzip(data: &[u8]) -> Vec<u8> {
+    let mut gz = std::process::Command::new("gzip")
+        .arg("-c")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("gzip (package gzip)");
+    gz.stdin.take().unwrap().write_all(data).unwrap();
+    gz.wait_with_output().unwrap().stdout
+}
+
 fn temp_dir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("mxray-logs-{name}-{}", std::process::id()));
     std::fs::create_dir_all(&d).expect("temp dir");
@@ -184,19 +196,7 @@ fn rotated_files_in_any_order_with_gzip() {
     let dir = temp_dir("rotated");
     let old = dir.join("mail.log.1.gz");
     let new = dir.join("mail.log");
-    // gzip(1), as logrotate does it (every Debian system has it).
-    let mut gz = std::process::Command::new("gzip")
-        .arg("-c")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    gz.stdin
-        .take()
-        .unwrap()
-        .write_all((lines[..12].join("\n") + "\n").as_bytes())
-        .unwrap();
-    std::fs::write(&old, gz.wait_with_output().unwrap().stdout).unwrap();
+    std::fs::write(&old, gzip((lines[..12].join("\n") + "\n").as_bytes())).unwrap();
     std::fs::write(&new, lines[12..].join("\n") + "\n").unwrap();
     // Newest first on the command line: merged by time all the same.
     let split = logs(&[new.to_str().unwrap(), old.to_str().unwrap(), "--json"]);
@@ -348,18 +348,7 @@ fn bad_inputs_exit_2() {
 fn a_truncated_gz_among_inputs_is_named_not_fatal() {
     let whole = std::fs::read_to_string(fixture("postfix-handwritten.log")).unwrap();
     let dir = temp_dir("truncgz");
-    let mut gz = std::process::Command::new("gzip")
-        .arg("-c")
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .expect("gzip");
-    gz.stdin
-        .take()
-        .unwrap()
-        .write_all(whole.repeat(200).as_bytes())
-        .unwrap();
-    let bytes = gz.wait_with_output().unwrap().stdout;
+    let bytes = gzip(whole.repeat(200).as_bytes());
     let cut = dir.join("mail.log.2.gz");
     std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
     let good = fixture("postfix-handwritten.log");

@@ -39,6 +39,14 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
     }
 }
 
+/// The JSON Lines of standard output (lines that are not JSON are left out).
+pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
+    out.stdout
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect()
+}
+
 pub fn json(out: &Output) -> serde_json::Value {
     serde_json::from_str(&out.stdout)
         .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout))

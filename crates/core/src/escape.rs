@@ -5,21 +5,7 @@
 /// (`\x1b`, `\u{202e}`), and backslashes doubled so the escaping is unambiguous.
 pub fn escape_text(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\r' => out.push_str("\\r"),
-            '\n' => out.push_str("\\n"),
-            c if (c as u32) < 0x20 || c == '\u{7f}' => {
-                out.push_str(&format!("\\x{:02x}", c as u32))
-            }
-            c if is_format_control(c) || ('\u{80}'..='\u{9f}').contains(&c) => {
-                out.push_str(&format!("\\u{{{:04x}}}", c as u32))
-            }
-            c => out.push(c),
-        }
-    }
+    escape_into(&mut out, s, true);
     out
 }
 
@@ -32,8 +18,16 @@ pub fn csv_cell(s: &str) -> String {
     if s.starts_with(['=', '+', '-', '@', '\t', '\r']) {
         out.push('\'');
     }
+    escape_into(&mut out, s, false);
+    out
+}
+
+/// The one escaping loop: controls as `\xNN` (or `\t`, `\r`, `\n`), C1 and format controls
+/// as `\u{NNNN}`; backslashes doubled when `backslash` (the terminal form is unambiguous).
+fn escape_into(out: &mut String, s: &str, backslash: bool) {
     for c in s.chars() {
         match c {
+            '\\' if backslash => out.push_str("\\\\"),
             '\t' => out.push_str("\\t"),
             '\r' => out.push_str("\\r"),
             '\n' => out.push_str("\\n"),
@@ -46,7 +40,6 @@ pub fn csv_cell(s: &str) -> String {
             c => out.push(c),
         }
     }
-    out
 }
 
 /// Bidi embeddings/overrides/isolates and zero-width characters that can disguise text.

@@ -5,6 +5,7 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::{IpAddr, SocketAddr};
+use std::ops::ControlFlow::{Break, Continue};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -176,15 +177,30 @@ impl Engine {
     /// normalisation) are probed once and reported for every input line.
     pub async fn verify_batch(self: &Arc<Self>, items: Vec<Item>, out: mpsc::Sender<Decided>) {
         let mut by_domain: HashMap<String, Vec<Pending>> = HashMap::new();
-        // Normalised address -> (domain, its place in that domain's list): linear de-duplication.
+        // Normalised address -> its place in its domain's list: linear de-duplication.
         let mut seen: HashMap<String, usize> = HashMap::new();
         for item in items {
-            let target = match parse_target(&item.input).and_then(require_local) {
-                Ok(t) => t,
+            // Answered without a probe: not an address, or decided earlier in this run.
+            let early = match parse_target(&item.input).and_then(require_local) {
                 Err(e) => {
                     let (verdict, reason) = decide(&Facts::BadSyntax, Context::default());
-                    let mut r =
-                        self.immediate(&item.input, None, verdict, reason, Some(e.to_string()));
+                    Break(self.immediate(&item.input, None, verdict, reason, Some(e.to_string())))
+                }
+                Ok(t) => {
+                    let key = t.normalized();
+                    match self.remembered(&key) {
+                        Some(done) => {
+                            let mut r = (*done).clone();
+                            r.address = item.input.clone();
+                            Break(r)
+                        }
+                        None => Continue((t, key)),
+                    }
+                }
+            };
+            let (target, key) = match early {
+                Continue(found) => found,
+                Break(mut r) => {
                     r.input_row = item.row;
                     let _ = out
                         .send(Decided {
@@ -196,20 +212,6 @@ impl Engine {
                     continue;
                 }
             };
-            let key = target.normalized();
-            if let Some(done) = self.remembered(&key) {
-                let mut r = (*done).clone();
-                r.address = item.input;
-                r.input_row = item.row;
-                let _ = out
-                    .send(Decided {
-                        index: item.index,
-                        result: r,
-                        resumed: false,
-                    })
-                    .await;
-                continue;
-            }
             let list = by_domain
                 .entry(target.domain_ascii.to_string())
                 .or_default();
