@@ -286,23 +286,38 @@ impl Session {
     /// Sends one command line (CRLF added) within the step timeout. Refused when the server
     /// has sent something no command asked for: its replies are out of step with ours.
     pub async fn send(&mut self, cmd: &str) -> Result<(), SmtpError> {
-        safe_line(cmd)?;
+        self.send_lines(&[cmd]).await
+    }
+
+    /// The checks before any command goes out, then one write: no line may hold CR, LF or
+    /// NUL (all or nothing: one unsafe line refuses the batch before a byte is written), and
+    /// nothing unasked may be waiting from the server.
+    async fn send_lines(&mut self, cmds: &[&str]) -> Result<(), SmtpError> {
+        for c in cmds {
+            safe_line(c)?;
+        }
         if let Some(extra) = self.unsolicited() {
             return Err(SmtpError::Unsolicited(extra));
         }
-        self.write_line(cmd).await
+        self.write_lines(cmds).await
     }
 
-    async fn write_line(&mut self, cmd: &str) -> Result<(), SmtpError> {
+    /// Writes `cmds` (CRLF after each) in one write within the step timeout, into the
+    /// transcript first.
+    async fn write_lines(&mut self, cmds: &[&str]) -> Result<(), SmtpError> {
         let at_ms = self.now_ms();
-        self.transcript.push(TranscriptLine {
-            at_ms,
-            dir: 'C',
-            line: cmd.to_string(),
-        });
+        let mut data = String::new();
+        for c in cmds {
+            self.transcript.push(TranscriptLine {
+                at_ms,
+                dir: 'C',
+                line: c.to_string(),
+            });
+            data.push_str(c);
+            data.push_str("\r\n");
+        }
         let timeout = self.timeout;
         let stream = self.stream.as_mut().ok_or(SmtpError::Closed)?;
-        let data = format!("{cmd}\r\n");
         match tokio::time::timeout(timeout, stream.get_mut().write_all(data.as_bytes())).await {
             Err(_) => Err(SmtpError::Timeout(timeout.as_millis() as u64)),
             Ok(r) => r.map_err(io_error),
@@ -334,30 +349,8 @@ impl Session {
     /// Sends several commands in one write (RFC 2920 PIPELINING); the caller then reads one
     /// reply per command, in order.
     pub async fn send_all(&mut self, cmds: &[String]) -> Result<(), SmtpError> {
-        // All or nothing: one unsafe line refuses the whole batch before a byte is written.
-        for c in cmds {
-            safe_line(c)?;
-        }
-        if let Some(extra) = self.unsolicited() {
-            return Err(SmtpError::Unsolicited(extra));
-        }
-        let at_ms = self.now_ms();
-        let mut data = String::new();
-        for c in cmds {
-            self.transcript.push(TranscriptLine {
-                at_ms,
-                dir: 'C',
-                line: c.clone(),
-            });
-            data.push_str(c);
-            data.push_str("\r\n");
-        }
-        let timeout = self.timeout;
-        let stream = self.stream.as_mut().ok_or(SmtpError::Closed)?;
-        match tokio::time::timeout(timeout, stream.get_mut().write_all(data.as_bytes())).await {
-            Err(_) => Err(SmtpError::Timeout(timeout.as_millis() as u64)),
-            Ok(r) => r.map_err(io_error),
-        }
+        let lines: Vec<&str> = cmds.iter().map(String::as_str).collect();
+        self.send_lines(&lines).await
     }
 
     /// Sends a command and reads its reply.
@@ -414,7 +407,7 @@ impl Session {
     pub async fn quit(&mut self) {
         let grace = Duration::from_millis(1500).min(self.timeout);
         // QUIT goes out even to a server out of step: it is the last word either way.
-        if self.stream.is_some() && self.write_line("QUIT").await.is_ok() {
+        if self.stream.is_some() && self.write_lines(&["QUIT"]).await.is_ok() {
             let _ = self.read_reply(grace).await;
         }
         if let Some(mut s) = self.stream.take() {
