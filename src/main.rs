@@ -6,6 +6,8 @@ mod cli;
 mod cmd;
 mod error;
 mod render;
+#[cfg(test)]
+mod schema;
 
 use std::io::Write;
 use std::process::ExitCode;

@@ -5,6 +5,7 @@ use std::io::{self, Write};
 
 use anstream::{AutoStream, ColorChoice};
 use anstyle::{AnsiColor, Style};
+use mxray_core::Document;
 
 use crate::cli::ColorWhen;
 
@@ -37,27 +38,42 @@ impl Render {
         AutoStream::new(io::stdout().lock(), self.choice)
     }
 
-    /// Writes one JSON value on its own line.
+    /// Writes one JSON document on its own line (JSON Lines), with its `schema_version`.
     pub fn json_line<T: serde::Serialize>(
         &self,
         out: &mut impl Write,
         value: &T,
     ) -> anyhow::Result<()> {
-        serde_json::to_writer(&mut *out, value)?;
-        writeln!(out)?;
+        json_line(out, value)?;
         Ok(())
     }
 
-    /// Writes one JSON document, pretty-printed.
+    /// Writes one JSON document, pretty-printed, with its `schema_version`.
     pub fn json_doc<T: serde::Serialize>(
         &self,
         out: &mut impl Write,
         value: &T,
     ) -> anyhow::Result<()> {
-        serde_json::to_writer_pretty(&mut *out, value)?;
+        serde_json::to_writer_pretty(&mut *out, &Document::new(value))?;
         writeln!(out)?;
         Ok(())
     }
+}
+
+/// One JSON Lines record with its `schema_version`: every streamed document goes through here.
+pub fn json_line<T: serde::Serialize>(out: &mut impl Write, value: &T) -> io::Result<()> {
+    serde_json::to_writer(&mut *out, &Document::new(value)).map_err(io::Error::from)?;
+    writeln!(out)
+}
+
+/// One document on one line, as a string (the lab's ready and counter documents).
+pub fn json_string<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string(&Document::new(value))
+}
+
+/// One document, pretty-printed, as a string (the lab's ready file).
+pub fn json_pretty<T: serde::Serialize>(value: &T) -> serde_json::Result<String> {
+    serde_json::to_string_pretty(&Document::new(value))
 }
 
 /// `1 check`, `3 checks`: a count with its noun in the right number.

@@ -6,7 +6,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{TestLab, json, json_lines, mxray, mxray_lab};
+use crate::util::{TestLab, conforms, json, json_lines, mxray, mxray_lab};
 
 fn lab() -> &'static TestLab {
     static LAB: OnceLock<(TestLab, Option<TcpListener>)> = OnceLock::new();
@@ -304,12 +304,8 @@ fn bulk_input_streams_json_lines() {
         ],
     );
     assert_eq!(out.code, 1, "{}", out.stderr);
-    let lines: Vec<Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("JSON line"))
-        .collect();
-    assert_eq!(lines.len(), 4);
+    let lines: Vec<Value> = json_lines(&out);
+    assert_eq!(lines.len(), 4, "{}", out.stdout);
     let targets: Vec<&str> = lines.iter().filter_map(|l| l["target"].as_str()).collect();
     for t in ["healthy.test", "refused.test", "null.test", "not a domain"] {
         assert!(targets.contains(&t), "{t} in {targets:?}");
@@ -473,6 +469,9 @@ fn interrupting_a_bulk_run_keeps_finished_results() {
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
         .collect();
+    for d in &done {
+        conforms(&["diagnose"], d);
+    }
     assert!(
         done.iter().any(|l| l["target"] == "healthy.test"),
         "{stdout}"

@@ -2,7 +2,7 @@
 
 use std::process::Command;
 
-use crate::util::{json, mxray, run};
+use crate::util::{json, json_lines, mxray, run};
 
 #[test]
 fn explains_the_guides_reply_for_humans() {
@@ -84,12 +84,8 @@ fn several_log_lines_give_json_lines_and_notes_for_the_rest() {
     let input = "421 4.4.2 Connection closed by the server\nthis line has no reply\n550 5.1.1 User unknown\n";
     let out = mxray(&["explain", "--json"], Some(input));
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let lines: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("each line is JSON"))
-        .collect();
-    assert_eq!(lines.len(), 2);
+    let lines: Vec<serde_json::Value> = json_lines(&out);
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
     assert_eq!(lines[1]["class"], "permanent");
     assert_eq!(lines[1]["retry"], false);
     assert!(out.stderr.contains("line 2"), "{}", out.stderr);
@@ -185,10 +181,10 @@ fn json_is_always_json_lines() {
     );
     for (out, n) in [(one, 1), (two, 2)] {
         assert_eq!(out.code, 0, "{}", out.stderr);
-        let lines: Vec<&str> = out.stdout.lines().collect();
-        assert_eq!(lines.len(), n, "{}", out.stdout);
-        for l in lines {
-            let v: serde_json::Value = serde_json::from_str(l).expect("one JSON document per line");
+        assert_eq!(out.stdout.lines().count(), n, "{}", out.stdout);
+        let lines = json_lines(&out);
+        assert_eq!(lines.len(), n, "one JSON document per line: {}", out.stdout);
+        for v in lines {
             assert!(v["situation"].is_string());
         }
     }

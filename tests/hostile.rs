@@ -5,7 +5,7 @@ use std::sync::OnceLock;
 
 use serde_json::Value;
 
-use crate::util::{TestLab, json_lines, mxray_lab};
+use crate::util::{TestLab, json, json_lines, mxray_lab};
 
 /// A small world for attacks: one plain host that logs every command it receives.
 const HOSTILE: &str = r#"
@@ -253,7 +253,7 @@ fn replies_out_of_step_with_commands_decide_nothing() {
         let who = format!("alice@{domain}");
         let out = mxray_lab(lab(), &["diagnose", &who, "--probe", "--json"]);
         assert_eq!(out.code, 1, "{}", out.stderr);
-        let report: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+        let report: Value = json(&out);
         let ids: Vec<&str> = report["findings"]
             .as_array()
             .map(|a| a.iter().filter_map(|f| f["id"].as_str()).collect())
@@ -311,7 +311,7 @@ fn an_amplifying_spf_tree_is_walked_within_bounds() {
     let lab = TestLab::start(&toml, "amplify.toml");
     let out = mxray_lab(&lab, &["diagnose", "amp.test", "--only", "auth", "--json"]);
     let queries = lab.lab().stats().dns.queries;
-    let report: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let report: Value = json(&out);
     let ids: Vec<&str> = report["findings"]
         .as_array()
         .map(|a| a.iter().filter_map(|f| f["id"].as_str()).collect())
@@ -410,7 +410,7 @@ fn a_probe_that_could_not_run_is_not_a_clean_verdict() {
         lab(),
         &["diagnose", "alice@tlsfail.test", "--probe", "--json"],
     );
-    let report: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let report: Value = json(&out);
     assert_eq!(report["verdict"]["overall"], "inconclusive", "{report:#}");
     let f = report["findings"]
         .as_array()
@@ -559,7 +559,7 @@ fn hostile_hosts_are_described_as_they_behaved() {
         let mut args = vec!["diagnose", target, "--only", "transport", "--json"];
         args.extend_from_slice(extra);
         let out = mxray_lab(lab(), &args);
-        let v: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+        let v: Value = json(&out);
         let titles = v["findings"]
             .as_array()
             .map(|a| {
@@ -602,7 +602,7 @@ fn hostile_hosts_are_described_as_they_behaved() {
         &lab,
         &["diagnose", "long.test", "--only", "transport", "--json"],
     );
-    let v: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let v: Value = json(&out);
     let dropped = v["findings"]
         .as_array()
         .and_then(|a| a.iter().find(|f| f["id"] == "smtp.dropped"))
@@ -621,7 +621,7 @@ fn hostile_hosts_are_described_as_they_behaved() {
 #[test]
 fn a_cname_loop_is_a_dns_failure() {
     let out = mxray_lab(lab(), &["verify", "alice@loop.test", "--json"]);
-    let r: Value = serde_json::from_str(out.stdout.trim()).expect("one result");
+    let r: Value = json(&out);
     assert_eq!(
         (r["verdict"].as_str(), r["reason"].as_str()),
         (Some("unknown"), Some("dns_failure")),
@@ -645,7 +645,7 @@ fn loopback_mx_addresses_are_a_note() {
         lab(),
         &["diagnose", "inject.test", "--only", "dns", "--json"],
     );
-    let v: Value = serde_json::from_str(&out.stdout).expect("report JSON");
+    let v: Value = json(&out);
     let notes: Vec<&Value> = v["findings"]
         .as_array()
         .map(|a| {

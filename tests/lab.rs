@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::util::mxray;
+use crate::util::{conforms, json, mxray};
 
 fn spawn_serve(args: &[&str]) -> Child {
     Command::new(env!("CARGO_BIN_EXE_mxray"))
@@ -26,6 +26,7 @@ fn wait_for(path: &Path, child: &mut Child) -> Value {
         if let Ok(text) = std::fs::read_to_string(path)
             && let Ok(v) = serde_json::from_str::<Value>(&text)
         {
+            conforms(&["lab-ready"], &v);
             return v;
         }
         if let Ok(Some(status)) = child.try_wait() {
@@ -75,7 +76,7 @@ fn serve_writes_a_ready_file_that_other_verbs_use_and_stops_on_sigterm() {
         None,
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    let v: Value = json(&out);
     assert_eq!(v["verdict"]["overall"], "deliverable_path");
 
     signal(&child, "-TERM");
@@ -123,7 +124,7 @@ fn a_taken_port_exits_3() {
 fn demo_diagnoses_every_seed_failure() {
     let out = mxray(&["lab", "demo", "--json"], None);
     assert_eq!(out.code, 0, "{}", out.stderr);
-    let v: Value = serde_json::from_str(&out.stdout).expect("json");
+    let v: Value = json(&out);
     let reports = v["reports"].as_array().cloned().unwrap_or_default();
     let find = |target: &str| {
         reports
@@ -197,11 +198,13 @@ fn serve_json_prints_ready_and_counters_as_json() {
     let mut first = String::new();
     out.read_line(&mut first).expect("first line");
     let ready: Value = serde_json::from_str(&first).expect("ready JSON");
+    conforms(&["lab-ready"], &ready);
     assert!(ready["resolver"].is_string(), "{ready}");
     signal(&child, "-TERM");
     let mut rest = String::new();
     out.read_to_string(&mut rest).expect("rest");
     let _ = child.wait();
     let stats: Value = serde_json::from_str(rest.trim()).expect("counters JSON");
+    conforms(&["lab-stats"], &stats);
     assert!(stats["dns"].is_object(), "{stats}");
 }

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use crate::util::{Output, json, mxray};
+use crate::util::{Output, json, json_lines, mxray};
 
 fn fixture(name: &str) -> String {
     let p: PathBuf = [
@@ -222,11 +222,8 @@ fn reads_stdin() {
 fn events_are_json_lines_one_per_attempt() {
     let out = logs(&[&fixture("postfix-handwritten.log"), "--events"]);
     assert_eq!(out.code, 1);
-    let recs: Vec<serde_json::Value> = out
-        .stdout
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("a JSON line"))
-        .collect();
+    let recs: Vec<serde_json::Value> = json_lines(&out);
+    assert_eq!(recs.len(), out.stdout.lines().count(), "{}", out.stdout);
     // 6 sent, 4 deferred, 1 bounced.
     assert_eq!(recs.len(), 11);
     let ann: Vec<&serde_json::Value> = recs.iter().filter(|r| r["to"] == "ann@gmail.com").collect();

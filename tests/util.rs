@@ -8,6 +8,9 @@ pub struct Output {
     pub code: i32,
     pub stdout: String,
     pub stderr: String,
+    /// The docs/schema/ documents the command prints (from its verb), which [`json`] and
+    /// [`json_lines`] check every parsed document against.
+    pub docs: &'static [&'static str],
 }
 
 /// Runs `mxray ARGS` with `stdin` piped in (or an empty stdin), colour off unless asked.
@@ -21,6 +24,10 @@ pub fn mxray(args: &[&str], stdin: Option<&str>) -> Output {
 
 /// Like [`mxray`] but with the environment left as the caller sets it on `cmd`.
 pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
+    let args: Vec<String> = cmd
+        .get_args()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
     cmd.stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -36,20 +43,93 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
         code: out.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
         stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        docs: docs_printed_by(&args),
+    }
+}
+
+/// Which published documents a command line prints with --json: by its verb.
+fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
+    let has = |flag: &str| args.iter().any(|a| a == flag);
+    let verb = args
+        .iter()
+        .position(|a| ["explain", "diagnose", "verify", "logs", "lab"].contains(&a.as_str()));
+    match verb.map(|i| (args[i].as_str(), args.get(i + 1).map(String::as_str))) {
+        Some(("explain", _)) => &["explain"],
+        Some(("diagnose", _)) => &["diagnose"],
+        Some(("verify", _)) => &["verify"],
+        Some(("logs", _)) if has("--events") => &["logs-event"],
+        Some(("logs", _)) => &["logs"],
+        Some(("lab", Some("demo"))) => &["lab-demo"],
+        Some(("lab", Some("serve"))) => &["lab-ready", "lab-stats"],
+        _ => &[],
+    }
+}
+
+/// Panics unless `value` is valid against one of the docs/schema/ documents named (the
+/// published JSON Schemas, compiled once).
+pub fn conforms(docs: &[&str], value: &serde_json::Value) {
+    use std::collections::HashMap;
+    use std::sync::OnceLock;
+    static VALIDATORS: OnceLock<HashMap<String, jsonschema::Validator>> = OnceLock::new();
+    let validators = VALIDATORS.get_or_init(|| {
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/schema");
+        std::fs::read_dir(&dir)
+            .expect("docs/schema")
+            .map(|e| e.expect("docs/schema entry").path())
+            .filter_map(|p| {
+                let name = p
+                    .file_name()?
+                    .to_str()?
+                    .strip_suffix(".schema.json")?
+                    .to_string();
+                let text = std::fs::read_to_string(&p).expect("read schema");
+                let schema: serde_json::Value = serde_json::from_str(&text).expect("schema JSON");
+                let v = jsonschema::validator_for(&schema)
+                    .unwrap_or_else(|e| panic!("{} is not a valid schema: {e}", p.display()));
+                Some((name, v))
+            })
+            .collect()
+    });
+    let mut problems = Vec::new();
+    for doc in docs {
+        let v = validators
+            .get(*doc)
+            .unwrap_or_else(|| panic!("no docs/schema/{doc}.schema.json"));
+        let errors: Vec<String> = v
+            .iter_errors(value)
+            .take(5)
+            .map(|e| format!("{e} at {}", e.instance_path()))
+            .collect();
+        if errors.is_empty() {
+            return;
+        }
+        problems.push(format!("{doc}: {}", errors.join("; ")));
+    }
+    if !docs.is_empty() {
+        panic!("document does not match its schema: {problems:?}\n{value}");
     }
 }
 
 /// The JSON Lines of standard output (lines that are not JSON are left out).
+/// Each is checked against the command's published schema.
 pub fn json_lines(out: &Output) -> Vec<serde_json::Value> {
-    out.stdout
+    let docs: Vec<serde_json::Value> = out
+        .stdout
         .lines()
         .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
+        .collect();
+    for d in &docs {
+        conforms(out.docs, d);
+    }
+    docs
 }
 
+/// Standard output as one JSON document, checked against the command's published schema.
 pub fn json(out: &Output) -> serde_json::Value {
-    serde_json::from_str(&out.stdout)
-        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout))
+    let doc = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not one JSON document ({e}):\n{}", out.stdout));
+    conforms(out.docs, &doc);
+    doc
 }
 
 /// A lab started in-process from a scenario (mxray_lab::LabHandle, on its own runtime), living

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use serde_json::Value;
 
-use crate::util::{TestLab, mxray_lab};
+use crate::util::{TestLab, conforms, json_lines, mxray_lab};
 
 fn world() -> &'static TestLab {
     static LAB: OnceLock<TestLab> = OnceLock::new();
@@ -32,6 +32,7 @@ const FAST: &[&str] = &[
 fn results(out: &str) -> BTreeMap<String, Value> {
     out.lines()
         .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .inspect(|v| conforms(&["verify"], v))
         .map(|v| (v["address"].as_str().unwrap_or_default().to_string(), v))
         .collect()
 }
@@ -454,8 +455,7 @@ fn csv_output_keeps_the_input_columns() {
         world(),
         &["verify", "--input", input.to_str().unwrap(), "--json"],
     );
-    let first: Value =
-        serde_json::from_str(json.stdout.lines().next().unwrap_or("{}")).expect("json");
+    let first: Value = json_lines(&json).into_iter().next().expect("json");
     assert_eq!(first["input_row"][0], "Alice");
 }
 

@@ -26,6 +26,16 @@ const PROBES: &[&str] = &[
     "alice@drop-442.test",
 ];
 
+/// `lab demo --json`: the lab it started, every diagnosis, the verified addresses, the lab's
+/// counters at the end.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct DemoDocument<'a> {
+    pub lab: &'a mxray_lab::ReadyInfo,
+    pub reports: &'a [Report],
+    pub verify: &'a [VerifyResult],
+    pub lab_stats: &'a mxray_lab::LabStats,
+}
+
 pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let started = Instant::now();
     let lab = super::lab::start_bundled("seeds.toml", global.smtp_port)?;
@@ -87,10 +97,13 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let stats = lab.stop();
     let mut out = r.stdout();
     if r.json {
-        r.json_doc(
-            &mut out,
-            &serde_json::json!({ "lab": info, "reports": reports, "verify": verified, "lab_stats": stats }),
-        )?;
+        let doc = DemoDocument {
+            lab: &info,
+            reports: &reports,
+            verify: &verified,
+            lab_stats: &stats,
+        };
+        r.json_doc(&mut out, &doc)?;
         return Ok(exit::OK);
     }
     writeln!(

@@ -121,7 +121,7 @@ pub fn serve(
     print_summary(&info);
     // --json: the ready document on standard output (one line), the counters as JSON at exit.
     if json {
-        println!("{}", serde_json::to_string(&info)?);
+        println!("{}", crate::render::json_string(&info)?);
     }
     lab.block_on(wait_until_stopped(lab.lab(), json));
     // Standard input is read on a blocking thread that may never return: `stop` does not
@@ -132,7 +132,7 @@ pub fn serve(
         let _ = std::fs::remove_file(path);
     }
     if json {
-        println!("{}", serde_json::to_string(&stats)?);
+        println!("{}", crate::render::json_string(&stats)?);
     } else {
         println!("{stats}");
     }
@@ -161,7 +161,7 @@ fn start_error(e: StartError) -> anyhow::Error {
 /// Writes the ready file atomically (temp file in the same directory, then rename), so a
 /// script polling for it never reads half a document.
 fn write_ready_file(path: &Path, info: &ReadyInfo) -> anyhow::Result<()> {
-    let json = serde_json::to_string_pretty(info)?;
+    let json = crate::render::json_pretty(info)?;
     let dir = path
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -215,7 +215,7 @@ fn print_summary(info: &ReadyInfo) {
 fn print_stats(lab: &Lab, json: bool) {
     let stats = lab.stats();
     if json {
-        println!("{}", serde_json::to_string(&stats).unwrap_or_default());
+        println!("{}", crate::render::json_string(&stats).unwrap_or_default());
     } else {
         println!("{stats}");
     }

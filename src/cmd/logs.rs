@@ -95,8 +95,7 @@ struct CliSink<W: Write> {
 
 impl<W: Write> Sink for CliSink<W> {
     fn attempt(&mut self, rec: &AttemptRecord) -> io::Result<()> {
-        serde_json::to_writer(&mut self.out, rec).map_err(io::Error::other)?;
-        self.out.write_all(b"\n")
+        crate::render::json_line(&mut self.out, rec)
     }
 
     fn unparsed(&mut self, input: &str, line_no: u64, line: &[u8]) -> io::Result<()> {

@@ -181,8 +181,7 @@ impl Sink {
                 }
             }
             Sink::JsonLines(w) => {
-                serde_json::to_writer(&mut *w, r)?;
-                w.write_all(b"\n")?;
+                crate::render::json_line(w, r)?;
             }
             Sink::Csv(w, lead) => {
                 // The input's own columns first (padded: a flexible CSV has short rows).

@@ -6,7 +6,7 @@ use serde::Serialize;
 use crate::domain::DomainName;
 
 /// A parsed target: a domain, or an address whose domain it is.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Target {
     /// The input, trimmed.
     pub input: String,

@@ -6,7 +6,7 @@ use std::fmt;
 use serde::{Serialize, Serializer};
 
 /// What a reply means for the transaction: RFC 5321 section 4.2.1, first digit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Class {
     /// 2yz (and 3yz, intermediate success: the server waits for more).
@@ -154,6 +154,21 @@ impl Serialize for ReplyCode {
     }
 }
 
+impl schemars::JsonSchema for ReplyCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ReplyCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A basic SMTP reply code (RFC 5321 4.2): 2xx, 3xx, 4xx or 5xx.",
+            "type": "integer",
+            "minimum": 200,
+            "maximum": 599
+        })
+    }
+}
+
 /// An enhanced status code `class.subject.detail` (RFC 3463 section 2). The class may be unknown
 /// (`X.7.1`, as the registry writes codes that exist in every class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -220,6 +235,20 @@ impl fmt::Display for EnhancedCode {
 impl Serialize for EnhancedCode {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+impl schemars::JsonSchema for EnhancedCode {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EnhancedCode".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "An enhanced status code class.subject.detail (RFC 3463); class X when unknown.",
+            "type": "string",
+            "pattern": "^[245X]\\.(0|[1-9][0-9]{0,2})\\.(0|[1-9][0-9]{0,2})$"
+        })
     }
 }
 

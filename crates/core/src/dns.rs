@@ -6,7 +6,7 @@ use std::net::IpAddr;
 use serde::Serialize;
 
 /// Record types mxray asks for.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 pub enum RType {
     A,
     #[serde(rename = "AAAA")]
@@ -44,7 +44,7 @@ impl RType {
 }
 
 /// How a query ended.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "message")]
 pub enum DnsOutcome {
     /// Records of the asked type came back (possibly after CNAMEs).
@@ -61,7 +61,7 @@ pub enum DnsOutcome {
 }
 
 /// One answer record, in a form checks can use without hickory types.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum DnsRecord {
     A {
@@ -116,7 +116,7 @@ impl DnsRecord {
 }
 
 /// A recorded query.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DnsAnswer {
     pub name: String,
     pub rtype: RType,

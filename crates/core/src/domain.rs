@@ -13,7 +13,9 @@ use serde::Serialize;
 use crate::address::{AddressError, parse_domain};
 
 /// A normalised domain name. The root (`.`, a null MX exchange) is the empty name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize)]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Default, Serialize, schemars::JsonSchema,
+)]
 #[serde(transparent)]
 pub struct DomainName(String);
 

@@ -9,7 +9,7 @@ use crate::registry;
 use crate::reply::{self, ExtractError, Extracted, InputForm};
 
 /// The registry's entry for the enhanced code, as shown to users.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct RegistryInfo {
     /// `X.4.2`, the registry's own spelling.
     pub code: String,
@@ -21,7 +21,7 @@ pub struct RegistryInfo {
 }
 
 /// Where the reply came from, when the input said.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Source {
     pub form: InputForm,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -33,7 +33,7 @@ pub struct Source {
 }
 
 /// Everything `mxray explain` says about one reply. Field names are the JSON contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Explanation {
     pub reply_code: Option<ReplyCode>,
     /// RFC 5321's meaning of the basic code.

@@ -4,7 +4,9 @@
 use serde::Serialize;
 
 /// How bad a finding is. Ordered: `Pass < Info < Warn < Fail`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Severity {
     Pass,
@@ -25,7 +27,7 @@ impl Severity {
 }
 
 /// One finding. `id` is `area.name` (`mx.null`, `smtp.banner_4xx`) and part of the public contract.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Finding {
     pub id: &'static str,
     pub severity: Severity,

@@ -13,7 +13,7 @@ use crate::code::{Class, EnhancedCode, ReplyCode};
 
 /// What kind of problem a reply reports. The first six follow RFC 3463's subjects; the rest are
 /// the specific situations that deserve their own name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Category {
     Success,
@@ -77,7 +77,7 @@ impl Category {
 }
 
 /// Whose side the problem most likely is on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Side {
     /// The sending system: its IP, domain, authentication, content or configuration.
@@ -205,6 +205,21 @@ impl std::fmt::Display for SituationId {
 impl Serialize for SituationId {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl schemars::JsonSchema for SituationId {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "SituationId".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = SituationId::ALL.iter().map(|s| s.as_str()).collect();
+        schemars::json_schema!({
+            "description": "The knowledge base's stable id for what a reply means.",
+            "type": "string",
+            "enum": ids
+        })
     }
 }
 

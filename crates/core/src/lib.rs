@@ -12,6 +12,7 @@
 //! - `dns`: DNS answers as recorded observations (`DnsAnswer`), filled in by `mxray-net`.
 //! - `mx`: where a domain's mail goes, read from its MX answer (`MxPlan`, `MxResolution`).
 //! - `finding`: the findings model shared by every check (`id`, severity, evidence, fix).
+//! - `document`: the envelope of every JSON document (`schema_version`).
 //! - `escape`: escaping of attacker-controlled text for the terminal.
 //!
 //! ```
@@ -23,6 +24,7 @@
 pub mod address;
 pub mod code;
 pub mod dns;
+pub mod document;
 pub mod domain;
 pub mod duration;
 pub mod escape;
@@ -34,6 +36,7 @@ pub mod registry;
 pub mod reply;
 
 pub use code::{Class, EnhancedCode, ReplyCode};
+pub use document::{Document, SCHEMA_VERSION};
 pub use domain::DomainName;
 pub use escape::{csv_cell, escape_text};
 pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};

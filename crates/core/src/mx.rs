@@ -15,14 +15,14 @@ use crate::domain::DomainName;
 pub const MAX_EXCHANGES: usize = 10;
 
 /// One MX record as published.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 pub struct MxRecord {
     pub preference: u16,
     pub exchange: DomainName,
 }
 
 /// What the MX answer says.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum MxPlan {
     /// MX records, sorted by preference then name, as published (duplicates included).
@@ -102,7 +102,7 @@ impl MxPlan {
 }
 
 /// One host mail would be delivered to: an exchange, or the domain itself for an implicit MX.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MxTarget {
     pub name: DomainName,
     /// `None` for the implicit MX.
@@ -154,7 +154,7 @@ impl MxTarget {
 }
 
 /// A domain's MX answer, what it means, and the hosts to deliver to with their addresses.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct MxResolution {
     pub domain: DomainName,
     pub mx: DnsAnswer,

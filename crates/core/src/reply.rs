@@ -14,7 +14,7 @@ use crate::code::{EnhancedCode, ReplyCode};
 pub const MAX_INPUT: usize = 256 * 1024;
 
 /// Where in the input the reply was found.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum InputForm {
     /// `421 4.4.2 Connection closed by the server`, possibly over several `421-` lines.
@@ -37,7 +37,7 @@ pub enum InputForm {
 
 /// What was extracted: the codes as the server sent them, its words, and any context the log
 /// line gave (the SMTP stage, the remote host, the recipient domain).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Extracted {
     pub form: InputForm,
     pub code: Option<ReplyCode>,

@@ -82,7 +82,7 @@ pub fn topic_of(id: &str) -> Option<&'static Topic> {
 }
 
 /// One target's report: verdict first, the score, findings, and the observations behind them.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub target: String,
     pub normalized: Option<String>,

@@ -5,7 +5,7 @@ use mxray_core::{Finding, Severity};
 use serde::Serialize;
 
 /// The five areas `--only` selects and the score is split into.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Area {
     Dns,
@@ -55,7 +55,7 @@ pub const FAIL_PENALTY: u32 = 40;
 pub const WARN_PENALTY: u32 = 10;
 
 /// Which areas a run checks (`--only`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Areas {
     pub dns: bool,
     pub transport: bool,
@@ -123,7 +123,7 @@ pub fn area_of(id: &str) -> Area {
     crate::topic_of(id).map_or(Area::Dns, |t| t.area)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AreaScore {
     pub area: Area,
     /// `None` when the area was not checked (`--only`) or had nothing to judge.
@@ -134,7 +134,7 @@ pub struct AreaScore {
 }
 
 /// 0-100 overall and per area.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Score {
     pub overall: u32,
     pub areas: Vec<AreaScore>,

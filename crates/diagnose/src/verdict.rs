@@ -8,7 +8,7 @@ use crate::recipient::observe::Observations;
 use crate::recipient::smtp::{HostState, host_state};
 
 /// The overall judgement.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Overall {
     DeliverablePath,
@@ -28,7 +28,7 @@ impl Overall {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HostVerdict {
     pub host: String,
     pub state: HostState,
@@ -36,7 +36,7 @@ pub struct HostVerdict {
     pub first_failure: Option<&'static str>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Verdict {
     pub overall: Overall,
     pub side: Side,

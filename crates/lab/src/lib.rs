@@ -94,7 +94,7 @@ impl LabError {
 }
 
 /// What another program needs to use a running lab (`lab serve --ready-file`).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReadyInfo {
     pub scenario: String,
     /// The DNS server, "IP:PORT".
@@ -109,7 +109,7 @@ pub struct ReadyInfo {
     pub zones: Vec<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HostInfo {
     pub name: String,
     pub address: IpAddr,
@@ -119,7 +119,7 @@ pub struct HostInfo {
     pub clients: Vec<ClientInfo>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ClientInfo {
     pub addresses: Vec<IpAddr>,
     pub behaviours: Vec<String>,

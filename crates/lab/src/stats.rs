@@ -9,7 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 /// A snapshot of every counter in the lab.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct LabStats {
     pub dns: DnsStats,
     pub smtp: Vec<HostStats>,
@@ -23,7 +23,7 @@ impl LabStats {
     }
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct DnsStats {
     pub queries: u64,
     pub udp: u64,
@@ -60,7 +60,7 @@ impl DnsCounters {
 }
 
 /// Counters of one SMTP host, overall and per client address.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HostStats {
     pub name: String,
     pub address: IpAddr,
@@ -70,7 +70,7 @@ pub struct HostStats {
 }
 
 /// The same counters, for one client address or summed over all.
-#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, Eq, schemars::JsonSchema)]
 pub struct ClientStats {
     /// TCP connections accepted (including the ones then refused by a limit).
     pub connections: u64,
@@ -212,7 +212,7 @@ fn bump(map: &mut BTreeMap<String, u64>, key: &str) {
 }
 
 /// Requests served by the MTA-STS HTTPS server.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct HttpsStats {
     pub connections: u64,
     pub requests: u64,

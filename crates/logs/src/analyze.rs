@@ -50,7 +50,7 @@ pub struct Options {
 
 /// One delivery attempt as `--events` prints it (JSON Lines). Strings are exact (lossily
 /// decoded); escape them before showing them on a terminal.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AttemptRecord {
     pub time: Option<Timestamp>,
     pub mta: Mta,

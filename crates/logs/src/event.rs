@@ -7,7 +7,7 @@
 use serde::Serialize;
 
 /// Which mail server wrote a line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Mta {
     Postfix,
@@ -26,7 +26,7 @@ impl Mta {
 }
 
 /// What a delivery attempt came to, for one recipient.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     /// Delivered (Postfix `status=sent`, Exim `=>`/`->`, Sendmail `stat=Sent`).

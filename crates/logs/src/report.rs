@@ -11,7 +11,7 @@ use crate::event::Mta;
 use crate::time::Timestamp;
 
 /// Counts over everything read. Field names are the JSON contract.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Totals {
     /// Lines read, including unparsed and other programs' lines.
     pub lines: u64,
@@ -48,7 +48,7 @@ pub struct Totals {
 }
 
 /// One input as read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct FileSummary {
     pub name: String,
     /// The MTA most of its lines came from, `null` when none did.
@@ -66,7 +66,7 @@ pub struct FileSummary {
 }
 
 /// Deferrals or bounces with the same code, destination domain, relay and reply template.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Group {
     /// `deferred` or `bounced`.
     pub status: &'static str,
@@ -92,7 +92,7 @@ pub struct Group {
 }
 
 /// Rejections (before queueing) with the same stage and reply template.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Rejection {
     pub stage: String,
     pub dsn: Option<String>,
@@ -104,7 +104,7 @@ pub struct Rejection {
 }
 
 /// A destination domain's attempts and failures.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DomainStats {
     pub domain: String,
     pub attempts: u64,
@@ -117,7 +117,7 @@ pub struct DomainStats {
 }
 
 /// Deferrals and bounces in one hour.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Hour {
     pub hour: Timestamp,
     pub deferrals: u64,
@@ -125,7 +125,7 @@ pub struct Hour {
 }
 
 /// A distribution of durations in seconds: count, mean, max and fixed buckets.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Durations {
     pub count: u64,
     pub mean_secs: Option<f64>,
@@ -135,7 +135,7 @@ pub struct Durations {
 }
 
 /// How messages that were deferred at least once ended.
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct Retries {
     /// Messages finished (removed from the queue) during the log.
     pub finished: u64,
@@ -152,7 +152,7 @@ pub struct Retries {
 }
 
 /// A message still deferred at the end of the log.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct PendingMessage {
     pub queue_id: String,
     pub first_seen: Option<Timestamp>,
@@ -162,7 +162,7 @@ pub struct PendingMessage {
     pub last_reason: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, schemars::JsonSchema)]
 pub struct Pending {
     /// Messages still deferred (as in `totals.pending`).
     pub messages: u64,
@@ -177,7 +177,7 @@ pub struct Pending {
 }
 
 /// The whole report.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Report {
     pub files: Vec<FileSummary>,
     pub first_seen: Option<Timestamp>,

@@ -16,7 +16,7 @@ use crate::{Dns, DnsAnswer, RType};
 pub const MAX_RESPONSE: usize = 64 * 1024;
 
 /// What one fetch saw.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct HttpsObservation {
     pub url: String,
     /// The host's A (or AAAA) lookup.

@@ -25,7 +25,7 @@ pub const MAX_SESSION_BYTES: usize = 1 << 20;
 const MAX_UNSOLICITED_SHOWN: usize = 200;
 
 /// One line of the transcript: who said it, when (ms since connect), and what.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TranscriptLine {
     pub at_ms: u64,
     /// `C` client, `S` server, `*` an event (TLS, close, timeout).
@@ -34,7 +34,7 @@ pub struct TranscriptLine {
 }
 
 /// A complete reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct Reply {
     pub code: u16,
     /// Each line's text after the code and separator.
@@ -64,7 +64,7 @@ impl Reply {
 }
 
 /// Why a step did not produce a reply.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "detail")]
 pub enum SmtpError {
     #[error("connection refused")]

@@ -83,7 +83,7 @@ impl TlsSettings {
 }
 
 /// One certificate of the chain, as shown to users and judged by checks.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct CertInfo {
     pub subject: String,
     pub issuer: String,
@@ -102,7 +102,7 @@ pub struct CertInfo {
 }
 
 /// What a STARTTLS handshake showed.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct TlsObservation {
     /// `None` when the handshake completed.
     pub handshake_error: Option<String>,

@@ -60,7 +60,7 @@ impl Drop for Permit {
 }
 
 /// Counters for the run summary and the benchmarks.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize)]
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct BudgetStats {
     pub connections: u64,
     pub peak_sessions: usize,

@@ -86,7 +86,7 @@ struct MxHost {
 }
 
 /// Run-wide counters.
-#[derive(Debug, Default, serde::Serialize)]
+#[derive(Debug, Default, serde::Serialize, schemars::JsonSchema)]
 pub struct EngineStats {
     pub sessions: u64,
     pub rcpts: u64,

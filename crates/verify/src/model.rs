@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// The four verdicts. Only `undeliverable` claims an address does not work, and only on a
 /// permanent answer about the mailbox or the domain.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     Deliverable,
@@ -27,7 +27,7 @@ impl Verdict {
 }
 
 /// Why; each code is documented in docs/verify.md.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// RCPT TO accepted at a domain that rejects random addresses.
@@ -132,7 +132,7 @@ impl Reason {
 }
 
 /// The reply that decided, when a reply decided.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DecidingReply {
     pub code: u16,
     pub enhanced_code: Option<String>,
@@ -141,7 +141,7 @@ pub struct DecidingReply {
 }
 
 /// One result per input address. Field names are the output contract (JSON and CSV).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct VerifyResult {
     /// As given.
     pub address: String,

@@ -10,7 +10,7 @@ use mxray_net::{DnsAnswer, DnsRecord, Reply, SmtpError, TlsObservation};
 use serde::Serialize;
 
 /// Everything recorded for one target.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Observations {
     pub target: Target,
     /// The MX query for the domain.
@@ -32,7 +32,7 @@ pub struct Observations {
 }
 
 /// One mail exchanger (or the domain itself, for implicit MX).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct HostObs {
     pub name: String,
     /// `None` for an implicit MX.
@@ -58,7 +58,7 @@ impl HostObs {
 }
 
 /// One command and what came back.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct Step {
     pub command: String,
     pub result: Result<Reply, SmtpError>,
@@ -85,7 +85,7 @@ impl Step {
 }
 
 /// One address of an exchanger, probed over SMTP.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct AddrObs {
     pub addr: IpAddr,
     pub ptr: Option<DnsAnswer>,

@@ -522,7 +522,7 @@ pub fn probe_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Findi
 }
 
 /// How each host fared.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum HostState {
     /// At least one address took EHLO/HELO.

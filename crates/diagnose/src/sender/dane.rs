@@ -25,7 +25,7 @@ pub const TOPIC: Topic = Topic {
     ids: &[NONE, UNSIGNED, MISMATCH, OK],
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DaneObs {
     pub mx: String,
     pub tlsa: DnsAnswer,

@@ -63,7 +63,7 @@ pub const COMMON_SELECTORS: &[&str] = &[
 ];
 
 /// One DKIM selector's key record.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DkimObs {
     pub selector: String,
     /// Given with --dkim-selector (else found by the sweep).

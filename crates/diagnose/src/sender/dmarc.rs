@@ -45,7 +45,7 @@ pub const TOPIC: Topic = Topic {
     ],
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DmarcObs {
     pub answer: DnsAnswer,
     /// The organisational domain (public suffix list) and its `_dmarc`, when it differs.

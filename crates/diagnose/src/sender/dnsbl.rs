@@ -28,7 +28,7 @@ pub const TOPIC: Topic = Topic {
     ids: &[LISTED, UNUSABLE, CLEAN],
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DnsblKind {
     /// Entries are addresses (reversed octets / nibbles under the zone).
@@ -37,7 +37,7 @@ pub enum DnsblKind {
     Domain,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct DnsblZone {
     pub zone: String,
     pub kind: DnsblKind,
@@ -132,7 +132,7 @@ pub fn parse_dnsbl_file(text: &str) -> Result<Vec<DnsblZone>, DnsblFileError> {
 }
 
 /// One blocklist query.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DnsblQuery {
     pub zone: String,
     /// The address or domain looked up.
@@ -145,7 +145,7 @@ pub struct DnsblQuery {
 }
 
 /// RFC 5782 5 self-test of one list.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct DnsblSelfTest {
     pub zone: String,
     pub kind: DnsblKind,

@@ -55,7 +55,7 @@ pub struct SenderOptions {
 }
 
 /// Everything recorded about the domain as a sender.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SenderObs {
     pub domain: String,
     pub areas: Areas,

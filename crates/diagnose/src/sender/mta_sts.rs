@@ -47,7 +47,7 @@ pub const TOPIC: Topic = Topic {
 pub const MAX_AGE_MAX: u64 = 31_557_600;
 pub const MAX_AGE_MIN_SENSIBLE: u64 = 86_400;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct MtaStsObs {
     pub txt: DnsAnswer,
     /// The policy fetch, done when the TXT record exists.

@@ -26,7 +26,7 @@ pub const TOPIC: Topic = Topic {
     ids: &[MISSING, MISMATCH, GENERIC, OK],
 };
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SenderIpObs {
     pub ip: IpAddr,
     pub ptr: DnsAnswer,

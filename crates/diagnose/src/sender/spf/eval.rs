@@ -61,7 +61,7 @@ fn verdict_of(q: Qualifier) -> SpfVerdict {
 }
 
 /// The seven results of RFC 7208 2.6.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum SpfVerdict {
     Pass,
@@ -88,7 +88,7 @@ impl SpfVerdict {
 }
 
 /// One evaluation: the inputs and what came out.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 pub struct SpfEvaluation {
     pub ip: IpAddr,
     /// The domain whose policy was evaluated (the MAIL FROM domain, or the HELO name).

@@ -62,7 +62,7 @@ impl Budget {
 }
 
 /// One SPF record fetched during the walk, with the lookups its terms caused.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct SpfNode {
     pub domain: String,
     /// How this record was reached: `""` for the domain itself, `include:x`, `redirect=x`.
@@ -85,7 +85,7 @@ pub struct SpfNode {
     pub not_followed: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct TermLookups {
     /// The term as written.
     pub term: String,

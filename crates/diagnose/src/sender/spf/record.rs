@@ -22,7 +22,7 @@ pub const MAX_RECORD_BYTES: usize = 8192;
 pub const MAX_NAME: usize = 253;
 
 /// `+`, `-`, `~`, `?`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Qualifier {
     Pass,
@@ -44,7 +44,7 @@ impl Qualifier {
 
 /// One parsed term. The CIDR lengths of `a`/`mx` are not serialised: observations recorded
 /// before they were kept had none, and reports must read the same.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Term {
     All {
@@ -125,7 +125,7 @@ impl Term {
 }
 
 /// Why a record does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, thiserror::Error, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind", content = "term")]
 pub enum SpfSyntaxError {
     #[error("the record is not 7-bit ASCII")]
