@@ -37,14 +37,15 @@ pub struct Cli {
 /// ignore the network ones, so scripts can pass one set of flags to every verb.
 #[derive(Debug, Args)]
 pub struct GlobalArgs {
-    /// DNS server to ask, as IP, IP:PORT or [IPv6]:PORT (port 53 when not given; repeatable).
-    /// Default: the system's resolvers.
-    #[arg(long = "resolver", value_name = "IP:PORT", global = true, value_parser = parse_resolver)]
+    /// DNS server to ask, as IP, IP:PORT or [IPv6]:PORT (port 53 when not given; repeatable;
+    /// the variable takes a comma-separated list). Default: the system's resolvers.
+    #[arg(long = "resolver", value_name = "IP:PORT", global = true, value_parser = parse_resolver,
+          env = "MXRAY_RESOLVER", value_delimiter = ',')]
     pub resolvers: Vec<SocketAddr>,
 
     /// TCP port for SMTP to MX hosts (default 25). Labs and tests set it; `lab serve` uses it
     /// as the port its SMTP hosts share (default: a free one).
-    #[arg(long, value_name = "N", global = true, overrides_with = "smtp_port",
+    #[arg(long, value_name = "N", global = true, overrides_with = "smtp_port", env = "MXRAY_SMTP_PORT",
           value_parser = clap::value_parser!(u16).range(1..))]
     pub smtp_port: Option<u16>,
 
@@ -87,7 +88,7 @@ pub struct ProbeArgs {
 
     /// Trust the CA certificates in this PEM file instead of the Web PKI roots (the lab's CA),
     /// for certificate checks and for servers that insist on STARTTLS.
-    #[arg(long, value_name = "PEM")]
+    #[arg(long, value_name = "PEM", env = "MXRAY_CA_FILE")]
     pub ca_file: Option<PathBuf>,
 }
 

@@ -159,6 +159,19 @@ impl TestLab {
         self.handle.lab()
     }
 
+    pub fn resolver(&self) -> std::net::SocketAddr {
+        self.handle.resolver()
+    }
+
+    pub fn smtp_port(&self) -> u16 {
+        self.handle.smtp_port()
+    }
+
+    /// The MTA-STS policy server's port, when the world publishes a policy.
+    pub fn https_port(&self) -> Option<u16> {
+        self.handle.info().https_port
+    }
+
     /// `--resolver IP:PORT --smtp-port N --ca-file PEM`.
     pub fn flags(&self) -> Vec<String> {
         vec![

@@ -72,7 +72,12 @@ pub struct DiagnoseArgs {
     pub dnsbl_file: Option<PathBuf>,
 
     /// Port for the HTTPS fetch of MTA-STS policies (default 443; labs set theirs).
-    #[arg(long, value_name = "N", default_value_t = 443)]
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 443,
+        env = "MXRAY_HTTPS_PORT"
+    )]
     pub https_port: u16,
 }
 

@@ -208,6 +208,16 @@ fn print_summary(info: &ReadyInfo) {
     }
     let _ = writeln!(
         err,
+        "Point mxray at it (the CA is ca_pem in the ready file, for MXRAY_CA_FILE):\n  \
+         export MXRAY_RESOLVER={} MXRAY_SMTP_PORT={}{}",
+        info.resolver,
+        info.smtp_port,
+        info.https_port
+            .map(|p| format!(" MXRAY_HTTPS_PORT={p}"))
+            .unwrap_or_default()
+    );
+    let _ = writeln!(
+        err,
         "Ctrl-C or SIGTERM stops it; SIGUSR1 (or Enter, in the foreground) prints the counters."
     );
 }

@@ -800,7 +800,8 @@ impl Cx<'_> {
         Ok(ip)
     }
 
-    /// A name the lab answers for: must be under `.test` (RFC 2606).
+    /// A name the lab answers for: must be one RFC 2606 reserves, so no lab shadows a real
+    /// domain.
     fn owner_name(&self, s: &S) -> R<String> {
         let name = s
             .get_ref()
@@ -808,10 +809,13 @@ impl Cx<'_> {
             .trim_end_matches('.')
             .to_ascii_lowercase();
         check_name(&name).map_err(|m| self.at(s, m))?;
-        if name != "test" && !name.ends_with(".test") {
+        if !reserved_name(&name) {
             return Err(self.at(
                 s,
-                format!("name {name:?} is not under .test (lab names must be, RFC 2606)"),
+                format!(
+                    "name {name:?} is not under .test (lab names must be reserved by RFC 2606: \
+                     .test, .example, example.com, example.net, example.org)"
+                ),
             ));
         }
         Ok(name)
@@ -870,6 +874,21 @@ fn line_col(text: &str, offset: usize) -> (usize, usize) {
     (line, col)
 }
 
+/// Names RFC 2606 reserves for testing and documentation: the `.test` and `.example` TLDs and
+/// `example.com`, `example.net`, `example.org` (what documentation examples use).
+fn reserved_name(name: &str) -> bool {
+    let under = |apex: &str| name == apex || name.ends_with(&format!(".{apex}"));
+    [
+        "test",
+        "example",
+        "example.com",
+        "example.net",
+        "example.org",
+    ]
+    .iter()
+    .any(|apex| under(apex))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -886,5 +905,27 @@ mod tests {
         assert!(check_name("_dmarc.example.test").is_ok());
         assert!(check_name("a..b").is_err());
         assert!(check_name("a b").is_err());
+    }
+
+    #[test]
+    fn only_rfc2606_names_are_served() {
+        for ok in [
+            "test",
+            "ok.test",
+            "mx.example.com",
+            "example.org",
+            "a.example",
+        ] {
+            assert!(reserved_name(ok), "{ok}");
+        }
+        for bad in [
+            "gmail.com",
+            "notexample.com",
+            "example.co",
+            "testing",
+            "example.com.evil",
+        ] {
+            assert!(!reserved_name(bad), "{bad}");
+        }
     }
 }

@@ -57,11 +57,17 @@ fn duplicate_host_and_address_are_rejected() {
 }
 
 #[test]
-fn names_must_be_under_test() {
-    let e = err("[[domains]]\nname = \"example.com\"\n");
+fn names_must_be_reserved_by_rfc2606() {
+    let e = err("[[domains]]\nname = \"gmail.com\"\n");
     assert!(e.contains("not under .test"), "{e}");
-    let e = err("[[hosts]]\nname = \"mx.example.com\"\naddress = \"127.0.0.9\"\n");
+    let e = err("[[hosts]]\nname = \"mx.example.co\"\naddress = \"127.0.0.9\"\n");
     assert!(e.contains("not under .test"), "{e}");
+    // The documentation names are reserved too, so the README's examples run against a lab.
+    Scenario::from_str_named(
+        "[[domains]]\nname = \"example.com\"\nmx = [\"10 mx.example.com\"]\n\n[[hosts]]\nname = \"mx.example.com\"\naddress = \"127.0.0.9\"\n",
+        "ok.toml",
+    )
+    .expect("example.com is RFC 2606's");
 }
 
 #[test]
