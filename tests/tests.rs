@@ -10,4 +10,5 @@ mod explain;
 mod hostile;
 mod lab;
 mod logs;
+mod progress;
 mod verify;

@@ -55,6 +55,7 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         max_addrs_per_host: 4,
         max_hosts: 10,
         limits: Arc::new(Limits::new(2)),
+        activity: mxray_run::Activity::new(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

@@ -186,6 +186,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         max_addrs_per_host: args.max_addresses as usize,
         max_hosts: 10,
         limits: Arc::new(Limits::new(args.per_address as usize)),
+        activity: mxray_run::Activity::new(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -206,10 +207,12 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         } else {
             // The resolver check runs beside the diagnosis, not before it: one round trip
             // less on the critical path. A dead resolver still wins: exit 3, no report.
+            let waiting = super::Waiting::start(global, opts.activity.clone());
             let (alive, report) = tokio::join!(
                 dns.alive(),
                 mxray_diagnose::diagnose_full(&dns, &targets[0], &opts, Some(&sender))
             );
+            drop(waiting);
             if !alive {
                 return Err(super::dead_resolver(global));
             }
@@ -272,13 +275,20 @@ async fn bulk(
     let mut failures = false;
     while let Some(d) = run.next().await {
         failures |= d.report.has_failures();
-        let mut out = r.stdout();
-        if r.json {
-            r.json_line(&mut out, &d.report)?;
-        } else {
-            print_one_line(&mut out, &d.report)?;
+        let print = || -> anyhow::Result<()> {
+            let mut out = r.stdout();
+            if r.json {
+                r.json_line(&mut out, &d.report)?;
+            } else {
+                print_one_line(&mut out, &d.report)?;
+            }
+            out.flush()?;
+            Ok(())
+        };
+        match &bar {
+            Some(b) => b.suspend(print)?,
+            None => print()?,
         }
-        out.flush()?;
     }
     if let Some(b) = &bar {
         b.finish();

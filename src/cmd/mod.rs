@@ -101,8 +101,9 @@ impl Bar {
                 let b = indicatif::ProgressBar::new(n);
                 b.set_style(
                     indicatif::ProgressStyle::with_template(&format!(
-                        "{{bar:30}} {{pos}}/{{len}} {what} {{elapsed}} {{msg}}"
+                        "{{bar:30}} {{pos}}/{{len}} {what} {{rate}} eta {{eta}} {{msg}}"
                     ))
+                    .map(with_rate)
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
                 );
                 b
@@ -111,8 +112,9 @@ impl Bar {
                 let b = indicatif::ProgressBar::new_spinner();
                 b.set_style(
                     indicatif::ProgressStyle::with_template(&format!(
-                        "{{spinner}} {{pos}} {what} {{elapsed}} {{msg}}"
+                        "{{spinner}} {{pos}} {what} {{rate}} {{elapsed}} {{msg}}"
                     ))
+                    .map(with_rate)
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
                 );
                 b.enable_steady_tick(std::time::Duration::from_millis(200));
@@ -125,11 +127,94 @@ impl Bar {
     pub fn finish(&self) {
         self.0.finish_and_clear();
     }
+
+    /// Runs `f` (printing to the terminal) with the bar cleared, so lines do not mix.
+    pub fn suspend<R>(&self, f: impl FnOnce() -> R) -> R {
+        self.0.suspend(f)
+    }
+
+    /// The text after the counts (what the run waits on).
+    pub fn say(&self, msg: String) {
+        self.0.set_message(msg);
+    }
+}
+
+/// `{rate}`: results per second, one decimal.
+fn with_rate(style: indicatif::ProgressStyle) -> indicatif::ProgressStyle {
+    style.with_key(
+        "rate",
+        |state: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.1}/s", state.per_sec());
+        },
+    )
 }
 
 impl mxray_run::Progress for Bar {
     fn advanced(&self, done: u64) {
         self.0.set_position(done);
+    }
+}
+
+/// A status line on standard error for one slow run (a single `diagnose`): after a second,
+/// what the run has waited on longest, refreshed until dropped. Terminal only, not with -q.
+pub struct Waiting {
+    task: Option<tokio::task::JoinHandle<()>>,
+    bar: indicatif::ProgressBar,
+}
+
+impl Waiting {
+    /// Call inside the runtime.
+    pub fn start(global: &crate::cli::GlobalArgs, activity: mxray_run::Activity) -> Waiting {
+        use std::io::IsTerminal;
+        let bar = indicatif::ProgressBar::hidden();
+        if !std::io::stderr().is_terminal() || global.quiet {
+            return Waiting { task: None, bar };
+        }
+        let b = bar.clone();
+        let task = tokio::spawn(async move {
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            b.set_draw_target(indicatif::ProgressDrawTarget::stderr());
+            b.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {elapsed} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            loop {
+                b.set_message(waiting_line(&activity));
+                b.tick();
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+        });
+        Waiting {
+            task: Some(task),
+            bar,
+        }
+    }
+}
+
+impl Drop for Waiting {
+    fn drop(&mut self) {
+        if let Some(t) = self.task.take() {
+            t.abort();
+        }
+        self.bar.finish_and_clear();
+    }
+}
+
+/// "waiting 3.1s for the greeting of mx.example.com [192.0.2.1] (4 steps in flight)": names
+/// from DNS are escaped, as everything from outside.
+pub fn waiting_line(activity: &mxray_run::Activity) -> String {
+    match activity.longest() {
+        None => "working".to_string(),
+        Some((what, waited, n)) => format!(
+            "waiting {:.1}s for {}{}",
+            waited.as_secs_f64(),
+            mxray_core::escape_text(&what),
+            if n > 1 {
+                format!(" ({n} steps in flight)")
+            } else {
+                String::new()
+            }
+        ),
     }
 }
 

@@ -209,6 +209,58 @@ impl Sink {
     }
 }
 
+/// How many addresses the input holds, for the progress bar's total and ETA: the arguments, or
+/// a file read once more (standard input is read once only: no total).
+fn count_input(args: &VerifyArgs, reader: &Reader) -> Option<u64> {
+    use std::io::IsTerminal;
+    if !io::stderr().is_terminal() {
+        return None; // no bar to feed
+    }
+    let Some(path) = &args.input else {
+        return Some(
+            args.addresses
+                .iter()
+                .filter(|a| !a.trim().is_empty())
+                .count() as u64,
+        );
+    };
+    if path.as_os_str() == "-" {
+        return None;
+    }
+    let file = File::open(path).ok()?;
+    let again = match reader.headers() {
+        Some(_) => Reader::csv(Box::new(file), args.column.as_deref().unwrap_or("email")).ok()?,
+        None => Reader::lines(Box::new(file)),
+    };
+    again.check().ok()
+}
+
+/// "3 greylisted, 1 rate-limited; next retry in 4m10s", or nothing when nothing waits.
+fn waiting_text(w: &mxray_verify::Waiting) -> String {
+    if w.is_empty() {
+        return String::new();
+    }
+    let mut parts = Vec::new();
+    for (n, what) in [
+        (w.greylisted, "greylisted"),
+        (w.rate_limited, "rate-limited"),
+        (w.deferred, "deferred"),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    let next = w.next_retry.map_or(String::new(), |at| {
+        let s = at.saturating_duration_since(Instant::now()).as_secs();
+        if s >= 60 {
+            format!("; next retry in {}m{:02}s", s / 60, s % 60)
+        } else {
+            format!("; next retry in {s}s")
+        }
+    });
+    format!("({} waiting{next})", parts.join(", "))
+}
+
 fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
     let Some(path) = &args.input else {
         let text: Vec<u8> = args.addresses.join("\n").into_bytes();
@@ -268,6 +320,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             .environment()?;
     }
     let reader = open_input(args)?;
+    let total = count_input(args, &reader);
     let resume = match (&args.state, &args.input) {
         (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).map_err(|e| {
             let kind = if e.is_environment() {
@@ -321,7 +374,17 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let result = rt.block_on(async {
         let dns = super::live_dns(global).await?;
         let engine = Arc::new(Engine::new(dns, cfg));
-        let bar = super::Bar::new(global, None, "addresses verified").map(Arc::new);
+        let bar = super::Bar::new(global, total, "addresses").map(Arc::new);
+        // The line says what holds the run up: greylisting, rate limits, and when it resumes.
+        let ticker = bar.clone().map(|b| {
+            let engine = engine.clone();
+            tokio::spawn(async move {
+                loop {
+                    b.say(waiting_text(&engine.waiting()));
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            })
+        });
         let cancel = super::cancel_on_ctrl_c();
         let batches = reader.into_batches(mxray_verify::run::BATCH);
         let mut run = mxray_verify::run::start(
@@ -342,11 +405,17 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
                 .entry((d.result.verdict.as_str(), d.result.reason.as_str()))
                 .or_default() += 1;
             undeliverable |= d.result.verdict == Verdict::Undeliverable;
-            sink.write(&d.result, r)
-                .with_context(|| format!("writing the results to {out_name}"))?;
+            let written = match &bar {
+                Some(b) => b.suspend(|| sink.write(&d.result, r)),
+                None => sink.write(&d.result, r),
+            };
+            written.with_context(|| format!("writing the results to {out_name}"))?;
         }
         sink.flush()
             .with_context(|| format!("writing the results to {out_name}"))?;
+        if let Some(t) = ticker {
+            t.abort();
+        }
         if let Some(b) = &bar {
             b.finish();
         }

@@ -140,7 +140,7 @@ pub async fn diagnose_full(
         recipient::collect::collect_with(dns, target, opts, areas.smtp()),
         async {
             match sender {
-                Some(s) => Some(sender::collect_sender(dns, &domain, s).await),
+                Some(s) => Some(sender::collect_sender(dns, &domain, s, &opts.activity).await),
                 None => None,
             }
         }

@@ -6,12 +6,15 @@
 //! - `cancel.rs`: [`Cancel`], the token a caller trips to stop a run (the binary maps Ctrl-C
 //!   to it; `serve` will map a DELETE, a worker a shutdown). No signal handling in here.
 //! - `progress.rs`: [`Progress`], told of every result handed out (progress bars, job rows).
+//! - `activity.rs`: [`Activity`], the steps in flight and how long each has waited (what a
+//!   slow run is waiting on).
 //!
 //! A job is an async function of one input that may emit any number of results: `diagnose`
 //! emits one report per target, `verify` feeds whole batches to its engine (which keeps its own
 //! per-domain concurrency) and emits one result per address. Results already handed out when
 //! a run is cancelled stay handed out; what was still running is dropped.
 
+mod activity;
 mod cancel;
 mod progress;
 
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use tokio::sync::{Semaphore, mpsc};
 use tokio::task::{JoinHandle, JoinSet};
 
+pub use activity::{Activity, Doing};
 pub use cancel::Cancel;
 pub use progress::{NoProgress, Progress};
 

@@ -157,6 +157,12 @@ impl Budget {
         }
     }
 
+    /// When a throttling pause ends, if one is on now.
+    pub fn paused_until(&self) -> Option<Instant> {
+        let s = self.state.lock().ok()?;
+        (s.paused_until > Instant::now()).then_some(s.paused_until)
+    }
+
     pub fn stats(&self) -> BudgetStats {
         self.state.lock().map_or_else(
             |_| BudgetStats::default(),

@@ -93,8 +93,96 @@ pub struct EngineStats {
     pub dns_domains: u64,
 }
 
+/// What a run's addresses are waiting on right now: the progress line's "12 greylisted, next
+/// retry in 4m10s".
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Waiting {
+    /// Greylisted, waiting to be asked again from the same address.
+    pub greylisted: u64,
+    /// Held back while their provider throttles us (421, 4.7.x, a rate-limit reply).
+    pub rate_limited: u64,
+    /// Another transient answer (4xx), to be asked again.
+    pub deferred: u64,
+    /// When the first of them is due again.
+    pub next_retry: Option<Instant>,
+}
+
+impl Waiting {
+    fn add(&mut self, other: &Waiting) {
+        self.greylisted += other.greylisted;
+        self.rate_limited += other.rate_limited;
+        self.deferred += other.deferred;
+        self.next_retry = match (self.next_retry, other.next_retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.greylisted + self.rate_limited + self.deferred == 0
+    }
+}
+
+/// Each domain run's [`Waiting`], while it runs.
+#[derive(Debug, Default)]
+struct WaitBoard {
+    next_id: AtomicU64,
+    runs: Mutex<HashMap<u64, Waiting>>,
+}
+
+/// A domain run's row on the board, removed when the run ends (however it ends).
+struct WaitRow<'a> {
+    board: &'a WaitBoard,
+    id: u64,
+}
+
+impl WaitRow<'_> {
+    fn set(&self, w: Waiting) {
+        if let Ok(mut runs) = self.board.runs.lock() {
+            runs.insert(self.id, w);
+        }
+    }
+}
+
+impl Drop for WaitRow<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut runs) = self.board.runs.lock() {
+            runs.remove(&self.id);
+        }
+    }
+}
+
+impl WaitBoard {
+    fn row(&self) -> WaitRow<'_> {
+        WaitRow {
+            board: self,
+            id: self.next_id.fetch_add(1, Ordering::Relaxed),
+        }
+    }
+}
+
+/// The addresses of `run` waiting for a retry, by why; `paused_until`: the provider's budget
+/// is paused, so the queued ones wait on a rate limit too.
+fn waiting_of(run: &DomainRun, paused_until: Option<Instant>) -> Waiting {
+    let mut w = Waiting::default();
+    for (at, p) in &run.waiting {
+        match p.last.as_ref().map(|(r, _)| *r) {
+            Some(Reason::Greylisted) => w.greylisted += 1,
+            Some(Reason::RateLimited) => w.rate_limited += 1,
+            _ => w.deferred += 1,
+        }
+        w.next_retry = Some(w.next_retry.map_or(*at, |n| n.min(*at)));
+    }
+    if let Some(until) = paused_until {
+        w.rate_limited += run.pending.len() as u64;
+        w.next_retry = Some(w.next_retry.map_or(until, |n| n.min(until)));
+    }
+    w
+}
+
 pub struct Engine {
     dns: Dns,
+    waits: WaitBoard,
     cfg: Config,
     pub budgets: Budgets,
     domains: Mutex<HashMap<String, Arc<OnceCell<Arc<DomainInfo>>>>>,
@@ -159,10 +247,22 @@ impl Engine {
             cfg,
             domains: Mutex::new(HashMap::new()),
             decided: Mutex::new(HashMap::new()),
+            waits: WaitBoard::default(),
             sessions: AtomicU64::new(0),
             rcpts: AtomicU64::new(0),
             dns_domains: AtomicU64::new(0),
         }
+    }
+
+    /// What the addresses in flight are waiting on, summed over every domain.
+    pub fn waiting(&self) -> Waiting {
+        let mut total = Waiting::default();
+        if let Ok(runs) = self.waits.runs.lock() {
+            for w in runs.values() {
+                total.add(w);
+            }
+        }
+        total
     }
 
     pub fn stats(&self) -> EngineStats {
@@ -445,6 +545,7 @@ impl Engine {
             DomainInfo::Hosts(h) => h.clone(),
         };
         let deadline = run.started + self.cfg.deadline;
+        let row = self.waits.row();
         // Per host: consecutive failures, and why it is considered down.
         let mut strikes = vec![0u32; hosts.len()];
         let mut down: Vec<Option<(Reason, Option<DecidingReply>)>> = vec![None; hosts.len()];
@@ -454,6 +555,7 @@ impl Engine {
                 run.waiting.drain(..).partition(|(t, _)| *t <= now);
             run.waiting = later;
             run.pending.extend(due.into_iter().map(|(_, p)| p));
+            row.set(waiting_of(&run, None));
             if run.pending.is_empty() {
                 let Some(next) = run.waiting.iter().map(|(t, _)| *t).min() else {
                     break;
@@ -477,6 +579,7 @@ impl Engine {
             };
             let host = &hosts[h];
             let budget = self.budgets.for_host(&host.name);
+            row.set(waiting_of(&run, budget.paused_until()));
             // The budget may be paused for a throttling provider: never past the deadline.
             let Ok(permit) = tokio::time::timeout_at(deadline.into(), budget.acquire()).await
             else {

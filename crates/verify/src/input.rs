@@ -70,9 +70,9 @@ impl Reader {
         }
     }
 
-    /// Reads the whole input once and drops it: a malformed CSV is an error before any probe.
-    /// Returns how many items it holds.
-    fn check(mut self) -> Result<u64, InputError> {
+    /// Reads the whole input once and drops it: a malformed CSV is an error before any probe,
+    /// and the count is the progress bar's total. Returns how many items it holds.
+    pub fn check(mut self) -> Result<u64, InputError> {
         let mut n = 0;
         loop {
             let got = self.batch(8192)?;

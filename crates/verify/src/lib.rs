@@ -24,6 +24,6 @@ pub mod store;
 pub mod verdict;
 
 pub use budget::BudgetLimits;
-pub use engine::{Config, Decided, Engine, Item};
+pub use engine::{Config, Decided, Engine, Item, Waiting};
 pub use model::{DecidingReply, Reason, Verdict, VerifyResult};
 pub use run::{Resume, VerifyRun};

@@ -34,6 +34,8 @@ pub struct Options {
     /// MX hosts followed per domain.
     pub max_hosts: usize,
     pub limits: Arc<Limits>,
+    /// The steps in flight, for a progress line ("the greeting of mx.example.com").
+    pub activity: mxray_run::Activity,
 }
 
 /// One MX address's observation, filled by whichever domain probes it first.
@@ -89,7 +91,13 @@ pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations 
 /// addresses land in `skipped_addrs`): `--only` without transport and tls.
 pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool) -> Observations {
     let domain = target.domain_ascii.clone();
-    let resolution = resolve_mx(dns, &domain, opts.max_hosts).await;
+    let resolution = opts
+        .activity
+        .during(
+            format!("the MX records of {domain}"),
+            resolve_mx(dns, &domain, opts.max_hosts),
+        )
+        .await;
     let mut obs = Observations {
         target,
         mx: resolution.mx,

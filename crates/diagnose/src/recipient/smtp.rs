@@ -65,15 +65,33 @@ pub const SLOW_GREETING_MS: u64 = 3_000;
 /// connection cap.
 pub async fn observe(addr: IpAddr, mx_name: &str, rcpt: Option<&str>, opts: &Options) -> AddrObs {
     let mut o = AddrObs::new(addr);
+    let at = format!("{mx_name} [{addr}]");
     // Politeness: a shared cap on simultaneous connections per address.
-    let _permit = opts.limits.for_addr(addr).acquire_owned().await.ok();
+    let _permit = opts
+        .activity
+        .during(
+            format!("a connection slot for {addr} (--per-address)"),
+            opts.limits.for_addr(addr).acquire_owned(),
+        )
+        .await
+        .ok();
     let peer = SocketAddr::new(addr, opts.smtp_port);
-    match Session::connect(peer, opts.timeout).await {
+    let connect = Session::connect(peer, opts.timeout);
+    match opts
+        .activity
+        .during(
+            format!("a TCP connection to {at}:{}", opts.smtp_port),
+            connect,
+        )
+        .await
+    {
         Err(e) => o.connect = Err(e),
         Ok(mut s) => {
             o.connect = Ok(s.now_ms());
-            converse(&mut s, &mut o, mx_name, rcpt, opts).await;
-            s.quit().await;
+            converse(&mut s, &mut o, mx_name, &at, rcpt, opts).await;
+            opts.activity
+                .during(format!("the reply to QUIT from {at}"), s.quit())
+                .await;
             o.transcript = s.transcript_lines();
         }
     }
@@ -84,19 +102,24 @@ async fn converse(
     s: &mut Session,
     o: &mut AddrObs,
     mx_name: &str,
+    at: &str,
     rcpt: Option<&str>,
     opts: &Options,
 ) {
+    let greeting = s.read_reply(opts.greeting_wait);
     let banner = Step {
         command: "(greeting)".into(),
-        result: s.read_reply(opts.greeting_wait).await,
+        result: opts
+            .activity
+            .during(format!("the greeting of {at}"), greeting)
+            .await,
     };
     let ok = banner.positive();
     o.banner = Some(banner);
     if !ok {
         return;
     }
-    let ehlo = step(s, format!("EHLO {}", opts.helo)).await;
+    let ehlo = step(s, opts, at, format!("EHLO {}", opts.helo)).await;
     let ehlo_ok = ehlo.positive();
     let ended = ehlo.ends_session();
     o.ehlo = Some(ehlo);
@@ -104,7 +127,7 @@ async fn converse(
         return;
     }
     if !ehlo_ok {
-        let helo = step(s, format!("HELO {}", opts.helo)).await;
+        let helo = step(s, opts, at, format!("HELO {}", opts.helo)).await;
         let ok = helo.positive();
         o.helo = Some(helo);
         if !ok {
@@ -113,7 +136,7 @@ async fn converse(
     }
     let offers_tls = o.capabilities().iter().any(|(k, _)| k == "STARTTLS");
     if offers_tls {
-        let st = step(s, "STARTTLS".into()).await;
+        let st = step(s, opts, at, "STARTTLS".into()).await;
         let go = st.code() == Some(220);
         let dropped = st.ends_session();
         o.starttls = Some(st);
@@ -121,7 +144,11 @@ async fn converse(
             return;
         }
         if go {
-            let tls = s.upgrade_tls(mx_name, &opts.tls).await;
+            let handshake = s.upgrade_tls(mx_name, &opts.tls);
+            let tls = opts
+                .activity
+                .during(format!("the TLS handshake with {at}"), handshake)
+                .await;
             let up = tls.handshake_error.is_none();
             o.tls = Some(tls);
             if !up {
@@ -129,7 +156,7 @@ async fn converse(
                 // would before retrying without TLS.
                 return;
             }
-            let again = step(s, format!("EHLO {}", opts.helo)).await;
+            let again = step(s, opts, at, format!("EHLO {}", opts.helo)).await;
             let ok = again.positive();
             o.ehlo_tls = Some(again);
             if !ok {
@@ -138,25 +165,34 @@ async fn converse(
         }
     }
     if let (true, Some(rcpt)) = (opts.probe, rcpt) {
-        let mail = step(s, format!("MAIL FROM:<{}>", opts.from)).await;
+        let mail = step(s, opts, at, format!("MAIL FROM:<{}>", opts.from)).await;
         let ok = mail.positive();
         o.mail = Some(mail);
         if !ok {
             return;
         }
-        let r = step(s, format!("RCPT TO:<{rcpt}>")).await;
+        let r = step(s, opts, at, format!("RCPT TO:<{rcpt}>")).await;
         let dropped = r.ends_session();
         o.rcpt = Some(r);
         if dropped {
             return;
         }
         // Never DATA: reset the envelope and leave.
-        o.rset = Some(step(s, "RSET".into()).await);
+        o.rset = Some(step(s, opts, at, "RSET".into()).await);
     }
 }
 
-async fn step(s: &mut Session, command: String) -> Step {
-    let result = s.command(&command).await;
+/// Sends `command` and reads its reply, on the run's activity board meanwhile.
+async fn step(s: &mut Session, opts: &Options, at: &str, command: String) -> Step {
+    // The verb alone: the board is shown on a terminal, the address stays in the transcript.
+    let verb = command.split([' ', ':']).next().unwrap_or_default();
+    let result = opts
+        .activity
+        .during(
+            format!("the reply to {verb} from {at}"),
+            s.command(&command),
+        )
+        .await;
     Step { command, result }
 }
 

@@ -122,7 +122,12 @@ pub fn outcome_word(o: &DnsOutcome) -> String {
 /// Collects every sender-side observation for `domain`, concurrently: each topic's own
 /// observation, run side by side (blocklist queries for SPF-authorised addresses follow the
 /// SPF walk).
-pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> SenderObs {
+pub async fn collect_sender(
+    dns: &Dns,
+    domain: &str,
+    opts: &SenderOptions,
+    activity: &mxray_run::Activity,
+) -> SenderObs {
     let start = std::time::Instant::now();
     let d = DomainName::from_dns(domain).into_string();
     let auth = opts.areas.auth;
@@ -132,28 +137,46 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
     let eval_fut = async {
         match (auth, opts.sender_ip) {
             (true, Some(ip)) => {
-                Some(spf::check_host(dns, ip, &format!("postmaster@{d}"), &opts.helo).await)
+                let sender = format!("postmaster@{d}");
+                let eval = spf::check_host(dns, ip, &sender, &opts.helo);
+                Some(
+                    activity
+                        .during(format!("the SPF evaluation of {d} for {ip}"), eval)
+                        .await,
+                )
             }
             _ => None,
         }
     };
     let dkim_fut = async {
         if auth {
-            dkim::observe(dns, &d, &opts.dkim_selectors).await
+            let sweep = dkim::observe(dns, &d, &opts.dkim_selectors);
+            activity
+                .during(format!("the DKIM keys of {d}"), sweep)
+                .await
         } else {
             Vec::new()
         }
     };
     let dmarc_fut = async {
         if auth {
-            Some(dmarc::observe(dns, &d).await)
+            Some(
+                activity
+                    .during(format!("the DMARC record of {d}"), dmarc::observe(dns, &d))
+                    .await,
+            )
         } else {
             None
         }
     };
     let sts_fut = async {
         if tls {
-            Some(mta_sts::observe(dns, &d, opts.https_port, &opts.tls, opts.timeout).await)
+            let sts = mta_sts::observe(dns, &d, opts.https_port, &opts.tls, opts.timeout);
+            Some(
+                activity
+                    .during(format!("the MTA-STS policy of {d}"), sts)
+                    .await,
+            )
         } else {
             None
         }
@@ -213,7 +236,14 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
         }
         let mut dane = Vec::new();
         let mut bl = Vec::new();
-        for (d, b) in crate::in_order(set).await {
+        let mx_checks = crate::in_order(set);
+        for (d, b) in activity
+            .during(
+                format!("the TLSA and blocklist lookups of {d}'s MX hosts"),
+                mx_checks,
+            )
+            .await
+        {
             dane.extend(d);
             bl.extend(b);
         }
@@ -223,21 +253,31 @@ pub async fn collect_sender(dns: &Dns, domain: &str, opts: &SenderOptions) -> Se
         if !rep {
             return (Vec::new(), Vec::new(), None);
         }
-        tokio::join!(
-            dnsbl::self_tests(dns, &opts.dnsbls),
-            dnsbl::direct_queries(dns, &opts.dnsbls, &d, opts.sender_ip),
-            async {
-                match opts.sender_ip {
-                    Some(ip) => Some(rdns::observe(dns, ip).await),
-                    None => None,
+        let lists = async {
+            tokio::join!(
+                dnsbl::self_tests(dns, &opts.dnsbls),
+                dnsbl::direct_queries(dns, &opts.dnsbls, &d, opts.sender_ip),
+                async {
+                    match opts.sender_ip {
+                        Some(ip) => Some(rdns::observe(dns, ip).await),
+                        None => None,
+                    }
                 }
-            }
-        )
+            )
+        };
+        activity.during("the blocklists", lists).await
     };
     // The SPF tree, then (reputation) blocklists for the addresses it authorises.
     let spf_then_bl = async {
         let tree = if auth || rep {
-            Some(spf::walk(dns, &d).await)
+            Some(
+                activity
+                    .during(
+                        format!("the SPF record of {d} and its includes"),
+                        spf::walk(dns, &d),
+                    )
+                    .await,
+            )
         } else {
             None
         };
