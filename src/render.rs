@@ -33,9 +33,10 @@ impl Render {
         Render { choice, json }
     }
 
-    /// Standard output, stripping escapes when colour is off.
-    pub fn stdout(&self) -> AutoStream<io::StdoutLock<'static>> {
-        AutoStream::new(io::stdout().lock(), self.choice)
+    /// Standard output, stripping escapes when colour is off; its errors say it was standard
+    /// output that failed (a full disk: which file?).
+    pub fn stdout(&self) -> StdoutWriter<AutoStream<io::StdoutLock<'static>>> {
+        StdoutWriter(AutoStream::new(io::stdout().lock(), self.choice))
     }
 
     /// Writes one JSON document on its own line (JSON Lines), with its `schema_version`.
@@ -58,6 +59,29 @@ impl Render {
         writeln!(out)?;
         Ok(())
     }
+}
+
+/// A writer to standard output whose errors name it, keeping their kind (a closed pipe is
+/// still recognised as one).
+pub struct StdoutWriter<W>(pub W);
+
+impl<W: Write> Write for StdoutWriter<W> {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.0.write(buf).map_err(on_stdout)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        self.0.flush().map_err(on_stdout)
+    }
+}
+
+/// Plain standard output with errors that name it (completions, the manual page).
+pub fn plain_stdout() -> StdoutWriter<io::StdoutLock<'static>> {
+    StdoutWriter(io::stdout().lock())
+}
+
+fn on_stdout(e: io::Error) -> io::Error {
+    io::Error::new(e.kind(), format!("writing to standard output: {e}"))
 }
 
 /// One JSON Lines record with its `schema_version`: every streamed document goes through here.

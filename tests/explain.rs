@@ -209,3 +209,25 @@ fn the_readme_sample_is_real_output() {
     );
     assert_eq!(out.stdout, &readme[start..end]);
 }
+
+/// -q: one line per reply (codes, class, category, side, domain), for many log lines at once.
+#[test]
+fn quiet_is_one_line_per_reply() {
+    let input = "Nov 24 06:48:01 mx postfix/smtp[1]: 4F1A: to=<a@greylist.test>, relay=mx.greylist.test[127.0.0.2]:25, delay=1, delays=0/0/0/1, dsn=4.2.0, status=deferred (host mx.greylist.test[127.0.0.2] said: 450 4.2.0 Greylisted, try again later (in reply to RCPT TO command))\n\
+421 4.4.2 Connection closed by the server\n";
+    let out = mxray(&["explain", "-q"], Some(input));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{}", out.stdout);
+    assert!(
+        lines[0].starts_with("450 4.2.0  transient  greylisting")
+            && lines[0].ends_with("for greylist.test"),
+        "{}",
+        out.stdout
+    );
+    assert!(
+        lines[1].starts_with("421 4.4.2  transient"),
+        "{}",
+        out.stdout
+    );
+}

@@ -473,3 +473,24 @@ fn a_file_out_of_range_says_so() {
         "{v}"
     );
 }
+
+/// -q: the totals on one line and one line per group, counts in the right number.
+#[test]
+fn quiet_is_one_line_of_totals_and_one_per_group() {
+    let out = logs(&[&fixture("postfix-debian12.log"), "-q"]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert!(
+        lines[0].starts_with("received 11, delivered 7,"),
+        "{}",
+        out.stdout
+    );
+    assert_eq!(lines.len(), 1 + 7, "{}", out.stdout);
+    assert!(
+        lines[1..].iter().all(|l| l.contains(" via ")),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("1 event, 1 message,"), "{}", out.stdout);
+    assert!(!out.stdout.contains("1 events"), "{}", out.stdout);
+}

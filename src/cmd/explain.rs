@@ -41,6 +41,11 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resul
         for e in &explained {
             r.json_line(&mut out, e)?;
         }
+    } else if global.quiet {
+        // -q: one line per reply, for scripts and for many log lines at once.
+        for e in &explained {
+            print_one_line(&mut out, e)?;
+        }
     } else {
         for (i, e) in explained.iter().enumerate() {
             if i > 0 {
@@ -89,6 +94,38 @@ fn class_style(class: Option<Class>) -> anstyle::Style {
         Some(Class::Permanent) => BAD,
         None => HEAD,
     }
+}
+
+/// `421 4.4.2  transient  connection dropped, side: unknown, for example.com`: the codes,
+/// the class, the category and whose side, on one line.
+fn print_one_line(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
+    let codes: Vec<String> = [
+        e.reply_code.map(|c| c.to_string()),
+        e.enhanced_code.map(|x| x.to_string()),
+    ]
+    .into_iter()
+    .flatten()
+    .collect();
+    let class = e.class.map_or("class X", |c| c.as_str());
+    let side = if e.side == Side::None {
+        String::new()
+    } else {
+        format!(", side: {}", e.side.label())
+    };
+    let domain = e
+        .source
+        .domain
+        .as_deref()
+        .map(|d| format!(", for {}", escape_text(d)))
+        .unwrap_or_default();
+    writeln!(
+        out,
+        "{}  {}  {}{side}{domain}",
+        paint(CODE, codes.join(" ")),
+        paint(class_style(e.class), class),
+        e.category.label()
+    )?;
+    Ok(())
 }
 
 fn print_human(out: &mut impl Write, e: &Explanation, verbose: bool) -> anyhow::Result<()> {

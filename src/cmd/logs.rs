@@ -184,7 +184,7 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
         events: args.events,
     };
     let mut sink = CliSink {
-        out: io::BufWriter::with_capacity(64 * 1024, io::stdout().lock()),
+        out: io::BufWriter::with_capacity(64 * 1024, crate::render::plain_stdout()),
         verbose: global.verbose > 0,
         shown: 0,
     };
@@ -209,12 +209,16 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
         if r.json {
             // JSON has no terminal escapes to strip (serde escapes control characters): write
             // it buffered and straight to stdout, it can be megabytes.
-            let mut out = io::BufWriter::with_capacity(1 << 16, io::stdout().lock());
+            let mut out = io::BufWriter::with_capacity(1 << 16, crate::render::plain_stdout());
             r.json_doc(&mut out, &report)?;
             out.flush()?;
         } else {
             let mut out = r.stdout();
-            print_human(&mut out, &report, args.top, global.verbose > 0)?;
+            if global.quiet {
+                print_quiet(&mut out, &report, args.top)?;
+            } else {
+                print_human(&mut out, &report, args.top, global.verbose > 0)?;
+            }
             out.flush()?;
         }
     }
@@ -322,11 +326,16 @@ fn print_human(
     let bad = |n: u64, s| if n > 0 { paint(s, num(n)) } else { num(n) };
     writeln!(
         out,
-        "  received {}   delivered {}   deferred {} messages ({} deferrals)   bounced {}   expired {}   rejected {}",
+        "  received {}   delivered {}   deferred {} ({})   bounced {}   expired {}   rejected {}",
         num(t.received),
         paint(GOOD, num(t.delivered)),
-        bad(t.deferred_messages, WARN),
-        num(t.deferrals),
+        bad(t.deferred_messages, WARN)
+            + if t.deferred_messages == 1 {
+                " message"
+            } else {
+                " messages"
+            },
+        nums(t.deferrals, "deferral", "deferrals"),
         bad(t.bounced, BAD),
         bad(t.expired, BAD),
         num(t.rejected)
@@ -376,12 +385,12 @@ fn print_human(
         for d in rep.domains.iter().take(10) {
             writeln!(
                 out,
-                "  {:<32} {:>5.1}%  {} deferrals in {} attempts, {} messages deferred, {} delivered, {} bounced",
+                "  {:<32} {:>5.1}%  {} in {}, {} deferred, {} delivered, {} bounced",
                 escape_text(&d.domain),
                 d.deferral_rate * 100.0,
-                num(d.deferrals),
-                num(d.attempts),
-                num(d.deferred_messages),
+                nums(d.deferrals, "deferral", "deferrals"),
+                nums(d.attempts, "attempt", "attempts"),
+                nums(d.deferred_messages, "message", "messages"),
                 num(d.delivered),
                 num(d.bounced)
             )?;
@@ -439,8 +448,8 @@ fn print_human(
             paint(
                 HEAD,
                 format!(
-                    "Still deferred at the end of the log: {} messages (oldest seen {})",
-                    num(p.messages),
+                    "Still deferred at the end of the log: {} (oldest seen {})",
+                    nums(p.messages, "message", "messages"),
                     when(p.oldest_first_seen)
                 )
             )
@@ -479,11 +488,38 @@ fn print_human(
     Ok(())
 }
 
-fn print_group(out: &mut impl Write, n: usize, g: &Group, verbose: bool) -> anyhow::Result<()> {
+/// `1 event`, `1,204 events`: a count with thousands separators and its noun in the right number.
+fn nums(n: u64, one: &str, many: &str) -> String {
+    format!("{} {}", num(n), if n == 1 { one } else { many })
+}
+
+/// -q: the totals on one line, then one line per group.
+fn print_quiet(out: &mut impl Write, rep: &Report, top: usize) -> anyhow::Result<()> {
+    let t = &rep.totals;
+    writeln!(
+        out,
+        "received {}, delivered {}, deferred {} ({} deferrals), bounced {}, expired {}, rejected {}, still deferred {}",
+        num(t.received),
+        num(t.delivered),
+        num(t.deferred_messages),
+        num(t.deferrals),
+        num(t.bounced),
+        num(t.expired),
+        num(t.rejected),
+        num(t.pending)
+    )?;
+    for (i, g) in rep.groups.iter().take(top).enumerate() {
+        group_headline(out, i + 1, g)?;
+    }
+    Ok(())
+}
+
+/// A group's first line: status, code, domain, relay, counts, first and last time.
+fn group_headline(out: &mut impl Write, n: usize, g: &Group) -> anyhow::Result<()> {
     let style = if g.status == "bounced" { BAD } else { WARN };
     writeln!(
         out,
-        "{:>3}. {} {}  {}  via {}   {} events, {} messages, {} .. {}",
+        "{:>3}. {} {}  {}  via {}   {}, {}, {} .. {}",
         n,
         paint(style, g.status),
         paint(CODE, escape_text(g.dsn.as_deref().unwrap_or("-"))),
@@ -492,11 +528,16 @@ fn print_group(out: &mut impl Write, n: usize, g: &Group, verbose: bool) -> anyh
             escape_text(if g.domain.is_empty() { "-" } else { &g.domain })
         ),
         escape_text(&g.relay),
-        num(g.count),
-        num(g.messages),
+        nums(g.count, "event", "events"),
+        nums(g.messages, "message", "messages"),
         when(g.first_seen),
         when(g.last_seen)
     )?;
+    Ok(())
+}
+
+fn print_group(out: &mut impl Write, n: usize, g: &Group, verbose: bool) -> anyhow::Result<()> {
+    group_headline(out, n, g)?;
     writeln!(out, "     {}", escape_text(&g.template))?;
     if let Some(e) = &g.explanation {
         writeln!(

@@ -27,8 +27,11 @@ pub fn open_file(path: &std::path::Path, flag: &str) -> anyhow::Result<std::fs::
 pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
     use clap::CommandFactory;
     let mut cmd = crate::cli::Cli::command();
-    let mut out = std::io::stdout().lock();
-    clap_complete::generate(shell, &mut cmd, "mxray", &mut out);
+    // Into memory first: clap_complete panics on a write error (a full disk, a closed pipe).
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut cmd, "mxray", &mut script);
+    let mut out = crate::render::plain_stdout();
+    std::io::Write::write_all(&mut out, &script)?;
     std::io::Write::flush(&mut out)?;
     Ok(crate::exit::OK)
 }
@@ -36,7 +39,7 @@ pub fn completions(shell: clap_complete::Shell) -> anyhow::Result<u8> {
 /// `mxray man`: the manual page in roff, generated from the clap definition.
 pub fn man() -> anyhow::Result<u8> {
     use clap::CommandFactory;
-    let mut out = std::io::stdout().lock();
+    let mut out = crate::render::plain_stdout();
     clap_mangen::Man::new(crate::cli::Cli::command()).render(&mut out)?;
     std::io::Write::flush(&mut out)?;
     Ok(crate::exit::OK)

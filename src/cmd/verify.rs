@@ -115,7 +115,7 @@ impl Sink {
     ) -> anyhow::Result<Sink> {
         let Some(p) = path else {
             return Ok(if json {
-                Sink::JsonLines(Box::new(io::stdout()))
+                Sink::JsonLines(Box::new(crate::render::plain_stdout()))
             } else {
                 Sink::Terminal
             });
@@ -340,11 +340,12 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         _ => None,
     };
     let mut sink = Sink::open(args.output.as_deref(), r.json, reader.headers())?;
-    // Errors writing results name where they were going (a full disk, a closed pipe).
-    let out_name = args.output.as_deref().map_or_else(
-        || "standard output".to_string(),
-        |p| p.display().to_string(),
-    );
+    // Errors writing results name where they were going (a full disk): the --output file
+    // here, standard output in its writer.
+    let named = |e: anyhow::Error| match &args.output {
+        Some(p) => e.context(format!("writing the results to {}", p.display())),
+        None => e,
+    };
     // Results from the store come back in input order with the new ones (see run::start).
     let mut undeliverable = false;
     let cfg = Config {
@@ -409,10 +410,9 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
                 Some(b) => b.suspend(|| sink.write(&d.result, r)),
                 None => sink.write(&d.result, r),
             };
-            written.with_context(|| format!("writing the results to {out_name}"))?;
+            written.map_err(named)?;
         }
-        sink.flush()
-            .with_context(|| format!("writing the results to {out_name}"))?;
+        sink.flush().map_err(named)?;
         if let Some(t) = ticker {
             t.abort();
         }
