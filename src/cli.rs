@@ -90,9 +90,29 @@ pub struct ProbeArgs {
     /// for certificate checks and for servers that insist on STARTTLS.
     #[arg(long, value_name = "PEM", env = "MXRAY_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+
+    /// Contact public addresses only: an MX (or MTA-STS host) in a private, loopback,
+    /// link-local or other special range is reported, not connected to. What `serve` always
+    /// does; for scripts that take domains from others.
+    #[arg(long)]
+    pub public_only: bool,
+
+    /// With --public-only: a range that may be contacted all the same (repeatable), as CIDR or
+    /// one address: --allow-private 127.0.0.0/8 for a lab.
+    #[arg(long, value_name = "CIDR", requires = "public_only", value_parser = parse_cidr)]
+    pub allow_private: Vec<ipnet::IpNet>,
 }
 
 impl ProbeArgs {
+    /// Which addresses the probes may connect to.
+    pub fn policy(&self) -> mxray_net::AddressPolicy {
+        if self.public_only {
+            mxray_net::AddressPolicy::public_only(self.allow_private.clone())
+        } else {
+            mxray_net::AddressPolicy::any()
+        }
+    }
+
     /// The EHLO name: --helo, else this machine's hostname.
     pub fn helo(&self) -> String {
         self.helo.clone().unwrap_or_else(crate::cmd::hostname)
@@ -185,6 +205,16 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
         ));
     }
     Ok(d)
+}
+
+/// `--allow-private`: `10.0.0.0/8`, `fd00::/8`, or one address (`127.0.0.1` as /32).
+pub fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| {
+            format!("'{s}' is not an address range: give CIDR such as 127.0.0.0/8 or 10.1.2.3")
+        })
 }
 
 /// `--helo`: a host name (or an address literal `[192.0.2.1]`), as EHLO carries it.

@@ -770,3 +770,78 @@ fn quiet_prints_the_verdict_in_one_line() {
     );
     assert_eq!(short.code, long.code);
 }
+
+/// --public-only: the lab's loopback MX is named, not connected to, and the verdict is
+/// inconclusive (untested), never broken; --allow-private opens the range again.
+#[test]
+fn public_only_does_not_connect_to_private_addresses() {
+    let (code, v) = diagnose(
+        "healthy.test",
+        &["--public-only", "--only", "dns,transport,tls"],
+    );
+    let refused: Vec<&Value> = v["findings"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|f| {
+            f["id"] == "net.private_address"
+                && f["title"]
+                    .as_str()
+                    .is_some_and(|t| t.starts_with("Not connected to"))
+        })
+        .collect();
+    assert!(!refused.is_empty(), "{v:#}");
+    assert!(
+        refused[0]["fix"]
+            .as_str()
+            .is_some_and(|f| f.contains("--allow-private")),
+        "{v:#}"
+    );
+    assert_eq!(v["verdict"]["overall"], "inconclusive", "{v:#}");
+    assert_eq!(code, 0, "nothing failed: nothing was tested");
+    // Not one byte went to the host: the observation holds the refusal, no transcript.
+    let addr = &v["observations"]["hosts"][0]["addrs"][0];
+    assert_eq!(addr["connect"]["Err"]["kind"], "not_allowed", "{addr:#}");
+    assert!(
+        addr["transcript"].as_array().is_none_or(|t| t.is_empty()),
+        "{addr:#}"
+    );
+
+    let (_, v) = diagnose(
+        "healthy.test",
+        &[
+            "--public-only",
+            "--allow-private",
+            "127.0.0.0/8",
+            "--only",
+            "dns,transport,tls",
+        ],
+    );
+    assert_eq!(v["verdict"]["overall"], "deliverable_path", "{v:#}");
+
+    let out = mxray_lab(
+        lab(),
+        &["diagnose", "healthy.test", "--allow-private", "10.0.0.0/8"],
+    );
+    assert_eq!(
+        out.code, 2,
+        "--allow-private needs --public-only: {}",
+        out.stderr
+    );
+    let out = mxray_lab(
+        lab(),
+        &[
+            "diagnose",
+            "healthy.test",
+            "--public-only",
+            "--allow-private",
+            "not-a-range",
+        ],
+    );
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(
+        out.stderr.contains("is not an address range"),
+        "{}",
+        out.stderr
+    );
+}

@@ -470,3 +470,25 @@ fn a_full_disk_names_the_output() {
     assert!(out.stderr.contains("/dev/full"), "{}", out.stderr);
     assert!(out.stderr.contains("No space left"), "{}", out.stderr);
 }
+
+/// --public-only: an address whose MX is private is unknown (private_address), never probed;
+/// --allow-private opens the lab's range.
+#[test]
+fn public_only_leaves_private_mx_hosts_alone() {
+    let addr = "user1@bulk01.test";
+    let mut args = vec!["verify", addr, "--public-only"];
+    args.extend_from_slice(FAST);
+    let out = mxray_lab(world(), &args);
+    assert_eq!(out.code, 0, "unknown is not undeliverable: {}", out.stderr);
+    let got = results(&out.stdout);
+    let r = &got[addr];
+    assert_eq!(
+        (r["verdict"].as_str(), r["reason"].as_str()),
+        (Some("unknown"), Some("private_address")),
+        "{r}"
+    );
+    assert_eq!(r["attempts"], 0, "{r}");
+    args.extend_from_slice(&["--allow-private", "127.0.0.0/8"]);
+    let got = results(&mxray_lab(world(), &args).stdout);
+    assert_eq!(got[addr]["verdict"], "deliverable", "{}", got[addr]);
+}

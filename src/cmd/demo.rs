@@ -56,6 +56,8 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         max_hosts: 10,
         limits: Arc::new(Limits::new(2)),
         activity: mxray_run::Activity::new(),
+        // The demo world is on loopback: contacting it is the point.
+        policy: mxray_net::AddressPolicy::any(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
@@ -249,6 +251,7 @@ fn verify_config(smtp_port: u16, tls: Arc<TlsSettings>) -> Config {
         detect_catch_all: true,
         tls,
         transcript: false,
+        policy: mxray_net::AddressPolicy::any(),
     }
 }
 

@@ -174,6 +174,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         helo: helo.clone(),
         timeout: global.timeout,
         areas,
+        policy: args.probe_args.policy(),
     };
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),
@@ -187,6 +188,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         max_hosts: 10,
         limits: Arc::new(Limits::new(args.per_address as usize)),
         activity: mxray_run::Activity::new(),
+        policy: args.probe_args.policy(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -366,6 +366,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         detect_catch_all: !args.no_catch_all,
         tls: Arc::new(tls),
         transcript: global.verbose > 0,
+        policy: args.probe_args.policy(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -8,6 +8,7 @@ use serde::Serialize;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use crate::policy::{AddressPolicy, NotAllowed};
 use crate::tls::{self, TlsObservation, TlsSettings};
 use crate::{Dns, DnsAnswer, RType};
 
@@ -32,10 +33,14 @@ pub struct HttpsObservation {
     pub body: Option<String>,
     /// The response was cut at [`MAX_RESPONSE`].
     pub truncated: bool,
+    /// The address was outside the policy: not connected to, nothing is known of the server.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub not_allowed: Option<NotAllowed>,
     pub elapsed_ms: u64,
 }
 
 /// `GET https://HOST:PORT/PATH`. Every step is bounded by `timeout`; the whole by four of them.
+/// The address the host resolves to is checked against `policy` and connected to as resolved.
 pub async fn https_get(
     dns: &Dns,
     host: &str,
@@ -43,6 +48,7 @@ pub async fn https_get(
     path: &str,
     settings: &TlsSettings,
     timeout: Duration,
+    policy: &AddressPolicy,
 ) -> HttpsObservation {
     let start = Instant::now();
     let url = if port == 443 {
@@ -60,12 +66,22 @@ pub async fn https_get(
         content_type: None,
         body: None,
         truncated: false,
+        not_allowed: None,
         elapsed_ms: 0,
     };
     let whole = timeout.saturating_mul(4);
     if tokio::time::timeout(
         whole,
-        fetch(dns, host, port, path, settings, timeout, &mut obs),
+        fetch(
+            dns,
+            (host, port, path),
+            Guard {
+                settings,
+                timeout,
+                policy,
+            },
+            &mut obs,
+        ),
     )
     .await
     .is_err()
@@ -77,15 +93,24 @@ pub async fn https_get(
     obs
 }
 
+/// How a fetch is bounded: whom to trust, how long each step may take, where it may connect.
+struct Guard<'a> {
+    settings: &'a TlsSettings,
+    timeout: Duration,
+    policy: &'a AddressPolicy,
+}
+
 async fn fetch(
     dns: &Dns,
-    host: &str,
-    port: u16,
-    path: &str,
-    settings: &TlsSettings,
-    timeout: Duration,
+    (host, port, path): (&str, u16, &str),
+    guard: Guard<'_>,
     obs: &mut HttpsObservation,
 ) {
+    let Guard {
+        settings,
+        timeout,
+        policy,
+    } = guard;
     let mut answer = dns.query(host, RType::A).await;
     if answer.addrs().next().is_none() {
         let v6 = dns.query(host, RType::Aaaa).await;
@@ -100,6 +125,11 @@ async fn fetch(
         return;
     };
     obs.addr = Some(addr);
+    if let Err(e) = policy.check(addr) {
+        obs.error = Some(e.to_string());
+        obs.not_allowed = Some(e);
+        return;
+    }
     let stream = match tokio::time::timeout(
         timeout,
         TcpStream::connect(SocketAddr::new(addr, port)),

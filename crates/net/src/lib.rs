@@ -4,6 +4,7 @@
 //! # Layout
 //! - `dns`: DNS lookups through hickory-resolver, every outcome classified and recorded.
 //! - `https`: bounded HTTPS GETs (MTA-STS policies), with the certificate seen.
+//! - `policy`: which addresses may be connected to (`AddressPolicy`: the SSRF guard).
 //! - `mx`: `resolve_mx`, the MX question and every exchange's addresses, into `mxray_core::mx`.
 //! - `smtp`: the bounded SMTP probe client: replies, timings, transcript.
 //! - `tls`: STARTTLS handshakes and certificate inspection.
@@ -11,11 +12,13 @@
 pub mod dns;
 pub mod https;
 pub mod mx;
+pub mod policy;
 pub mod smtp;
 pub mod tls;
 
 pub use dns::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 pub use https::{HttpsObservation, https_get};
 pub use mx::resolve_mx;
+pub use policy::{AddressPolicy, NotAllowed};
 pub use smtp::{Reply, Session, SmtpError};
 pub use tls::{CertInfo, TlsObservation, TlsSettings};

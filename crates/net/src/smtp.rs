@@ -12,6 +12,7 @@ use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 
+use crate::policy::{AddressPolicy, NotAllowed};
 use crate::tls::{self, TlsObservation, TlsSettings};
 
 /// Longest reply line accepted (RFC 5321 allows 512 octets; real servers exceed it a little).
@@ -95,6 +96,10 @@ pub enum SmtpError {
     /// replies would no longer match commands, so the session cannot be trusted.
     #[error("the server sent data before being asked (replies out of step with commands): \"{0}\"")]
     Unsolicited(String),
+    /// The address is outside what the policy lets mxray contact (a private range with
+    /// --public-only or under `serve`): nothing was sent.
+    #[error(transparent)]
+    NotAllowed(NotAllowed),
 }
 
 /// Refuses a command line that would be more than one line on the wire.
@@ -133,24 +138,30 @@ pub struct Session {
 }
 
 impl Session {
-    /// Opens a TCP connection within `timeout`.
-    pub async fn connect(peer: SocketAddr, timeout: Duration) -> Result<Session, SmtpError> {
-        Session::connect_from(peer, None, timeout).await
+    /// Opens a TCP connection within `timeout`, if `policy` allows the address.
+    pub async fn connect(
+        peer: SocketAddr,
+        timeout: Duration,
+        policy: &AddressPolicy,
+    ) -> Result<Session, SmtpError> {
+        Session::connect_from(peer, None, timeout, policy).await
     }
 
-    /// Opens a TCP connection from a chosen local address (greylisting keys on the client
-    /// IP, so retries must come from the same one).
     /// Whether this machine can send from `ip` (a `--source-ip`): binds a UDP socket to it
     /// and drops it, sending nothing. The error says why not (most often: not a local address).
     pub fn can_send_from(ip: std::net::IpAddr) -> std::io::Result<()> {
         std::net::UdpSocket::bind(SocketAddr::new(ip, 0)).map(drop)
     }
 
+    /// Opens a TCP connection from a chosen local address (greylisting keys on the client
+    /// IP, so retries must come from the same one), if `policy` allows the peer's address.
     pub async fn connect_from(
         peer: SocketAddr,
         local: Option<std::net::IpAddr>,
         timeout: Duration,
+        policy: &AddressPolicy,
     ) -> Result<Session, SmtpError> {
+        policy.check(peer.ip()).map_err(SmtpError::NotAllowed)?;
         let start = Instant::now();
         let connecting = async {
             match local {
@@ -494,7 +505,7 @@ mod tests {
             let _ = tokio::io::AsyncReadExt::read_to_end(&mut sock, &mut got).await;
             got
         });
-        let mut s = Session::connect(peer, Duration::from_secs(5))
+        let mut s = Session::connect(peer, Duration::from_secs(5), &AddressPolicy::any())
             .await
             .unwrap();
         for cmd in ["RCPT TO:<\"a\r\nDATA\"@example.com>", "VRFY a\nb", "RSET\0"] {

@@ -52,6 +52,8 @@ pub struct Config {
     pub tls: Arc<TlsSettings>,
     /// Keep per-address transcripts (-v).
     pub transcript: bool,
+    /// Which MX addresses may be contacted (public only under `serve` or --public-only).
+    pub policy: mxray_net::AddressPolicy,
 }
 
 /// One input line to verify.
@@ -666,13 +668,18 @@ impl Engine {
         let mut session = None;
         for addr in &host.addrs {
             let peer = SocketAddr::new(*addr, self.cfg.smtp_port);
-            match Session::connect_from(peer, run.source, self.cfg.timeout).await {
+            let connect =
+                Session::connect_from(peer, run.source, self.cfg.timeout, &self.cfg.policy);
+            match connect.await {
                 Ok(s) => {
                     session = Some(s);
                     break;
                 }
                 Err(SmtpError::Timeout(_)) => {
                     last_err = SessionEnd::HostDown(Reason::Timeout, None)
+                }
+                Err(SmtpError::NotAllowed(_)) => {
+                    last_err = SessionEnd::HostDown(Reason::PrivateAddress, None)
                 }
                 Err(_) => last_err = SessionEnd::HostDown(Reason::ConnectionFailed, None),
             }

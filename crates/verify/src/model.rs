@@ -58,6 +58,9 @@ pub enum Reason {
     SenderRejected,
     /// Every MX refused or could not be reached.
     ConnectionFailed,
+    /// Every MX address is in a private range and only public ones may be contacted
+    /// (--public-only, `serve`): not probed.
+    PrivateAddress,
     Timeout,
     /// A 421 greeting or a server closing sessions: the host is unavailable now.
     ServerUnavailable,
@@ -92,6 +95,9 @@ impl Reason {
             Reason::BlockedByRecipient => "the server refuses the prober (policy, blocklist)",
             Reason::SenderRejected => "the server refuses the probe's MAIL FROM: change --from",
             Reason::ConnectionFailed => "every MX host refused the connection or was unreachable",
+            Reason::PrivateAddress => {
+                "every MX address is private and only public ones may be contacted (--allow-private CIDR opens a range)"
+            }
             Reason::Timeout => "no MX host answered in time (connect, greeting or reply)",
             Reason::ServerUnavailable => "the server closed the session or answered 421",
             Reason::TlsRequired => "the server requires TLS and the handshake failed",
@@ -121,6 +127,7 @@ impl Reason {
             Reason::BlockedByRecipient => "blocked_by_recipient",
             Reason::SenderRejected => "sender_rejected",
             Reason::ConnectionFailed => "connection_failed",
+            Reason::PrivateAddress => "private_address",
             Reason::Timeout => "timeout",
             Reason::ServerUnavailable => "server_unavailable",
             Reason::TlsRequired => "tls_required",

@@ -36,6 +36,8 @@ pub struct Options {
     pub limits: Arc<Limits>,
     /// The steps in flight, for a progress line ("the greeting of mx.example.com").
     pub activity: mxray_run::Activity,
+    /// Which MX addresses may be contacted (public only under `serve` or --public-only).
+    pub policy: mxray_net::AddressPolicy,
 }
 
 /// One MX address's observation, filled by whichever domain probes it first.

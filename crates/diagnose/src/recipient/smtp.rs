@@ -76,7 +76,7 @@ pub async fn observe(addr: IpAddr, mx_name: &str, rcpt: Option<&str>, opts: &Opt
         .await
         .ok();
     let peer = SocketAddr::new(addr, opts.smtp_port);
-    let connect = Session::connect(peer, opts.timeout);
+    let connect = Session::connect(peer, opts.timeout, &opts.policy);
     match opts
         .activity
         .during(
@@ -233,6 +233,13 @@ pub fn session_findings(obs: &Observations, h: &HostObs, a: &AddrObs) -> Vec<Fin
                     .detail("Nothing listens on the SMTP port, or a firewall rejects the connection actively.")
                     .evidence([format!("connect {where_}: connection refused")])
                     .fix(format!("nc -vz {} {}; check the MTA is running and the firewall allows the port", a.addr, obs.smtp_port))
+                    .host(h.label()),
+        ),
+        Err(SmtpError::NotAllowed(n)) => Some(
+                Finding::new(crate::recipient::mx::PRIVATE_ADDRESS, Severity::Warn, format!("Not connected to {where_}: a {} address", n.range))
+                    .detail("Only public addresses are contacted in this run (--public-only, or mxray serve): an MX in public DNS that points into a private range is a mistake, or a trap that turns probers on the network they run in. The host is not judged: the verdict is inconclusive, not down.")
+                    .evidence([format!("connect {where_}: {n}")])
+                    .fix(format!("If {} is on your own network and you mean to test it, allow the range: --allow-private CIDR (the lab: --allow-private 127.0.0.0/8)", a.addr))
                     .host(h.label()),
         ),
         Err(SmtpError::Timeout(ms)) => Some(
@@ -572,8 +579,10 @@ pub fn host_state(h: &HostObs) -> HostState {
     if h.addrs.iter().any(AddrObs::usable) {
         HostState::Up
     } else if h.addrs.iter().any(|a| {
+        // Not contacted (outside the address policy): untested, not down.
+        matches!(a.connect, Err(SmtpError::NotAllowed(_)))
         // Silent before the greeting or after it: no answer yet, not a refusal.
-        matches!(
+        || matches!(
             a.banner.as_ref().map(|b| &b.result),
             Some(Err(SmtpError::Timeout(_)))
         ) || matches!(step_failure(a), Some((_, SmtpError::Timeout(_))))

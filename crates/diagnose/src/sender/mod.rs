@@ -52,6 +52,8 @@ pub struct SenderOptions {
     pub helo: String,
     pub timeout: Duration,
     pub areas: Areas,
+    /// Which addresses the MTA-STS policy fetch may connect to.
+    pub policy: mxray_net::AddressPolicy,
 }
 
 /// Everything recorded about the domain as a sender.
@@ -171,7 +173,14 @@ pub async fn collect_sender(
     };
     let sts_fut = async {
         if tls {
-            let sts = mta_sts::observe(dns, &d, opts.https_port, &opts.tls, opts.timeout);
+            let sts = mta_sts::observe(
+                dns,
+                &d,
+                opts.https_port,
+                &opts.tls,
+                opts.timeout,
+                &opts.policy,
+            );
             Some(
                 activity
                     .during(format!("the MTA-STS policy of {d}"), sts)

@@ -6,7 +6,7 @@ use std::time::Duration;
 use mxray_core::DomainName;
 use mxray_core::address::special_range;
 use mxray_core::{Finding, Severity, escape_text};
-use mxray_net::{Dns, DnsAnswer, HttpsObservation, RType, TlsSettings, https_get};
+use mxray_net::{AddressPolicy, Dns, DnsAnswer, HttpsObservation, RType, TlsSettings, https_get};
 use serde::Serialize;
 
 use super::tags::tags;
@@ -61,6 +61,7 @@ pub async fn observe(
     port: u16,
     tls: &TlsSettings,
     timeout: Duration,
+    addresses: &AddressPolicy,
 ) -> MtaStsObs {
     let txt = dns.query(&format!("_mta-sts.{d}"), RType::Txt).await;
     let policy = if txt_records(&txt)
@@ -75,6 +76,7 @@ pub async fn observe(
                 "/.well-known/mta-sts.txt",
                 tls,
                 timeout,
+                addresses,
             )
             .await,
         )
@@ -193,6 +195,20 @@ pub fn findings(s: &SenderObs, obs: &Observations) -> Vec<Finding> {
             .evidence(p.dns.iter().flat_map(|a| a.evidence()).collect::<Vec<_>>())
             .fix(format!("Publish the public address of the web server for {host}")),
         );
+    }
+    if let Some(n) = &p.not_allowed {
+        // Not fetched by choice (--public-only, serve): nothing is known of the server.
+        f.push(
+            Finding::new(
+                crate::recipient::mx::PRIVATE_ADDRESS,
+                Severity::Warn,
+                format!("The MTA-STS policy of {d} was not fetched: mta-sts.{d} is a {} address", n.range),
+            )
+            .detail("Only public addresses are contacted in this run (--public-only, or mxray serve), so the policy is not judged.")
+            .evidence([format!("GET {}: {}", p.url, escape_text(&n.to_string()))])
+            .fix(format!("If {} is on your own network and you mean to test it, allow the range: --allow-private CIDR", n.ip)),
+        );
+        return f;
     }
     let mut ev = ev_txt;
     ev.push(format!(
@@ -348,6 +364,7 @@ mod tests {
             content_type: Some("text/plain".into()),
             body: Some(body.into()),
             truncated: false,
+            not_allowed: None,
             elapsed_ms: 5,
         }
     }

@@ -100,6 +100,7 @@ mod tests {
                     content_type: None,
                     body: None,
                     truncated: false,
+                    not_allowed: None,
                     elapsed_ms: 0,
                 }),
             });
