@@ -90,7 +90,24 @@ pub struct ProbeArgs {
     /// for certificate checks and for servers that insist on STARTTLS.
     #[arg(long, value_name = "PEM", env = "MXRAY_CA_FILE")]
     pub ca_file: Option<PathBuf>,
+}
 
+/// Where MTA-STS policies are fetched (`diagnose`, `serve`).
+#[derive(Debug, Args)]
+pub struct HttpsArgs {
+    /// Port for the HTTPS fetch of MTA-STS policies (default 443; labs set theirs).
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 443,
+        env = "MXRAY_HTTPS_PORT"
+    )]
+    pub https_port: u16,
+}
+
+/// Which addresses `diagnose` and `verify` may connect to (`serve` is always public-only).
+#[derive(Debug, Args)]
+pub struct PolicyArgs {
     /// Contact public addresses only: an MX (or MTA-STS host) in a private, loopback,
     /// link-local or other special range is reported, not connected to. What `serve` always
     /// does; for scripts that take domains from others.
@@ -103,7 +120,7 @@ pub struct ProbeArgs {
     pub allow_private: Vec<ipnet::IpNet>,
 }
 
-impl ProbeArgs {
+impl PolicyArgs {
     /// Which addresses the probes may connect to.
     pub fn policy(&self) -> mxray_net::AddressPolicy {
         if self.public_only {
@@ -112,7 +129,9 @@ impl ProbeArgs {
             mxray_net::AddressPolicy::any()
         }
     }
+}
 
+impl ProbeArgs {
     /// The EHLO name: --helo, else this machine's hostname.
     pub fn helo(&self) -> String {
         self.helo.clone().unwrap_or_else(crate::cmd::hostname)
@@ -158,6 +177,10 @@ pub enum Command {
     /// (files, .gz, stdin): totals, groups by code x domain x relay, retries, pending messages.
     #[command(after_help = crate::cmd::logs::LOGS_HELP)]
     Logs(crate::cmd::logs::LogsArgs),
+
+    /// The HTTP API: explain, diagnose and real-time verification behind API keys, contacting
+    /// public addresses only; `serve keys` manages the keys.
+    Serve(crate::cmd::serve::ServeArgs),
 
     /// Print a shell completion script: `mxray completions bash > /etc/bash_completion.d/mxray`
     /// (zsh: into a directory of $fpath as _mxray; fish: ~/.config/fish/completions/mxray.fish).

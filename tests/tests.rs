@@ -11,4 +11,5 @@ mod hostile;
 mod lab;
 mod logs;
 mod progress;
+mod serve;
 mod verify;

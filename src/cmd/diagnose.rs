@@ -8,8 +8,9 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use mxray_core::{Severity, escape_text};
+use mxray_diagnose::request;
 use mxray_diagnose::run::{self, Job};
-use mxray_diagnose::{Area, Areas, Limits, Options, Overall, Report, SenderOptions};
+use mxray_diagnose::{Area, Limits, Options, Overall, Report, SenderOptions};
 use mxray_run::Ended;
 
 use crate::cli::{GlobalArgs, ProbeArgs};
@@ -39,6 +40,9 @@ pub struct DiagnoseArgs {
 
     #[command(flatten)]
     pub probe_args: ProbeArgs,
+
+    #[command(flatten)]
+    pub policy_args: crate::cli::PolicyArgs,
 
     /// Targets diagnosed at once with --input.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
@@ -71,14 +75,8 @@ pub struct DiagnoseArgs {
     #[arg(long, value_name = "FILE")]
     pub dnsbl_file: Option<PathBuf>,
 
-    /// Port for the HTTPS fetch of MTA-STS policies (default 443; labs set theirs).
-    #[arg(
-        long,
-        value_name = "N",
-        default_value_t = 443,
-        env = "MXRAY_HTTPS_PORT"
-    )]
-    pub https_port: u16,
+    #[command(flatten)]
+    pub https: crate::cli::HttpsArgs,
 }
 
 fn parse_area(s: &str) -> Result<Area, String> {
@@ -115,32 +113,11 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             // One target that is not a domain or address is an input error, not a report
             // with a score (a list keeps such rows as reports: the others still run).
             let t = args.target.clone().unwrap_or_default();
-            if args.probe && mxray_core::address::parse_target(&t).is_ok_and(|t| t.local.is_none())
-            {
-                return Err(bad_input(format!(
-                    "--probe asks an MX host about one address: give user@{} instead of the domain",
-                    escape_text(t.trim())
-                )));
-            }
-            if let Err(e) = mxray_core::address::parse_target(&t) {
-                let e = escape_text(&e.to_string());
-                return Err(bad_input(if e.contains("example.com") {
-                    e
-                } else {
-                    format!("{e}: give a domain (example.com) or an address (user@example.com)")
-                }));
-            }
+            request::check_target(&t, args.probe).map_err(|e| bad_input(e.0))?;
             vec![t]
         }
     };
-    let mut areas = if args.only.is_empty() {
-        Areas::all()
-    } else {
-        Areas::none()
-    };
-    for a in &args.only {
-        areas.set(*a);
-    }
+    let areas = request::areas(&args.only);
     let dnsbls = match &args.dnsbl_file {
         None => mxray_diagnose::default_zones(),
         Some(p) => {
@@ -153,15 +130,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         }
     };
     for s in &args.dkim_selectors {
-        if s.is_empty()
-            || !s
-                .chars()
-                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_' || c == '.')
-        {
-            return Err(bad_input(format!(
-                "--dkim-selector {s:?}: expected a selector such as s1 or google"
-            )));
-        }
+        request::check_selector(s).map_err(|e| bad_input(format!("--dkim-selector: {e}")))?;
     }
     let tls = Arc::new(tls);
     let helo = args.probe_args.helo();
@@ -169,12 +138,12 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         sender_ip: args.sender_ip,
         dkim_selectors: args.dkim_selectors.clone(),
         dnsbls,
-        https_port: args.https_port,
+        https_port: args.https.https_port,
         tls: tls.clone(),
         helo: helo.clone(),
         timeout: global.timeout,
         areas,
-        policy: args.probe_args.policy(),
+        policy: args.policy_args.policy(),
     };
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),
@@ -188,7 +157,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         max_hosts: 10,
         limits: Arc::new(Limits::new(args.per_address as usize)),
         activity: mxray_run::Activity::new(),
-        policy: args.probe_args.policy(),
+        policy: args.policy_args.policy(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

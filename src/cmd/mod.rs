@@ -5,6 +5,7 @@ pub mod diagnose;
 pub mod explain;
 pub mod lab;
 pub mod logs;
+pub mod serve;
 pub mod verify;
 
 /// Opens an input file named by `flag` (`--input`): a file that cannot be opened, or a

@@ -51,6 +51,9 @@ pub struct VerifyArgs {
     #[command(flatten)]
     pub probe_args: ProbeArgs,
 
+    #[command(flatten)]
+    pub policy_args: crate::cli::PolicyArgs,
+
     /// First retry after a greylisting reply without a hint; later retries double it.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub greylist_retry: Duration,
@@ -366,7 +369,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         detect_catch_all: !args.no_catch_all,
         tls: Arc::new(tls),
         transcript: global.verbose > 0,
-        policy: args.probe_args.policy(),
+        policy: args.policy_args.policy(),
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()

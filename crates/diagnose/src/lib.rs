@@ -12,6 +12,7 @@
 //! - here: collect everything for a target, judge, build the [`Report`]; the topic registry.
 
 pub mod recipient;
+pub mod request;
 pub mod run;
 pub mod score;
 pub mod sender;

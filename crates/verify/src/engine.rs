@@ -186,7 +186,7 @@ pub struct Engine {
     dns: Dns,
     waits: WaitBoard,
     cfg: Config,
-    pub budgets: Budgets,
+    pub budgets: Arc<Budgets>,
     domains: Mutex<HashMap<String, Arc<OnceCell<Arc<DomainInfo>>>>>,
     /// Results already decided in this run, by normalised address: a duplicate in a later
     /// batch is answered from here, not probed again (at most [`MAX_REMEMBERED`]).
@@ -207,6 +207,9 @@ struct Pending {
     too_many: u32,
     last: Option<(Reason, Option<DecidingReply>)>,
     transcript: Vec<String>,
+    /// Left unresolved at the deadline while waiting for a retry (greylisting) or for a
+    /// throttling provider: when asking again makes sense (the result's `retry_after_s`).
+    retry_at: Option<Instant>,
 }
 
 /// Decided results remembered for duplicates in later batches: enough for most lists, and a
@@ -242,9 +245,16 @@ struct DomainRun {
 
 impl Engine {
     pub fn new(dns: Dns, cfg: Config) -> Engine {
+        let budgets = Arc::new(Budgets::new(cfg.budget));
+        Engine::sharing(dns, cfg, budgets)
+    }
+
+    /// An engine whose providers' budgets are shared with other engines: `serve` runs one
+    /// per request (each with its own deadline) under one politeness for the whole server.
+    pub fn sharing(dns: Dns, cfg: Config, budgets: Arc<Budgets>) -> Engine {
         Engine {
             dns,
-            budgets: Budgets::new(cfg.budget),
+            budgets,
             domain_slots: Arc::new(Semaphore::new(cfg.domain_concurrency.max(1))),
             cfg,
             domains: Mutex::new(HashMap::new()),
@@ -328,6 +338,7 @@ impl Engine {
                         too_many: 0,
                         last: None,
                         transcript: Vec::new(),
+                        retry_at: None,
                     });
                 }
             }
@@ -366,6 +377,7 @@ impl Engine {
                 mx_host: String::new(),
             }),
             catch_all: None,
+            retry_after_s: None,
             disposable: target.is_some_and(|t| lists::is_disposable(&t.domain_ascii)),
             role_account: target
                 .and_then(|t| t.local.as_deref())
@@ -412,6 +424,14 @@ impl Engine {
         });
         base.catch_all = run.catch_all;
         base.attempts = p.attempts;
+        if verdict == Verdict::Unknown {
+            base.retry_after_s = p.retry_at.map(|t| {
+                t.saturating_duration_since(Instant::now())
+                    .as_millis()
+                    .div_ceil(1000)
+                    .max(1) as u64
+            });
+        }
         base.elapsed_ms = run.started.elapsed().as_millis() as u64;
         if self.cfg.transcript {
             base.transcript = p.transcript.clone();
@@ -628,10 +648,22 @@ impl Engine {
         }
         // Whatever is left is unresolved: unknown, with the last reason seen.
         let hosts_down = down.iter().flatten().next().cloned();
+        // A provider still throttling us: its queued addresses may be asked when it resumes.
+        let paused = hosts
+            .iter()
+            .filter_map(|h| self.budgets.for_host(&h.name).paused_until())
+            .max();
         let rest: Vec<Pending> = run
             .pending
             .drain(..)
-            .chain(run.waiting.drain(..).map(|(_, p)| p))
+            .map(|mut p| {
+                p.retry_at = paused;
+                p
+            })
+            .chain(run.waiting.drain(..).map(|(due, mut p)| {
+                p.retry_at = Some(due);
+                p
+            }))
             .collect();
         for p in rest {
             // The reply shown is the one behind the reason `decide` picks: the address's

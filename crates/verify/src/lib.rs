@@ -23,7 +23,7 @@ pub mod run;
 pub mod store;
 pub mod verdict;
 
-pub use budget::BudgetLimits;
+pub use budget::{BudgetLimits, Budgets};
 pub use engine::{Config, Decided, Engine, Item, Waiting};
 pub use model::{DecidingReply, Reason, Verdict, VerifyResult};
 pub use run::{Resume, VerifyRun};

@@ -164,6 +164,10 @@ pub struct VerifyResult {
     pub suggestion: Option<String>,
     pub attempts: u32,
     pub elapsed_ms: u64,
+    /// For an `unknown` left waiting at the deadline (greylisted, or a provider throttling
+    /// the probes): seconds after which asking again makes sense.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub retry_after_s: Option<u64>,
     /// With -v: the SMTP lines that concern this address.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub transcript: Vec<String>,

@@ -1,0 +1,411 @@
+//! The routes of `mxray serve`: each parses its request, calls the library the CLI calls, and
+//! answers the CLI's JSON document; errors are JSON too, with a status that says whose fault.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use mxray_core::Document;
+use mxray_diagnose::{DnsblZone, Limits, Options, SenderOptions, request};
+use mxray_net::{AddressPolicy, Dns, TlsSettings};
+use mxray_verify::{BudgetLimits, Budgets, Config, Engine, Item, VerifyResult};
+use serde::Deserialize;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::keys::KeyStore;
+
+/// Everything the routes need, built once from `mxray serve`'s flags.
+pub struct Settings {
+    pub dns: Dns,
+    /// SMTP port of MX hosts (25; a lab's).
+    pub smtp_port: u16,
+    /// Per network step.
+    pub timeout: Duration,
+    pub greeting_wait: Duration,
+    pub from: String,
+    pub helo: String,
+    pub tls: Arc<TlsSettings>,
+    pub https_port: u16,
+    pub dnsbls: Vec<DnsblZone>,
+    /// Public addresses only, plus `--allow-private` ranges: always on under `serve`.
+    pub policy: AddressPolicy,
+    /// `None`: `--no-auth` (loopback only, checked by the binary).
+    pub keys: Option<Arc<KeyStore>>,
+    pub verify_budget: BudgetLimits,
+    pub greylist_retry: Duration,
+    /// Connections at once to one MX address, across all diagnoses.
+    pub per_address: usize,
+}
+
+struct AppState {
+    s: Settings,
+    /// One politeness for every verification the server runs.
+    budgets: Arc<Budgets>,
+    limits: Arc<Limits>,
+}
+
+type Shared = Arc<AppState>;
+
+/// Longest a request may run, whatever it asks for.
+const MAX_DEADLINE: Duration = Duration::from_secs(120);
+/// Request bodies: explain takes pasted replies and log excerpts; the rest take small JSON.
+const EXPLAIN_BODY: usize = 256 * 1024;
+const SMALL_BODY: usize = 16 * 1024;
+
+/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check.
+pub fn router(s: Settings) -> Router {
+    let state = Arc::new(AppState {
+        budgets: Arc::new(Budgets::new(s.verify_budget)),
+        limits: Arc::new(Limits::new(s.per_address)),
+        s,
+    });
+    let v1 = Router::new()
+        .route(
+            "/explain",
+            post(explain).layer(DefaultBodyLimit::max(EXPLAIN_BODY)),
+        )
+        .route("/domains/{domain}/diagnosis", get(diagnosis))
+        .route(
+            "/verify",
+            post(verify).layer(DefaultBodyLimit::max(SMALL_BODY)),
+        )
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    Router::new()
+        .route("/healthz", get(|| async { "ok\n" }))
+        .route("/readyz", get(readyz))
+        .nest("/v1", v1)
+        .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::GATEWAY_TIMEOUT,
+            MAX_DEADLINE + Duration::from_secs(5),
+        ))
+        .with_state(state)
+}
+
+/// Binds the listening socket (port 0: a free one; `local_addr` says which).
+pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await
+}
+
+/// Serves until `shutdown` completes.
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    s: Settings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    axum::serve(listener, router(s))
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// An error answer: `{"schema_version": 1, "error": {"status": 401, "message": "..."}}`.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    retry_after: Option<u64>,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+        ApiError {
+            status,
+            message: message.into(),
+            retry_after: None,
+        }
+    }
+
+    fn bad(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = Document::new(serde_json::json!({
+            "error": { "status": self.status.as_u16(), "message": self.message }
+        }));
+        let mut r = (self.status, Json(body)).into_response();
+        if let Some(s) = self.retry_after {
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(s));
+        }
+        r
+    }
+}
+
+/// `Authorization: Bearer KEY` on every `/v1` route, unless the server runs without keys.
+async fn authorize(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let Some(keys) = &st.s.keys else {
+        return next.run(req).await;
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    let Some(key) = given else {
+        let mut r = ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "an API key is needed: Authorization: Bearer KEY (mxray serve keys create --name NAME)",
+        )
+        .into_response();
+        r.headers_mut()
+            .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+        return r;
+    };
+    let store = keys.clone();
+    let key = key.to_string();
+    match tokio::task::spawn_blocking(move || store.check(&key)).await {
+        Ok(Ok(Some(_))) => next.run(req).await,
+        Ok(Ok(None)) => ApiError::new(StatusCode::FORBIDDEN, "this API key is unknown or revoked")
+            .into_response(),
+        _ => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the key store cannot be read",
+        )
+        .into_response(),
+    }
+}
+
+/// Ready when a resolver answers: without one every diagnosis would be an environment error.
+async fn readyz(State(st): State<Shared>) -> Response {
+    if st.s.dns.alive().await {
+        (StatusCode::OK, "ready\n").into_response()
+    } else {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "no DNS resolver answers: check --resolver or the system's resolvers",
+        )
+        .into_response()
+    }
+}
+
+/// `POST /v1/explain`: the text in the body (replies, log lines, a DSN); JSON Lines out, one
+/// explanation per reply found, as `mxray explain --json` prints them.
+async fn explain(body: String) -> Response {
+    let mut lines = String::new();
+    let mut problems = 0usize;
+    for res in mxray_core::explain_all(&body) {
+        match res {
+            Ok(e) => {
+                if let Ok(line) = serde_json::to_string(&Document::new(&e)) {
+                    lines.push_str(&line);
+                    lines.push('\n');
+                }
+            }
+            Err(_) => problems += 1,
+        }
+    }
+    if lines.is_empty() {
+        return ApiError::bad(format!(
+            "no SMTP reply found in the body ({problems} line(s) without one): send replies such as \"421 4.4.2 Connection closed by the server\", codes such as 4.4.3, or log lines containing one"
+        ))
+        .into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response()
+}
+
+/// A deadline parameter: `10s`, `2m`; at most [`MAX_DEADLINE`].
+fn deadline(given: Option<&str>, default: Duration) -> Result<Duration, ApiError> {
+    let Some(text) = given else {
+        return Ok(default);
+    };
+    let d =
+        mxray_core::duration::parse(text).map_err(|e| ApiError::bad(format!("deadline: {e}")))?;
+    if d.is_zero() || d > MAX_DEADLINE {
+        return Err(ApiError::bad(format!(
+            "deadline {text:?}: more than 0 and at most {}s",
+            MAX_DEADLINE.as_secs()
+        )));
+    }
+    Ok(d)
+}
+
+#[derive(Debug, Deserialize)]
+struct DiagnosisQuery {
+    /// An address at the domain to ask the MX hosts about (RCPT TO, then RSET).
+    probe: Option<String>,
+    sender_ip: Option<IpAddr>,
+    /// Comma-separated.
+    dkim_selector: Option<String>,
+    /// Comma-separated areas.
+    only: Option<String>,
+    deadline: Option<String>,
+}
+
+/// `GET /v1/domains/{domain}/diagnosis`: the `diagnose --json` report, within the deadline
+/// (default 60 s).
+async fn diagnosis(
+    State(st): State<Shared>,
+    Path(domain): Path<String>,
+    Query(q): Query<DiagnosisQuery>,
+) -> Result<Response, ApiError> {
+    let s = &st.s;
+    request::check_target(&domain, false).map_err(|e| ApiError::bad(e.0))?;
+    let target = match &q.probe {
+        None => domain.clone(),
+        Some(addr) => {
+            request::check_target(addr, true).map_err(|e| ApiError::bad(format!("probe: {e}")))?;
+            let at = addr.rsplit_once('@').map(|(_, d)| d).unwrap_or_default();
+            if !at
+                .trim_end_matches('.')
+                .eq_ignore_ascii_case(domain.trim_end_matches('.'))
+            {
+                return Err(ApiError::bad(format!(
+                    "probe {}: the address must be at {}",
+                    mxray_core::escape_text(addr),
+                    mxray_core::escape_text(&domain)
+                )));
+            }
+            addr.clone()
+        }
+    };
+    let only = match &q.only {
+        Some(list) => request::parse_areas(list).map_err(|e| ApiError::bad(e.0))?,
+        None => Vec::new(),
+    };
+    let selectors: Vec<String> = q
+        .dkim_selector
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|x| !x.is_empty())
+        .map(str::to_string)
+        .collect();
+    for sel in &selectors {
+        request::check_selector(sel).map_err(|e| ApiError::bad(e.0))?;
+    }
+    let limit = deadline(q.deadline.as_deref(), Duration::from_secs(60))?;
+    let sender = SenderOptions {
+        sender_ip: q.sender_ip,
+        dkim_selectors: selectors,
+        dnsbls: s.dnsbls.clone(),
+        https_port: s.https_port,
+        tls: s.tls.clone(),
+        helo: s.helo.clone(),
+        timeout: s.timeout,
+        areas: request::areas(&only),
+        policy: s.policy.clone(),
+    };
+    let opts = Options {
+        smtp_port: s.smtp_port,
+        timeout: s.timeout,
+        greeting_wait: s.greeting_wait.min(limit),
+        probe: q.probe.is_some(),
+        from: s.from.clone(),
+        helo: s.helo.clone(),
+        tls: s.tls.clone(),
+        max_addrs_per_host: 4,
+        max_hosts: 10,
+        limits: st.limits.clone(),
+        activity: mxray_run::Activity::new(),
+        policy: s.policy.clone(),
+    };
+    let run = mxray_diagnose::diagnose_full(&s.dns, &target, &opts, Some(&sender));
+    match tokio::time::timeout(limit, run).await {
+        Ok(report) => Ok(Json(Document::new(report)).into_response()),
+        Err(_) => {
+            let doing = opts
+                .activity
+                .longest()
+                .map(|(what, _, _)| format!(" (still waiting for {what})"))
+                .unwrap_or_default();
+            Err(ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "the diagnosis did not finish within {}s{}: ask again with a longer deadline (at most {}s)",
+                    limit.as_secs(),
+                    mxray_core::escape_text(&doing),
+                    MAX_DEADLINE.as_secs()
+                ),
+            ))
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyRequest {
+    address: String,
+    deadline: Option<String>,
+}
+
+/// `POST /v1/verify` `{"address": ..., "deadline": "10s"}`: one address in real time, the
+/// `verify --json` result. Greylisting or a throttling provider that does not clear within
+/// the deadline answers `unknown` with `retry_after_s` (and a `Retry-After` header), never a
+/// hang and never `undeliverable`.
+async fn verify(
+    State(st): State<Shared>,
+    body: Result<Json<VerifyRequest>, axum::extract::rejection::JsonRejection>,
+) -> Result<Response, ApiError> {
+    let Json(req) = body.map_err(|e| {
+        ApiError::bad(format!(
+            "expected {{\"address\": \"user@example.com\", \"deadline\": \"10s\"}}: {}",
+            e.body_text()
+        ))
+    })?;
+    let s = &st.s;
+    let limit = deadline(req.deadline.as_deref(), Duration::from_secs(10))?;
+    let cfg = Config {
+        smtp_port: s.smtp_port,
+        timeout: s.timeout.min(limit),
+        greeting_wait: s.greeting_wait.min(limit),
+        from: s.from.clone(),
+        helo: s.helo.clone(),
+        greylist_retry: s.greylist_retry,
+        deadline: limit,
+        rcpt_per_transaction: 20,
+        source_ips: Vec::new(),
+        budget: s.verify_budget,
+        domain_concurrency: 1,
+        detect_catch_all: true,
+        tls: s.tls.clone(),
+        transcript: false,
+        policy: s.policy.clone(),
+    };
+    let engine = Arc::new(Engine::sharing(s.dns.clone(), cfg, st.budgets.clone()));
+    let item = Item {
+        index: 0,
+        input: req.address,
+        row: Vec::new(),
+    };
+    // The engine gives up on transient answers at the deadline; DNS and a silent host get a
+    // little more before the hard stop.
+    let hard = limit + s.timeout.min(Duration::from_secs(5));
+    let results = tokio::time::timeout(hard, mxray_verify::run::verify_all(engine, vec![item]))
+        .await
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                format!(
+                    "no answer within {}s: the address's MX hosts are slow; ask again later",
+                    hard.as_secs()
+                ),
+            )
+        })?;
+    let Some(result) = results.into_iter().next() else {
+        return Err(ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "the verification ended without a result",
+        ));
+    };
+    Ok(verify_response(result))
+}
+
+fn verify_response(result: VerifyResult) -> Response {
+    let retry = result.retry_after_s;
+    let mut r = Json(Document::new(result)).into_response();
+    if let Some(s) = retry {
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, HeaderValue::from(s));
+    }
+    r
+}

@@ -1,0 +1,15 @@
+//! mxray-serve: the HTTP API in front of the same libraries as the CLI, with the same JSON
+//! documents (`schema_version` and all), behind API keys and the public-only address policy.
+//!
+//! # Layout
+//! - `keys.rs`: API keys, created and shown once, stored hashed in `DATA/mxray.db`.
+//! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
+//!   `/v1/verify`), the key check, body limits and deadlines.
+//!
+//! The binary's `mxray serve` builds a [`Settings`] from its flags and calls [`serve`].
+
+mod app;
+pub mod keys;
+
+pub use app::{Settings, bind, router, serve};
+pub use keys::{KeyError, KeyInfo, KeyStore};

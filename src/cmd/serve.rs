@@ -1,0 +1,231 @@
+//! `mxray serve`: the HTTP API (mxray-serve) from the command line's flags, and `serve keys`
+//! to create, list and revoke its API keys.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{Args, Subcommand};
+use mxray_serve::{KeyStore, Settings};
+
+use crate::cli::{GlobalArgs, ProbeArgs, parse_cidr, parse_duration};
+use crate::render::Render;
+use crate::{ResultExt, bad_input, exit};
+
+const SERVE_HELP: &str = "\
+Examples:
+  KEY=$(mxray serve keys create --name ci --data ./mxray-data | tail -n 1)
+  mxray serve --listen 127.0.0.1:8025 --data ./mxray-data &
+  until curl -sf http://127.0.0.1:8025/healthz >/dev/null; do sleep 0.2; done
+  curl -s -H \"Authorization: Bearer $KEY\" --data-binary '421 4.4.2 Connection closed' http://127.0.0.1:8025/v1/explain
+  kill %1
+
+Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: POST /v1/explain (text in,
+JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
+POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}. The documents are those of --json
+(docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:
+--allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only.
+
+Exit codes: 0 stopped by Ctrl-C or SIGTERM; 2 bad flags (--no-auth on a public address);
+3 the address cannot be bound or the data directory cannot be used.";
+
+#[derive(Debug, Args)]
+#[command(after_help = SERVE_HELP, args_conflicts_with_subcommands = true)]
+pub struct ServeArgs {
+    #[command(subcommand)]
+    pub keys: Option<ServeCommand>,
+
+    /// Address and port to listen on (port 0: a free one, printed on start).
+    #[arg(long, value_name = "IP:PORT", default_value = "127.0.0.1:8025")]
+    pub listen: SocketAddr,
+
+    /// Directory for the API keys (mxray.db); created when missing.
+    #[arg(long, value_name = "DIR", default_value = "mxray-data")]
+    pub data: PathBuf,
+
+    /// Answer /v1 without API keys: only on a loopback --listen address.
+    #[arg(long)]
+    pub no_auth: bool,
+
+    /// A private range that may be contacted all the same (repeatable): 127.0.0.0/8 for a lab.
+    #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
+    pub allow_private: Vec<ipnet::IpNet>,
+
+    #[command(flatten)]
+    pub https: crate::cli::HttpsArgs,
+
+    /// First retry after greylisting; a real-time answer reports it as retry_after_s.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    pub greylist_retry: Duration,
+
+    /// Simultaneous SMTP sessions per mailbox provider, across every request.
+    #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub per_provider: u16,
+
+    #[command(flatten)]
+    pub probe_args: ProbeArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeCommand {
+    /// Manage API keys: create (prints the key once), list, revoke.
+    #[command(subcommand)]
+    Keys(KeysCommand),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum KeysCommand {
+    /// A new key: printed once, alone on the last line of standard output; only its hash is kept.
+    Create {
+        #[arg(long, value_name = "NAME")]
+        name: String,
+        #[arg(long, value_name = "DIR", default_value = "mxray-data")]
+        data: PathBuf,
+    },
+    /// Every key: id, name, creation time, revoked or not (never the key).
+    List {
+        #[arg(long, value_name = "DIR", default_value = "mxray-data")]
+        data: PathBuf,
+    },
+    /// Revoke a key by id: requests with it get 403 from now on.
+    Revoke {
+        id: i64,
+        #[arg(long, value_name = "DIR", default_value = "mxray-data")]
+        data: PathBuf,
+    },
+}
+
+pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    if let Some(ServeCommand::Keys(k)) = &args.keys {
+        return keys(k, r);
+    }
+    if args.no_auth && !args.listen.ip().is_loopback() {
+        return Err(bad_input(format!(
+            "--no-auth on {}: without keys the API may only listen on loopback (127.0.0.1 or ::1); create a key with: mxray serve keys create --name NAME --data {}",
+            args.listen,
+            args.data.display()
+        )));
+    }
+    let keys = if args.no_auth {
+        None
+    } else {
+        Some(Arc::new(KeyStore::open(&args.data).environment()?))
+    };
+    let tls = Arc::new(args.probe_args.tls()?);
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    rt.block_on(async {
+        let dns = super::new_dns(global)?;
+        let settings = Settings {
+            dns,
+            smtp_port: global.smtp_port.unwrap_or(25),
+            timeout: global.timeout,
+            greeting_wait: args.probe_args.greeting_wait,
+            from: args.probe_args.from.clone(),
+            helo: args.probe_args.helo(),
+            tls,
+            https_port: args.https.https_port,
+            dnsbls: mxray_diagnose::default_zones(),
+            policy: mxray_net::AddressPolicy::public_only(args.allow_private.clone()),
+            keys,
+            verify_budget: mxray_verify::BudgetLimits {
+                max_sessions: args.per_provider as usize,
+                connects_per_minute: 60,
+            },
+            greylist_retry: args.greylist_retry,
+            per_address: 2,
+        };
+        let listener = mxray_serve::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))
+            .environment()?;
+        let bound = listener.local_addr().context("the listening address")?;
+        eprintln!(
+            "mxray serve: listening on http://{bound} ({}); Ctrl-C or SIGTERM stops it",
+            if args.no_auth {
+                "no API keys: loopback only".to_string()
+            } else {
+                format!("API keys from {}", args.data.display())
+            }
+        );
+        mxray_serve::serve(listener, settings, stopped())
+            .await
+            .context("serving")
+            .environment()?;
+        eprintln!("mxray serve: stopped");
+        Ok(exit::OK)
+    })
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn stopped() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match signal(SignalKind::terminate()) {
+        Ok(mut term) => {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+        }
+        Err(_) => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
+}
+
+fn keys(k: &KeysCommand, r: &Render) -> anyhow::Result<u8> {
+    use std::io::Write;
+    let mut out = r.stdout();
+    match k {
+        KeysCommand::Create { name, data } => {
+            if name.trim().is_empty() || name.chars().any(char::is_control) {
+                return Err(bad_input(
+                    "--name: give the key a printable name (who or what uses it)",
+                ));
+            }
+            let store = KeyStore::open(data).environment()?;
+            let (info, key) = store.create(name.trim()).environment()?;
+            writeln!(
+                out,
+                "key {} ({}) created in {}; it is shown this once:",
+                info.id,
+                info.name,
+                data.display()
+            )?;
+            writeln!(out, "{key}")?;
+        }
+        KeysCommand::List { data } => {
+            let store = KeyStore::open(data).environment()?;
+            let list = store.list().environment()?;
+            if r.json {
+                for k in &list {
+                    r.json_line(&mut out, k)?;
+                }
+            } else if list.is_empty() {
+                writeln!(out, "no keys in {}", data.display())?;
+            } else {
+                for k in &list {
+                    writeln!(
+                        out,
+                        "{:>4}  {:<24} created {}{}",
+                        k.id,
+                        mxray_core::escape_text(&k.name),
+                        k.created,
+                        if k.revoked { "  REVOKED" } else { "" }
+                    )?;
+                }
+            }
+        }
+        KeysCommand::Revoke { id, data } => {
+            let store = KeyStore::open(data).environment()?;
+            store.revoke(*id).bad_input()?;
+            writeln!(out, "key {id} revoked")?;
+        }
+    }
+    out.flush()?;
+    Ok(exit::OK)
+}

@@ -1,0 +1,362 @@
+//! `mxray serve` end to end: the real binary as a server process on a free loopback port, in
+//! front of a lab world, asked over real sockets; keys made with `mxray serve keys`.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use serde_json::Value;
+
+use crate::util::{TestLab, conforms, mxray};
+
+const WORLD: &str = r#"
+[lab]
+name = "serve"
+description = "Targets for the HTTP API"
+
+[[domains]]
+name = "fine.test"
+mx = ["10 mx.fine.test"]
+txt = ["v=spf1 mx -all"]
+
+[[hosts]]
+name = "mx.fine.test"
+address = "127.0.7.1"
+mailboxes = ["alice", "postmaster"]
+
+[[domains]]
+name = "grey.test"
+mx = ["10 mx.grey.test"]
+
+[[hosts]]
+name = "mx.grey.test"
+address = "127.0.7.2"
+mailboxes = ["alice"]
+greylist = { delay = "30s", reply = "450 4.2.0 Greylisted, please try again later" }
+"#;
+
+/// A running `mxray serve`, stopped (SIGTERM) when dropped.
+struct Server {
+    child: Child,
+    addr: SocketAddr,
+    _data: tempfile::TempDir,
+    key: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts a server for `lab` with a fresh key; `extra` flags after the lab's.
+fn start(lab: &TestLab, extra: &[&str]) -> Server {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path().to_str().expect("utf-8 path").to_string();
+    let created = mxray(
+        &["serve", "keys", "create", "--name", "tests", "--data", &d],
+        None,
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    let key = created
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string();
+    let mut args: Vec<String> = vec!["serve", "--listen", "127.0.0.1:0", "--data", &d]
+        .into_iter()
+        .map(String::from)
+        .collect();
+    args.extend(lab.flags());
+    if let Some(p) = lab.https_port() {
+        args.extend(["--https-port".to_string(), p.to_string()]);
+    }
+    args.extend(extra.iter().map(|s| s.to_string()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_mxray"))
+        .args(&args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn mxray serve");
+    let mut err = BufReader::new(child.stderr.take().expect("stderr"));
+    let mut line = String::new();
+    err.read_line(&mut line).expect("first line");
+    let addr = line
+        .split("http://")
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("no listening address in {line:?}"));
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || {
+        let mut sink = String::new();
+        let _ = err.read_to_string(&mut sink);
+    });
+    Server {
+        child,
+        addr,
+        _data: data,
+        key,
+    }
+}
+
+struct Answer {
+    status: u16,
+    headers: String,
+    body: String,
+}
+
+impl Answer {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
+    }
+
+    fn header(&self, name: &str) -> Option<String> {
+        self.headers.lines().find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+        })
+    }
+}
+
+/// One HTTP/1.1 request over a fresh connection (hand-rolled: plain HTTP on loopback, and
+/// the test sees exactly what a client gets).
+fn http(s: &Server, method: &str, path: &str, key: Option<&str>, body: &str) -> Answer {
+    let mut c = TcpStream::connect(s.addr).expect("connect to serve");
+    c.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
+    let req = format!(
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        body.len()
+    );
+    c.write_all(req.as_bytes()).expect("send");
+    let mut raw = Vec::new();
+    let _ = c.read_to_end(&mut raw);
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    Answer {
+        status,
+        headers: head.to_string(),
+        body: body.to_string(),
+    }
+}
+
+#[test]
+fn the_api_answers_with_the_cli_documents_behind_keys() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(
+        &lab,
+        &["--allow-private", "127.0.0.0/8", "--greylist-retry", "5s"],
+    );
+    let key = s.key.clone();
+    assert!(key.starts_with("mxr_"), "{key}");
+
+    assert_eq!(http(&s, "GET", "/healthz", None, "").status, 200);
+    assert_eq!(http(&s, "GET", "/readyz", None, "").status, 200);
+
+    // Keys: none is 401 with a challenge, a wrong one 403.
+    let none = http(&s, "POST", "/v1/explain", None, "421 4.4.2 closed");
+    assert_eq!(none.status, 401, "{}", none.body);
+    assert_eq!(none.header("www-authenticate").as_deref(), Some("Bearer"));
+    assert!(
+        none.json()["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("keys create"))
+    );
+    let wrong = http(
+        &s,
+        "POST",
+        "/v1/explain",
+        Some("mxr_nope"),
+        "421 4.4.2 closed",
+    );
+    assert_eq!(wrong.status, 403, "{}", wrong.body);
+
+    // explain: JSON Lines, each the CLI's document.
+    let ex = http(
+        &s,
+        "POST",
+        "/v1/explain",
+        Some(&key),
+        "421 4.4.2 Connection closed by the server\n450 4.2.0 Greylisted\n",
+    );
+    assert_eq!(ex.status, 200, "{}", ex.body);
+    let docs: Vec<Value> = ex
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("line"))
+        .collect();
+    assert_eq!(docs.len(), 2, "{}", ex.body);
+    for d in &docs {
+        conforms(&["explain"], d);
+    }
+    assert_eq!(docs[1]["situation"], "greylisted");
+    let nothing = http(&s, "POST", "/v1/explain", Some(&key), "hello");
+    assert_eq!(nothing.status, 422, "{}", nothing.body);
+    let huge = "421 4.4.2 x\n".repeat(30_000);
+    assert_eq!(
+        http(&s, "POST", "/v1/explain", Some(&key), &huge).status,
+        413
+    );
+
+    // diagnosis: the diagnose --json report.
+    let d = http(
+        &s,
+        "GET",
+        "/v1/domains/fine.test/diagnosis?only=dns,transport",
+        Some(&key),
+        "",
+    );
+    assert_eq!(d.status, 200, "{}", d.body);
+    let report = d.json();
+    conforms(&["diagnose"], &report);
+    assert_eq!(
+        report["verdict"]["overall"], "deliverable_path",
+        "{report:#}"
+    );
+    let probe = http(
+        &s,
+        "GET",
+        "/v1/domains/fine.test/diagnosis?only=transport&probe=alice@fine.test",
+        Some(&key),
+        "",
+    );
+    assert_eq!(probe.status, 200, "{}", probe.body);
+    assert!(probe.body.contains("smtp.rcpt_accepted"), "{}", probe.body);
+    for bad in [
+        "/v1/domains/not%20a%20domain/diagnosis",
+        "/v1/domains/fine.test/diagnosis?only=nope",
+        "/v1/domains/fine.test/diagnosis?probe=alice@other.test",
+        "/v1/domains/fine.test/diagnosis?deadline=1h",
+    ] {
+        let a = http(&s, "GET", bad, Some(&key), "");
+        assert_eq!(a.status, 422, "{bad}: {}", a.body);
+    }
+
+    // verify in real time: the verify --json result; greylisting is unknown with a retry.
+    let v = http(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        r#"{"address": "alice@fine.test"}"#,
+    );
+    assert_eq!(v.status, 200, "{}", v.body);
+    let r = v.json();
+    conforms(&["verify"], &r);
+    assert_eq!(
+        (r["verdict"].as_str(), r["reason"].as_str()),
+        (Some("deliverable"), Some("mailbox_exists"))
+    );
+    let g = http(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        r#"{"address": "alice@grey.test", "deadline": "2s"}"#,
+    );
+    assert_eq!(g.status, 200, "{}", g.body);
+    let r = g.json();
+    conforms(&["verify"], &r);
+    assert_eq!(
+        (r["verdict"].as_str(), r["reason"].as_str()),
+        (Some("unknown"), Some("greylisted")),
+        "{r}"
+    );
+    let after = r["retry_after_s"].as_u64().expect("retry_after_s");
+    assert!((1..=5).contains(&after), "{r}");
+    assert_eq!(g.header("retry-after"), Some(after.to_string()));
+    let bad = http(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        r#"{"adress": "typo"}"#,
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert_eq!(http(&s, "GET", "/v1/nothing", Some(&key), "").status, 404);
+}
+
+#[test]
+fn private_addresses_are_not_contacted_unless_allowed() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &[]);
+    let key = s.key.clone();
+    let d = http(
+        &s,
+        "GET",
+        "/v1/domains/fine.test/diagnosis?only=dns,transport",
+        Some(&key),
+        "",
+    );
+    assert_eq!(d.status, 200, "{}", d.body);
+    let report = d.json();
+    assert_eq!(report["verdict"]["overall"], "inconclusive", "{report:#}");
+    assert!(
+        d.body.contains("Not connected to mx.fine.test"),
+        "{}",
+        d.body
+    );
+    let v = http(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some(&key),
+        r#"{"address": "alice@fine.test"}"#,
+    );
+    assert_eq!(v.json()["reason"], "private_address", "{}", v.body);
+    let stats = lab.lab().stats();
+    let touched: u64 = stats.smtp.iter().map(|h| h.totals.connections).sum();
+    assert_eq!(touched, 0, "no connection reached the lab's SMTP hosts");
+}
+
+#[test]
+fn keys_are_listed_and_revoked_and_no_auth_is_loopback_only() {
+    let data = tempfile::tempdir().expect("tempdir");
+    let d = data.path().to_str().expect("utf-8 path");
+    let made = mxray(
+        &["serve", "keys", "create", "--name", "ci", "--data", d],
+        None,
+    );
+    assert_eq!(made.code, 0, "{}", made.stderr);
+    let key = made.stdout.lines().last().unwrap_or_default();
+    assert!(
+        key.starts_with("mxr_") && key.len() == 68,
+        "{}",
+        made.stdout
+    );
+    let list = mxray(&["serve", "keys", "list", "--data", d], None);
+    assert!(
+        list.stdout.contains("ci") && !list.stdout.contains(key),
+        "{}",
+        list.stdout
+    );
+    let rev = mxray(&["serve", "keys", "revoke", "1", "--data", d], None);
+    assert_eq!(rev.code, 0, "{}", rev.stderr);
+    assert!(
+        mxray(&["serve", "keys", "list", "--data", d], None)
+            .stdout
+            .contains("REVOKED")
+    );
+    assert_eq!(
+        mxray(&["serve", "keys", "revoke", "9", "--data", d], None).code,
+        2
+    );
+    let open = mxray(
+        &["serve", "--no-auth", "--listen", "0.0.0.0:0", "--data", d],
+        None,
+    );
+    assert_eq!(open.code, 2, "{}", open.stderr);
+    assert!(open.stderr.contains("loopback"), "{}", open.stderr);
+}
