@@ -34,6 +34,16 @@ name = "mx.grey.test"
 address = "127.0.7.2"
 mailboxes = ["alice"]
 greylist = { delay = "30s", reply = "450 4.2.0 Greylisted, please try again later" }
+
+[[domains]]
+name = "slow.test"
+mx = ["10 mx.slow.test"]
+
+[[hosts]]
+name = "mx.slow.test"
+address = "127.0.7.3"
+catch_all = true
+tarpit = { banner_delay = "2s" }
 "#;
 
 /// A running `mxray serve`, stopped (SIGTERM) when dropped.
@@ -106,6 +116,23 @@ fn start(lab: &TestLab, extra: &[&str]) -> Server {
     }
 }
 
+/// Where a request goes: a server started here, or its address (from another thread).
+trait Endpoint {
+    fn addr(&self) -> SocketAddr;
+}
+
+impl Endpoint for Server {
+    fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+}
+
+impl Endpoint for SocketAddr {
+    fn addr(&self) -> SocketAddr {
+        *self
+    }
+}
+
 struct Answer {
     status: u16,
     headers: String,
@@ -127,8 +154,8 @@ impl Answer {
 
 /// One HTTP/1.1 request over a fresh connection (hand-rolled: plain HTTP on loopback, and
 /// the test sees exactly what a client gets).
-fn http(s: &Server, method: &str, path: &str, key: Option<&str>, body: &str) -> Answer {
-    let mut c = TcpStream::connect(s.addr).expect("connect to serve");
+fn http(s: &impl Endpoint, method: &str, path: &str, key: Option<&str>, body: &str) -> Answer {
+    let mut c = TcpStream::connect(s.addr()).expect("connect to serve");
     c.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let req = format!(
@@ -286,6 +313,21 @@ fn the_api_answers_with_the_cli_documents_behind_keys() {
     );
     assert_eq!(bad.status, 422, "{}", bad.body);
     assert_eq!(http(&s, "GET", "/v1/nothing", Some(&key), "").status, 404);
+
+    // Metrics: behind the key; routes by pattern (never the domain), outcomes, providers.
+    assert_eq!(http(&s, "GET", "/metrics", None, "").status, 401);
+    let m = http(&s, "GET", "/metrics", Some(&key), "");
+    assert_eq!(m.status, 200, "{}", m.body);
+    for want in [
+        r#"mxray_http_requests_total{route="/v1/domains/{domain}/diagnosis",status="200"}"#,
+        r#"mxray_verify_results_total{verdict="unknown",reason="greylisted"} 1"#,
+        r#"mxray_diagnoses_total{verdict="deliverable_path"}"#,
+        "mxray_smtp_sessions{provider=",
+        "mxray_http_request_duration_seconds_bucket",
+    ] {
+        assert!(m.body.contains(want), "{want} not in\n{}", m.body);
+    }
+    assert!(!m.body.contains("fine.test/diagnosis"), "{}", m.body);
 }
 
 #[test]
@@ -359,4 +401,56 @@ fn keys_are_listed_and_revoked_and_no_auth_is_loopback_only() {
     );
     assert_eq!(open.code, 2, "{}", open.stderr);
     assert!(open.stderr.contains("loopback"), "{}", open.stderr);
+}
+
+/// Per-key limits: past the rate, 429 with Retry-After; past the requests in flight, 429.
+#[test]
+fn each_key_has_a_rate_and_a_number_of_requests_in_flight() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--key-rate", "1"]);
+    let codes: Vec<Answer> = (0..4)
+        .map(|_| http(&s, "POST", "/v1/explain", Some(&s.key), "421 4.4.2 closed"))
+        .collect();
+    let limited: Vec<&Answer> = codes.iter().filter(|a| a.status == 429).collect();
+    assert!(
+        !limited.is_empty(),
+        "statuses {:?}",
+        codes.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(
+        limited[0]
+            .header("retry-after")
+            .is_some_and(|v| v.parse::<u64>().is_ok_and(|n| n >= 1))
+    );
+    assert!(
+        limited[0].body.contains("--key-rate"),
+        "{}",
+        limited[0].body
+    );
+
+    let s = start(
+        &lab,
+        &[
+            "--allow-private",
+            "127.0.0.0/8",
+            "--key-concurrency",
+            "1",
+            "--greeting-wait",
+            "5s",
+        ],
+    );
+    let (addr, key) = (s.addr, s.key.clone());
+    let slow = std::thread::spawn(move || {
+        let path = "/v1/domains/slow.test/diagnosis?only=transport";
+        http(&addr, "GET", path, Some(&key), "").status
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let busy = http(&s, "POST", "/v1/explain", Some(&s.key), "421 4.4.2 closed");
+    assert_eq!(busy.status, 429, "{}", busy.body);
+    assert!(busy.body.contains("--key-concurrency"), "{}", busy.body);
+    assert_eq!(slow.join().expect("slow request"), 200);
+    assert_eq!(
+        http(&s, "POST", "/v1/explain", Some(&s.key), "421 4.4.2 closed").status,
+        200
+    );
 }

@@ -22,11 +22,13 @@ Examples:
   curl -s -H \"Authorization: Bearer $KEY\" --data-binary '421 4.4.2 Connection closed' http://127.0.0.1:8025/v1/explain
   kill %1
 
-Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: POST /v1/explain (text in,
+Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: GET /metrics (Prometheus),
+POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}. The documents are those of --json
 (docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:
---allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only.
+--allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only. Past
+a key's --key-rate or --key-concurrency: 429 with Retry-After.
 
 Exit codes: 0 stopped by Ctrl-C or SIGTERM; 2 bad flags (--no-auth on a public address);
 3 the address cannot be bound or the data directory cannot be used.";
@@ -63,6 +65,14 @@ pub struct ServeArgs {
     /// Simultaneous SMTP sessions per mailbox provider, across every request.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_provider: u16,
+
+    /// Requests per second per API key (and a burst of as many); more: 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub key_rate: u32,
+
+    /// Requests in flight at once per API key; more: 429.
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub key_concurrency: u16,
 
     #[command(flatten)]
     pub probe_args: ProbeArgs,
@@ -138,6 +148,8 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             },
             greylist_retry: args.greylist_retry,
             per_address: 2,
+            key_rate: std::num::NonZeroU32::new(args.key_rate).unwrap_or(std::num::NonZeroU32::MIN),
+            key_concurrency: args.key_concurrency as usize,
         };
         let listener = mxray_serve::bind(args.listen)
             .await

@@ -41,10 +41,55 @@ pub struct Settings {
     pub greylist_retry: Duration,
     /// Connections at once to one MX address, across all diagnoses.
     pub per_address: usize,
+    /// Requests per second per API key (a burst of as many); over it: 429 with Retry-After.
+    pub key_rate: std::num::NonZeroU32,
+    /// Requests in flight at once per API key; over it: 429.
+    pub key_concurrency: usize,
+}
+
+/// Per-key limits: a rate (GCRA, from governor) and a count of requests in flight.
+struct KeyLimits {
+    rate: governor::DefaultKeyedRateLimiter<i64>,
+    in_flight: std::sync::Mutex<std::collections::HashMap<i64, Arc<tokio::sync::Semaphore>>>,
+    concurrency: usize,
+}
+
+impl KeyLimits {
+    /// A slot for key `id`, or the 429 that says why not.
+    fn admit(&self, id: i64) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        if let Err(not_until) = self.rate.check_key(&id) {
+            let wait = not_until.wait_time_from(governor::clock::Clock::now(self.rate.clock()));
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "this API key's request rate is used up (--key-rate): wait for Retry-After seconds",
+            );
+            e.retry_after = Some(wait.as_millis().div_ceil(1000).max(1) as u64);
+            return Err(e);
+        }
+        let sem = {
+            let mut map = self.in_flight.lock().unwrap_or_else(|e| e.into_inner());
+            map.entry(id)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.concurrency.max(1))))
+                .clone()
+        };
+        sem.try_acquire_owned().map_err(|_| {
+            let mut e = ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                format!(
+                    "this API key has {} requests in flight already (--key-concurrency): wait for one to finish",
+                    self.concurrency
+                ),
+            );
+            e.retry_after = Some(1);
+            e
+        })
+    }
 }
 
 struct AppState {
     s: Settings,
+    metrics: crate::metrics::Metrics,
+    key_limits: KeyLimits,
     /// One politeness for every verification the server runs.
     budgets: Arc<Budgets>,
     limits: Arc<Limits>,
@@ -61,6 +106,12 @@ const SMALL_BODY: usize = 16 * 1024;
 /// The app: `/healthz` and `/readyz` open, `/v1` behind the key check.
 pub fn router(s: Settings) -> Router {
     let state = Arc::new(AppState {
+        metrics: crate::metrics::Metrics::new(),
+        key_limits: KeyLimits {
+            rate: governor::RateLimiter::keyed(governor::Quota::per_second(s.key_rate)),
+            in_flight: Default::default(),
+            concurrency: s.key_concurrency,
+        },
         budgets: Arc::new(Budgets::new(s.verify_budget)),
         limits: Arc::new(Limits::new(s.per_address)),
         s,
@@ -76,11 +127,17 @@ pub fn router(s: Settings) -> Router {
             post(verify).layer(DefaultBodyLimit::max(SMALL_BODY)),
         )
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
+    // Metrics name who is being verified (providers): behind a key like /v1.
+    let metrics = Router::new()
+        .route("/metrics", get(metrics_text))
+        .layer(middleware::from_fn_with_state(state.clone(), authorize));
     Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .nest("/v1", v1)
+        .merge(metrics)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(middleware::from_fn_with_state(state.clone(), measure))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
             MAX_DEADLINE + Duration::from_secs(5),
@@ -139,10 +196,14 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// `Authorization: Bearer KEY` on every `/v1` route, unless the server runs without keys.
+/// `Authorization: Bearer KEY` on every `/v1` route, unless the server runs without keys;
+/// then the key's rate and in-flight limits (without keys, one shared budget).
 async fn authorize(State(st): State<Shared>, req: Request, next: Next) -> Response {
     let Some(keys) = &st.s.keys else {
-        return next.run(req).await;
+        return match st.key_limits.admit(0) {
+            Ok(_slot) => next.run(req).await,
+            Err(e) => e.into_response(),
+        };
     };
     let given = req
         .headers()
@@ -163,7 +224,10 @@ async fn authorize(State(st): State<Shared>, req: Request, next: Next) -> Respon
     let store = keys.clone();
     let key = key.to_string();
     match tokio::task::spawn_blocking(move || store.check(&key)).await {
-        Ok(Ok(Some(_))) => next.run(req).await,
+        Ok(Ok(Some(info))) => match st.key_limits.admit(info.id) {
+            Ok(_slot) => next.run(req).await,
+            Err(e) => e.into_response(),
+        },
         Ok(Ok(None)) => ApiError::new(StatusCode::FORBIDDEN, "this API key is unknown or revoked")
             .into_response(),
         _ => ApiError::new(
@@ -172,6 +236,32 @@ async fn authorize(State(st): State<Shared>, req: Request, next: Next) -> Respon
         )
         .into_response(),
     }
+}
+
+/// Counts every request by its route (the pattern, never the path: domains are not labels)
+/// and status, with its latency.
+async fn measure(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let route = req
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or("(unmatched)".to_string(), |m| m.as_str().to_string());
+    let start = std::time::Instant::now();
+    let r = next.run(req).await;
+    st.metrics
+        .request(&route, r.status().as_u16(), start.elapsed());
+    r
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics_text(State(st): State<Shared>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        st.metrics.render(&st.budgets),
+    )
+        .into_response()
 }
 
 /// Ready when a resolver answers: without one every diagnosis would be an environment error.
@@ -311,7 +401,15 @@ async fn diagnosis(
     };
     let run = mxray_diagnose::diagnose_full(&s.dns, &target, &opts, Some(&sender));
     match tokio::time::timeout(limit, run).await {
-        Ok(report) => Ok(Json(Document::new(report)).into_response()),
+        Ok(report) => {
+            // The JSON spelling (deliverable_path), as clients read it in the report.
+            let verdict = serde_json::to_value(report.verdict.overall)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default();
+            st.metrics.diagnosed(&verdict);
+            Ok(Json(Document::new(report)).into_response())
+        }
         Err(_) => {
             let doing = opts
                 .activity
@@ -397,6 +495,8 @@ async fn verify(
             "the verification ended without a result",
         ));
     };
+    st.metrics
+        .verified(result.verdict.as_str(), result.reason.as_str());
     Ok(verify_response(result))
 }
 

@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - `keys.rs`: API keys, created and shown once, stored hashed in `DATA/mxray.db`.
+//! - `metrics.rs`: the Prometheus metrics of `GET /metrics`.
 //! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
 //!   `/v1/verify`), the key check, body limits and deadlines.
 //!
@@ -10,6 +11,7 @@
 
 mod app;
 pub mod keys;
+mod metrics;
 
 pub use app::{Settings, bind, router, serve};
 pub use keys::{KeyError, KeyInfo, KeyStore};
