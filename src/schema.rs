@@ -51,6 +51,11 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<mxray_lab::LabStats>,
     },
     Doc {
+        name: "serve-job",
+        printed_by: "mxray serve: GET and DELETE /v1/jobs/ID (a bulk job's state and progress)",
+        schema: schema_of::<mxray_serve::jobs::JobStatus>,
+    },
+    Doc {
         name: "lab-demo",
         printed_by: "mxray lab demo --json (one document)",
         schema: schema_of::<crate::cmd::demo::DemoDocument<'static>>,

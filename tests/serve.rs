@@ -44,14 +44,33 @@ name = "mx.slow.test"
 address = "127.0.7.3"
 catch_all = true
 tarpit = { banner_delay = "2s" }
+
+[[domains]]
+name = "bulk.test"
+mx = ["10 mx.bulk.test"]
+
+[[hosts]]
+name = "mx.bulk.test"
+address = "127.0.7.4"
+catch_all = true
+tarpit = { reply_delay = "100ms" }
 "#;
 
 /// A running `mxray serve`, stopped (SIGTERM) when dropped.
 struct Server {
     child: Child,
     addr: SocketAddr,
-    _data: tempfile::TempDir,
+    data: Option<tempfile::TempDir>,
     key: String,
+}
+
+impl Server {
+    /// kill -9: no chance to save anything; the data directory is handed back for a restart.
+    fn kill_hard(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self.data.take().expect("data directory")
+    }
 }
 
 impl Drop for Server {
@@ -65,19 +84,14 @@ impl Drop for Server {
 
 /// Starts a server for `lab` with a fresh key; `extra` flags after the lab's.
 fn start(lab: &TestLab, extra: &[&str]) -> Server {
-    let data = tempfile::tempdir().expect("tempdir");
+    start_in(lab, tempfile::tempdir().expect("tempdir"), None, extra)
+}
+
+/// Starts a server on the data directory `data` (a restart when it was used before), with
+/// `key` or a fresh one.
+fn start_in(lab: &TestLab, data: tempfile::TempDir, key: Option<String>, extra: &[&str]) -> Server {
     let d = data.path().to_str().expect("utf-8 path").to_string();
-    let created = mxray(
-        &["serve", "keys", "create", "--name", "tests", "--data", &d],
-        None,
-    );
-    assert_eq!(created.code, 0, "{}", created.stderr);
-    let key = created
-        .stdout
-        .lines()
-        .last()
-        .unwrap_or_default()
-        .to_string();
+    let key = key.unwrap_or_else(|| fresh_key(&d));
     let mut args: Vec<String> = vec!["serve", "--listen", "127.0.0.1:0", "--data", &d]
         .into_iter()
         .map(String::from)
@@ -111,9 +125,23 @@ fn start(lab: &TestLab, extra: &[&str]) -> Server {
     Server {
         child,
         addr,
-        _data: data,
+        data: Some(data),
         key,
     }
+}
+
+fn fresh_key(data: &str) -> String {
+    let created = mxray(
+        &["serve", "keys", "create", "--name", "tests", "--data", data],
+        None,
+    );
+    assert_eq!(created.code, 0, "{}", created.stderr);
+    created
+        .stdout
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .to_string()
 }
 
 /// Where a request goes: a server started here, or its address (from another thread).
@@ -172,11 +200,32 @@ fn http(s: &impl Endpoint, method: &str, path: &str, key: Option<&str>, body: &s
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0);
+    let chunked = head
+        .to_ascii_lowercase()
+        .contains("transfer-encoding: chunked");
     Answer {
         status,
         headers: head.to_string(),
-        body: body.to_string(),
+        body: if chunked {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
     }
+}
+
+/// A chunked body (streamed results) as its plain bytes.
+fn dechunk(mut rest: &str) -> String {
+    let mut out = String::new();
+    while let Some((size, tail)) = rest.split_once("\r\n") {
+        let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);
+        if n == 0 || tail.len() < n {
+            break;
+        }
+        out.push_str(&tail[..n]);
+        rest = tail[n..].trim_start_matches("\r\n");
+    }
+    out
 }
 
 #[test]
@@ -453,4 +502,158 @@ fn each_key_has_a_rate_and_a_number_of_requests_in_flight() {
         http(&s, "POST", "/v1/explain", Some(&s.key), "421 4.4.2 closed").status,
         200
     );
+}
+
+/// Polls a job until `until` holds for its status (at most 60 s).
+fn poll(s: &Server, id: &str, until: impl Fn(&Value) -> bool) -> Value {
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let a = http(s, "GET", &format!("/v1/jobs/{id}"), Some(&s.key), "");
+        assert_eq!(a.status, 200, "{}", a.body);
+        let v = a.json();
+        if until(&v) {
+            return v;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "job never got there: {v}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// A bulk job: queued, run, counted, its results in input order as JSON Lines or CSV; only
+/// its key sees it; a server killed with -9 resumes it after a restart and every address
+/// gets exactly one result.
+#[test]
+fn jobs_run_survive_kill_9_and_give_every_address_once() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
+    let body = r#"{"kind": "verify", "addresses": ["alice@fine.test", "nobody@fine.test", "bad address"]}"#;
+    let sub = http(&s, "POST", "/v1/jobs", Some(&s.key), body);
+    assert_eq!(sub.status, 202, "{}", sub.body);
+    let id = sub.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(sub.header("location"), Some(format!("/v1/jobs/{id}")));
+    let done = poll(&s, &id, |v| v["state"] == "done");
+    conforms(&["serve-job"], &done);
+    assert_eq!(
+        (done["total"].as_u64(), done["done"].as_u64()),
+        (Some(3), Some(3)),
+        "{done}"
+    );
+    assert_eq!(done["counts"]["deliverable"], 1, "{done}");
+    assert_eq!(done["counts"]["undeliverable"], 2, "{done}");
+    let lines = job_results(&s, &id);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for l in &lines {
+        conforms(&["verify"], l);
+    }
+    assert_eq!(lines[0]["address"], "alice@fine.test");
+    let csv = http(
+        &s,
+        "GET",
+        &format!("/v1/jobs/{id}/results?format=csv"),
+        Some(&s.key),
+        "",
+    );
+    assert!(
+        csv.body.starts_with("address,normalized,verdict"),
+        "{}",
+        csv.body
+    );
+    assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
+    // Another key does not see it; bad kinds and empty lists are refused.
+    let d = s
+        .data
+        .as_ref()
+        .expect("data")
+        .path()
+        .to_str()
+        .expect("utf-8")
+        .to_string();
+    let other = fresh_key(&d);
+    assert_eq!(
+        http(&s, "GET", &format!("/v1/jobs/{id}"), Some(&other), "").status,
+        404
+    );
+    assert_eq!(
+        http(
+            &s,
+            "POST",
+            "/v1/jobs",
+            Some(&s.key),
+            r#"{"kind": "diagnose", "addresses": []}"#
+        )
+        .status,
+        422
+    );
+    assert_eq!(
+        http(
+            &s,
+            "POST",
+            "/v1/jobs",
+            Some(&s.key),
+            r#"{"kind": "verify", "addresses": []}"#
+        )
+        .status,
+        422
+    );
+
+    // A slower job (one text line per address), killed mid-run, resumed after a restart.
+    let list: Vec<String> = (0..40).map(|i| format!("user{i}@bulk.test")).collect();
+    let mut c = TcpStream::connect(s.addr).expect("connect");
+    let text = list.join("\n");
+    let req = format!(
+        "POST /v1/jobs HTTP/1.1\r\nHost: t\r\nConnection: close\r\nAuthorization: Bearer {}\r\nContent-Type: text/plain\r\nContent-Length: {}\r\n\r\n{text}",
+        s.key,
+        text.len()
+    );
+    c.write_all(req.as_bytes()).expect("send");
+    let mut raw = String::new();
+    let _ = c.read_to_string(&mut raw);
+    let id = raw
+        .split("\"id\":\"")
+        .nth(1)
+        .and_then(|r| r.split('"').next())
+        .unwrap_or_else(|| panic!("no id in {raw}"))
+        .to_string();
+    poll(&s, &id, |v| v["done"].as_u64().is_some_and(|n| n >= 3));
+    let key = s.key.clone();
+    let data = s.kill_hard();
+    let s = start_in(&lab, data, Some(key), &["--allow-private", "127.0.0.0/8"]);
+    let done = poll(&s, &id, |v| v["state"] == "done");
+    assert_eq!(
+        (done["total"].as_u64(), done["done"].as_u64()),
+        (Some(40), Some(40)),
+        "{done}"
+    );
+    let got: Vec<String> = job_results(&s, &id)
+        .iter()
+        .map(|v| v["address"].as_str().unwrap_or_default().to_string())
+        .collect();
+    assert_eq!(got, list, "every address once, in input order");
+    // Cancelling a finished job leaves it done.
+    let c = http(&s, "DELETE", &format!("/v1/jobs/{id}"), Some(&s.key), "");
+    assert_eq!(c.json()["state"], "done", "{}", c.body);
+}
+
+/// A job's results as JSON Lines, each checked against the verify schema.
+fn job_results(s: &Server, id: &str) -> Vec<Value> {
+    let res = http(
+        s,
+        "GET",
+        &format!("/v1/jobs/{id}/results"),
+        Some(&s.key),
+        "",
+    );
+    assert_eq!(res.status, 200, "{}", res.body);
+    let lines: Vec<Value> = res
+        .body
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    for l in &lines {
+        conforms(&["verify"], l);
+    }
+    lines
 }

@@ -25,7 +25,9 @@ Examples:
 Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: GET /metrics (Prometheus),
 POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
-POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}. The documents are those of --json
+POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",
+\"addresses\": [...]} (or one address per line), GET and DELETE /v1/jobs/ID, GET
+/v1/jobs/ID/results (JSON Lines, or ?format=csv). Jobs resume after a restart. The documents are those of --json
 (docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:
 --allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only. Past
 a key's --key-rate or --key-concurrency: 429 with Retry-After.
@@ -65,6 +67,11 @@ pub struct ServeArgs {
     /// Simultaneous SMTP sessions per mailbox provider, across every request.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_provider: u16,
+
+    /// How long a job's domain may stay transient (greylisting, throttling) before its
+    /// addresses are `unknown`.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub job_deadline: Duration,
 
     /// Requests per second per API key (and a burst of as many); more: 429 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -150,6 +157,8 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             per_address: 2,
             key_rate: std::num::NonZeroU32::new(args.key_rate).unwrap_or(std::num::NonZeroU32::MIN),
             key_concurrency: args.key_concurrency as usize,
+            data: args.data.clone(),
+            job_deadline: args.job_deadline,
         };
         let listener = mxray_serve::bind(args.listen)
             .await

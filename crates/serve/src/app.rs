@@ -45,7 +45,15 @@ pub struct Settings {
     pub key_rate: std::num::NonZeroU32,
     /// Requests in flight at once per API key; over it: 429.
     pub key_concurrency: usize,
+    /// The data directory: keys, and the jobs' lists and results.
+    pub data: std::path::PathBuf,
+    /// How long a job's domain may stay transient (greylisting, throttling) before `unknown`.
+    pub job_deadline: Duration,
 }
+
+/// The API key a request came with (0 without keys): jobs belong to it.
+#[derive(Debug, Clone, Copy)]
+struct Owner(i64);
 
 /// Per-key limits: a rate (GCRA, from governor) and a count of requests in flight.
 struct KeyLimits {
@@ -87,6 +95,7 @@ impl KeyLimits {
 }
 
 struct AppState {
+    jobs: Arc<crate::jobs::Jobs>,
     s: Settings,
     metrics: crate::metrics::Metrics,
     key_limits: KeyLimits,
@@ -102,17 +111,30 @@ const MAX_DEADLINE: Duration = Duration::from_secs(120);
 /// Request bodies: explain takes pasted replies and log excerpts; the rest take small JSON.
 const EXPLAIN_BODY: usize = 256 * 1024;
 const SMALL_BODY: usize = 16 * 1024;
+/// A job's list: a million addresses of ordinary length.
+const JOB_BODY: usize = 64 * 1024 * 1024;
 
-/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check.
-pub fn router(s: Settings) -> Router {
+/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check. Starts the jobs'
+/// worker (call inside the runtime); jobs left unfinished by the last run are resumed.
+pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
+    let budgets = Arc::new(Budgets::new(s.verify_budget));
+    let jobs = crate::jobs::Jobs::start(
+        &s.data,
+        crate::jobs::Worker {
+            dns: s.dns.clone(),
+            config: verify_config(&s, s.job_deadline),
+            budgets: budgets.clone(),
+        },
+    )?;
     let state = Arc::new(AppState {
+        jobs,
         metrics: crate::metrics::Metrics::new(),
         key_limits: KeyLimits {
             rate: governor::RateLimiter::keyed(governor::Quota::per_second(s.key_rate)),
             in_flight: Default::default(),
             concurrency: s.key_concurrency,
         },
-        budgets: Arc::new(Budgets::new(s.verify_budget)),
+        budgets,
         limits: Arc::new(Limits::new(s.per_address)),
         s,
     });
@@ -126,12 +148,18 @@ pub fn router(s: Settings) -> Router {
             "/verify",
             post(verify).layer(DefaultBodyLimit::max(SMALL_BODY)),
         )
+        .route(
+            "/jobs",
+            post(submit_job).layer(DefaultBodyLimit::max(JOB_BODY)),
+        )
+        .route("/jobs/{id}", get(job_status).delete(cancel_job))
+        .route("/jobs/{id}/results", get(job_results))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     // Metrics name who is being verified (providers): behind a key like /v1.
     let metrics = Router::new()
         .route("/metrics", get(metrics_text))
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .nest("/v1", v1)
@@ -142,7 +170,8 @@ pub fn router(s: Settings) -> Router {
             StatusCode::GATEWAY_TIMEOUT,
             MAX_DEADLINE + Duration::from_secs(5),
         ))
-        .with_state(state)
+        .with_state(state);
+    Ok(app)
 }
 
 /// Binds the listening socket (port 0: a free one; `local_addr` says which).
@@ -156,7 +185,8 @@ pub async fn serve(
     s: Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(s))
+    let app = router(s).map_err(std::io::Error::other)?;
+    axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
 }
@@ -199,7 +229,9 @@ impl IntoResponse for ApiError {
 /// `Authorization: Bearer KEY` on every `/v1` route, unless the server runs without keys;
 /// then the key's rate and in-flight limits (without keys, one shared budget).
 async fn authorize(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let mut req = req;
     let Some(keys) = &st.s.keys else {
+        req.extensions_mut().insert(Owner(0));
         return match st.key_limits.admit(0) {
             Ok(_slot) => next.run(req).await,
             Err(e) => e.into_response(),
@@ -225,7 +257,10 @@ async fn authorize(State(st): State<Shared>, req: Request, next: Next) -> Respon
     let key = key.to_string();
     match tokio::task::spawn_blocking(move || store.check(&key)).await {
         Ok(Ok(Some(info))) => match st.key_limits.admit(info.id) {
-            Ok(_slot) => next.run(req).await,
+            Ok(_slot) => {
+                req.extensions_mut().insert(Owner(info.id));
+                next.run(req).await
+            }
             Err(e) => e.into_response(),
         },
         Ok(Ok(None)) => ApiError::new(StatusCode::FORBIDDEN, "this API key is unknown or revoked")
@@ -452,23 +487,7 @@ async fn verify(
     })?;
     let s = &st.s;
     let limit = deadline(req.deadline.as_deref(), Duration::from_secs(10))?;
-    let cfg = Config {
-        smtp_port: s.smtp_port,
-        timeout: s.timeout.min(limit),
-        greeting_wait: s.greeting_wait.min(limit),
-        from: s.from.clone(),
-        helo: s.helo.clone(),
-        greylist_retry: s.greylist_retry,
-        deadline: limit,
-        rcpt_per_transaction: 20,
-        source_ips: Vec::new(),
-        budget: s.verify_budget,
-        domain_concurrency: 1,
-        detect_catch_all: true,
-        tls: s.tls.clone(),
-        transcript: false,
-        policy: s.policy.clone(),
-    };
+    let cfg = verify_config(s, limit);
     let engine = Arc::new(Engine::sharing(s.dns.clone(), cfg, st.budgets.clone()));
     let item = Item {
         index: 0,
@@ -498,6 +517,177 @@ async fn verify(
     st.metrics
         .verified(result.verdict.as_str(), result.reason.as_str());
     Ok(verify_response(result))
+}
+
+/// The engine's settings for a verification with `deadline` (real time: the request's; a job:
+/// `--job-deadline`); no step waits longer than the deadline.
+fn verify_config(s: &Settings, deadline: Duration) -> Config {
+    Config {
+        smtp_port: s.smtp_port,
+        timeout: s.timeout.min(deadline),
+        greeting_wait: s.greeting_wait.min(deadline),
+        from: s.from.clone(),
+        helo: s.helo.clone(),
+        greylist_retry: s.greylist_retry,
+        deadline,
+        rcpt_per_transaction: 20,
+        source_ips: Vec::new(),
+        budget: s.verify_budget,
+        // Jobs spread over domains; a real-time request has one.
+        domain_concurrency: 16,
+        detect_catch_all: true,
+        tls: s.tls.clone(),
+        transcript: false,
+        policy: s.policy.clone(),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct JobRequest {
+    kind: String,
+    #[serde(default)]
+    addresses: Vec<String>,
+}
+
+/// `POST /v1/jobs`: `{"kind": "verify", "addresses": [...]}`, or a text body with one address
+/// per line; 202 with the job's id (and `Location`).
+async fn submit_job(
+    State(st): State<Shared>,
+    axum::Extension(Owner(owner)): axum::Extension<Owner>,
+    headers: axum::http::HeaderMap,
+    body: String,
+) -> Result<Response, ApiError> {
+    let json = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|t| t.starts_with("application/json"));
+    let addresses: Vec<String> = if json {
+        let req: JobRequest = serde_json::from_str(&body).map_err(|e| {
+            ApiError::bad(format!(
+                "expected {{\"kind\": \"verify\", \"addresses\": [\"user@example.com\"]}}: {e}"
+            ))
+        })?;
+        if req.kind != "verify" {
+            return Err(ApiError::bad(format!(
+                "kind {:?}: only \"verify\" jobs exist so far (diagnose a domain with GET /v1/domains/DOMAIN/diagnosis)",
+                mxray_core::escape_text(&req.kind)
+            )));
+        }
+        req.addresses
+    } else {
+        body.lines().map(str::to_string).collect()
+    };
+    let jobs = st.jobs.clone();
+    let id = on_jobs(move || jobs.submit(owner, &addresses)).await?;
+    let mut r = (
+        StatusCode::ACCEPTED,
+        Json(Document::new(
+            serde_json::json!({ "id": id, "state": "queued" }),
+        )),
+    )
+        .into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{id}")) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(r)
+}
+
+/// Runs `f` (SQLite and file work) off the async threads; its error as the API's.
+async fn on_jobs<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, crate::jobs::JobError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?
+        .map_err(job_error)
+}
+
+fn job_error(e: crate::jobs::JobError) -> ApiError {
+    use crate::jobs::JobError;
+    match e {
+        JobError::Full => {
+            let mut a = ApiError::new(StatusCode::TOO_MANY_REQUESTS, e.to_string());
+            a.retry_after = Some(60);
+            a
+        }
+        JobError::Empty | JobError::Input(_) => ApiError::bad(e.to_string()),
+        JobError::Store { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+    }
+}
+
+fn no_such_job() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "no such job for this API key")
+}
+
+/// `GET /v1/jobs/{id}`: state, progress, counts by verdict, ETA.
+async fn job_status(
+    State(st): State<Shared>,
+    axum::Extension(Owner(owner)): axum::Extension<Owner>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let jobs = st.jobs.clone();
+    let status = on_jobs(move || jobs.status(owner, &id))
+        .await?
+        .ok_or_else(no_such_job)?;
+    Ok(Json(Document::new(status)).into_response())
+}
+
+/// `DELETE /v1/jobs/{id}`: cancels a queued or running job; what it decided stays readable.
+async fn cancel_job(
+    State(st): State<Shared>,
+    axum::Extension(Owner(owner)): axum::Extension<Owner>,
+    Path(id): Path<String>,
+) -> Result<Response, ApiError> {
+    let jobs = st.jobs.clone();
+    let status = on_jobs(move || jobs.cancel(owner, &id))
+        .await?
+        .ok_or_else(no_such_job)?;
+    Ok(Json(Document::new(status)).into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct ResultsQuery {
+    format: Option<String>,
+}
+
+/// `GET /v1/jobs/{id}/results`: the results stored so far, in input order, streamed as JSON
+/// Lines (the `verify --json` documents) or `?format=csv`.
+async fn job_results(
+    State(st): State<Shared>,
+    axum::Extension(Owner(owner)): axum::Extension<Owner>,
+    Path(id): Path<String>,
+    Query(q): Query<ResultsQuery>,
+) -> Result<Response, ApiError> {
+    let csv = match q.format.as_deref() {
+        None | Some("jsonl") => false,
+        Some("csv") => true,
+        Some(other) => {
+            return Err(ApiError::bad(format!(
+                "format {:?}: jsonl (the default) or csv",
+                mxray_core::escape_text(other)
+            )));
+        }
+    };
+    let jobs = st.jobs.clone();
+    let path = on_jobs(move || jobs.results_path(owner, &id))
+        .await?
+        .ok_or_else(no_such_job)?;
+    let (tx, rx) = tokio::sync::mpsc::channel(64);
+    tokio::task::spawn_blocking(move || crate::jobs::stream_results(path, csv, tx));
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|chunk| (chunk, rx))
+    });
+    let kind = if csv {
+        "text/csv"
+    } else {
+        "application/x-ndjson"
+    };
+    Ok((
+        [(header::CONTENT_TYPE, kind)],
+        axum::body::Body::from_stream(stream),
+    )
+        .into_response())
 }
 
 fn verify_response(result: VerifyResult) -> Response {

@@ -57,6 +57,12 @@ impl KeyStore {
             path: path.clone(),
             source,
         })?;
+        // The server and `serve keys` may write the file at once: wait for each other a while.
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(|source| KeyError::Db {
+                path: path.clone(),
+                source,
+            })?;
         db.execute_batch(
             "CREATE TABLE IF NOT EXISTS api_keys (
                  id INTEGER PRIMARY KEY,

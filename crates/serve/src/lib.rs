@@ -3,6 +3,7 @@
 //!
 //! # Layout
 //! - `keys.rs`: API keys, created and shown once, stored hashed in `DATA/mxray.db`.
+//! - `jobs.rs`: bulk verification jobs: queued, run by one worker, resumed after a restart.
 //! - `metrics.rs`: the Prometheus metrics of `GET /metrics`.
 //! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
 //!   `/v1/verify`), the key check, body limits and deadlines.
@@ -10,6 +11,7 @@
 //! The binary's `mxray serve` builds a [`Settings`] from its flags and calls [`serve`].
 
 mod app;
+pub mod jobs;
 pub mod keys;
 mod metrics;
 

@@ -149,3 +149,95 @@ impl Store {
         Ok(())
     }
 }
+
+/// A store read while another handle may be writing it (a job in progress): read-only, no
+/// lock (WAL lets readers in beside the writer). A store not created yet reads as empty.
+pub struct StoreReader {
+    conn: Option<Connection>,
+    path: String,
+}
+
+impl StoreReader {
+    pub fn open(path: &Path) -> Result<StoreReader, StoreError> {
+        let shown = path.display().to_string();
+        if !path.exists() {
+            return Ok(StoreReader {
+                conn: None,
+                path: shown,
+            });
+        }
+        let conn = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| StoreError::Sqlite {
+                path: shown.clone(),
+                error: e.to_string(),
+            })?;
+        Ok(StoreReader {
+            conn: Some(conn),
+            path: shown,
+        })
+    }
+
+    fn err(&self, e: impl std::fmt::Display) -> StoreError {
+        StoreError::Sqlite {
+            path: self.path.clone(),
+            error: e.to_string(),
+        }
+    }
+
+    /// The connection, once the writer has created the results table (the file exists a
+    /// moment before: it is the writer's lock).
+    fn ready(&self) -> Result<Option<&Connection>, StoreError> {
+        let Some(conn) = &self.conn else {
+            return Ok(None);
+        };
+        let tables: i64 = conn
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'results'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| self.err(e))?;
+        Ok((tables > 0).then_some(conn))
+    }
+
+    /// Results stored, by verdict.
+    pub fn counts(&self) -> Result<BTreeMap<String, u64>, StoreError> {
+        let Some(conn) = self.ready()? else {
+            return Ok(BTreeMap::new());
+        };
+        let mut stmt = conn
+            .prepare("SELECT json_extract(result, '$.verdict'), count(*) FROM results GROUP BY 1")
+            .map_err(|e| self.err(e))?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?))
+            })
+            .map_err(|e| self.err(e))?;
+        let mut out = BTreeMap::new();
+        for row in rows {
+            let (verdict, n) = row.map_err(|e| self.err(e))?;
+            out.insert(verdict.unwrap_or_default(), n.max(0) as u64);
+        }
+        Ok(out)
+    }
+
+    /// Each stored result in input order, until `f` returns false (a reader went away).
+    pub fn each(&self, mut f: impl FnMut(u64, VerifyResult) -> bool) -> Result<(), StoreError> {
+        let Some(conn) = self.ready()? else {
+            return Ok(());
+        };
+        let mut stmt = conn
+            .prepare("SELECT idx, result FROM results ORDER BY idx")
+            .map_err(|e| self.err(e))?;
+        let mut rows = stmt.query([]).map_err(|e| self.err(e))?;
+        while let Some(row) = rows.next().map_err(|e| self.err(e))? {
+            let idx: i64 = row.get(0).map_err(|e| self.err(e))?;
+            let json: String = row.get(1).map_err(|e| self.err(e))?;
+            let result: VerifyResult = serde_json::from_str(&json).map_err(|e| self.err(e))?;
+            if !f(idx.max(0) as u64, result) {
+                break;
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,407 @@
+//! Bulk verification jobs: the list is written to the data directory, the job queued (a bounded
+//! queue), run by one worker through verify's runner and job store, and resumed after a restart
+//! (kill -9 included) from that store, so every address gets exactly one result.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use mxray_run::{Cancel, Ended, NoProgress};
+use mxray_verify::input::Reader;
+use mxray_verify::run::{BATCH, Resume};
+use mxray_verify::store::StoreReader;
+use mxray_verify::{Budgets, Config, Engine, VerifyResult};
+use rusqlite::{Connection, OptionalExtension, params};
+use tokio::sync::mpsc;
+
+/// Jobs waiting to run at most; past it a new job is refused (429), never an unbounded backlog.
+pub const QUEUE: usize = 64;
+
+/// Addresses in one job at most.
+pub const MAX_ADDRESSES: u64 = 1_000_000;
+
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    #[error("job store {path}: {error}")]
+    Store { path: String, error: String },
+    #[error("the job list is empty: give at least one address")]
+    Empty,
+    #[error("{0}")]
+    Input(String),
+    #[error("{QUEUE} jobs are waiting already: submit again later")]
+    Full,
+}
+
+/// What `GET /v1/jobs/{id}` answers.
+#[derive(Debug, Clone, serde::Serialize, schemars::JsonSchema)]
+pub struct JobStatus {
+    pub id: String,
+    pub kind: String,
+    /// `queued`, `running`, `done`, `cancelled` or `failed`.
+    pub state: String,
+    /// Addresses in the job.
+    pub total: u64,
+    /// Results stored so far (across restarts).
+    pub done: u64,
+    /// Results by verdict.
+    pub counts: BTreeMap<String, u64>,
+    /// Seconds left at the current rate, while running.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub eta_s: Option<u64>,
+    /// Why it failed.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+    /// Unix seconds.
+    pub created: i64,
+}
+
+/// A job being run: how to stop it and how far it got in this process.
+struct Running {
+    cancel: Cancel,
+    new_results: Arc<AtomicU64>,
+    started: Instant,
+}
+
+/// The jobs of one data directory.
+pub struct Jobs {
+    dir: PathBuf,
+    db: Mutex<Connection>,
+    queue: mpsc::Sender<String>,
+    running: Mutex<HashMap<String, Running>>,
+}
+
+/// How the worker verifies: the server's engine settings and its one politeness.
+pub struct Worker {
+    pub dns: mxray_net::Dns,
+    pub config: Config,
+    pub budgets: Arc<Budgets>,
+}
+
+impl Jobs {
+    /// Opens the jobs of `data` and starts the worker on the current runtime; jobs that were
+    /// queued or running when the server last stopped are queued again, oldest first.
+    pub fn start(data: &Path, worker: Worker) -> Result<Arc<Jobs>, JobError> {
+        let path = data.join("mxray.db");
+        let err = |e: rusqlite::Error| JobError::Store {
+            path: path.display().to_string(),
+            error: e.to_string(),
+        };
+        std::fs::create_dir_all(data.join("jobs")).map_err(|e| JobError::Store {
+            path: data.join("jobs").display().to_string(),
+            error: e.to_string(),
+        })?;
+        let db = Connection::open(&path).map_err(err)?;
+        // `serve keys create` writes the same file from another process: wait for it a while.
+        db.busy_timeout(std::time::Duration::from_secs(5))
+            .map_err(err)?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS jobs (
+                 id TEXT PRIMARY KEY,
+                 kind TEXT NOT NULL,
+                 owner INTEGER NOT NULL,
+                 state TEXT NOT NULL,
+                 total INTEGER NOT NULL,
+                 error TEXT,
+                 created INTEGER NOT NULL
+             );",
+        )
+        .map_err(err)?;
+        let pending: Vec<String> = {
+            let mut st = db
+                .prepare(
+                    "SELECT id FROM jobs WHERE state IN ('queued', 'running') ORDER BY created, id",
+                )
+                .map_err(err)?;
+            st.query_map([], |r| r.get(0))
+                .map_err(err)?
+                .collect::<Result<_, _>>()
+                .map_err(err)?
+        };
+        // Room for every job to resume, and the usual queue on top.
+        let (tx, rx) = mpsc::channel(QUEUE + pending.len());
+        let jobs = Arc::new(Jobs {
+            dir: data.join("jobs"),
+            db: Mutex::new(db),
+            queue: tx,
+            running: Mutex::new(HashMap::new()),
+        });
+        for id in pending {
+            let _ = jobs.queue.try_send(id);
+        }
+        tokio::spawn(run_worker(jobs.clone(), worker, rx));
+        Ok(jobs)
+    }
+
+    fn db_err(&self, e: impl std::fmt::Display) -> JobError {
+        JobError::Store {
+            path: self.dir.display().to_string(),
+            error: e.to_string(),
+        }
+    }
+
+    fn set_state(&self, id: &str, state: &str, error: Option<&str>) {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = db.execute(
+            "UPDATE jobs SET state = ?2, error = ?3 WHERE id = ?1",
+            params![id, state, error],
+        );
+    }
+
+    /// The job's state as stored (`None`: no such job, or the store cannot be read).
+    fn state(&self, id: &str) -> Option<String> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        db.query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten()
+    }
+
+    fn job_dir(&self, id: &str) -> PathBuf {
+        self.dir.join(id)
+    }
+
+    /// A verify job over `addresses`, owned by key `owner`; its id.
+    pub fn submit(&self, owner: i64, addresses: &[String]) -> Result<String, JobError> {
+        let list: Vec<&str> = addresses
+            .iter()
+            .map(|a| a.trim())
+            .filter(|a| !a.is_empty())
+            .collect();
+        if list.is_empty() {
+            return Err(JobError::Empty);
+        }
+        if list.len() as u64 > MAX_ADDRESSES {
+            return Err(JobError::Input(format!(
+                "{} addresses: a job takes at most {MAX_ADDRESSES}; split the list",
+                list.len()
+            )));
+        }
+        if let Some(bad) = list.iter().find(|a| a.contains(['\n', '\r'])) {
+            return Err(JobError::Input(format!(
+                "address {:?} holds a line break",
+                mxray_core::escape_text(bad)
+            )));
+        }
+        if self.queue.capacity() == 0 {
+            return Err(JobError::Full);
+        }
+        let id = new_id().map_err(|e| self.db_err(e))?;
+        let dir = self.job_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| self.db_err(e))?;
+        let mut text = list.join("\n");
+        text.push('\n');
+        std::fs::write(dir.join("input.txt"), text).map_err(|e| self.db_err(e))?;
+        {
+            let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+            db.execute(
+                "INSERT INTO jobs (id, kind, owner, state, total, created) VALUES (?1, 'verify', ?2, 'queued', ?3, ?4)",
+                params![id, owner, list.len() as i64, now()],
+            )
+            .map_err(|e| self.db_err(e))?;
+        }
+        if self.queue.try_send(id.clone()).is_err() {
+            self.set_state(&id, "failed", Some("the queue was full"));
+            return Err(JobError::Full);
+        }
+        Ok(id)
+    }
+
+    /// The job's status, if it exists and belongs to `owner`.
+    pub fn status(&self, owner: i64, id: &str) -> Result<Option<JobStatus>, JobError> {
+        let row = {
+            let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+            db.query_row(
+                "SELECT kind, state, total, error, created FROM jobs WHERE id = ?1 AND owner = ?2",
+                params![id, owner],
+                |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, String>(1)?,
+                        r.get::<_, i64>(2)?,
+                        r.get::<_, Option<String>>(3)?,
+                        r.get::<_, i64>(4)?,
+                    ))
+                },
+            )
+            .optional()
+            .map_err(|e| self.db_err(e))?
+        };
+        let Some((kind, state, total, error, created)) = row else {
+            return Ok(None);
+        };
+        let counts = StoreReader::open(&self.job_dir(id).join("results.db"))
+            .and_then(|r| r.counts())
+            .map_err(|e| self.db_err(e))?;
+        let done: u64 = counts.values().sum();
+        let total = total.max(0) as u64;
+        let eta_s = self.running.lock().ok().and_then(|m| {
+            let r = m.get(id)?;
+            let n = r.new_results.load(Ordering::Relaxed);
+            let secs = r.started.elapsed().as_secs_f64();
+            (n > 0 && secs > 0.0)
+                .then(|| (total.saturating_sub(done) as f64 / (n as f64 / secs)).ceil() as u64)
+        });
+        Ok(Some(JobStatus {
+            id: id.to_string(),
+            kind,
+            state,
+            total,
+            done,
+            counts,
+            eta_s,
+            error,
+            created,
+        }))
+    }
+
+    /// Stops a queued or running job; its stored results stay readable.
+    pub fn cancel(&self, owner: i64, id: &str) -> Result<Option<JobStatus>, JobError> {
+        let Some(st) = self.status(owner, id)? else {
+            return Ok(None);
+        };
+        if st.state == "queued" || st.state == "running" {
+            self.set_state(id, "cancelled", None);
+            if let Some(r) = self
+                .running
+                .lock()
+                .ok()
+                .and_then(|m| m.get(id).map(|r| r.cancel.clone()))
+            {
+                r.cancel();
+            }
+        }
+        self.status(owner, id)
+    }
+
+    /// The store of a job `owner` may read.
+    pub fn results_path(&self, owner: i64, id: &str) -> Result<Option<PathBuf>, JobError> {
+        Ok(self
+            .status(owner, id)?
+            .map(|_| self.job_dir(id).join("results.db")))
+    }
+}
+
+/// Runs queued jobs one at a time (each already spreads over domains and providers).
+async fn run_worker(jobs: Arc<Jobs>, w: Worker, mut rx: mpsc::Receiver<String>) {
+    while let Some(id) = rx.recv().await {
+        let state: Option<String> = jobs.state(&id);
+        if !matches!(state.as_deref(), Some("queued" | "running")) {
+            continue; // cancelled while it waited
+        }
+        jobs.set_state(&id, "running", None);
+        let (end, error) = run_job(&jobs, &w, &id).await;
+        // A cancel may have landed while it ran: that state stays.
+        let now: Option<String> = jobs.state(&id);
+        if now.as_deref() == Some("running") {
+            jobs.set_state(&id, end, error.as_deref());
+        }
+        if let Ok(mut m) = jobs.running.lock() {
+            m.remove(&id);
+        }
+    }
+}
+
+/// One job to its end: `done`, `cancelled` or `failed` with why.
+async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<String>) {
+    let dir = jobs.job_dir(id);
+    let resume = match Resume::open(&dir.join("results.db"), id) {
+        Ok(r) => r,
+        Err(e) => return ("failed", Some(e.to_string())),
+    };
+    let input = match std::fs::File::open(dir.join("input.txt")) {
+        Ok(f) => f,
+        Err(e) => return ("failed", Some(format!("the job's list: {e}"))),
+    };
+    let cancel = Cancel::new();
+    let new_results = Arc::new(AtomicU64::new(0));
+    if let Ok(mut m) = jobs.running.lock() {
+        m.insert(
+            id.to_string(),
+            Running {
+                cancel: cancel.clone(),
+                new_results: new_results.clone(),
+                started: Instant::now(),
+            },
+        );
+    }
+    let engine = Arc::new(Engine::sharing(
+        w.dns.clone(),
+        w.config.clone(),
+        w.budgets.clone(),
+    ));
+    let batches = Reader::lines(Box::new(input)).into_batches(BATCH);
+    let mut run =
+        mxray_verify::run::start(engine, batches, Some(resume), cancel, Arc::new(NoProgress));
+    while let Some(got) = run.next().await {
+        match got {
+            Ok(d) if !d.resumed => {
+                new_results.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok(_) => {}
+            Err(e) => return ("failed", Some(e.to_string())),
+        }
+    }
+    match run.finish().await {
+        Ended::Completed => ("done", None),
+        Ended::Cancelled => ("cancelled", None),
+        Ended::Failed(e) => ("failed", Some(e.to_string())),
+        Ended::Crashed(e) => ("failed", Some(format!("the verification task failed: {e}"))),
+    }
+}
+
+/// Streams a job's stored results in input order to `send` (JSON Lines documents or CSV rows),
+/// on a blocking thread; stops when the receiver goes away.
+pub fn stream_results(
+    path: PathBuf,
+    csv: bool,
+    send: mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
+) {
+    let reader = match StoreReader::open(&path) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = send.blocking_send(Err(std::io::Error::other(e.to_string())));
+            return;
+        }
+    };
+    if csv {
+        let mut w = ::csv::Writer::from_writer(Vec::new());
+        let _ = w.write_record(VerifyResult::CSV_HEADER);
+        let head = w.into_inner().unwrap_or_default();
+        if send.blocking_send(Ok(head)).is_err() {
+            return;
+        }
+    }
+    let outcome = reader.each(|_, r| {
+        let chunk = if csv {
+            let mut w = ::csv::Writer::from_writer(Vec::new());
+            let _ = w.write_record(r.csv_row());
+            w.into_inner().unwrap_or_default()
+        } else {
+            let mut line = serde_json::to_vec(&mxray_core::Document::new(&r)).unwrap_or_default();
+            line.push(b'\n');
+            line
+        };
+        send.blocking_send(Ok(chunk)).is_ok()
+    });
+    if let Err(e) = outcome {
+        let _ = send.blocking_send(Err(std::io::Error::other(e.to_string())));
+    }
+}
+
+/// 128 random bits as hex: job ids cannot be guessed from one another.
+fn new_id() -> Result<String, &'static str> {
+    use ring::rand::SecureRandom;
+    let mut raw = [0u8; 16];
+    ring::rand::SystemRandom::new()
+        .fill(&mut raw)
+        .map_err(|_| "no random numbers from the system")?;
+    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
