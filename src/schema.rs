@@ -1,16 +1,13 @@
 //! The JSON Schemas of the documents mxray prints with `--json`, derived from the types that
 //! serialize them, so docs/schema/ cannot drift from the output (the test below compares them).
 
-use mxray_core::Document;
-use schemars::generate::SchemaSettings;
-use schemars::transform::{Transform, transform_subschemas};
 use schemars::{JsonSchema, Schema};
 
 /// One printed document: its file under docs/schema/, what prints it, and its schema.
 pub struct Doc {
     pub name: &'static str,
     pub printed_by: &'static str,
-    pub schema: fn() -> Schema,
+    pub schema: fn(&str, &str) -> Schema,
 }
 
 /// Every document mxray prints.
@@ -62,59 +59,14 @@ pub const DOCS: &[Doc] = &[
     },
 ];
 
-/// The schema of `Document<T>` as printed: draft 2020-12, every object closed
-/// (`additionalProperties: false`) so a field the schema does not name fails validation.
-fn schema_of<T: JsonSchema>() -> Schema {
-    SchemaSettings::draft2020_12()
-        .with_transform(Closed)
-        .into_generator()
-        .into_root_schema_for::<Document<T>>()
+fn schema_of<T: JsonSchema>(name: &str, printed_by: &str) -> Schema {
+    mxray_core::document::published_schema::<T>(name, printed_by)
 }
 
-/// Closes every object schema that lists its properties (maps, which list none, stay open).
-#[derive(Clone)]
-struct Closed;
-
-impl Transform for Closed {
-    fn transform(&mut self, schema: &mut Schema) {
-        if let Some(obj) = schema.as_object_mut()
-            && obj.contains_key("properties")
-            && !obj.contains_key("additionalProperties")
-        {
-            obj.insert("additionalProperties".into(), false.into());
-        }
-        transform_subschemas(self, schema);
-    }
-}
-
-/// The file a document's schema is published in, with its title and description.
+/// The file a document's schema is published in.
 pub fn render(doc: &Doc) -> String {
-    let mut schema = (doc.schema)();
-    schema.insert(
-        "$id".into(),
-        format!(
-            "https://mxray.dev/schema/v{}/{}.schema.json",
-            mxray_core::SCHEMA_VERSION,
-            doc.name
-        )
-        .into(),
-    );
-    // The envelope's version is a constant of the published file, not any integer.
-    if let Some(v) = schema
-        .get_mut("properties")
-        .and_then(|p| p.get_mut("schema_version"))
-    {
-        *v = serde_json::json!({
-            "description": "The version of mxray's JSON shapes; raised when a field is removed or changes meaning.",
-            "const": mxray_core::SCHEMA_VERSION
-        });
-    }
-    schema.insert("title".into(), format!("mxray {}", doc.name).into());
-    schema.insert(
-        "description".into(),
-        format!("Printed by {}.", doc.printed_by).into(),
-    );
-    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    let mut text =
+        serde_json::to_string_pretty(&(doc.schema)(doc.name, doc.printed_by)).unwrap_or_default();
     text.push('\n');
     text
 }

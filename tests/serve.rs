@@ -657,3 +657,72 @@ fn job_results(s: &Server, id: &str) -> Vec<Value> {
     }
     lines
 }
+
+/// `GET /v1/openapi.json` (no key needed): OpenAPI 3.1 naming every route, and real answers
+/// valid against the schemas it gives for them.
+#[test]
+fn the_openapi_document_describes_the_real_answers() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
+    let a = http(&s, "GET", "/v1/openapi.json", None, "");
+    assert_eq!(a.status, 200, "{}", a.body);
+    let doc = a.json();
+    assert_eq!(doc["openapi"], "3.1.0");
+    for (path, method) in [
+        ("/healthz", "get"),
+        ("/readyz", "get"),
+        ("/metrics", "get"),
+        ("/v1/explain", "post"),
+        ("/v1/domains/{domain}/diagnosis", "get"),
+        ("/v1/verify", "post"),
+        ("/v1/jobs", "post"),
+        ("/v1/jobs/{id}", "get"),
+        ("/v1/jobs/{id}", "delete"),
+        ("/v1/jobs/{id}/results", "get"),
+    ] {
+        assert!(
+            doc["paths"][path][method].is_object(),
+            "{method} {path} undocumented"
+        );
+    }
+    let check = |component: &str, v: &Value| {
+        let schema = &doc["components"]["schemas"][component];
+        let validator = jsonschema::validator_for(schema)
+            .unwrap_or_else(|e| panic!("{component} is not a valid schema: {e}"));
+        let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{component}: {errors:?}\n{v}");
+    };
+    let ex = http(&s, "POST", "/v1/explain", Some(&s.key), "421 4.4.2 closed");
+    check(
+        "explain",
+        &serde_json::from_str(ex.body.trim()).expect("one line"),
+    );
+    let v = http(
+        &s,
+        "POST",
+        "/v1/verify",
+        Some(&s.key),
+        r#"{"address": "alice@fine.test"}"#,
+    );
+    check("verify", &v.json());
+    let d = http(
+        &s,
+        "GET",
+        "/v1/domains/fine.test/diagnosis?only=dns",
+        Some(&s.key),
+        "",
+    );
+    check("diagnose", &d.json());
+    let j = http(
+        &s,
+        "POST",
+        "/v1/jobs",
+        Some(&s.key),
+        r#"{"kind": "verify", "addresses": ["alice@fine.test"]}"#,
+    );
+    assert_eq!(j.status, 202, "{}", j.body);
+    check("job-accepted", &j.json());
+    let id = j.json()["id"].as_str().expect("id").to_string();
+    check("serve-job", &poll(&s, &id, |v| v["state"] == "done"));
+    check("error", &http(&s, "POST", "/v1/explain", None, "x").json());
+}

@@ -115,6 +115,9 @@ pub fn serve(
     };
     let lab = LabHandle::start(scenario, options).map_err(start_error)?;
     let info = lab.info();
+    // The handlers are in place before anyone can learn the lab is ready: a script that
+    // signals it as soon as the ready file appears must get the counters, not a dead lab.
+    let stops = lab.block_on(async { Stops::install() });
     if let Some(path) = ready_file {
         write_ready_file(path, &info)?;
     }
@@ -123,7 +126,7 @@ pub fn serve(
     if json {
         println!("{}", crate::render::json_string(&info)?);
     }
-    lab.block_on(wait_until_stopped(lab.lab(), json));
+    lab.block_on(wait_until_stopped(lab.lab(), json, stops));
     // Standard input is read on a blocking thread that may never return: `stop` does not
     // wait for it.
     let stats = lab.stop();
@@ -240,19 +243,39 @@ fn foreground_terminal() -> bool {
 }
 
 /// Waits for SIGINT or SIGTERM, printing stats on SIGUSR1 or on each line of standard input.
-async fn wait_until_stopped(lab: &Lab, json: bool) {
-    use tokio::io::AsyncBufReadExt;
-    use tokio::signal::unix::{SignalKind, signal};
+/// The signals `lab serve` answers, registered up front (call inside the lab's runtime).
+struct Stops {
+    int: Option<tokio::signal::unix::Signal>,
+    term: Option<tokio::signal::unix::Signal>,
+    usr1: Option<tokio::signal::unix::Signal>,
+}
 
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut usr1 = signal(SignalKind::user_defined1()).ok();
+impl Stops {
+    fn install() -> Stops {
+        use tokio::signal::unix::{SignalKind, signal};
+        Stops {
+            int: signal(SignalKind::interrupt()).ok(),
+            term: signal(SignalKind::terminate()).ok(),
+            usr1: signal(SignalKind::user_defined1()).ok(),
+        }
+    }
+}
+
+async fn wait_until_stopped(lab: &Lab, json: bool, stops: Stops) {
+    use tokio::io::AsyncBufReadExt;
+
+    let Stops {
+        mut int,
+        mut term,
+        mut usr1,
+    } = stops;
     // Enter prints the counters only for a lab in the foreground of a terminal: reading the
     // terminal from a background job (`lab serve ... &`) would get it stopped by the shell.
     let mut stdin =
         foreground_terminal().then(|| tokio::io::BufReader::new(tokio::io::stdin()).lines());
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            Some(_) = async { int.as_mut()?.recv().await } => break,
             Some(_) = async { term.as_mut()?.recv().await } => break,
             Some(_) = async { usr1.as_mut()?.recv().await } => print_stats(lab, json),
             line = async { stdin.as_mut()?.next_line().await.ok() }, if stdin.is_some() => match line {

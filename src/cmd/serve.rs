@@ -22,7 +22,7 @@ Examples:
   curl -s -H \"Authorization: Bearer $KEY\" --data-binary '421 4.4.2 Connection closed' http://127.0.0.1:8025/v1/explain
   kill %1
 
-Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: GET /metrics (Prometheus),
+Routes: GET /healthz, GET /readyz, GET /v1/openapi.json (OpenAPI 3.1); with Authorization: Bearer KEY: GET /metrics (Prometheus),
 POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",
@@ -165,6 +165,9 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             .with_context(|| format!("cannot listen on {}", args.listen))
             .environment()?;
         let bound = listener.local_addr().context("the listening address")?;
+        // Registered before the address is announced: a script that stops the server as
+        // soon as it listens gets a clean stop.
+        let shutdown = stopped().environment()?;
         eprintln!(
             "mxray serve: listening on http://{bound} ({}); Ctrl-C or SIGTERM stops it",
             if args.no_auth {
@@ -173,7 +176,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
                 format!("API keys from {}", args.data.display())
             }
         );
-        mxray_serve::serve(listener, settings, stopped())
+        mxray_serve::serve(listener, settings, shutdown)
             .await
             .context("serving")
             .environment()?;
@@ -182,20 +185,18 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
     })
 }
 
-/// Completes on Ctrl-C or SIGTERM.
-async fn stopped() {
+/// A future that completes on Ctrl-C or SIGTERM, the handlers installed now (call inside the
+/// runtime).
+fn stopped() -> std::io::Result<impl Future<Output = ()> + Send + 'static> {
     use tokio::signal::unix::{SignalKind, signal};
-    match signal(SignalKind::terminate()) {
-        Ok(mut term) => {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = term.recv() => {}
-            }
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    Ok(async move {
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
         }
-        Err(_) => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
-    }
+    })
 }
 
 fn keys(k: &KeysCommand, r: &Render) -> anyhow::Result<u8> {

@@ -162,6 +162,7 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
+        .route("/v1/openapi.json", get(openapi))
         .nest("/v1", v1)
         .merge(metrics)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
@@ -214,9 +215,12 @@ impl ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let body = Document::new(serde_json::json!({
-            "error": { "status": self.status.as_u16(), "message": self.message }
-        }));
+        let body = Document::new(crate::openapi::ErrorBody {
+            error: crate::openapi::ErrorDetail {
+                status: self.status.as_u16(),
+                message: self.message,
+            },
+        });
         let mut r = (self.status, Json(body)).into_response();
         if let Some(s) = self.retry_after {
             r.headers_mut()
@@ -285,6 +289,11 @@ async fn measure(State(st): State<Shared>, req: Request, next: Next) -> Response
     st.metrics
         .request(&route, r.status().as_u16(), start.elapsed());
     r
+}
+
+/// `GET /v1/openapi.json`: the API described, open to anyone (it holds no data).
+async fn openapi() -> Response {
+    Json(crate::openapi::document()).into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -582,9 +591,10 @@ async fn submit_job(
     let id = on_jobs(move || jobs.submit(owner, &addresses)).await?;
     let mut r = (
         StatusCode::ACCEPTED,
-        Json(Document::new(
-            serde_json::json!({ "id": id, "state": "queued" }),
-        )),
+        Json(Document::new(crate::openapi::JobAccepted {
+            id: id.clone(),
+            state: "queued".into(),
+        })),
     )
         .into_response();
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{id}")) {

@@ -4,6 +4,7 @@
 //! # Layout
 //! - `keys.rs`: API keys, created and shown once, stored hashed in `DATA/mxray.db`.
 //! - `jobs.rs`: bulk verification jobs: queued, run by one worker, resumed after a restart.
+//! - `openapi.rs`: the OpenAPI 3.1 document, its schemas generated from the types.
 //! - `metrics.rs`: the Prometheus metrics of `GET /metrics`.
 //! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
 //!   `/v1/verify`), the key check, body limits and deadlines.
@@ -14,6 +15,7 @@ mod app;
 pub mod jobs;
 pub mod keys;
 mod metrics;
+pub mod openapi;
 
 pub use app::{Settings, bind, router, serve};
 pub use keys::{KeyError, KeyInfo, KeyStore};
