@@ -65,6 +65,11 @@ struct Server {
 }
 
 impl Server {
+    fn data_dir(&self) -> String {
+        let dir = self.data.as_ref().expect("data directory");
+        dir.path().to_str().expect("utf-8 path").to_string()
+    }
+
     /// kill -9: no chance to save anything; the data directory is handed back for a restart.
     fn kill_hard(mut self) -> tempfile::TempDir {
         let _ = self.child.kill();
@@ -183,11 +188,23 @@ impl Answer {
 /// One HTTP/1.1 request over a fresh connection (hand-rolled: plain HTTP on loopback, and
 /// the test sees exactly what a client gets).
 fn http(s: &impl Endpoint, method: &str, path: &str, key: Option<&str>, body: &str) -> Answer {
+    http_as(s, method, path, key, "application/json", body)
+}
+
+/// [`http`] with a content type of its own (text and CSV uploads).
+fn http_as(
+    s: &impl Endpoint,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: &str,
+) -> Answer {
     let mut c = TcpStream::connect(s.addr()).expect("connect to serve");
     c.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
         body.len()
     );
     c.write_all(req.as_bytes()).expect("send");
@@ -444,6 +461,18 @@ fn keys_are_listed_and_revoked_and_no_auth_is_loopback_only() {
         mxray(&["serve", "keys", "revoke", "9", "--data", d], None).code,
         2
     );
+    // One server per data directory: a second one is an environment error naming why.
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let first = start(&lab, &[]);
+    let dir = first.data_dir();
+    let second = mxray(&["serve", "--listen", "127.0.0.1:0", "--data", &dir], None);
+    assert_eq!(second.code, 3, "{}", second.stderr);
+    assert!(
+        second.stderr.contains("one server per data directory"),
+        "{}",
+        second.stderr
+    );
+    drop(first);
     let open = mxray(
         &["serve", "--no-auth", "--listen", "0.0.0.0:0", "--data", d],
         None,
@@ -563,14 +592,7 @@ fn jobs_run_survive_kill_9_and_give_every_address_once() {
     );
     assert_eq!(csv.body.lines().count(), 4, "{}", csv.body);
     // Another key does not see it; bad kinds and empty lists are refused.
-    let d = s
-        .data
-        .as_ref()
-        .expect("data")
-        .path()
-        .to_str()
-        .expect("utf-8")
-        .to_string();
+    let d = s.data_dir();
     let other = fresh_key(&d);
     assert_eq!(
         http(&s, "GET", &format!("/v1/jobs/{id}"), Some(&other), "").status,
@@ -725,4 +747,56 @@ fn the_openapi_document_describes_the_real_answers() {
     let id = j.json()["id"].as_str().expect("id").to_string();
     check("serve-job", &poll(&s, &id, |v| v["state"] == "done"));
     check("error", &http(&s, "POST", "/v1/explain", None, "x").json());
+}
+
+/// A CSV upload: checked whole before it is queued (a stray quote names its line), the address
+/// column chosen with ?column=, and CSV results keep the list's own columns first.
+#[test]
+fn csv_jobs_keep_the_lists_columns() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
+    let csv = "name,mail\nAlice,alice@fine.test\nNo One,nobody@fine.test\n";
+    let a = http_as(
+        &s,
+        "POST",
+        "/v1/jobs?column=mail",
+        Some(&s.key),
+        "text/csv",
+        csv,
+    );
+    assert_eq!(a.status, 202, "{}", a.body);
+    let id = a.json()["id"].as_str().expect("id").to_string();
+    poll(&s, &id, |v| v["state"] == "done");
+    let out = http(
+        &s,
+        "GET",
+        &format!("/v1/jobs/{id}/results?format=csv"),
+        Some(&s.key),
+        "",
+    );
+    let lines: Vec<&str> = out.body.lines().collect();
+    assert!(
+        lines[0].starts_with("name,mail,address,normalized,verdict"),
+        "{}",
+        out.body
+    );
+    assert!(
+        lines[1].starts_with("Alice,alice@fine.test,alice@fine.test,alice@fine.test,deliverable"),
+        "{}",
+        out.body
+    );
+    assert_eq!(job_results(&s, &id)[1]["input_row"][0], "No One");
+    let bad = http_as(
+        &s,
+        "POST",
+        "/v1/jobs?column=mail",
+        Some(&s.key),
+        "text/csv",
+        "name,mail\nEve,\"eve@fine.test\nBob,bob@fine.test\n",
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    assert!(bad.body.contains("line 2"), "{}", bad.body);
+    let nocol = http_as(&s, "POST", "/v1/jobs", Some(&s.key), "text/csv", csv);
+    assert_eq!(nocol.status, 422, "{}", nocol.body);
+    assert!(nocol.body.contains("email"), "{}", nocol.body);
 }

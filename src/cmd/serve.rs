@@ -26,7 +26,7 @@ Routes: GET /healthz, GET /readyz, GET /v1/openapi.json (OpenAPI 3.1); with Auth
 POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",
-\"addresses\": [...]} (or one address per line), GET and DELETE /v1/jobs/ID, GET
+\"addresses\": [...]} (or one address per line, or text/csv with ?column=), GET and DELETE /v1/jobs/ID, GET
 /v1/jobs/ID/results (JSON Lines, or ?format=csv). Jobs resume after a restart. The documents are those of --json
 (docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:
 --allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only. Past
@@ -160,6 +160,9 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             data: args.data.clone(),
             job_deadline: args.job_deadline,
         };
+        // The data directory is claimed (and unfinished jobs resumed) before the address is
+        // announced: a second server on the same directory fails without listening.
+        let app = mxray_serve::router(settings).environment()?;
         let listener = mxray_serve::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))
@@ -176,7 +179,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
                 format!("API keys from {}", args.data.display())
             }
         );
-        mxray_serve::serve(listener, settings, shutdown)
+        mxray_serve::serve(listener, app, shutdown)
             .await
             .context("serving")
             .environment()?;

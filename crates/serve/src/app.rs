@@ -180,13 +180,12 @@ pub async fn bind(addr: std::net::SocketAddr) -> std::io::Result<tokio::net::Tcp
     tokio::net::TcpListener::bind(addr).await
 }
 
-/// Serves until `shutdown` completes.
+/// Serves `app` (from [`router`]) until `shutdown` completes.
 pub async fn serve(
     listener: tokio::net::TcpListener,
-    s: Settings,
+    app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let app = router(s).map_err(std::io::Error::other)?;
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -559,19 +558,33 @@ struct JobRequest {
     addresses: Vec<String>,
 }
 
-/// `POST /v1/jobs`: `{"kind": "verify", "addresses": [...]}`, or a text body with one address
-/// per line; 202 with the job's id (and `Location`).
+#[derive(Debug, Deserialize)]
+struct JobQuery {
+    /// The address column of a CSV upload (default `email`).
+    column: Option<String>,
+}
+
+/// `POST /v1/jobs`: `{"kind": "verify", "addresses": [...]}`, a text body with one address
+/// per line, or a CSV (`Content-Type: text/csv`, `?column=`); 202 with the job's id (and
+/// `Location`).
 async fn submit_job(
     State(st): State<Shared>,
     axum::Extension(Owner(owner)): axum::Extension<Owner>,
+    Query(q): Query<JobQuery>,
     headers: axum::http::HeaderMap,
     body: String,
 ) -> Result<Response, ApiError> {
-    let json = headers
+    let kind = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|t| t.starts_with("application/json"));
-    let addresses: Vec<String> = if json {
+        .unwrap_or_default()
+        .to_ascii_lowercase();
+    let upload = if kind.starts_with("text/csv") {
+        crate::jobs::Upload::Csv {
+            body,
+            column: q.column.unwrap_or_else(|| "email".to_string()),
+        }
+    } else if kind.starts_with("application/json") {
         let req: JobRequest = serde_json::from_str(&body).map_err(|e| {
             ApiError::bad(format!(
                 "expected {{\"kind\": \"verify\", \"addresses\": [\"user@example.com\"]}}: {e}"
@@ -583,12 +596,12 @@ async fn submit_job(
                 mxray_core::escape_text(&req.kind)
             )));
         }
-        req.addresses
+        crate::jobs::Upload::Addresses(req.addresses)
     } else {
-        body.lines().map(str::to_string).collect()
+        crate::jobs::Upload::Addresses(body.lines().map(str::to_string).collect())
     };
     let jobs = st.jobs.clone();
-    let id = on_jobs(move || jobs.submit(owner, &addresses)).await?;
+    let id = on_jobs(move || jobs.submit(owner, upload)).await?;
     let mut r = (
         StatusCode::ACCEPTED,
         Json(Document::new(crate::openapi::JobAccepted {
@@ -622,7 +635,9 @@ fn job_error(e: crate::jobs::JobError) -> ApiError {
             a
         }
         JobError::Empty | JobError::Input(_) => ApiError::bad(e.to_string()),
-        JobError::Store { .. } => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
+        JobError::Store { .. } | JobError::Busy(_) => {
+            ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string())
+        }
     }
 }
 
@@ -680,11 +695,11 @@ async fn job_results(
         }
     };
     let jobs = st.jobs.clone();
-    let path = on_jobs(move || jobs.results_path(owner, &id))
+    let (path, lead) = on_jobs(move || jobs.results_of(owner, &id))
         .await?
         .ok_or_else(no_such_job)?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::task::spawn_blocking(move || crate::jobs::stream_results(path, csv, tx));
+    tokio::task::spawn_blocking(move || crate::jobs::stream_results(path, csv, lead, tx));
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });

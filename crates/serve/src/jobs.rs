@@ -32,6 +32,10 @@ pub enum JobError {
     Input(String),
     #[error("{QUEUE} jobs are waiting already: submit again later")]
     Full,
+    #[error(
+        "{0} is in use by another mxray serve: one server per data directory (give this one another --data)"
+    )]
+    Busy(String),
 }
 
 /// What `GET /v1/jobs/{id}` answers.
@@ -64,8 +68,36 @@ struct Running {
     started: Instant,
 }
 
+/// A job's list as uploaded.
+pub enum Upload {
+    /// Addresses (a JSON array, or a text body with one per line).
+    Addresses(Vec<String>),
+    /// A CSV with a header row; `column` names the addresses (its other columns come back
+    /// with each result, as `verify --output x.csv` gives them).
+    Csv { body: String, column: String },
+}
+
+/// Where a job's list is and how to read it (`txt`, or `csv:COLUMN`).
+fn reader_for(dir: &Path, source: &str) -> Result<Reader, String> {
+    match source.strip_prefix("csv:") {
+        Some(column) => {
+            let f = std::fs::File::open(dir.join("input.csv"))
+                .map_err(|e| format!("the job's list: {e}"))?;
+            Reader::csv(Box::new(f), column).map_err(|e| e.to_string())
+        }
+        None => {
+            let f = std::fs::File::open(dir.join("input.txt"))
+                .map_err(|e| format!("the job's list: {e}"))?;
+            Ok(Reader::lines(Box::new(f)))
+        }
+    }
+}
+
 /// The jobs of one data directory.
 pub struct Jobs {
+    /// An exclusive lock on `DATA/serve.lock`, held while the server runs: two servers on
+    /// one directory would both resume the same jobs.
+    _lock: std::fs::File,
     dir: PathBuf,
     db: Mutex<Connection>,
     queue: mpsc::Sender<String>,
@@ -92,6 +124,28 @@ impl Jobs {
             path: data.join("jobs").display().to_string(),
             error: e.to_string(),
         })?;
+        let lock_path = data.join("serve.lock");
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(|e| JobError::Store {
+                path: lock_path.display().to_string(),
+                error: e.to_string(),
+            })?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => {
+                return Err(JobError::Busy(data.display().to_string()));
+            }
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(JobError::Store {
+                    path: lock_path.display().to_string(),
+                    error: e.to_string(),
+                });
+            }
+        }
         let db = Connection::open(&path).map_err(err)?;
         // `serve keys create` writes the same file from another process: wait for it a while.
         db.busy_timeout(std::time::Duration::from_secs(5))
@@ -104,7 +158,8 @@ impl Jobs {
                  state TEXT NOT NULL,
                  total INTEGER NOT NULL,
                  error TEXT,
-                 created INTEGER NOT NULL
+                 created INTEGER NOT NULL,
+                 source TEXT NOT NULL DEFAULT 'txt'
              );",
         )
         .map_err(err)?;
@@ -122,6 +177,7 @@ impl Jobs {
         // Room for every job to resume, and the usual queue on top.
         let (tx, rx) = mpsc::channel(QUEUE + pending.len());
         let jobs = Arc::new(Jobs {
+            _lock: lock,
             dir: data.join("jobs"),
             db: Mutex::new(db),
             queue: tx,
@@ -162,8 +218,59 @@ impl Jobs {
         self.dir.join(id)
     }
 
-    /// A verify job over `addresses`, owned by key `owner`; its id.
-    pub fn submit(&self, owner: i64, addresses: &[String]) -> Result<String, JobError> {
+    /// A verify job over `upload`, owned by key `owner`; its id.
+    pub fn submit(&self, owner: i64, upload: Upload) -> Result<String, JobError> {
+        if self.queue.capacity() == 0 {
+            return Err(JobError::Full);
+        }
+        let id = new_id().map_err(|e| self.db_err(e))?;
+        let dir = self.job_dir(&id);
+        std::fs::create_dir_all(&dir).map_err(|e| self.db_err(e))?;
+        let written = match upload {
+            Upload::Addresses(list) => self.write_list(&dir, &list).map(|n| (n, "txt".to_string())),
+            Upload::Csv { body, column } => self.write_csv(&dir, &body, &column),
+        };
+        let (total, source) = match written {
+            Ok(w) => w,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(e);
+            }
+        };
+        {
+            let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+            db.execute(
+                "INSERT INTO jobs (id, kind, owner, state, total, created, source) VALUES (?1, 'verify', ?2, 'queued', ?3, ?4, ?5)",
+                params![id, owner, total as i64, now(), source],
+            )
+            .map_err(|e| self.db_err(e))?;
+        }
+        if self.queue.try_send(id.clone()).is_err() {
+            self.set_state(&id, "failed", Some("the queue was full"));
+            return Err(JobError::Full);
+        }
+        Ok(id)
+    }
+
+    /// A CSV upload, checked whole (a stray quote is an error naming its line, as in the CLI).
+    fn write_csv(&self, dir: &Path, body: &str, column: &str) -> Result<(u64, String), JobError> {
+        let path = dir.join("input.csv");
+        std::fs::write(&path, body).map_err(|e| self.db_err(e))?;
+        let n = mxray_verify::input::check_csv(&path, column)
+            .map_err(|e| JobError::Input(format!("the CSV: {e}")))?;
+        if n == 0 {
+            return Err(JobError::Empty);
+        }
+        if n > MAX_ADDRESSES {
+            return Err(JobError::Input(format!(
+                "{n} rows: a job takes at most {MAX_ADDRESSES}; split the list"
+            )));
+        }
+        Ok((n, format!("csv:{column}")))
+    }
+
+    /// A list of addresses, one per line of `input.txt`.
+    fn write_list(&self, dir: &Path, addresses: &[String]) -> Result<u64, JobError> {
         let list: Vec<&str> = addresses
             .iter()
             .map(|a| a.trim())
@@ -184,28 +291,20 @@ impl Jobs {
                 mxray_core::escape_text(bad)
             )));
         }
-        if self.queue.capacity() == 0 {
-            return Err(JobError::Full);
-        }
-        let id = new_id().map_err(|e| self.db_err(e))?;
-        let dir = self.job_dir(&id);
-        std::fs::create_dir_all(&dir).map_err(|e| self.db_err(e))?;
         let mut text = list.join("\n");
         text.push('\n');
         std::fs::write(dir.join("input.txt"), text).map_err(|e| self.db_err(e))?;
-        {
-            let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-            db.execute(
-                "INSERT INTO jobs (id, kind, owner, state, total, created) VALUES (?1, 'verify', ?2, 'queued', ?3, ?4)",
-                params![id, owner, list.len() as i64, now()],
-            )
-            .map_err(|e| self.db_err(e))?;
-        }
-        if self.queue.try_send(id.clone()).is_err() {
-            self.set_state(&id, "failed", Some("the queue was full"));
-            return Err(JobError::Full);
-        }
-        Ok(id)
+        Ok(list.len() as u64)
+    }
+
+    /// How the job's list is read (`txt`, `csv:COLUMN`).
+    fn source(&self, id: &str) -> String {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        db.query_row("SELECT source FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten()
+            .unwrap_or_else(|| "txt".to_string())
     }
 
     /// The job's status, if it exists and belongs to `owner`.
@@ -275,11 +374,22 @@ impl Jobs {
         self.status(owner, id)
     }
 
-    /// The store of a job `owner` may read.
-    pub fn results_path(&self, owner: i64, id: &str) -> Result<Option<PathBuf>, JobError> {
-        Ok(self
-            .status(owner, id)?
-            .map(|_| self.job_dir(id).join("results.db")))
+    /// Where the results of a job `owner` may read are, and the header row of its CSV list
+    /// (whose columns lead each CSV result row).
+    pub fn results_of(
+        &self,
+        owner: i64,
+        id: &str,
+    ) -> Result<Option<(PathBuf, Vec<String>)>, JobError> {
+        if self.status(owner, id)?.is_none() {
+            return Ok(None);
+        }
+        let dir = self.job_dir(id);
+        let headers = reader_for(&dir, &self.source(id))
+            .ok()
+            .and_then(|r| r.headers().map(<[String]>::to_vec))
+            .unwrap_or_default();
+        Ok(Some((dir.join("results.db"), headers)))
     }
 }
 
@@ -310,9 +420,9 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
         Ok(r) => r,
         Err(e) => return ("failed", Some(e.to_string())),
     };
-    let input = match std::fs::File::open(dir.join("input.txt")) {
-        Ok(f) => f,
-        Err(e) => return ("failed", Some(format!("the job's list: {e}"))),
+    let reader = match reader_for(&dir, &jobs.source(id)) {
+        Ok(r) => r,
+        Err(e) => return ("failed", Some(e)),
     };
     let cancel = Cancel::new();
     let new_results = Arc::new(AtomicU64::new(0));
@@ -331,7 +441,7 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
         w.config.clone(),
         w.budgets.clone(),
     ));
-    let batches = Reader::lines(Box::new(input)).into_batches(BATCH);
+    let batches = reader.into_batches(BATCH);
     let mut run =
         mxray_verify::run::start(engine, batches, Some(resume), cancel, Arc::new(NoProgress));
     while let Some(got) = run.next().await {
@@ -353,9 +463,11 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
 
 /// Streams a job's stored results in input order to `send` (JSON Lines documents or CSV rows),
 /// on a blocking thread; stops when the receiver goes away.
+/// `lead`: the uploaded CSV's header row, whose columns come first in CSV output.
 pub fn stream_results(
     path: PathBuf,
     csv: bool,
+    lead: Vec<String>,
     send: mpsc::Sender<Result<Vec<u8>, std::io::Error>>,
 ) {
     let reader = match StoreReader::open(&path) {
@@ -367,7 +479,12 @@ pub fn stream_results(
     };
     if csv {
         let mut w = ::csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(VerifyResult::CSV_HEADER);
+        let header: Vec<String> = lead
+            .iter()
+            .map(|h| mxray_core::csv_cell(h))
+            .chain(VerifyResult::CSV_HEADER.iter().map(|h| h.to_string()))
+            .collect();
+        let _ = w.write_record(&header);
         let head = w.into_inner().unwrap_or_default();
         if send.blocking_send(Ok(head)).is_err() {
             return;
@@ -376,7 +493,16 @@ pub fn stream_results(
     let outcome = reader.each(|_, r| {
         let chunk = if csv {
             let mut w = ::csv::Writer::from_writer(Vec::new());
-            let _ = w.write_record(r.csv_row());
+            // The list's own columns first (padded: a flexible CSV has short rows).
+            let row: Vec<String> = (0..lead.len())
+                .map(|i| {
+                    r.input_row
+                        .get(i)
+                        .map_or(String::new(), |c| mxray_core::csv_cell(c))
+                })
+                .chain(r.csv_row())
+                .collect();
+            let _ = w.write_record(&row);
             w.into_inner().unwrap_or_default()
         } else {
             let mut line = serde_json::to_vec(&mxray_core::Document::new(&r)).unwrap_or_default();
