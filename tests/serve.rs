@@ -200,14 +200,27 @@ fn http_as(
     content_type: &str,
     body: &str,
 ) -> Answer {
+    http_bytes(s, method, path, key, content_type, body.as_bytes())
+}
+
+/// [`http_as`] with a binary body (a gzip upload).
+fn http_bytes(
+    s: &impl Endpoint,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    content_type: &str,
+    body: &[u8],
+) -> Answer {
     let mut c = TcpStream::connect(s.addr()).expect("connect to serve");
     c.set_read_timeout(Some(Duration::from_secs(60))).ok();
     let auth = key.map_or(String::new(), |k| format!("Authorization: Bearer {k}\r\n"));
     let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
+        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n{auth}Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n",
         body.len()
     );
     c.write_all(req.as_bytes()).expect("send");
+    c.write_all(body).expect("send body");
     let mut raw = Vec::new();
     let _ = c.read_to_end(&mut raw);
     let text = String::from_utf8_lossy(&raw).into_owned();
@@ -701,6 +714,7 @@ fn the_openapi_document_describes_the_real_answers() {
         ("/v1/jobs/{id}", "get"),
         ("/v1/jobs/{id}", "delete"),
         ("/v1/jobs/{id}/results", "get"),
+        ("/v1/logs", "post"),
     ] {
         assert!(
             doc["paths"][path][method].is_object(),
@@ -799,4 +813,83 @@ fn csv_jobs_keep_the_lists_columns() {
     let nocol = http_as(&s, "POST", "/v1/jobs", Some(&s.key), "text/csv", csv);
     assert_eq!(nocol.status, 422, "{}", nocol.body);
     assert!(nocol.body.contains("email"), "{}", nocol.body);
+}
+
+/// `POST /v1/logs`: a log (plain or gzip) spooled and read in one pass: the `logs --json`
+/// report, naming the upload (not the server's path); size and filters checked.
+#[test]
+fn a_log_upload_gives_the_logs_report() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--max-log-upload", "64K"]);
+    let fixture = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/logs/postfix-debian12.log"
+    );
+    let plain = std::fs::read(fixture).expect("fixture");
+    let a = http_bytes(
+        &s,
+        "POST",
+        "/v1/logs?year=2026",
+        Some(&s.key),
+        "text/plain",
+        &plain,
+    );
+    assert_eq!(a.status, 200, "{}", a.body);
+    let report = a.json();
+    conforms(&["logs"], &report);
+    assert_eq!(report["totals"]["deferrals"], 60, "{report:#}");
+    assert_eq!(report["files"][0]["name"], "upload");
+    let gz = Command::new("gzip")
+        .args(["-c", fixture])
+        .output()
+        .expect("gzip (package gzip)")
+        .stdout;
+    let z = http_bytes(
+        &s,
+        "POST",
+        "/v1/logs?year=2026",
+        Some(&s.key),
+        "application/gzip",
+        &gz,
+    );
+    assert_eq!(z.status, 200, "{}", z.body);
+    assert_eq!(z.json()["totals"]["deferrals"], 60);
+    assert_eq!(z.json()["files"][0]["gzip"], true);
+    let filtered = http_bytes(
+        &s,
+        "POST",
+        "/v1/logs?year=2026&domain=greylist.test",
+        Some(&s.key),
+        "text/plain",
+        &plain,
+    );
+    assert_eq!(
+        filtered.json()["groups"].as_array().map(Vec::len),
+        Some(1),
+        "{}",
+        filtered.body
+    );
+    let big = vec![b'x'; 70 * 1024];
+    assert_eq!(
+        http_bytes(&s, "POST", "/v1/logs", Some(&s.key), "text/plain", &big).status,
+        413
+    );
+    assert_eq!(
+        http_bytes(
+            &s,
+            "POST",
+            "/v1/logs?since=yesterday",
+            Some(&s.key),
+            "text/plain",
+            &plain
+        )
+        .status,
+        422
+    );
+    let uploads = std::path::Path::new(&s.data_dir()).join("uploads");
+    assert_eq!(
+        std::fs::read_dir(uploads).map(|d| d.count()).unwrap_or(0),
+        0,
+        "spools are removed"
+    );
 }

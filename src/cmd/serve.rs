@@ -27,7 +27,8 @@ POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",
 \"addresses\": [...]} (or one address per line, or text/csv with ?column=), GET and DELETE /v1/jobs/ID, GET
-/v1/jobs/ID/results (JSON Lines, or ?format=csv). Jobs resume after a restart. The documents are those of --json
+/v1/jobs/ID/results (JSON Lines, or ?format=csv), POST /v1/logs (a log, plain or gzip:
+the logs --json report; ?since=&until=&domain=). Jobs resume after a restart. The documents are those of --json
 (docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:
 --allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only. Past
 a key's --key-rate or --key-concurrency: 429 with Retry-After.
@@ -72,6 +73,10 @@ pub struct ServeArgs {
     /// addresses are `unknown`.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub job_deadline: Duration,
+
+    /// Largest log upload to POST /v1/logs (spooled to --data, never held in memory): 500M, 2G.
+    #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
+    pub max_log_upload: u64,
 
     /// Requests per second per API key (and a burst of as many); more: 429 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = 20, value_parser = clap::value_parser!(u32).range(1..=100_000))]
@@ -159,6 +164,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             key_concurrency: args.key_concurrency as usize,
             data: args.data.clone(),
             job_deadline: args.job_deadline,
+            max_log_upload: args.max_log_upload,
         };
         // The data directory is claimed (and unfinished jobs resumed) before the address is
         // announced: a second server on the same directory fails without listening.
@@ -186,6 +192,22 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
         eprintln!("mxray serve: stopped");
         Ok(exit::OK)
     })
+}
+
+/// `500M`, `2G`, `64K` or a number of bytes.
+fn parse_size(s: &str) -> Result<u64, String> {
+    let s = s.trim();
+    let (num, mult) = match s.char_indices().last() {
+        Some((i, 'K' | 'k')) => (&s[..i], 1u64 << 10),
+        Some((i, 'M' | 'm')) => (&s[..i], 1 << 20),
+        Some((i, 'G' | 'g')) => (&s[..i], 1 << 30),
+        _ => (s, 1),
+    };
+    num.parse::<u64>()
+        .ok()
+        .and_then(|n| n.checked_mul(mult))
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("'{s}' is not a size: give 500M, 2G or a number of bytes"))
 }
 
 /// A future that completes on Ctrl-C or SIGTERM, the handlers installed now (call inside the

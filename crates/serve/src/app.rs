@@ -49,6 +49,8 @@ pub struct Settings {
     pub data: std::path::PathBuf,
     /// How long a job's domain may stay transient (greylisting, throttling) before `unknown`.
     pub job_deadline: Duration,
+    /// Largest log upload (spooled to the data directory, never held in memory): 413 past it.
+    pub max_log_upload: u64,
 }
 
 /// The API key a request came with (0 without keys): jobs belong to it.
@@ -154,6 +156,10 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
         )
         .route("/jobs/{id}", get(job_status).delete(cancel_job))
         .route("/jobs/{id}/results", get(job_results))
+        .route(
+            "/logs",
+            post(upload_logs).layer(DefaultBodyLimit::disable()),
+        )
         .layer(middleware::from_fn_with_state(state.clone(), authorize));
     // Metrics name who is being verified (providers): behind a key like /v1.
     let metrics = Router::new()
@@ -713,6 +719,124 @@ async fn job_results(
         axum::body::Body::from_stream(stream),
     )
         .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+struct LogsQuery {
+    since: Option<String>,
+    until: Option<String>,
+    /// Comma-separated destination domains.
+    domain: Option<String>,
+    year: Option<i64>,
+}
+
+/// `POST /v1/logs`: a Postfix, Exim or Sendmail log (plain or gzip) in the body, spooled to
+/// the data directory as it arrives (bounded by `--max-log-upload`), read in one streaming
+/// pass; the `logs --json` report.
+async fn upload_logs(
+    State(st): State<Shared>,
+    Query(q): Query<LogsQuery>,
+    body: axum::body::Body,
+) -> Result<Response, ApiError> {
+    use futures_util::StreamExt;
+    use tokio::io::AsyncWriteExt;
+    let bound =
+        |name: &str, v: &Option<String>| -> Result<Option<mxray_logs::Timestamp>, ApiError> {
+            match v {
+                None => Ok(None),
+                Some(t) => mxray_logs::parse_bound(t).map(Some).ok_or_else(|| {
+                    ApiError::bad(format!(
+                        "{name} {:?}: expected 2026-11-20 or 2026-11-20T10:00:00Z",
+                        mxray_core::escape_text(t)
+                    ))
+                }),
+            }
+        };
+    let since = bound("since", &q.since)?;
+    let until = bound("until", &q.until)?;
+    if let (Some(a), Some(b)) = (since, until)
+        && a > b
+    {
+        return Err(ApiError::bad("since is after until: nothing could match"));
+    }
+    let domains: Vec<String> = q
+        .domain
+        .as_deref()
+        .unwrap_or_default()
+        .split(',')
+        .map(|d| d.trim().trim_end_matches('.').to_ascii_lowercase())
+        .filter(|d| !d.is_empty())
+        .collect();
+    let dir = st.s.data.join("uploads");
+    let server_error = |e: std::io::Error| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("spooling the upload: {e}"),
+        )
+    };
+    tokio::fs::create_dir_all(&dir)
+        .await
+        .map_err(server_error)?;
+    let spool = Spool(dir.join(format!("{}.log", crate::jobs::random_hex(16))));
+    let mut file = tokio::fs::File::create(&spool.0)
+        .await
+        .map_err(server_error)?;
+    let mut size = 0u64;
+    let mut stream = body.into_data_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| ApiError::bad(format!("reading the upload: {e}")))?;
+        size += chunk.len() as u64;
+        if size > st.s.max_log_upload {
+            return Err(ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                format!(
+                    "the log is larger than {} bytes (--max-log-upload): send less, or run mxray logs where the log is",
+                    st.s.max_log_upload
+                ),
+            ));
+        }
+        file.write_all(&chunk).await.map_err(server_error)?;
+    }
+    file.flush().await.map_err(server_error)?;
+    drop(file);
+    let path = spool.0.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let read = mxray_logs::ReadOptions {
+            only: None,
+            year: q.year,
+            threads: 1,
+        };
+        let opts = mxray_logs::Options {
+            since,
+            until,
+            domains,
+            events: false,
+        };
+        mxray_logs::analyze(
+            &[mxray_logs::InputSpec::Path(path)],
+            &read,
+            opts,
+            &mut mxray_logs::NoSink,
+        )
+    })
+    .await
+    .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    drop(spool);
+    let mut report = report.map_err(|e| ApiError::bad(mxray_core::escape_text(&e.to_string())))?;
+    // The spool's path is the server's business: the report names the upload.
+    for f in &mut report.files {
+        f.name = "upload".into();
+    }
+    Ok(Json(Document::new(report)).into_response())
+}
+
+/// An upload spooled to disk, removed when dropped (also when the request fails midway).
+struct Spool(std::path::PathBuf);
+
+impl Drop for Spool {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
 }
 
 fn verify_response(result: VerifyResult) -> Response {

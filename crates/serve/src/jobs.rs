@@ -518,12 +518,21 @@ pub fn stream_results(
 
 /// 128 random bits as hex: job ids cannot be guessed from one another.
 fn new_id() -> Result<String, &'static str> {
+    let id = random_hex(16);
+    if id.is_empty() {
+        return Err("no random numbers from the system");
+    }
+    Ok(id)
+}
+
+/// `n` random bytes as hex (empty when the system gives none).
+pub(crate) fn random_hex(n: usize) -> String {
     use ring::rand::SecureRandom;
-    let mut raw = [0u8; 16];
-    ring::rand::SystemRandom::new()
-        .fill(&mut raw)
-        .map_err(|_| "no random numbers from the system")?;
-    Ok(raw.iter().map(|b| format!("{b:02x}")).collect())
+    let mut raw = vec![0u8; n];
+    if ring::rand::SystemRandom::new().fill(&mut raw).is_err() {
+        return String::new();
+    }
+    raw.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn now() -> i64 {

@@ -85,6 +85,7 @@ pub fn document() -> Value {
                 "verify": published_schema::<mxray_verify::VerifyResult>("verify", "POST /v1/verify, and each line of a job's results"),
                 "serve-job": published_schema::<crate::jobs::JobStatus>("serve-job", "GET and DELETE /v1/jobs/{id}"),
                 "job-accepted": published_schema::<JobAccepted>("job-accepted", "POST /v1/jobs"),
+                "logs": published_schema::<mxray_logs::Report>("logs", "POST /v1/logs"),
                 "error": published_schema::<ErrorBody>("error", "every error answer")
             }
         },
@@ -135,6 +136,17 @@ pub fn document() -> Value {
                 "get": { "summary": "A job's state, progress, counts and ETA", "parameters": [param("id", "path", "The job", true)], "responses": ok("the job", "application/json", doc("serve-job"), &with(&[404])) },
                 "delete": { "summary": "Cancel a queued or running job", "parameters": [param("id", "path", "The job", true)], "responses": ok("the job, cancelled", "application/json", doc("serve-job"), &with(&[404])) }
             },
+            "/v1/logs": { "post": {
+                "summary": "A Postfix, Exim or Sendmail log (plain or gzip), grouped and explained",
+                "parameters": [
+                    param("since", "query", "2026-11-20 or 2026-11-20T10:00:00Z", false),
+                    param("until", "query", "2026-11-21", false),
+                    param("domain", "query", "Destination domains, comma-separated", false),
+                    param("year", "query", "The year of year-less syslog stamps", false)
+                ],
+                "requestBody": { "required": true, "content": { "application/octet-stream": { "schema": { "type": "string", "format": "binary" } } } },
+                "responses": ok("the logs --json report", "application/json", doc("logs"), &with(&[413, 422]))
+            } },
             "/v1/jobs/{id}/results": { "get": {
                 "summary": "The results stored so far, in input order",
                 "parameters": [param("id", "path", "The job", true), param("format", "query", "jsonl (default) or csv", false)],
