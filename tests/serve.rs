@@ -298,11 +298,7 @@ fn the_api_answers_with_the_cli_documents_behind_keys() {
         "421 4.4.2 Connection closed by the server\n450 4.2.0 Greylisted\n",
     );
     assert_eq!(ex.status, 200, "{}", ex.body);
-    let docs: Vec<Value> = ex
-        .body
-        .lines()
-        .map(|l| serde_json::from_str(l).expect("line"))
-        .collect();
+    let docs: Vec<Value> = lines_of(&ex);
     assert_eq!(docs.len(), 2, "{}", ex.body);
     for d in &docs {
         conforms(&["explain"], d);
@@ -892,4 +888,60 @@ fn a_log_upload_gives_the_logs_report() {
         0,
         "spools are removed"
     );
+}
+
+/// A diagnose job: every domain's `diagnose --json` report, in input order; counts by verdict.
+#[test]
+fn diagnose_jobs_give_one_report_per_domain() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
+    let body = r#"{"kind": "diagnose", "domains": ["fine.test", "grey.test", "not a domain"]}"#;
+    let a = http(&s, "POST", "/v1/jobs", Some(&s.key), body);
+    assert_eq!(a.status, 202, "{}", a.body);
+    let id = a.json()["id"].as_str().expect("id").to_string();
+    let done = poll(&s, &id, |v| v["state"] == "done");
+    conforms(&["serve-job"], &done);
+    assert_eq!(
+        (done["kind"].as_str(), done["done"].as_u64()),
+        (Some("diagnose"), Some(3)),
+        "{done}"
+    );
+    let res = http(
+        &s,
+        "GET",
+        &format!("/v1/jobs/{id}/results"),
+        Some(&s.key),
+        "",
+    );
+    let reports: Vec<Value> = lines_of(&res);
+    assert_eq!(reports.len(), 3, "{}", res.body);
+    for r in &reports {
+        conforms(&["diagnose"], r);
+    }
+    let targets: Vec<&str> = reports
+        .iter()
+        .filter_map(|r| r["target"].as_str())
+        .collect();
+    assert_eq!(targets, ["fine.test", "grey.test", "not a domain"]);
+    let csv = http(
+        &s,
+        "GET",
+        &format!("/v1/jobs/{id}/results?format=csv"),
+        Some(&s.key),
+        "",
+    );
+    assert_eq!(csv.status, 422, "{}", csv.body);
+    let mixed = r#"{"kind": "diagnose", "addresses": ["a@fine.test"]}"#;
+    assert_eq!(
+        http(&s, "POST", "/v1/jobs", Some(&s.key), mixed).status,
+        422
+    );
+}
+
+/// An answer's JSON Lines.
+fn lines_of(a: &Answer) -> Vec<Value> {
+    a.body
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
 }

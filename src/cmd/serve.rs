@@ -26,7 +26,7 @@ Routes: GET /healthz, GET /readyz, GET /v1/openapi.json (OpenAPI 3.1); with Auth
 POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",
-\"addresses\": [...]} (or one address per line, or text/csv with ?column=), GET and DELETE /v1/jobs/ID, GET
+\"addresses\": [...]} (or one address per line, or text/csv with ?column=; {\"kind\": \"diagnose\", \"domains\": [...]}), GET and DELETE /v1/jobs/ID, GET
 /v1/jobs/ID/results (JSON Lines, or ?format=csv), POST /v1/logs (a log, plain or gzip:
 the logs --json report; ?since=&until=&domain=). Jobs resume after a restart. The documents are those of --json
 (docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:

@@ -40,11 +40,21 @@ pub fn run(
     cancel: Cancel,
     progress: Arc<dyn Progress>,
 ) -> Run<Diagnosed, Infallible> {
+    let indexed = targets.into_iter().enumerate().map(|(i, t)| (i as u64, t));
+    run_indexed(job, indexed, concurrency, cancel, progress)
+}
+
+/// Like [`run`] over targets that keep their own input positions (a resumed job runs only
+/// what is left, under the original indices).
+pub fn run_indexed(
+    job: Job,
+    targets: impl IntoIterator<Item = (u64, String), IntoIter: Send + 'static>,
+    concurrency: usize,
+    cancel: Cancel,
+    progress: Arc<dyn Progress>,
+) -> Run<Diagnosed, Infallible> {
     let job = Arc::new(job);
-    let inputs = targets
-        .into_iter()
-        .enumerate()
-        .map(|(i, t)| Ok((i as u64, t)));
+    let inputs = targets.into_iter().map(Ok);
     mxray_run::spawn(
         inputs,
         Limits::concurrency(concurrency),

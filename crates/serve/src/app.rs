@@ -126,6 +126,11 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
             dns: s.dns.clone(),
             config: verify_config(&s, s.job_deadline),
             budgets: budgets.clone(),
+            diagnose: mxray_diagnose::Job {
+                dns: s.dns.clone(),
+                opts: diagnose_options(&s, Arc::new(Limits::new(s.per_address)), false),
+                sender: Some(sender_options(&s, Vec::new(), None, Vec::new())),
+            },
         },
     )?;
     let state = Arc::new(AppState {
@@ -423,31 +428,9 @@ async fn diagnosis(
         request::check_selector(sel).map_err(|e| ApiError::bad(e.0))?;
     }
     let limit = deadline(q.deadline.as_deref(), Duration::from_secs(60))?;
-    let sender = SenderOptions {
-        sender_ip: q.sender_ip,
-        dkim_selectors: selectors,
-        dnsbls: s.dnsbls.clone(),
-        https_port: s.https_port,
-        tls: s.tls.clone(),
-        helo: s.helo.clone(),
-        timeout: s.timeout,
-        areas: request::areas(&only),
-        policy: s.policy.clone(),
-    };
-    let opts = Options {
-        smtp_port: s.smtp_port,
-        timeout: s.timeout,
-        greeting_wait: s.greeting_wait.min(limit),
-        probe: q.probe.is_some(),
-        from: s.from.clone(),
-        helo: s.helo.clone(),
-        tls: s.tls.clone(),
-        max_addrs_per_host: 4,
-        max_hosts: 10,
-        limits: st.limits.clone(),
-        activity: mxray_run::Activity::new(),
-        policy: s.policy.clone(),
-    };
+    let sender = sender_options(s, selectors, q.sender_ip, only);
+    let mut opts = diagnose_options(s, st.limits.clone(), q.probe.is_some());
+    opts.greeting_wait = opts.greeting_wait.min(limit);
     let run = mxray_diagnose::diagnose_full(&s.dns, &target, &opts, Some(&sender));
     match tokio::time::timeout(limit, run).await {
         Ok(report) => {
@@ -475,6 +458,44 @@ async fn diagnosis(
                 ),
             ))
         }
+    }
+}
+
+/// The recipient side's options from the server's settings (as `diagnose` builds them).
+fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
+    Options {
+        smtp_port: s.smtp_port,
+        timeout: s.timeout,
+        greeting_wait: s.greeting_wait,
+        probe,
+        from: s.from.clone(),
+        helo: s.helo.clone(),
+        tls: s.tls.clone(),
+        max_addrs_per_host: 4,
+        max_hosts: 10,
+        limits,
+        activity: mxray_run::Activity::new(),
+        policy: s.policy.clone(),
+    }
+}
+
+/// The sender side's options: every area unless `only` names some.
+fn sender_options(
+    s: &Settings,
+    dkim_selectors: Vec<String>,
+    sender_ip: Option<IpAddr>,
+    only: Vec<mxray_diagnose::Area>,
+) -> SenderOptions {
+    SenderOptions {
+        sender_ip,
+        dkim_selectors,
+        dnsbls: s.dnsbls.clone(),
+        https_port: s.https_port,
+        tls: s.tls.clone(),
+        helo: s.helo.clone(),
+        timeout: s.timeout,
+        areas: request::areas(&only),
+        policy: s.policy.clone(),
     }
 }
 
@@ -562,6 +583,8 @@ struct JobRequest {
     kind: String,
     #[serde(default)]
     addresses: Vec<String>,
+    #[serde(default)]
+    domains: Vec<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -596,13 +619,25 @@ async fn submit_job(
                 "expected {{\"kind\": \"verify\", \"addresses\": [\"user@example.com\"]}}: {e}"
             ))
         })?;
-        if req.kind != "verify" {
-            return Err(ApiError::bad(format!(
-                "kind {:?}: only \"verify\" jobs exist so far (diagnose a domain with GET /v1/domains/DOMAIN/diagnosis)",
-                mxray_core::escape_text(&req.kind)
-            )));
+        match (
+            req.kind.as_str(),
+            req.addresses.is_empty(),
+            req.domains.is_empty(),
+        ) {
+            ("verify", _, true) => crate::jobs::Upload::Addresses(req.addresses),
+            ("diagnose", true, _) => crate::jobs::Upload::Domains(req.domains),
+            ("verify" | "diagnose", _, _) => {
+                return Err(ApiError::bad(
+                    "a verify job takes \"addresses\", a diagnose job \"domains\"",
+                ));
+            }
+            (other, _, _) => {
+                return Err(ApiError::bad(format!(
+                    "kind {:?}: \"verify\" (with \"addresses\") or \"diagnose\" (with \"domains\")",
+                    mxray_core::escape_text(other)
+                )));
+            }
         }
-        crate::jobs::Upload::Addresses(req.addresses)
     } else {
         crate::jobs::Upload::Addresses(body.lines().map(str::to_string).collect())
     };
@@ -701,11 +736,20 @@ async fn job_results(
         }
     };
     let jobs = st.jobs.clone();
-    let (path, lead) = on_jobs(move || jobs.results_of(owner, &id))
+    let (path, kind, lead) = on_jobs(move || jobs.results_of(owner, &id))
         .await?
         .ok_or_else(no_such_job)?;
     let (tx, rx) = tokio::sync::mpsc::channel(64);
-    tokio::task::spawn_blocking(move || crate::jobs::stream_results(path, csv, lead, tx));
+    if kind == "diagnose" {
+        if csv {
+            return Err(ApiError::bad(
+                "a diagnose job's reports are JSON Lines only (CSV is for verify jobs)",
+            ));
+        }
+        tokio::task::spawn_blocking(move || crate::jobs::stream_reports(path, tx));
+    } else {
+        tokio::task::spawn_blocking(move || crate::jobs::stream_results(path, csv, lead, tx));
+    }
     let stream = futures_util::stream::unfold(rx, |mut rx| async move {
         rx.recv().await.map(|chunk| (chunk, rx))
     });

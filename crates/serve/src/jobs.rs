@@ -75,6 +75,8 @@ pub enum Upload {
     /// A CSV with a header row; `column` names the addresses (its other columns come back
     /// with each result, as `verify --output x.csv` gives them).
     Csv { body: String, column: String },
+    /// Domains (or addresses) to diagnose, each with every check but the RCPT probe.
+    Domains(Vec<String>),
 }
 
 /// Where a job's list is and how to read it (`txt`, or `csv:COLUMN`).
@@ -109,7 +111,12 @@ pub struct Worker {
     pub dns: mxray_net::Dns,
     pub config: Config,
     pub budgets: Arc<Budgets>,
+    /// What every target of a diagnose job is diagnosed with.
+    pub diagnose: mxray_diagnose::Job,
 }
+
+/// Targets of a diagnose job diagnosed at once.
+const DIAGNOSE_CONCURRENCY: usize = 8;
 
 impl Jobs {
     /// Opens the jobs of `data` and starts the worker on the current runtime; jobs that were
@@ -205,6 +212,23 @@ impl Jobs {
         );
     }
 
+    /// Marks `id` running in this process: the token that cancels it, and its new results.
+    fn register(&self, id: &str) -> (Cancel, Arc<AtomicU64>) {
+        let cancel = Cancel::new();
+        let new_results = Arc::new(AtomicU64::new(0));
+        if let Ok(mut m) = self.running.lock() {
+            m.insert(
+                id.to_string(),
+                Running {
+                    cancel: cancel.clone(),
+                    new_results: new_results.clone(),
+                    started: Instant::now(),
+                },
+            );
+        }
+        (cancel, new_results)
+    }
+
     /// The job's state as stored (`None`: no such job, or the store cannot be read).
     fn state(&self, id: &str) -> Option<String> {
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
@@ -226,9 +250,17 @@ impl Jobs {
         let id = new_id().map_err(|e| self.db_err(e))?;
         let dir = self.job_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| self.db_err(e))?;
+        let kind = if matches!(upload, Upload::Domains(_)) {
+            "diagnose"
+        } else {
+            "verify"
+        };
         let written = match upload {
             Upload::Addresses(list) => self.write_list(&dir, &list).map(|n| (n, "txt".to_string())),
             Upload::Csv { body, column } => self.write_csv(&dir, &body, &column),
+            Upload::Domains(list) => self
+                .write_targets(&dir, &list)
+                .map(|n| (n, "txt".to_string())),
         };
         let (total, source) = match written {
             Ok(w) => w,
@@ -240,8 +272,8 @@ impl Jobs {
         {
             let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
             db.execute(
-                "INSERT INTO jobs (id, kind, owner, state, total, created, source) VALUES (?1, 'verify', ?2, 'queued', ?3, ?4, ?5)",
-                params![id, owner, total as i64, now(), source],
+                "INSERT INTO jobs (id, kind, owner, state, total, created, source) VALUES (?1, ?6, ?2, 'queued', ?3, ?4, ?5)",
+                params![id, owner, total as i64, now(), source, kind],
             )
             .map_err(|e| self.db_err(e))?;
         }
@@ -267,6 +299,22 @@ impl Jobs {
             )));
         }
         Ok((n, format!("csv:{column}")))
+    }
+
+    /// Targets to diagnose, checked as `diagnose --input` checks its list.
+    fn write_targets(&self, dir: &Path, targets: &[String]) -> Result<u64, JobError> {
+        let text = targets.join("\n");
+        let list =
+            mxray_diagnose::run::read_targets(text.as_bytes(), "the list").map_err(
+                |e| match e {
+                    mxray_diagnose::run::TargetsError::Empty { .. } => JobError::Empty,
+                    e => JobError::Input(e.to_string()),
+                },
+            )?;
+        let mut body = list.join("\n");
+        body.push('\n');
+        std::fs::write(dir.join("input.txt"), body).map_err(|e| self.db_err(e))?;
+        Ok(list.len() as u64)
     }
 
     /// A list of addresses, one per line of `input.txt`.
@@ -330,9 +378,14 @@ impl Jobs {
         let Some((kind, state, total, error, created)) = row else {
             return Ok(None);
         };
-        let counts = StoreReader::open(&self.job_dir(id).join("results.db"))
-            .and_then(|r| r.counts())
-            .map_err(|e| self.db_err(e))?;
+        let results = self.job_dir(id).join("results.db");
+        let counts = if kind == "diagnose" {
+            Reports::counts(&results).map_err(|e| self.db_err(e))?
+        } else {
+            StoreReader::open(&results)
+                .and_then(|r| r.counts())
+                .map_err(|e| self.db_err(e))?
+        };
         let done: u64 = counts.values().sum();
         let total = total.max(0) as u64;
         let eta_s = self.running.lock().ok().and_then(|m| {
@@ -374,22 +427,22 @@ impl Jobs {
         self.status(owner, id)
     }
 
-    /// Where the results of a job `owner` may read are, and the header row of its CSV list
-    /// (whose columns lead each CSV result row).
+    /// Where the results of a job `owner` may read are, its kind, and the header row of its
+    /// CSV list (whose columns lead each CSV result row).
     pub fn results_of(
         &self,
         owner: i64,
         id: &str,
-    ) -> Result<Option<(PathBuf, Vec<String>)>, JobError> {
-        if self.status(owner, id)?.is_none() {
+    ) -> Result<Option<(PathBuf, String, Vec<String>)>, JobError> {
+        let Some(st) = self.status(owner, id)? else {
             return Ok(None);
-        }
+        };
         let dir = self.job_dir(id);
         let headers = reader_for(&dir, &self.source(id))
             .ok()
             .and_then(|r| r.headers().map(<[String]>::to_vec))
             .unwrap_or_default();
-        Ok(Some((dir.join("results.db"), headers)))
+        Ok(Some((dir.join("results.db"), st.kind, headers)))
     }
 }
 
@@ -415,6 +468,16 @@ async fn run_worker(jobs: Arc<Jobs>, w: Worker, mut rx: mpsc::Receiver<String>) 
 
 /// One job to its end: `done`, `cancelled` or `failed` with why.
 async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<String>) {
+    let kind: Option<String> = {
+        let db = jobs.db.lock().unwrap_or_else(|e| e.into_inner());
+        db.query_row("SELECT kind FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+            .optional()
+            .ok()
+            .flatten()
+    };
+    if kind.as_deref() == Some("diagnose") {
+        return run_diagnose_job(jobs, w, id).await;
+    }
     let dir = jobs.job_dir(id);
     let resume = match Resume::open(&dir.join("results.db"), id) {
         Ok(r) => r,
@@ -424,18 +487,7 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
         Ok(r) => r,
         Err(e) => return ("failed", Some(e)),
     };
-    let cancel = Cancel::new();
-    let new_results = Arc::new(AtomicU64::new(0));
-    if let Ok(mut m) = jobs.running.lock() {
-        m.insert(
-            id.to_string(),
-            Running {
-                cancel: cancel.clone(),
-                new_results: new_results.clone(),
-                started: Instant::now(),
-            },
-        );
-    }
+    let (cancel, new_results) = jobs.register(id);
     let engine = Arc::new(Engine::sharing(
         w.dns.clone(),
         w.config.clone(),
@@ -458,6 +510,159 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
         Ended::Cancelled => ("cancelled", None),
         Ended::Failed(e) => ("failed", Some(e.to_string())),
         Ended::Crashed(e) => ("failed", Some(format!("the verification task failed: {e}"))),
+    }
+}
+
+/// A diagnose job: the targets not yet in its report store, under their original positions,
+/// each report stored as it finishes.
+async fn run_diagnose_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<String>) {
+    let dir = jobs.job_dir(id);
+    let targets: Vec<String> = match std::fs::read_to_string(dir.join("input.txt")) {
+        Ok(t) => t.lines().map(str::to_string).collect(),
+        Err(e) => return ("failed", Some(format!("the job's list: {e}"))),
+    };
+    let mut store = match Reports::open(&dir.join("results.db")) {
+        Ok(s) => s,
+        Err(e) => return ("failed", Some(e)),
+    };
+    let done = match store.done() {
+        Ok(d) => d,
+        Err(e) => return ("failed", Some(e)),
+    };
+    let left: Vec<(u64, String)> = targets
+        .into_iter()
+        .enumerate()
+        .map(|(i, t)| (i as u64, t))
+        .filter(|(i, _)| !done.contains(i))
+        .collect();
+    let (cancel, new_results) = jobs.register(id);
+    let mut run = mxray_diagnose::run::run_indexed(
+        w.diagnose.clone(),
+        left,
+        DIAGNOSE_CONCURRENCY,
+        cancel,
+        Arc::new(NoProgress),
+    );
+    while let Some(d) = run.next().await {
+        if let Err(e) = store.put(d.index, &d.report) {
+            return ("failed", Some(e));
+        }
+        new_results.fetch_add(1, Ordering::Relaxed);
+    }
+    match run.finish().await {
+        Ended::Completed => ("done", None),
+        Ended::Cancelled => ("cancelled", None),
+        Ended::Failed(never) => match never {},
+        Ended::Crashed(e) => ("failed", Some(format!("the diagnosis task failed: {e}"))),
+    }
+}
+
+/// A diagnose job's reports: one row per target, the document as printed.
+struct Reports {
+    db: Connection,
+}
+
+impl Reports {
+    fn open(path: &Path) -> Result<Reports, String> {
+        let show = |e: rusqlite::Error| format!("{}: {e}", path.display());
+        let db = Connection::open(path).map_err(show)?;
+        db.pragma_update(None, "journal_mode", "WAL")
+            .map_err(show)?;
+        db.execute_batch(
+            "CREATE TABLE IF NOT EXISTS reports (idx INTEGER PRIMARY KEY, verdict TEXT NOT NULL, report TEXT NOT NULL);",
+        )
+        .map_err(show)?;
+        Ok(Reports { db })
+    }
+
+    fn done(&self) -> Result<std::collections::HashSet<u64>, String> {
+        let mut st = self
+            .db
+            .prepare("SELECT idx FROM reports")
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map([], |r| r.get::<_, i64>(0))
+            .map_err(|e| e.to_string())?;
+        rows.map(|r| r.map(|i| i.max(0) as u64).map_err(|e| e.to_string()))
+            .collect()
+    }
+
+    fn put(&mut self, index: u64, report: &mxray_diagnose::Report) -> Result<(), String> {
+        let json =
+            serde_json::to_string(&mxray_core::Document::new(report)).map_err(|e| e.to_string())?;
+        let verdict = serde_json::to_value(report.verdict.overall)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        self.db
+            .execute(
+                "INSERT OR REPLACE INTO reports (idx, verdict, report) VALUES (?1, ?2, ?3)",
+                params![index as i64, verdict, json],
+            )
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+
+    /// A read-only connection once the table exists (`None` before the job started).
+    fn reader(path: &Path) -> Result<Option<Connection>, String> {
+        if !path.exists() {
+            return Ok(None);
+        }
+        let db = Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .map_err(|e| e.to_string())?;
+        let tables: i64 = db
+            .query_row(
+                "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'reports'",
+                [],
+                |r| r.get(0),
+            )
+            .map_err(|e| e.to_string())?;
+        Ok((tables > 0).then_some(db))
+    }
+
+    fn counts(path: &Path) -> Result<BTreeMap<String, u64>, String> {
+        let Some(db) = Reports::reader(path)? else {
+            return Ok(BTreeMap::new());
+        };
+        let mut st = db
+            .prepare("SELECT verdict, count(*) FROM reports GROUP BY verdict")
+            .map_err(|e| e.to_string())?;
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map_err(|e| e.to_string())?;
+        rows.map(|r| {
+            r.map(|(v, n)| (v, n.max(0) as u64))
+                .map_err(|e| e.to_string())
+        })
+        .collect()
+    }
+}
+
+/// Streams a diagnose job's reports (JSON Lines) in input order.
+pub fn stream_reports(path: PathBuf, send: mpsc::Sender<Result<Vec<u8>, std::io::Error>>) {
+    let fail = |e: String| std::io::Error::other(e);
+    let db = match Reports::reader(&path) {
+        Ok(Some(db)) => db,
+        Ok(None) => return,
+        Err(e) => {
+            let _ = send.blocking_send(Err(fail(e)));
+            return;
+        }
+    };
+    let Ok(mut st) = db.prepare("SELECT report FROM reports ORDER BY idx") else {
+        return;
+    };
+    let Ok(mut rows) = st.query([]) else {
+        return;
+    };
+    while let Ok(Some(row)) = rows.next() {
+        let Ok(mut line): Result<String, _> = row.get(0) else {
+            continue;
+        };
+        line.push('\n');
+        if send.blocking_send(Ok(line.into_bytes())).is_err() {
+            return;
+        }
     }
 }
 

@@ -123,8 +123,12 @@ pub fn document() -> Value {
                 "summary": "Queue a bulk verification",
                 "requestBody": { "required": true, "content": {
                     "application/json": { "schema": {
-                        "type": "object", "additionalProperties": false, "required": ["kind", "addresses"],
-                        "properties": { "kind": { "const": "verify" }, "addresses": { "type": "array", "items": { "type": "string" } } }
+                        "type": "object", "additionalProperties": false, "required": ["kind"],
+                        "properties": {
+                            "kind": { "enum": ["verify", "diagnose"] },
+                            "addresses": { "type": "array", "items": { "type": "string" }, "description": "a verify job's list" },
+                            "domains": { "type": "array", "items": { "type": "string" }, "description": "a diagnose job's list" }
+                        }
                     } },
                     "text/plain": { "schema": { "type": "string", "description": "one address per line" } }
                 } },
@@ -148,7 +152,7 @@ pub fn document() -> Value {
                 "responses": ok("the logs --json report", "application/json", doc("logs"), &with(&[413, 422]))
             } },
             "/v1/jobs/{id}/results": { "get": {
-                "summary": "The results stored so far, in input order",
+                "summary": "The results stored so far, in input order (a diagnose job's: its reports, JSON Lines)",
                 "parameters": [param("id", "path", "The job", true), param("format", "query", "jsonl (default) or csv", false)],
                 "responses": ok("JSON Lines of verify results (or CSV)", "application/x-ndjson", doc("verify"), &with(&[404, 422]))
             } }
