@@ -69,6 +69,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_provider: u16,
 
+    /// New SMTP connections per minute per mailbox provider, across every request (the
+    /// politeness that keeps probes from being throttled).
+    #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub connects_per_minute: u32,
+
     /// How long a job's domain may stay transient (greylisting, throttling) before its
     /// addresses are `unknown`.
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
@@ -156,7 +161,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             keys,
             verify_budget: mxray_verify::BudgetLimits {
                 max_sessions: args.per_provider as usize,
-                connects_per_minute: 60,
+                connects_per_minute: args.connects_per_minute,
             },
             greylist_retry: args.greylist_retry,
             per_address: 2,
