@@ -663,6 +663,12 @@ fn jobs_run_survive_kill_9_and_give_every_address_once() {
         .map(|v| v["address"].as_str().unwrap_or_default().to_string())
         .collect();
     assert_eq!(got, list, "every address once, in input order");
+    let m = http(&s, "GET", "/metrics", Some(&s.key), "");
+    assert!(
+        m.body.contains(r#"mxray_jobs{state="done"} 2"#),
+        "{}",
+        m.body
+    );
     // Cancelling a finished job leaves it done.
     let c = http(&s, "DELETE", &format!("/v1/jobs/{id}"), Some(&s.key), "");
     assert_eq!(c.json()["state"], "done", "{}", c.body);

@@ -60,3 +60,24 @@ echo; echo "== POST /v1/verify, 100 connections, 100 addresses of 20 domains, 50
 echo "   critical path of one verification: 6 replies (greeting, EHLO, MAIL, RCPT, catch-all RCPT, QUIT), each 50 ms late = 300 ms"
 wrk -t2 -c100 -d"${secs}s" --timeout 15s --latency -s "$work/verify.lua" "$url/v1/verify" | grep -E "Requests/sec|50%|90%|99%|Non-2xx|Socket errors"
 echo; echo "serve's peak memory (VmHWM): $(grep VmHWM /proc/$(pgrep -f "mxray serve --listen 127.0.0.1:0 --data $work/data" | head -1)/status | awk '{print $2, $3}')"
+
+# 3. A 1 GB log upload (LOG_GB=1 to run it): spooled to the data directory, read in one pass.
+if [ -n "${LOG_GB:-}" ]; then
+  python3 - "$work/big.log" "$LOG_GB" <<'PY'
+import sys
+src = open("tests/fixtures/logs/postfix-debian12.log", "rb").read()
+want = int(float(sys.argv[2]) * (1 << 30))
+with open(sys.argv[1], "wb") as f:
+    written = 0
+    while written < want:
+        f.write(src)
+        written += len(src)
+PY
+  echo; echo "== POST /v1/logs, $(du -h "$work/big.log" | cut -f1)"
+  pid=$(pgrep -f "mxray serve --listen 127.0.0.1:0 --data $work/data" | head -1)
+  # -T streams the file (--data-binary would read it whole into curl first).
+  curl -s -X POST -T "$work/big.log" -o "$work/report.json" -w "%{http_code} in %{time_total}s\n" \
+    -H "Authorization: Bearer $KEY" -H "Content-Type: text/plain" "$url/v1/logs?year=2026"
+  echo "deferrals counted: $(jq .totals.deferrals "$work/report.json")"
+  echo "serve's peak memory (VmHWM) after the upload: $(grep VmHWM /proc/$pid/status | awk '{print $2, $3}')"
+fi

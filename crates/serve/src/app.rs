@@ -308,12 +308,16 @@ async fn openapi() -> Response {
 
 /// `GET /metrics`: Prometheus text format.
 async fn metrics_text(State(st): State<Shared>) -> Response {
+    let jobs = st.jobs.clone();
+    let by_state = tokio::task::spawn_blocking(move || jobs.by_state())
+        .await
+        .unwrap_or_default();
     (
         [(
             header::CONTENT_TYPE,
             "application/openmetrics-text; version=1.0.0; charset=utf-8",
         )],
-        st.metrics.render(&st.budgets),
+        st.metrics.render(&st.budgets, &by_state),
     )
         .into_response()
 }

@@ -212,6 +212,17 @@ impl Jobs {
         );
     }
 
+    /// How many jobs are in each state (queued, running, done, cancelled, failed).
+    pub fn by_state(&self) -> Vec<(String, u64)> {
+        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
+        let Ok(mut st) = db.prepare("SELECT state, count(*) FROM jobs GROUP BY state") else {
+            return Vec::new();
+        };
+        st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
+            .map(|rows| rows.flatten().map(|(s, n)| (s, n.max(0) as u64)).collect())
+            .unwrap_or_default()
+    }
+
     /// Marks `id` running in this process: the token that cancels it, and its new results.
     fn register(&self, id: &str) -> (Cancel, Arc<AtomicU64>) {
         let cancel = Cancel::new();

@@ -33,6 +33,11 @@ struct VerdictOnly {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JobState {
+    state: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct Provider {
     provider: String,
 }
@@ -46,6 +51,7 @@ pub struct Metrics {
     diagnosed: Family<VerdictOnly, Counter>,
     sessions: Family<Provider, Gauge>,
     throttled: Family<Provider, Gauge>,
+    jobs: Family<JobState, Gauge>,
 }
 
 impl Metrics {
@@ -59,6 +65,8 @@ impl Metrics {
         let diagnosed = Family::<VerdictOnly, Counter>::default();
         let sessions = Family::<Provider, Gauge>::default();
         let throttled = Family::<Provider, Gauge>::default();
+        let jobs = Family::<JobState, Gauge>::default();
+        registry.register("jobs", "Bulk jobs by state", jobs.clone());
         registry.register(
             "http_requests",
             "HTTP requests by route and status",
@@ -97,6 +105,7 @@ impl Metrics {
             diagnosed,
             sessions,
             throttled,
+            jobs,
         }
     }
 
@@ -131,8 +140,15 @@ impl Metrics {
             .inc();
     }
 
-    /// The text exposition, with the providers' figures as they are now.
-    pub fn render(&self, budgets: &mxray_verify::Budgets) -> String {
+    /// The text exposition, with the providers' figures and the jobs by state as they are now.
+    pub fn render(&self, budgets: &mxray_verify::Budgets, jobs: &[(String, u64)]) -> String {
+        for (state, n) in jobs {
+            self.jobs
+                .get_or_create(&JobState {
+                    state: state.clone(),
+                })
+                .set((*n).min(i64::MAX as u64) as i64);
+        }
         for (provider, st) in budgets.all_stats() {
             let p = Provider { provider };
             self.sessions
@@ -160,10 +176,12 @@ mod tests {
         m.request("/v1/verify", 200, Duration::from_millis(12));
         m.verified("unknown", "greylisted");
         m.diagnosed("deliverable_path");
-        let text = m.render(&mxray_verify::Budgets::new(mxray_verify::BudgetLimits {
+        let budgets = mxray_verify::Budgets::new(mxray_verify::BudgetLimits {
             max_sessions: 2,
             connects_per_minute: 60,
-        }));
+        });
+        let text = m.render(&budgets, &[("done".to_string(), 3)]);
+        assert!(text.contains(r#"mxray_jobs{state="done"} 3"#), "{text}");
         assert!(
             text.contains(r#"mxray_http_requests_total{route="/v1/verify",status="200"} 1"#),
             "{text}"
