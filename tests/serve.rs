@@ -951,3 +951,47 @@ fn lines_of(a: &Answer) -> Vec<Value> {
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
         .collect()
 }
+
+/// `?wait=false`: 202 with a job at once; the job's result is the report the same query would
+/// have answered (its parameters kept with the job).
+#[test]
+fn a_diagnosis_can_be_a_job() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
+    let path = "/v1/domains/fine.test/diagnosis?wait=false&only=transport&probe=alice@fine.test";
+    let a = http(&s, "GET", path, Some(&s.key), "");
+    assert_eq!(a.status, 202, "{}", a.body);
+    let id = a.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(a.header("location"), Some(format!("/v1/jobs/{id}")));
+    poll(&s, &id, |v| v["state"] == "done");
+    let res = http(
+        &s,
+        "GET",
+        &format!("/v1/jobs/{id}/results"),
+        Some(&s.key),
+        "",
+    );
+    let reports = lines_of(&res);
+    assert_eq!(reports.len(), 1, "{}", res.body);
+    conforms(&["diagnose"], &reports[0]);
+    assert_eq!(reports[0]["target"], "alice@fine.test");
+    assert!(
+        res.body.contains("smtp.rcpt_accepted"),
+        "the probe ran: {}",
+        res.body
+    );
+    assert!(
+        !res.body.contains("spf."),
+        "only=transport was kept: {}",
+        res.body
+    );
+    // The same checks as a waiting request: a bad parameter is 422, not a job.
+    let bad = http(
+        &s,
+        "GET",
+        "/v1/domains/fine.test/diagnosis?wait=false&only=nope",
+        Some(&s.key),
+        "",
+    );
+    assert_eq!(bad.status, 422, "{}", bad.body);
+}

@@ -21,6 +21,7 @@ use tower_http::timeout::TimeoutLayer;
 use crate::keys::KeyStore;
 
 /// Everything the routes need, built once from `mxray serve`'s flags.
+#[derive(Clone)]
 pub struct Settings {
     pub dns: Dns,
     /// SMTP port of MX hosts (25; a lab's).
@@ -120,16 +121,30 @@ const JOB_BODY: usize = 64 * 1024 * 1024;
 /// worker (call inside the runtime); jobs left unfinished by the last run are resumed.
 pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
     let budgets = Arc::new(Budgets::new(s.verify_budget));
+    // One per-address connection cap for every diagnosis, real time and jobs alike.
+    let limits = Arc::new(Limits::new(s.per_address));
     let jobs = crate::jobs::Jobs::start(
         &s.data,
         crate::jobs::Worker {
             dns: s.dns.clone(),
             config: verify_config(&s, s.job_deadline),
             budgets: budgets.clone(),
-            diagnose: mxray_diagnose::Job {
-                dns: s.dns.clone(),
-                opts: diagnose_options(&s, Arc::new(Limits::new(s.per_address)), false),
-                sender: Some(sender_options(&s, Vec::new(), None, Vec::new())),
+            diagnose: {
+                let s = s.clone();
+                let limits = limits.clone();
+                Arc::new(move |p: &crate::jobs::DiagnoseParams| {
+                    let only = request::parse_areas(&p.only.join(",")).unwrap_or_default();
+                    mxray_diagnose::Job {
+                        dns: s.dns.clone(),
+                        opts: diagnose_options(&s, limits.clone(), p.probe),
+                        sender: Some(sender_options(
+                            &s,
+                            p.dkim_selectors.clone(),
+                            p.sender_ip,
+                            only,
+                        )),
+                    }
+                })
             },
         },
     )?;
@@ -142,7 +157,7 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
             concurrency: s.key_concurrency,
         },
         budgets,
-        limits: Arc::new(Limits::new(s.per_address)),
+        limits,
         s,
     });
     let v1 = Router::new()
@@ -386,12 +401,15 @@ struct DiagnosisQuery {
     /// Comma-separated areas.
     only: Option<String>,
     deadline: Option<String>,
+    /// `false`: answer at once with a job (202) whose result is the report.
+    wait: Option<bool>,
 }
 
 /// `GET /v1/domains/{domain}/diagnosis`: the `diagnose --json` report, within the deadline
 /// (default 60 s).
 async fn diagnosis(
     State(st): State<Shared>,
+    axum::Extension(Owner(owner)): axum::Extension<Owner>,
     Path(domain): Path<String>,
     Query(q): Query<DiagnosisQuery>,
 ) -> Result<Response, ApiError> {
@@ -432,6 +450,18 @@ async fn diagnosis(
         request::check_selector(sel).map_err(|e| ApiError::bad(e.0))?;
     }
     let limit = deadline(q.deadline.as_deref(), Duration::from_secs(60))?;
+    if q.wait == Some(false) {
+        let params = crate::jobs::DiagnoseParams {
+            only: only.iter().map(|a| a.as_str().to_string()).collect(),
+            sender_ip: q.sender_ip,
+            dkim_selectors: selectors,
+            probe: q.probe.is_some(),
+        };
+        let jobs = st.jobs.clone();
+        let upload = crate::jobs::Upload::Domains(vec![target], params);
+        let id = on_jobs(move || jobs.submit(owner, upload)).await?;
+        return Ok(accepted(id));
+    }
     let sender = sender_options(s, selectors, q.sender_ip, only);
     let mut opts = diagnose_options(s, st.limits.clone(), q.probe.is_some());
     opts.greeting_wait = opts.greeting_wait.min(limit);
@@ -629,7 +659,9 @@ async fn submit_job(
             req.domains.is_empty(),
         ) {
             ("verify", _, true) => crate::jobs::Upload::Addresses(req.addresses),
-            ("diagnose", true, _) => crate::jobs::Upload::Domains(req.domains),
+            ("diagnose", true, _) => {
+                crate::jobs::Upload::Domains(req.domains, crate::jobs::DiagnoseParams::default())
+            }
             ("verify" | "diagnose", _, _) => {
                 return Err(ApiError::bad(
                     "a verify job takes \"addresses\", a diagnose job \"domains\"",
@@ -647,6 +679,11 @@ async fn submit_job(
     };
     let jobs = st.jobs.clone();
     let id = on_jobs(move || jobs.submit(owner, upload)).await?;
+    Ok(accepted(id))
+}
+
+/// 202 with the job's id, and `Location` where its state is.
+fn accepted(id: String) -> Response {
     let mut r = (
         StatusCode::ACCEPTED,
         Json(Document::new(crate::openapi::JobAccepted {
@@ -658,7 +695,7 @@ async fn submit_job(
     if let Ok(v) = HeaderValue::from_str(&format!("/v1/jobs/{id}")) {
         r.headers_mut().insert(header::LOCATION, v);
     }
-    Ok(r)
+    r
 }
 
 /// Runs `f` (SQLite and file work) off the async threads; its error as the API's.

@@ -75,8 +75,24 @@ pub enum Upload {
     /// A CSV with a header row; `column` names the addresses (its other columns come back
     /// with each result, as `verify --output x.csv` gives them).
     Csv { body: String, column: String },
-    /// Domains (or addresses) to diagnose, each with every check but the RCPT probe.
-    Domains(Vec<String>),
+    /// Domains (or addresses) to diagnose, with what to check.
+    Domains(Vec<String>, DiagnoseParams),
+}
+
+/// What a diagnose job checks: the query parameters of a diagnosis, kept with the job so a
+/// resumed job asks the same.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct DiagnoseParams {
+    /// Area names; empty: all.
+    #[serde(default)]
+    pub only: Vec<String>,
+    #[serde(default)]
+    pub sender_ip: Option<std::net::IpAddr>,
+    #[serde(default)]
+    pub dkim_selectors: Vec<String>,
+    /// Ask each MX host about the target address (RCPT TO, then RSET).
+    #[serde(default)]
+    pub probe: bool,
 }
 
 /// Where a job's list is and how to read it (`txt`, or `csv:COLUMN`).
@@ -111,8 +127,8 @@ pub struct Worker {
     pub dns: mxray_net::Dns,
     pub config: Config,
     pub budgets: Arc<Budgets>,
-    /// What every target of a diagnose job is diagnosed with.
-    pub diagnose: mxray_diagnose::Job,
+    /// What the targets of a diagnose job are diagnosed with, from its parameters.
+    pub diagnose: Arc<dyn Fn(&DiagnoseParams) -> mxray_diagnose::Job + Send + Sync>,
 }
 
 /// Targets of a diagnose job diagnosed at once.
@@ -166,7 +182,8 @@ impl Jobs {
                  total INTEGER NOT NULL,
                  error TEXT,
                  created INTEGER NOT NULL,
-                 source TEXT NOT NULL DEFAULT 'txt'
+                 source TEXT NOT NULL DEFAULT 'txt',
+                 params TEXT NOT NULL DEFAULT ''
              );",
         )
         .map_err(err)?;
@@ -261,15 +278,17 @@ impl Jobs {
         let id = new_id().map_err(|e| self.db_err(e))?;
         let dir = self.job_dir(&id);
         std::fs::create_dir_all(&dir).map_err(|e| self.db_err(e))?;
-        let kind = if matches!(upload, Upload::Domains(_)) {
-            "diagnose"
-        } else {
-            "verify"
+        let (kind, params) = match &upload {
+            Upload::Domains(_, p) => (
+                "diagnose",
+                serde_json::to_string(p).map_err(|e| self.db_err(e))?,
+            ),
+            _ => ("verify", String::new()),
         };
         let written = match upload {
             Upload::Addresses(list) => self.write_list(&dir, &list).map(|n| (n, "txt".to_string())),
             Upload::Csv { body, column } => self.write_csv(&dir, &body, &column),
-            Upload::Domains(list) => self
+            Upload::Domains(list, _) => self
                 .write_targets(&dir, &list)
                 .map(|n| (n, "txt".to_string())),
         };
@@ -283,8 +302,8 @@ impl Jobs {
         {
             let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
             db.execute(
-                "INSERT INTO jobs (id, kind, owner, state, total, created, source) VALUES (?1, ?6, ?2, 'queued', ?3, ?4, ?5)",
-                params![id, owner, total as i64, now(), source, kind],
+                "INSERT INTO jobs (id, kind, owner, state, total, created, source, params) VALUES (?1, ?6, ?2, 'queued', ?3, ?4, ?5, ?7)",
+                params![id, owner, total as i64, now(), source, kind, params],
             )
             .map_err(|e| self.db_err(e))?;
         }
@@ -547,8 +566,17 @@ async fn run_diagnose_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, O
         .filter(|(i, _)| !done.contains(i))
         .collect();
     let (cancel, new_results) = jobs.register(id);
+    let params: DiagnoseParams = {
+        let db = jobs.db.lock().unwrap_or_else(|e| e.into_inner());
+        db.query_row("SELECT params FROM jobs WHERE id = ?1", [id], |r| {
+            r.get::<_, String>(0)
+        })
+        .ok()
+        .and_then(|p| serde_json::from_str(&p).ok())
+        .unwrap_or_default()
+    };
     let mut run = mxray_diagnose::run::run_indexed(
-        w.diagnose.clone(),
+        (w.diagnose)(&params),
         left,
         DIAGNOSE_CONCURRENCY,
         cancel,

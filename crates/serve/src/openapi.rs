@@ -69,6 +69,16 @@ fn param(name: &str, place: &str, description: &str, required: bool) -> Value {
 pub fn document() -> Value {
     let auth = [401, 403, 429];
     let with = |extra: &[u16]| -> Vec<u16> { auth.iter().chain(extra).copied().collect() };
+    let mut diagnosis_responses = ok(
+        "the diagnose --json report",
+        "application/json",
+        doc("diagnose"),
+        &with(&[422, 504]),
+    );
+    diagnosis_responses["202"] = json!({
+        "description": "with wait=false: the job (Location: /v1/jobs/{id})",
+        "content": { "application/json": { "schema": doc("job-accepted") } }
+    });
     json!({
         "openapi": "3.1.0",
         "info": {
@@ -107,9 +117,10 @@ pub fn document() -> Value {
                     param("sender_ip", "query", "An IP to evaluate SPF for and look up on blocklists", false),
                     param("dkim_selector", "query", "DKIM selectors, comma-separated", false),
                     param("only", "query", "Areas, comma-separated: dns, transport, tls, auth, reputation", false),
-                    param("deadline", "query", "10s, 2m; default 60s, at most 120s", false)
+                    param("deadline", "query", "10s, 2m; default 60s, at most 120s", false),
+                    param("wait", "query", "false: answer 202 with a job at once; its result is the report", false)
                 ],
-                "responses": ok("the diagnose --json report", "application/json", doc("diagnose"), &with(&[422, 504]))
+                "responses": diagnosis_responses
             } },
             "/v1/verify": { "post": {
                 "summary": "Verify one address in real time; transient obstacles answer unknown with retry_after_s",
