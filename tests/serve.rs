@@ -995,3 +995,84 @@ fn a_diagnosis_can_be_a_job() {
     );
     assert_eq!(bad.status, 422, "{}", bad.body);
 }
+
+/// MX hosts in private ranges (10.0.0.1, 169.254.169.254, fd00::1, ::ffff:10.0.0.1) are named,
+/// never contacted. Run in a network namespace of its own (unshare -rn, loopback only): were
+/// the guard to fail, the connection could not leave the namespace, and would show as an
+/// unreachable host instead of the refusal asserted here.
+#[test]
+fn private_mx_addresses_are_refused_in_a_namespace() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut world = String::from("[lab]\nname = \"ssrf\"\nprivate_records = true\n");
+    for (name, rtype, addr) in [
+        ("rfc1918", "a", "10.0.0.1"),
+        ("metadata", "a", "169.254.169.254"),
+        ("ula", "aaaa", "fd00::1"),
+        ("mapped", "aaaa", "::ffff:10.0.0.1"),
+    ] {
+        world.push_str(&format!(
+            "\n[[domains]]\nname = \"{name}.test\"\nmx = [\"10 mx.{name}.test\"]\n\n[[domains.records]]\nname = \"mx\"\n{rtype} = [\"{addr}\"]\n"
+        ));
+    }
+    std::fs::write(dir.path().join("world.toml"), world).expect("world");
+    let script = r#"
+set -e
+ip link set lo up
+cd "$DIR"
+"$MXRAY" lab serve world.toml --ready-file lab.json 2> lab.err &
+until [ -s lab.json ]; do sleep 0.1; done
+KEY=$("$MXRAY" serve keys create --name t --data data | tail -n 1)
+"$MXRAY" serve --listen 127.0.0.1:0 --data data --resolver "$(jq -r .resolver lab.json)" \
+    --smtp-port "$(jq -r .smtp_port lab.json)" 2> serve.err &
+until grep -q 'listening on' serve.err 2>/dev/null; do sleep 0.1; done
+URL=$(grep -o 'http://[0-9.:]*' serve.err | head -n 1)
+for d in rfc1918 metadata ula mapped; do
+  curl -sf -H "Authorization: Bearer $KEY" "$URL/v1/domains/$d.test/diagnosis?only=dns,transport" > "diag-$d.json"
+  curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+      -d "{\"address\": \"alice@$d.test\"}" "$URL/v1/verify" > "verify-$d.json"
+done
+kill %2 %1
+wait
+"#;
+    let out = Command::new("unshare")
+        .args(["-rn", "bash", "-c", script])
+        .env("MXRAY", env!("CARGO_BIN_EXE_mxray"))
+        .env("DIR", dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (package util-linux) and ip (package iproute2) are needed");
+    assert!(
+        out.status.success(),
+        "the namespace run failed (network namespaces needed: unshare -rn): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for d in ["rfc1918", "metadata", "ula", "mapped"] {
+        let read = |f: String| -> Value {
+            let text = std::fs::read_to_string(dir.path().join(&f)).expect("answer");
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{f}: {e}: {text}"))
+        };
+        let report = read(format!("diag-{d}.json"));
+        conforms(&["diagnose"], &report);
+        assert_eq!(
+            report["verdict"]["overall"], "inconclusive",
+            "{d}: {report:#}"
+        );
+        let refused = report["findings"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|f| {
+                f["id"] == "net.private_address"
+                    && f["title"]
+                        .as_str()
+                        .is_some_and(|t| t.starts_with("Not connected to"))
+            });
+        assert!(refused, "{d}: {report:#}");
+        let v = read(format!("verify-{d}.json"));
+        assert_eq!(
+            (v["verdict"].as_str(), v["reason"].as_str()),
+            (Some("unknown"), Some("private_address")),
+            "{d}: {v}"
+        );
+    }
+}

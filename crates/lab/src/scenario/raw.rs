@@ -29,6 +29,10 @@ pub struct RawLab {
     pub name: Option<String>,
     #[serde(default)]
     pub description: Option<String>,
+    /// A/AAAA records may point into private and other non-public ranges (SSRF rehearsals;
+    /// run such a world in a network namespace of its own). Hosts still listen on loopback.
+    #[serde(default)]
+    pub private_records: bool,
 }
 
 /// A zone. Its own keys describe the apex; `records` describe other names in it.

@@ -29,7 +29,11 @@ const TYPES: [&str; 13] = [
 ];
 
 pub(super) fn parse(text: &str, file: &str, stem: &str) -> Result<Scenario, ScenarioError> {
-    let cx = Cx { text, file };
+    let cx = Cx {
+        text,
+        file,
+        private_records: std::cell::Cell::new(false),
+    };
     let raw: RawScenario = toml::from_str(text).map_err(|e| {
         let span = e.span().unwrap_or(0..0);
         cx.error(span, e.message().trim_end().to_owned())
@@ -41,6 +45,8 @@ pub(super) fn parse(text: &str, file: &str, stem: &str) -> Result<Scenario, Scen
 struct Cx<'a> {
     text: &'a str,
     file: &'a str,
+    /// `[lab] private_records = true`: A/AAAA records may hold non-public special addresses.
+    private_records: std::cell::Cell<bool>,
 }
 
 type R<T> = Result<T, ScenarioError>;
@@ -73,7 +79,10 @@ impl Cx<'_> {
 
     fn scenario(&self, raw: RawScenario, stem: &str) -> R<Scenario> {
         let (name, description) = match raw.lab {
-            Some(l) => (l.name.unwrap_or_else(|| stem.to_owned()), l.description),
+            Some(l) => {
+                self.private_records.set(l.private_records);
+                (l.name.unwrap_or_else(|| stem.to_owned()), l.description)
+            }
             None => (stem.to_owned(), None),
         };
 
@@ -276,7 +285,7 @@ impl Cx<'_> {
             records.push(self.mx(s)?);
         }
         for s in &n.a {
-            match self.address(s)? {
+            match self.record_address(s)? {
                 IpAddr::V4(v4) => records.push(Record::A(v4)),
                 IpAddr::V6(_) => {
                     return Err(self.at(s, "an IPv6 address belongs in `aaaa`".into()));
@@ -284,7 +293,7 @@ impl Cx<'_> {
             }
         }
         for s in &n.aaaa {
-            match self.address(s)? {
+            match self.record_address(s)? {
                 IpAddr::V6(v6) => records.push(Record::Aaaa(v6)),
                 IpAddr::V4(_) => {
                     return Err(self.at(s, "an IPv4 address belongs in `a`".into()));
@@ -778,6 +787,25 @@ impl Cx<'_> {
             return Err(self.at(s, "durations longer than 1h are not allowed".into()));
         }
         Ok(d)
+    }
+
+    /// An address published in an A/AAAA record: loopback, or with `private_records` any
+    /// non-public special range (RFC 1918, link-local, CGNAT, ULA...), never a public address.
+    fn record_address(&self, s: &S) -> R<IpAddr> {
+        if !self.private_records.get() {
+            return self.address(s);
+        }
+        let v = s.get_ref().trim();
+        let ip: IpAddr = v
+            .parse()
+            .map_err(|_| self.at(s, format!("{v:?} is not an IP address")))?;
+        if mxray_core::address::special_range(ip).is_none() {
+            return Err(self.at(
+                s,
+                format!("address {ip} is public: even with private_records the lab publishes only loopback and non-public ranges"),
+            ));
+        }
+        Ok(ip)
     }
 
     fn address(&self, s: &S) -> R<IpAddr> {
