@@ -695,13 +695,14 @@ fn job_results(s: &Server, id: &str) -> Vec<Value> {
     lines
 }
 
-/// `GET /v1/openapi.json` (no key needed): OpenAPI 3.1 naming every route, and real answers
-/// valid against the schemas it gives for them.
+/// `GET /v1/openapi.json` (with a key, as every `/v1` route): OpenAPI 3.1 naming every route,
+/// and real answers valid against the schemas it gives for them.
 #[test]
 fn the_openapi_document_describes_the_real_answers() {
     let lab = TestLab::start(WORLD, "serve.toml");
     let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
-    let a = http(&s, "GET", "/v1/openapi.json", None, "");
+    assert_eq!(http(&s, "GET", "/v1/openapi.json", None, "").status, 401);
+    let a = http(&s, "GET", "/v1/openapi.json", Some(&s.key), "");
     assert_eq!(a.status, 200, "{}", a.body);
     let doc = a.json();
     assert_eq!(doc["openapi"], "3.1.0");

@@ -22,7 +22,8 @@ Examples:
   curl -s -H \"Authorization: Bearer $KEY\" --data-binary '421 4.4.2 Connection closed' http://127.0.0.1:8025/v1/explain
   kill %1
 
-Routes: GET /healthz, GET /readyz, GET /v1/openapi.json (OpenAPI 3.1); with Authorization: Bearer KEY: GET /metrics (Prometheus),
+Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: GET /v1/openapi.json (OpenAPI
+3.1), GET /metrics (Prometheus),
 POST /v1/explain (text in,
 JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selector=&only=&deadline=,
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",

@@ -176,6 +176,7 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
         )
         .route("/jobs/{id}", get(job_status).delete(cancel_job))
         .route("/jobs/{id}/results", get(job_results))
+        .route("/openapi.json", get(openapi))
         .route(
             "/logs",
             post(upload_logs).layer(DefaultBodyLimit::disable()),
@@ -188,7 +189,6 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .route("/v1/openapi.json", get(openapi))
         .nest("/v1", v1)
         .merge(metrics)
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
@@ -316,7 +316,7 @@ async fn measure(State(st): State<Shared>, req: Request, next: Next) -> Response
     r
 }
 
-/// `GET /v1/openapi.json`: the API described, open to anyone (it holds no data).
+/// `GET /v1/openapi.json`: the API described (behind a key, as every `/v1` route).
 async fn openapi() -> Response {
     Json(crate::openapi::document()).into_response()
 }

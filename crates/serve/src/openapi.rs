@@ -103,7 +103,7 @@ pub fn document() -> Value {
             "/healthz": { "get": { "security": [], "summary": "The process answers", "responses": { "200": { "description": "ok" } } } },
             "/readyz": { "get": { "security": [], "summary": "A DNS resolver answers", "responses": ok("ready", "text/plain", json!({"type": "string"}), &[503]) } },
             "/metrics": { "get": { "summary": "Prometheus metrics", "responses": ok("text exposition", "application/openmetrics-text", json!({"type": "string"}), &with(&[])) } },
-            "/v1/openapi.json": { "get": { "security": [], "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
+            "/v1/openapi.json": { "get": { "summary": "This document", "responses": { "200": { "description": "OpenAPI 3.1" } } } },
             "/v1/explain": { "post": {
                 "summary": "Explain every SMTP reply, code, DSN or log line in the body",
                 "requestBody": { "required": true, "content": { "text/plain": { "schema": { "type": "string", "maxLength": 262144 } } } },
