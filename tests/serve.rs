@@ -1077,3 +1077,29 @@ wait
         );
     }
 }
+
+/// The job queue is bounded (`--job-queue`): with one job running and one waiting, a third is
+/// refused with 429 and Retry-After, never queued without end.
+#[test]
+fn a_full_job_queue_answers_429() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let s = start(
+        &lab,
+        &["--allow-private", "127.0.0.0/8", "--job-queue", "1"],
+    );
+    let slow: Vec<String> = (0..30).map(|i| format!("\"u{i}@bulk.test\"")).collect();
+    let body = format!(
+        r#"{{"kind": "verify", "addresses": [{}]}}"#,
+        slow.join(", ")
+    );
+    let first = http(&s, "POST", "/v1/jobs", Some(&s.key), &body);
+    assert_eq!(first.status, 202, "{}", first.body);
+    let id = first.json()["id"].as_str().expect("id").to_string();
+    poll(&s, &id, |v| v["state"] == "running");
+    let second = http(&s, "POST", "/v1/jobs", Some(&s.key), &body);
+    assert_eq!(second.status, 202, "{}", second.body);
+    let third = http(&s, "POST", "/v1/jobs", Some(&s.key), &body);
+    assert_eq!(third.status, 429, "{}", third.body);
+    assert!(third.header("retry-after").is_some(), "{}", third.headers);
+    assert!(third.body.contains("--job-queue"), "{}", third.body);
+}

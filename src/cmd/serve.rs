@@ -80,6 +80,10 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub job_deadline: Duration,
 
+    /// Jobs that may wait to run at once (one runs at a time); more: 429 with Retry-After.
+    #[arg(long, value_name = "N", default_value_t = mxray_serve::jobs::QUEUE as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub job_queue: u32,
+
     /// Largest log upload to POST /v1/logs (spooled to --data, never held in memory): 500M, 2G.
     #[arg(long, value_name = "SIZE", default_value = "2G", value_parser = parse_size)]
     pub max_log_upload: u64,
@@ -171,6 +175,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             data: args.data.clone(),
             job_deadline: args.job_deadline,
             max_log_upload: args.max_log_upload,
+            job_queue: args.job_queue as usize,
         };
         // The data directory is claimed (and unfinished jobs resumed) before the address is
         // announced: a second server on the same directory fails without listening.

@@ -52,6 +52,8 @@ pub struct Settings {
     pub job_deadline: Duration,
     /// Largest log upload (spooled to the data directory, never held in memory): 413 past it.
     pub max_log_upload: u64,
+    /// Jobs that may wait to run at once; more: 429.
+    pub job_queue: usize,
 }
 
 /// The API key a request came with (0 without keys): jobs belong to it.
@@ -127,6 +129,7 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
         &s.data,
         crate::jobs::Worker {
             dns: s.dns.clone(),
+            queue: s.job_queue,
             config: verify_config(&s, s.job_deadline),
             budgets: budgets.clone(),
             diagnose: {

@@ -16,7 +16,8 @@ use mxray_verify::{Budgets, Config, Engine, VerifyResult};
 use rusqlite::{Connection, OptionalExtension, params};
 use tokio::sync::mpsc;
 
-/// Jobs waiting to run at most; past it a new job is refused (429), never an unbounded backlog.
+/// Jobs waiting to run at most by default (`--job-queue`); past it a new job is refused (429),
+/// never an unbounded backlog.
 pub const QUEUE: usize = 64;
 
 /// Addresses in one job at most.
@@ -30,7 +31,7 @@ pub enum JobError {
     Empty,
     #[error("{0}")]
     Input(String),
-    #[error("{QUEUE} jobs are waiting already: submit again later")]
+    #[error("the job queue is full (--job-queue): submit again later")]
     Full,
     #[error(
         "{0} is in use by another mxray serve: one server per data directory (give this one another --data)"
@@ -129,6 +130,8 @@ pub struct Worker {
     pub budgets: Arc<Budgets>,
     /// What the targets of a diagnose job are diagnosed with, from its parameters.
     pub diagnose: Arc<dyn Fn(&DiagnoseParams) -> mxray_diagnose::Job + Send + Sync>,
+    /// Jobs that may wait at once.
+    pub queue: usize,
 }
 
 /// Targets of a diagnose job diagnosed at once.
@@ -199,7 +202,7 @@ impl Jobs {
                 .map_err(err)?
         };
         // Room for every job to resume, and the usual queue on top.
-        let (tx, rx) = mpsc::channel(QUEUE + pending.len());
+        let (tx, rx) = mpsc::channel(worker.queue.max(1) + pending.len());
         let jobs = Arc::new(Jobs {
             _lock: lock,
             dir: data.join("jobs"),
