@@ -143,7 +143,6 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         helo: helo.clone(),
         timeout: global.timeout,
         areas,
-        policy: args.policy_args.policy(),
     };
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),
@@ -159,10 +158,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         activity: mxray_run::Activity::new(),
         policy: args.policy_args.policy(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::runtime()?;
     rt.block_on(async {
         let dns = super::new_dns(global)?;
         if args.input.is_some() {

@@ -46,6 +46,15 @@ pub fn man() -> anyhow::Result<u8> {
     Ok(crate::exit::OK)
 }
 
+/// The multi-threaded runtime a networked verb runs on.
+pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    use anyhow::Context;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")
+}
+
 /// This machine's name, the default EHLO name of the probing verbs.
 pub fn hostname() -> String {
     std::fs::read_to_string("/proc/sys/kernel/hostname")

@@ -146,10 +146,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
         Some(Arc::new(KeyStore::open(&args.data).environment()?))
     };
     let tls = Arc::new(args.probe_args.tls()?);
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::runtime()?;
     rt.block_on(async {
         let dns = super::new_dns(global)?;
         let settings = Settings {

@@ -214,10 +214,14 @@ impl Sink {
 
 /// How many addresses the input holds, for the progress bar's total and ETA: the arguments, or
 /// a file read once more (standard input is read once only: no total).
-fn count_input(args: &VerifyArgs, reader: &Reader) -> Option<u64> {
+/// `counted`: the rows the CSV check already counted (a CSV file is not read a third time).
+fn count_input(args: &VerifyArgs, counted: Option<u64>) -> Option<u64> {
     use std::io::IsTerminal;
     if !io::stderr().is_terminal() {
         return None; // no bar to feed
+    }
+    if counted.is_some() {
+        return counted;
     }
     let Some(path) = &args.input else {
         return Some(
@@ -230,12 +234,9 @@ fn count_input(args: &VerifyArgs, reader: &Reader) -> Option<u64> {
     if path.as_os_str() == "-" {
         return None;
     }
+    // A text file (a CSV file was counted by its check): read once more for the total.
     let file = File::open(path).ok()?;
-    let again = match reader.headers() {
-        Some(_) => Reader::csv(Box::new(file), args.column.as_deref().unwrap_or("email")).ok()?,
-        None => Reader::lines(Box::new(file)),
-    };
-    again.check().ok()
+    Reader::lines(Box::new(file)).check().ok()
 }
 
 /// "3 greylisted, 1 rate-limited; next retry in 4m10s", or nothing when nothing waits.
@@ -264,10 +265,11 @@ fn waiting_text(w: &mxray_verify::Waiting) -> String {
     format!("({} waiting{next})", parts.join(", "))
 }
 
-fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
+/// The input, and the number of rows when checking it counted them (a CSV file).
+fn open_input(args: &VerifyArgs) -> anyhow::Result<(Reader, Option<u64>)> {
     let Some(path) = &args.input else {
         let text: Vec<u8> = args.addresses.join("\n").into_bytes();
-        return Ok(Reader::lines(Box::new(io::Cursor::new(text))));
+        return Ok((Reader::lines(Box::new(io::Cursor::new(text))), None));
     };
     let raw: Box<dyn io::Read + Send> = if path.as_os_str() == "-" {
         Box::new(io::stdin())
@@ -282,14 +284,17 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<Reader> {
         let column = args.column.as_deref().unwrap_or("email");
         // A file is checked whole first: a malformed CSV is exit 2 before any probe (standard
         // input can be read once only: there it stops the run where it is met).
-        if path.as_os_str() != "-" {
-            mxray_verify::input::check_csv(path, column)
+        let rows = if path.as_os_str() != "-" {
+            let n = mxray_verify::input::check_csv(path, column)
                 .with_context(|| format!("--input {}", path.display()))
                 .bad_input()?;
-        }
-        Reader::csv(raw, column).bad_input()
+            Some(n)
+        } else {
+            None
+        };
+        Ok((Reader::csv(raw, column).bad_input()?, rows))
     } else {
-        Ok(Reader::lines(raw))
+        Ok((Reader::lines(raw), None))
     }
 }
 
@@ -322,8 +327,8 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             })
             .environment()?;
     }
-    let reader = open_input(args)?;
-    let total = count_input(args, &reader);
+    let (reader, counted) = open_input(args)?;
+    let total = count_input(args, counted);
     let resume = match (&args.state, &args.input) {
         (Some(s), Some(i)) => Some(Resume::open(s, &i.display().to_string()).map_err(|e| {
             let kind = if e.is_environment() {
@@ -371,10 +376,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         transcript: global.verbose > 0,
         policy: args.policy_args.policy(),
     };
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let rt = super::runtime()?;
     let started = Instant::now();
     let result = rt.block_on(async {
         let dns = super::live_dns(global).await?;

@@ -141,7 +141,9 @@ pub async fn diagnose_full(
         recipient::collect::collect_with(dns, target, opts, areas.smtp()),
         async {
             match sender {
-                Some(s) => Some(sender::collect_sender(dns, &domain, s, &opts.activity).await),
+                Some(s) => Some(
+                    sender::collect_sender(dns, &domain, s, &opts.activity, &opts.policy).await,
+                ),
                 None => None,
             }
         }

@@ -532,7 +532,6 @@ fn sender_options(
         helo: s.helo.clone(),
         timeout: s.timeout,
         areas: request::areas(&only),
-        policy: s.policy.clone(),
     }
 }
 

@@ -112,6 +112,27 @@ fn reader_for(dir: &Path, source: &str) -> Result<Reader, String> {
     }
 }
 
+/// The text columns of a job's row read one at a time (a closed set: no name from outside
+/// reaches the SQL).
+#[derive(Debug, Clone, Copy)]
+enum Field {
+    State,
+    Kind,
+    Source,
+    Params,
+}
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::State => "state",
+            Field::Kind => "kind",
+            Field::Source => "source",
+            Field::Params => "params",
+        }
+    }
+}
+
 /// The jobs of one data directory.
 pub struct Jobs {
     /// An exclusive lock on `DATA/serve.lock`, held while the server runs: two servers on
@@ -260,13 +281,19 @@ impl Jobs {
         (cancel, new_results)
     }
 
-    /// The job's state as stored (`None`: no such job, or the store cannot be read).
-    fn state(&self, id: &str) -> Option<String> {
+    /// One text column of the job's row (`None`: no such job, or the store cannot be read).
+    fn field(&self, id: &str, column: Field) -> Option<String> {
+        let sql = format!("SELECT {} FROM jobs WHERE id = ?1", column.name());
         let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        db.query_row("SELECT state FROM jobs WHERE id = ?1", [id], |r| r.get(0))
+        db.query_row(&sql, [id], |r| r.get(0))
             .optional()
             .ok()
             .flatten()
+    }
+
+    /// The job's state as stored.
+    fn state(&self, id: &str) -> Option<String> {
+        self.field(id, Field::State)
     }
 
     fn job_dir(&self, id: &str) -> PathBuf {
@@ -380,11 +407,7 @@ impl Jobs {
 
     /// How the job's list is read (`txt`, `csv:COLUMN`).
     fn source(&self, id: &str) -> String {
-        let db = self.db.lock().unwrap_or_else(|e| e.into_inner());
-        db.query_row("SELECT source FROM jobs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .ok()
-            .flatten()
+        self.field(id, Field::Source)
             .unwrap_or_else(|| "txt".to_string())
     }
 
@@ -501,14 +524,7 @@ async fn run_worker(jobs: Arc<Jobs>, w: Worker, mut rx: mpsc::Receiver<String>) 
 
 /// One job to its end: `done`, `cancelled` or `failed` with why.
 async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<String>) {
-    let kind: Option<String> = {
-        let db = jobs.db.lock().unwrap_or_else(|e| e.into_inner());
-        db.query_row("SELECT kind FROM jobs WHERE id = ?1", [id], |r| r.get(0))
-            .optional()
-            .ok()
-            .flatten()
-    };
-    if kind.as_deref() == Some("diagnose") {
+    if jobs.field(id, Field::Kind).as_deref() == Some("diagnose") {
         return run_diagnose_job(jobs, w, id).await;
     }
     let dir = jobs.job_dir(id);
@@ -569,15 +585,10 @@ async fn run_diagnose_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, O
         .filter(|(i, _)| !done.contains(i))
         .collect();
     let (cancel, new_results) = jobs.register(id);
-    let params: DiagnoseParams = {
-        let db = jobs.db.lock().unwrap_or_else(|e| e.into_inner());
-        db.query_row("SELECT params FROM jobs WHERE id = ?1", [id], |r| {
-            r.get::<_, String>(0)
-        })
-        .ok()
+    let params: DiagnoseParams = jobs
+        .field(id, Field::Params)
         .and_then(|p| serde_json::from_str(&p).ok())
-        .unwrap_or_default()
-    };
+        .unwrap_or_default();
     let mut run = mxray_diagnose::run::run_indexed(
         (w.diagnose)(&params),
         left,

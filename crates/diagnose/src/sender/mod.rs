@@ -52,8 +52,6 @@ pub struct SenderOptions {
     pub helo: String,
     pub timeout: Duration,
     pub areas: Areas,
-    /// Which addresses the MTA-STS policy fetch may connect to.
-    pub policy: mxray_net::AddressPolicy,
 }
 
 /// Everything recorded about the domain as a sender.
@@ -124,11 +122,14 @@ pub fn outcome_word(o: &DnsOutcome) -> String {
 /// Collects every sender-side observation for `domain`, concurrently: each topic's own
 /// observation, run side by side (blocklist queries for SPF-authorised addresses follow the
 /// SPF walk).
+/// `activity` and `policy` are the run's (the recipient side's `Options`): one board, one
+/// address policy for both sides.
 pub async fn collect_sender(
     dns: &Dns,
     domain: &str,
     opts: &SenderOptions,
     activity: &mxray_run::Activity,
+    policy: &mxray_net::AddressPolicy,
 ) -> SenderObs {
     let start = std::time::Instant::now();
     let d = DomainName::from_dns(domain).into_string();
@@ -173,14 +174,7 @@ pub async fn collect_sender(
     };
     let sts_fut = async {
         if tls {
-            let sts = mta_sts::observe(
-                dns,
-                &d,
-                opts.https_port,
-                &opts.tls,
-                opts.timeout,
-                &opts.policy,
-            );
+            let sts = mta_sts::observe(dns, &d, opts.https_port, &opts.tls, opts.timeout, policy);
             Some(
                 activity
                     .during(format!("the MTA-STS policy of {d}"), sts)
