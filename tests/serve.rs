@@ -1000,43 +1000,15 @@ fn private_mx_addresses_are_refused_in_a_namespace() {
             "\n[[domains]]\nname = \"{name}.test\"\nmx = [\"10 mx.{name}.test\"]\n\n[[domains.records]]\nname = \"mx\"\n{rtype} = [\"{addr}\"]\n"
         ));
     }
-    std::fs::write(dir.path().join("world.toml"), world).expect("world");
-    let script = r#"
-set -e
-ip link set lo up
-cd "$DIR"
-"$MXRAY" lab serve world.toml --ready-file lab.json 2> lab.err &
-until [ -s lab.json ]; do sleep 0.1; done
-KEY=$("$MXRAY" serve keys create --name t --data data | tail -n 1)
-"$MXRAY" serve --listen 127.0.0.1:0 --data data --resolver "$(jq -r .resolver lab.json)" \
-    --smtp-port "$(jq -r .smtp_port lab.json)" 2> serve.err &
-until grep -q 'listening on' serve.err 2>/dev/null; do sleep 0.1; done
-URL=$(grep -o 'http://[0-9.:]*' serve.err | head -n 1)
-for d in rfc1918 metadata ula mapped; do
-  curl -sf -H "Authorization: Bearer $KEY" "$URL/v1/domains/$d.test/diagnosis?only=dns,transport" > "diag-$d.json"
-  curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
-      -d "{\"address\": \"alice@$d.test\"}" "$URL/v1/verify" > "verify-$d.json"
-done
-kill %2 %1
-wait
-"#;
-    let out = Command::new("unshare")
-        .args(["-rn", "bash", "-c", script])
-        .env("MXRAY", env!("CARGO_BIN_EXE_mxray"))
-        .env("DIR", dir.path())
-        .stdin(Stdio::null())
-        .output()
-        .expect("unshare (package util-linux) and ip (package iproute2) are needed");
-    assert!(
-        out.status.success(),
-        "the namespace run failed (network namespaces needed: unshare -rn): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let mut calls = String::new();
     for d in ["rfc1918", "metadata", "ula", "mapped"] {
-        let read = |f: String| -> Value {
-            let text = std::fs::read_to_string(dir.path().join(&f)).expect("answer");
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{f}: {e}: {text}"))
-        };
+        calls.push_str(&format!(
+            "diagnose {d}.test diag-{d}.json\nverify alice@{d}.test verify-{d}.json\n"
+        ));
+    }
+    in_namespace(dir.path(), &world, &[], &calls);
+    for d in ["rfc1918", "metadata", "ula", "mapped"] {
+        let read = |f: String| answer_in(dir.path(), &f);
         let report = read(format!("diag-{d}.json"));
         conforms(&["diagnose"], &report);
         assert_eq!(
@@ -1059,6 +1031,125 @@ wait
             (v["verdict"].as_str(), v["reason"].as_str()),
             (Some("unknown"), Some("private_address")),
             "{d}: {v}"
+        );
+    }
+}
+
+/// Runs a lab of `world` and `mxray serve` (with `serve_flags`) in a network namespace of its
+/// own (unshare -rn: loopback only, nothing leaves it), then `calls` there, one per line:
+/// `diagnose DOMAIN FILE` (only=dns,transport) or `verify ADDRESS FILE`; answers land in `dir`.
+fn in_namespace(dir: &std::path::Path, world: &str, serve_flags: &[&str], calls: &str) {
+    std::fs::write(dir.join("world.toml"), world).expect("world");
+    std::fs::write(dir.join("calls"), calls).expect("calls");
+    let script = r#"
+set -e
+ip link set lo up
+cd "$DIR"
+"$MXRAY" lab serve world.toml --ready-file lab.json 2> lab.err &
+until [ -s lab.json ]; do sleep 0.1; done
+KEY=$("$MXRAY" serve keys create --name t --data data | tail -n 1)
+"$MXRAY" serve --listen 127.0.0.1:0 --data data --resolver "$(jq -r .resolver lab.json)" \
+    --smtp-port "$(jq -r .smtp_port lab.json)" "$@" 2> serve.err &
+until grep -q 'listening on' serve.err 2>/dev/null; do sleep 0.1; done
+URL=$(grep -o 'http://[0-9.:]*' serve.err | head -n 1)
+while read -r verb target out; do
+  case $verb in
+    diagnose) curl -sf -H "Authorization: Bearer $KEY" \
+        "$URL/v1/domains/$target/diagnosis?only=dns,transport" > "$out" ;;
+    verify) curl -sf -H "Authorization: Bearer $KEY" -H 'Content-Type: application/json' \
+        -d "{\"address\": \"$target\"}" "$URL/v1/verify" > "$out" ;;
+  esac
+done < calls
+kill %2 %1
+wait
+"#;
+    let out = Command::new("unshare")
+        .args(["-rn", "bash", "-c", script, "in_namespace"])
+        .args(serve_flags)
+        .env("MXRAY", env!("CARGO_BIN_EXE_mxray"))
+        .env("DIR", dir)
+        .stdin(Stdio::null())
+        .output()
+        .expect("unshare (package util-linux) and ip (package iproute2) are needed");
+    assert!(
+        out.status.success(),
+        "the namespace run failed (network namespaces needed: unshare -rn): {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A document an [`in_namespace`] call wrote.
+fn answer_in(dir: &std::path::Path, file: &str) -> Value {
+    let text = std::fs::read_to_string(dir.join(file)).expect("answer");
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{file}: {e}: {text}"))
+}
+
+/// DNS rebinding: the MX host's address alternates between the lab server (allowed with
+/// --allow-private 127.0.0.0/8) and 10.0.0.1 from one lookup to the next (TTL 0). Each answer
+/// is checked and the connection made to the address checked, never to a second lookup's: a
+/// request either reaches the lab server or is refused for 10.0.0.1, and in the namespace a
+/// connection to 10.0.0.1 would fail as unreachable instead, which would show here.
+#[test]
+fn a_dns_answer_that_changes_between_lookups_is_pinned() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let world = r#"
+[lab]
+name = "rebind"
+private_records = true
+
+[[domains]]
+name = "rebind.test"
+mx = ["10 mx.rebind.test"]
+
+[[domains.records]]
+name = "mx"
+a = ["127.0.7.9", "10.0.0.1"]
+rotate = true
+
+[[hosts]]
+name = "mx.rebind.test"
+address = "127.0.7.9"
+mailboxes = ["alice"]
+"#;
+    let mut calls = String::new();
+    for i in 0..4 {
+        calls.push_str(&format!("verify alice@rebind.test verify-{i}.json\n"));
+    }
+    for i in 0..2 {
+        calls.push_str(&format!("diagnose rebind.test diag-{i}.json\n"));
+    }
+    in_namespace(
+        dir.path(),
+        world,
+        &["--allow-private", "127.0.0.0/8"],
+        &calls,
+    );
+    let mut outcomes = std::collections::BTreeSet::new();
+    for i in 0..4 {
+        let v = answer_in(dir.path(), &format!("verify-{i}.json"));
+        conforms(&["verify"], &v);
+        let outcome = (
+            v["verdict"].as_str().unwrap_or_default().to_string(),
+            v["reason"].as_str().unwrap_or_default().to_string(),
+        );
+        assert!(
+            outcome.0 == "deliverable" || outcome.1 == "private_address",
+            "verify {i}: reached neither the lab server nor a refusal: {v}"
+        );
+        outcomes.insert(outcome.0);
+    }
+    assert_eq!(
+        outcomes.len(),
+        2,
+        "the answer changed between requests, so both outcomes are expected: {outcomes:?}"
+    );
+    for i in 0..2 {
+        let report = answer_in(dir.path(), &format!("diag-{i}.json"));
+        conforms(&["diagnose"], &report);
+        let text = report.to_string();
+        assert!(
+            !text.contains("unreachable") && !text.contains("10.0.0.1:"),
+            "diagnosis {i} tried 10.0.0.1: {report:#}"
         );
     }
 }

@@ -197,13 +197,8 @@ impl Lab {
 
         let zones = dns::zones::build(&scenario, dns_addr.ip(), https_addr.ip())?;
         let dns_counters = Arc::new(Mutex::new(stats::DnsCounters::default()));
-        let server = dns::DnsServer::start(
-            dns_addr,
-            zones.catalog,
-            zones.failures,
-            dns_counters.clone(),
-        )
-        .await?;
+        let origins = zones.origins.clone();
+        let server = dns::DnsServer::start(dns_addr, zones, dns_counters.clone()).await?;
         let dns_addr = server.addr;
 
         // Everything is bound: only now start serving, so a failed start leaves nothing behind.
@@ -223,7 +218,7 @@ impl Lab {
             hosts,
             https,
             ca,
-            zones: zones.origins,
+            zones: origins,
             tasks,
         })
     }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, Metadata, ResponseCode};
-use hickory_proto::rr::LowerName;
+use hickory_proto::rr::{LowerName, RecordType};
 use hickory_server::Server;
 use hickory_server::net::runtime::Time;
 use hickory_server::net::xfer::Protocol;
@@ -20,6 +20,7 @@ use tokio::net::{TcpListener, UdpSocket};
 use crate::LabError;
 use crate::scenario::{Failure, FailureKind};
 use crate::stats::DnsCounters;
+use zones::Rotation;
 
 /// How long a TCP client may stay idle before the server drops it.
 const TCP_IDLE: Duration = Duration::from_secs(10);
@@ -30,6 +31,7 @@ const BIND_ATTEMPTS: usize = 20;
 pub struct LabDnsHandler {
     catalog: Catalog,
     failures: HashMap<LowerName, Failure>,
+    rotations: HashMap<(LowerName, RecordType), Rotation>,
     counters: Arc<Mutex<DnsCounters>>,
 }
 
@@ -49,16 +51,19 @@ impl RequestHandler for LabDnsHandler {
     async fn handle_request<R: ResponseHandler, T: Time>(
         &self,
         request: &Request,
-        mut response_handle: R,
+        response_handle: R,
     ) -> ResponseInfo {
         let protocol = request.protocol();
-        let (qtype, injected) = match request.request_info() {
+        let (qtype, injected, rotated) = match request.request_info() {
             Ok(info) => {
                 let qtype = info.query.query_type().to_string();
                 let injected = self.failure_for(info.query.name(), &qtype);
-                (qtype, injected)
+                let rotated = self
+                    .rotations
+                    .get(&(info.query.name().clone(), info.query.query_type()));
+                (qtype, injected, rotated)
             }
-            Err(_) => ("INVALID".to_owned(), None),
+            Err(_) => ("INVALID".to_owned(), None, None),
         };
         // A truncation only bites over UDP: over TCP the real answer is given.
         let injected = match injected {
@@ -74,14 +79,24 @@ impl RequestHandler for LabDnsHandler {
             );
         }
 
+        let mut metadata = Metadata::response_from_request(&request.metadata);
+        metadata.authoritative = true;
         let Some(kind) = injected else {
+            if let Some(record) = rotated.and_then(Rotation::take) {
+                let response = MessageResponseBuilder::new(&request.queries, None).build(
+                    metadata,
+                    std::iter::once(record),
+                    [],
+                    [],
+                    [],
+                );
+                return send_or_header(response_handle, response, metadata).await;
+            }
             return self
                 .catalog
                 .handle_request::<R, T>(request, response_handle)
                 .await;
         };
-        let mut metadata = Metadata::response_from_request(&request.metadata);
-        metadata.authoritative = true;
         let code = match kind {
             FailureKind::Timeout => {
                 // Say nothing: the client's own timeout is the behaviour under test.
@@ -101,13 +116,29 @@ impl RequestHandler for LabDnsHandler {
         metadata.response_code = code;
         let response =
             MessageResponseBuilder::new(&request.queries, None).build_no_records(metadata);
-        match response_handle.send_response(response).await {
-            Ok(info) => info,
-            Err(_) => ResponseInfo::from(Header {
-                metadata,
-                counts: HeaderCounts::default(),
-            }),
-        }
+        send_or_header(response_handle, response, metadata).await
+    }
+}
+
+/// Sends `response`; if the client is gone, reports the header alone.
+async fn send_or_header<'a, R: ResponseHandler>(
+    mut handle: R,
+    response: hickory_server::zone_handler::MessageResponse<
+        '_,
+        'a,
+        impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+        impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+        impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+        impl Iterator<Item = &'a hickory_proto::rr::Record> + Send + 'a,
+    >,
+    metadata: Metadata,
+) -> ResponseInfo {
+    match handle.send_response(response).await {
+        Ok(info) => info,
+        Err(_) => ResponseInfo::from(Header {
+            metadata,
+            counts: HeaderCounts::default(),
+        }),
     }
 }
 
@@ -121,8 +152,7 @@ impl DnsServer {
     /// Binds UDP and TCP on the same address and port (port 0: a free one) and serves.
     pub async fn start(
         addr: SocketAddr,
-        catalog: Catalog,
-        failures: HashMap<LowerName, Failure>,
+        zones: zones::Zones,
         counters: Arc<Mutex<DnsCounters>>,
     ) -> Result<DnsServer, LabError> {
         let (udp, tcp) = bind_pair(addr).await?;
@@ -130,8 +160,9 @@ impl DnsServer {
             .local_addr()
             .map_err(|e| LabError::bind("DNS", addr, e))?;
         let handler = LabDnsHandler {
-            catalog,
-            failures,
+            catalog: zones.catalog,
+            failures: zones.failures,
+            rotations: zones.rotations,
             counters,
         };
         let mut server = Server::new(handler);
@@ -173,8 +204,7 @@ async fn serve_zones(
 ) -> Result<(DnsServer, Vec<String>), LabError> {
     let server = DnsServer::start(
         SocketAddr::from(([127, 0, 0, 1], 0)),
-        z.catalog,
-        z.failures,
+        z,
         Arc::new(Mutex::new(DnsCounters::default())),
     )
     .await?;

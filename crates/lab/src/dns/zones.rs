@@ -4,9 +4,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, TLSA, TXT};
-use hickory_proto::rr::{LowerName, Name, RData, Record as HRecord};
+use hickory_proto::rr::{LowerName, Name, RData, Record as HRecord, RecordType};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
@@ -22,8 +23,27 @@ pub const NS_NAME: &str = "ns.lab.test";
 pub struct Zones {
     pub catalog: Catalog,
     pub failures: HashMap<LowerName, Failure>,
+    /// Names whose A/AAAA answers change from one query to the next (`rotate`).
+    pub rotations: HashMap<(LowerName, RecordType), Rotation>,
     /// Zone apexes, for the ready file and tests.
     pub origins: Vec<String>,
+}
+
+/// A node's addresses of one type, served one per answer, in turn.
+pub struct Rotation {
+    records: Vec<HRecord>,
+    next: AtomicUsize,
+}
+
+impl Rotation {
+    /// The record for this answer; the next query gets the one after it.
+    pub fn take(&self) -> Option<&HRecord> {
+        if self.records.is_empty() {
+            return None;
+        }
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.records.len();
+        self.records.get(i)
+    }
 }
 
 /// Records grouped by zone apex while they are collected.
@@ -122,6 +142,7 @@ fn dnsbl_ip_owner(ip: IpAddr, zone: &str) -> String {
 pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zones, LabError> {
     let mut b = Builder::default();
     let mut failures = HashMap::new();
+    let mut rotations: HashMap<(LowerName, RecordType), Rotation> = HashMap::new();
 
     b.zone("lab.test");
     for d in &scenario.domains {
@@ -169,6 +190,18 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
                         data.clone(),
                     )),
                 };
+                if node.rotate && matches!(r, Record::A(_) | Record::Aaaa(_)) {
+                    // Cached nowhere (TTL 0), so every lookup reaches the lab and sees the change.
+                    let rec = HRecord::from_rdata(fqdn(&node.name)?, 0, rdata.clone());
+                    rotations
+                        .entry((LowerName::new(&rec.name), rec.record_type()))
+                        .or_insert_with(|| Rotation {
+                            records: Vec::new(),
+                            next: AtomicUsize::new(0),
+                        })
+                        .records
+                        .push(rec);
+                }
                 b.add(&node.name, rdata)?;
             }
             if let Some(f) = &node.failure {
@@ -262,6 +295,7 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
     Ok(Zones {
         catalog,
         failures,
+        rotations,
         origins,
     })
 }
@@ -388,6 +422,7 @@ fn build_raw_with(
         Zones {
             catalog,
             failures,
+            rotations: HashMap::new(),
             origins: vec![".".to_owned()],
         },
         skipped,

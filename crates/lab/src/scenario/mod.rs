@@ -47,6 +47,9 @@ pub struct Node {
     pub name: String,
     pub records: Vec<Record>,
     pub failure: Option<Failure>,
+    /// Each A/AAAA answer carries one of the addresses, the next one each time, with TTL 0:
+    /// a name whose answer changes between two lookups (DNS rebinding rehearsals).
+    pub rotate: bool,
 }
 
 /// A resource record declared in a scenario (the lab adds SOA, NS, PTR and host addresses).

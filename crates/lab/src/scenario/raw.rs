@@ -81,6 +81,9 @@ pub struct RawNode {
     pub failure: Option<S>,
     #[serde(default)]
     pub failure_types: Vec<S>,
+    /// Answer each A/AAAA query with one address, the next one each time (TTL 0).
+    #[serde(default)]
+    pub rotate: Option<Spanned<bool>>,
 }
 
 #[derive(Debug, Deserialize)]

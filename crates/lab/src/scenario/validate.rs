@@ -169,6 +169,7 @@ impl Cx<'_> {
             tlsa: d.tlsa,
             failure: d.failure,
             failure_types: d.failure_types,
+            rotate: None,
         };
         let mut nodes = vec![self.node(apex, &name)?];
         let mut node_names: HashSet<String> = HashSet::from([name.clone()]);
@@ -316,10 +317,23 @@ impl Cx<'_> {
             records.push(self.tlsa(s)?);
         }
         let failure = self.failure(n.failure.as_ref(), &n.failure_types)?;
+        let rotate = match &n.rotate {
+            Some(r) if *r.get_ref() => {
+                if n.a.len() < 2 && n.aaaa.len() < 2 {
+                    return Err(self.error(
+                        r.span(),
+                        "`rotate` needs two addresses or more in `a` or `aaaa`".into(),
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
         Ok(Node {
             name,
             records,
             failure,
+            rotate,
         })
     }
 

@@ -70,6 +70,12 @@ a = ["127.0.0.44"]
 failure = "servfail"
 failure_types = ["MX"]
 
+[[domains.records]]
+name = "turn"
+a = ["127.0.0.46", "127.0.0.47"]
+aaaa = ["::1"]
+rotate = true
+
 [[domains]]
 name = "null.test"
 mx = ["0 ."]
@@ -264,6 +270,34 @@ async fn injected_failures() {
     assert_eq!(s.injected.get("refused"), Some(&1));
     assert_eq!(s.injected.get("timeout"), Some(&2));
     assert_eq!(s.injected.get("truncate"), Some(&1), "TCP is not truncated");
+    lab.shutdown().await;
+}
+
+/// `rotate`: each A answer carries the next address alone, with TTL 0, over UDP and TCP alike;
+/// a family with one address answers it every time; other types are untouched.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn rotating_answers() {
+    let lab = start(ZONES).await;
+    let mut seen = Vec::new();
+    for i in 0..4 {
+        let r = if i % 2 == 0 {
+            udp(&lab, "turn.dns.test.", RecordType::A).await
+        } else {
+            tcp(&lab, "turn.dns.test.", RecordType::A).await
+        };
+        assert!(r.answers.iter().all(|a| a.ttl == 0), "{r:?}");
+        seen.push(answers(&r).join(","));
+    }
+    assert_eq!(
+        seen,
+        ["127.0.0.46", "127.0.0.47", "127.0.0.46", "127.0.0.47"]
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            answers(&udp(&lab, "turn.dns.test.", RecordType::AAAA).await),
+            ["::1"]
+        );
+    }
     lab.shutdown().await;
 }
 

@@ -92,6 +92,10 @@ fn bad_values_are_explained() {
             "unknown failure",
         ),
         (
+            "[[domains]]\nname = \"a.test\"\n[[domains.records]]\nname = \"mx\"\na = [\"127.0.0.9\"]\nrotate = true\n",
+            "`rotate` needs two addresses",
+        ),
+        (
             "[[domains]]\nname = \"a.test\"\nfailure = \"servfail\"\nfailure_types = [\"XYZ\"]\n",
             "unknown record type",
         ),
