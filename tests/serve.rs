@@ -709,18 +709,50 @@ fn the_openapi_document_describes_the_real_answers() {
             "{method} {path} undocumented"
         );
     }
-    let check = |component: &str, v: &Value| {
-        let schema = &doc["components"]["schemas"][component];
-        let validator = jsonschema::validator_for(schema)
-            .unwrap_or_else(|e| panic!("{component} is not a valid schema: {e}"));
+    // Each answer against the schema the document gives for its route, status and media
+    // type, its references to components replaced by the components (each a whole schema
+    // with its own $id, as a client resolves them).
+    fn inline(v: &Value, components: &Value) -> Value {
+        match v {
+            Value::Object(o) => {
+                if let Some(name) = o
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                {
+                    return components[name].clone();
+                }
+                Value::Object(
+                    o.iter()
+                        .map(|(k, x)| (k.clone(), inline(x, components)))
+                        .collect(),
+                )
+            }
+            Value::Array(a) => Value::Array(a.iter().map(|x| inline(x, components)).collect()),
+            other => other.clone(),
+        }
+    }
+    let check = |path: &str, method: &str, status: u16, media: &str, v: &Value| {
+        let op = &doc["paths"][path][method];
+        let schema = &op["responses"][status.to_string()]["content"][media]["schema"];
+        assert!(
+            schema.is_object(),
+            "{method} {path}: no {status} {media} documented: {op:#}"
+        );
+        let root = inline(schema, &doc["components"]["schemas"]);
+        let validator = jsonschema::validator_for(&root)
+            .unwrap_or_else(|e| panic!("{method} {path} {status}: not a valid schema: {e}"));
         let errors: Vec<String> = validator.iter_errors(v).map(|e| e.to_string()).collect();
-        assert!(errors.is_empty(), "{component}: {errors:?}\n{v}");
+        assert!(
+            errors.is_empty(),
+            "{method} {path} {status}: {errors:?}\n{v}"
+        );
     };
     let ex = http(&s, "POST", "/v1/explain", Some(&s.key), "421 4.4.2 closed");
-    check(
-        "explain",
-        &serde_json::from_str(ex.body.trim()).expect("one line"),
-    );
+    assert_eq!(ex.status, 200, "{}", ex.body);
+    for line in lines_of(&ex) {
+        check("/v1/explain", "post", 200, "application/x-ndjson", &line);
+    }
     let v = http(
         &s,
         "POST",
@@ -728,7 +760,11 @@ fn the_openapi_document_describes_the_real_answers() {
         Some(&s.key),
         r#"{"address": "alice@fine.test"}"#,
     );
-    check("verify", &v.json());
+    check("/v1/verify", "post", 200, "application/json", &v.json());
+    let bad = http(&s, "POST", "/v1/verify", Some(&s.key), "not json");
+    assert_eq!(bad.status, 422, "{}", bad.body);
+    check("/v1/verify", "post", 422, "application/json", &bad.json());
+    let diagnosis = "/v1/domains/{domain}/diagnosis";
     let d = http(
         &s,
         "GET",
@@ -736,7 +772,16 @@ fn the_openapi_document_describes_the_real_answers() {
         Some(&s.key),
         "",
     );
-    check("diagnose", &d.json());
+    check(diagnosis, "get", 200, "application/json", &d.json());
+    let later = http(
+        &s,
+        "GET",
+        "/v1/domains/fine.test/diagnosis?only=dns&wait=false",
+        Some(&s.key),
+        "",
+    );
+    assert_eq!(later.status, 202, "{}", later.body);
+    check(diagnosis, "get", 202, "application/json", &later.json());
     let j = http(
         &s,
         "POST",
@@ -745,10 +790,46 @@ fn the_openapi_document_describes_the_real_answers() {
         r#"{"kind": "verify", "addresses": ["alice@fine.test"]}"#,
     );
     assert_eq!(j.status, 202, "{}", j.body);
-    check("job-accepted", &j.json());
+    check("/v1/jobs", "post", 202, "application/json", &j.json());
     let id = j.json()["id"].as_str().expect("id").to_string();
-    check("serve-job", &poll(&s, &id, |v| v["state"] == "done"));
-    check("error", &http(&s, "POST", "/v1/explain", None, "x").json());
+    let done = poll(&s, &id, |v| v["state"] == "done");
+    check("/v1/jobs/{id}", "get", 200, "application/json", &done);
+    let results = http(
+        &s,
+        "GET",
+        &format!("/v1/jobs/{id}/results"),
+        Some(&s.key),
+        "",
+    );
+    for line in lines_of(&results) {
+        check(
+            "/v1/jobs/{id}/results",
+            "get",
+            200,
+            "application/x-ndjson",
+            &line,
+        );
+    }
+    let missing = http(&s, "GET", "/v1/jobs/nope", Some(&s.key), "");
+    assert_eq!(missing.status, 404, "{}", missing.body);
+    check(
+        "/v1/jobs/{id}",
+        "get",
+        404,
+        "application/json",
+        &missing.json(),
+    );
+    let log = "Nov 20 10:00:00 mx postfix/smtp[1]: 4A1B2C3D4E: to=<a@b.test>, relay=none, delay=1, dsn=4.4.1, status=deferred (connect to b.test[192.0.2.1]:25: Connection timed out)\n";
+    let l = http(&s, "POST", "/v1/logs", Some(&s.key), log);
+    check("/v1/logs", "post", 200, "application/json", &l.json());
+    let unauthorized = http(&s, "POST", "/v1/explain", None, "x");
+    check(
+        "/v1/explain",
+        "post",
+        401,
+        "application/json",
+        &unauthorized.json(),
+    );
 }
 
 /// A CSV upload: checked whole before it is queued (a stray quote names its line), the address

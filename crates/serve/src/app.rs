@@ -5,11 +5,11 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use aide::axum::ApiRouter;
 use axum::extract::{DefaultBodyLimit, Path, Query, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
 use axum::{Json, Router};
 use mxray_core::Document;
 use mxray_diagnose::{DnsblZone, Limits, Options, SenderOptions, request};
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::keys::KeyStore;
+use crate::openapi::StatusExt;
 
 /// Everything the routes need, built once from `mxray serve`'s flags.
 #[derive(Clone)]
@@ -163,38 +164,11 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
         limits,
         s,
     });
-    let v1 = Router::new()
-        .route(
-            "/explain",
-            post(explain).layer(DefaultBodyLimit::max(EXPLAIN_BODY)),
-        )
-        .route("/domains/{domain}/diagnosis", get(diagnosis))
-        .route(
-            "/verify",
-            post(verify).layer(DefaultBodyLimit::max(SMALL_BODY)),
-        )
-        .route(
-            "/jobs",
-            post(submit_job).layer(DefaultBodyLimit::max(JOB_BODY)),
-        )
-        .route("/jobs/{id}", get(job_status).delete(cancel_job))
-        .route("/jobs/{id}/results", get(job_results))
-        .route("/openapi.json", get(openapi))
-        .route(
-            "/logs",
-            post(upload_logs).layer(DefaultBodyLimit::disable()),
-        )
-        .layer(middleware::from_fn_with_state(state.clone(), authorize));
-    // Metrics name who is being verified (providers): behind a key like /v1.
-    let metrics = Router::new()
-        .route("/metrics", get(metrics_text))
-        .layer(middleware::from_fn_with_state(state.clone(), authorize));
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok\n" }))
-        .route("/readyz", get(readyz))
-        .nest("/v1", v1)
-        .merge(metrics)
+    let auth = middleware::from_fn_with_state(state.clone(), authorize);
+    let (app, document) = assemble(routes(), |r| r.layer(auth.clone()));
+    let app = app
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
+        .layer(axum::Extension(Arc::new(document)))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::GATEWAY_TIMEOUT,
@@ -202,6 +176,188 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
         ))
         .with_state(state);
     Ok(app)
+}
+
+/// Every route with its documentation, before the layers that need the server's state.
+struct Routes {
+    open: ApiRouter<Shared>,
+    v1: ApiRouter<Shared>,
+    metrics: ApiRouter<Shared>,
+}
+
+fn routes() -> Routes {
+    crate::openapi::begin();
+    use crate::openapi::{
+        Csv, EitherLines, Lines, OpenApiJson, OpenMetrics, Text, accepts, accepts_json, errors,
+    };
+    use aide::axum::routing::{get_with, post_with};
+    type Doc<T> = crate::openapi::Json<T>;
+    let v1 = ApiRouter::new()
+        .api_route(
+            "/explain",
+            post_with(explain, |op| {
+                let op = op
+                    .summary("Explain every SMTP reply, code, DSN or log line in the body")
+                    .response_with_status::<Lines<mxray_core::Explanation>>(
+                        200,
+                        "JSON Lines: one explanation per reply found",
+                    );
+                errors(op, &[413, 422])
+            })
+            .layer(DefaultBodyLimit::max(EXPLAIN_BODY)),
+        )
+        .api_route(
+            "/domains/{domain}/diagnosis",
+            get_with(diagnosis, |op| {
+                let op = op
+                    .summary("The 421 checklist against a domain, within a deadline")
+                    .response_with_status::<Doc<mxray_diagnose::Report>>(
+                        200,
+                        "the diagnose --json report",
+                    )
+                    .response_with_status::<Doc<crate::openapi::JobAccepted>>(
+                        202,
+                        "with wait=false: the job (Location: /v1/jobs/{id}); its result is the report",
+                    );
+                errors(op, &[422, 504])
+            }),
+        )
+        .api_route(
+            "/verify",
+            post_with(verify, |mut op| {
+                // The handler turns every JSON rejection into a 422 of ours: none of the
+                // text/plain rejections aide infers for a JSON body is ever sent.
+                op.inner_mut().responses = None;
+                let op = op
+                    .summary("Verify one address in real time; transient obstacles answer unknown with retry_after_s")
+                    .response_with_status::<Doc<VerifyResult>>(
+                        200,
+                        "the verify --json result (Retry-After when retry_after_s is set)",
+                    );
+                errors(op, &[413, 422, 504])
+            })
+            .layer(DefaultBodyLimit::max(SMALL_BODY)),
+        )
+        .api_route(
+            "/jobs",
+            post_with(submit_job, |op| {
+                let op = op
+                    .summary("Queue a bulk verification (a list of addresses) or diagnosis (of domains)")
+                    .response_with_status::<Doc<crate::openapi::JobAccepted>>(
+                        202,
+                        "queued (Location: /v1/jobs/{id})",
+                    );
+                let op = accepts_json::<JobRequest>(op);
+                let op = accepts(
+                    op,
+                    "text/csv",
+                    serde_json::json!({ "type": "string", "description": "a CSV with a header row; the address column is ?column= (default email)" }),
+                );
+                errors(op, &[413, 422])
+            })
+            .layer(DefaultBodyLimit::max(JOB_BODY)),
+        )
+        .api_route(
+            "/jobs/{id}",
+            get_with(job_status, |op| {
+                let op = op
+                    .summary("A job's state, progress, counts and ETA")
+                    .response_with_status::<Doc<crate::jobs::JobStatus>>(200, "the job");
+                errors(op, &[404])
+            })
+            .delete_with(cancel_job, |op| {
+                let op = op
+                    .summary("Cancel a queued or running job; what it decided stays readable")
+                    .response_with_status::<Doc<crate::jobs::JobStatus>>(200, "the job, cancelled");
+                errors(op, &[404])
+            }),
+        )
+        .api_route(
+            "/jobs/{id}/results",
+            get_with(job_results, |op| {
+                let op = op
+                    .summary("The results stored so far, in input order")
+                    .response_with_status::<EitherLines<VerifyResult, mxray_diagnose::Report>>(
+                        200,
+                        "JSON Lines: verify results (a diagnose job: its reports); ?format=csv: CSV",
+                    )
+                    .response_with_status::<Csv>(200, "?format=csv: CSV");
+                errors(op, &[404, 422])
+            }),
+        )
+        .api_route(
+            "/openapi.json",
+            get_with(openapi, |op| {
+                op.summary("This document")
+                    .response_with_status::<OpenApiJson>(200, "the OpenAPI document")
+            }),
+        )
+        .api_route(
+            "/logs",
+            post_with(upload_logs, |op| {
+                let op = op
+                    .summary("A Postfix, Exim or Sendmail log (plain or gzip), grouped and explained")
+                    .response_with_status::<Doc<mxray_logs::Report>>(200, "the logs --json report");
+                let op = accepts(
+                    op,
+                    "application/octet-stream",
+                    serde_json::json!({ "type": "string", "format": "binary" }),
+                );
+                errors(op, &[413, 422])
+            })
+            .layer(DefaultBodyLimit::disable()),
+        )
+        .with_path_items(crate::openapi::behind_key);
+    // Metrics name who is being verified (providers): behind a key like /v1.
+    let metrics = ApiRouter::new()
+        .api_route(
+            "/metrics",
+            get_with(metrics_text, |op| {
+                op.summary("Prometheus metrics")
+                    .response_with_status::<OpenMetrics>(200, "OpenMetrics text")
+            }),
+        )
+        .with_path_items(crate::openapi::behind_key);
+    let open = ApiRouter::new()
+        .api_route(
+            "/healthz",
+            get_with(healthz, |op| {
+                op.summary("The process answers")
+                    .response_with_status::<Text>(200, "ok")
+            }),
+        )
+        .api_route(
+            "/readyz",
+            get_with(readyz, |op| {
+                let op = op
+                    .summary("A DNS resolver answers")
+                    .response_with_status::<Text>(200, "ready");
+                errors(op, &[503])
+            }),
+        );
+    Routes { open, v1, metrics }
+}
+
+/// Puts the routes together, `key` layering the ones that need a key; with the OpenAPI
+/// document aide made from them.
+fn assemble(
+    r: Routes,
+    key: impl Fn(ApiRouter<Shared>) -> ApiRouter<Shared>,
+) -> (Router<Shared>, serde_json::Value) {
+    let mut api = aide::openapi::OpenApi::default();
+    let app = r
+        .open
+        .nest("/v1", key(r.v1))
+        .merge(key(r.metrics))
+        .finish_api_with(&mut api, crate::openapi::frame);
+    // Serializing aide's own types is infallible in practice; null would fail every test.
+    (app, serde_json::to_value(&api).unwrap_or_default())
+}
+
+/// The OpenAPI document, as `GET /v1/openapi.json` answers it.
+#[cfg(test)]
+pub(crate) fn document() -> serde_json::Value {
+    assemble(routes(), |r| r).1
 }
 
 /// Binds the listening socket (port 0: a free one; `local_addr` says which).
@@ -239,6 +395,11 @@ impl ApiError {
     fn bad(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
+}
+
+/// Which error statuses a route answers is documented with the route (`openapi::errors`).
+impl aide::OperationOutput for ApiError {
+    type Inner = crate::openapi::ErrorBody;
 }
 
 impl IntoResponse for ApiError {
@@ -320,8 +481,12 @@ async fn measure(State(st): State<Shared>, req: Request, next: Next) -> Response
 }
 
 /// `GET /v1/openapi.json`: the API described (behind a key, as every `/v1` route).
-async fn openapi() -> Response {
-    Json(crate::openapi::document()).into_response()
+async fn openapi(axum::Extension(document): axum::Extension<Arc<serde_json::Value>>) -> Response {
+    Json(document.as_ref().clone()).into_response()
+}
+
+async fn healthz() -> Response {
+    "ok\n".into_response()
 }
 
 /// `GET /metrics`: Prometheus text format.
@@ -394,15 +559,31 @@ fn deadline(given: Option<&str>, default: Duration) -> Result<Duration, ApiError
     Ok(d)
 }
 
-#[derive(Debug, Deserialize)]
+/// A path's `{domain}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct DomainPath {
+    /// The domain to diagnose.
+    domain: String,
+}
+
+/// A path's `{id}`.
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
+struct JobPath {
+    /// The job's id, as `POST /v1/jobs` answered it.
+    id: String,
+}
+
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct DiagnosisQuery {
     /// An address at the domain to ask the MX hosts about (RCPT TO, then RSET).
     probe: Option<String>,
+    /// An IP to evaluate SPF for and look up on blocklists.
     sender_ip: Option<IpAddr>,
-    /// Comma-separated.
+    /// DKIM selectors, comma-separated.
     dkim_selector: Option<String>,
-    /// Comma-separated areas.
+    /// Areas, comma-separated: dns, transport, tls, auth, reputation.
     only: Option<String>,
+    /// 10s, 2m; default 60s, at most 120s.
     deadline: Option<String>,
     /// `false`: answer at once with a job (202) whose result is the report.
     wait: Option<bool>,
@@ -413,7 +594,7 @@ struct DiagnosisQuery {
 async fn diagnosis(
     State(st): State<Shared>,
     axum::Extension(Owner(owner)): axum::Extension<Owner>,
-    Path(domain): Path<String>,
+    Path(DomainPath { domain }): Path<DomainPath>,
     Query(q): Query<DiagnosisQuery>,
 ) -> Result<Response, ApiError> {
     let s = &st.s;
@@ -535,10 +716,12 @@ fn sender_options(
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct VerifyRequest {
+    /// The address to verify.
     address: String,
+    /// How long to try: 10s, 2m; default 10s, at most 120s.
     deadline: Option<String>,
 }
 
@@ -613,17 +796,20 @@ fn verify_config(s: &Settings, deadline: Duration) -> Config {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 struct JobRequest {
+    /// `verify` (with `addresses`) or `diagnose` (with `domains`).
     kind: String,
+    /// A verify job's list.
     #[serde(default)]
     addresses: Vec<String>,
+    /// A diagnose job's list.
     #[serde(default)]
     domains: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct JobQuery {
     /// The address column of a CSV upload (default `email`).
     column: Option<String>,
@@ -733,7 +919,7 @@ fn no_such_job() -> ApiError {
 async fn job_status(
     State(st): State<Shared>,
     axum::Extension(Owner(owner)): axum::Extension<Owner>,
-    Path(id): Path<String>,
+    Path(JobPath { id }): Path<JobPath>,
 ) -> Result<Response, ApiError> {
     let jobs = st.jobs.clone();
     let status = on_jobs(move || jobs.status(owner, &id))
@@ -746,7 +932,7 @@ async fn job_status(
 async fn cancel_job(
     State(st): State<Shared>,
     axum::Extension(Owner(owner)): axum::Extension<Owner>,
-    Path(id): Path<String>,
+    Path(JobPath { id }): Path<JobPath>,
 ) -> Result<Response, ApiError> {
     let jobs = st.jobs.clone();
     let status = on_jobs(move || jobs.cancel(owner, &id))
@@ -755,8 +941,9 @@ async fn cancel_job(
     Ok(Json(Document::new(status)).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct ResultsQuery {
+    /// `jsonl` (the default) or `csv` (verify jobs).
     format: Option<String>,
 }
 
@@ -765,7 +952,7 @@ struct ResultsQuery {
 async fn job_results(
     State(st): State<Shared>,
     axum::Extension(Owner(owner)): axum::Extension<Owner>,
-    Path(id): Path<String>,
+    Path(JobPath { id }): Path<JobPath>,
     Query(q): Query<ResultsQuery>,
 ) -> Result<Response, ApiError> {
     let csv = match q.format.as_deref() {
@@ -808,12 +995,15 @@ async fn job_results(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, schemars::JsonSchema)]
 struct LogsQuery {
+    /// Attempts from this time on: 2026-11-20 or 2026-11-20T10:00:00Z.
     since: Option<String>,
+    /// Attempts before this time: 2026-11-21.
     until: Option<String>,
-    /// Comma-separated destination domains.
+    /// Destination domains, comma-separated.
     domain: Option<String>,
+    /// The year of year-less syslog stamps.
     year: Option<i64>,
 }
 
