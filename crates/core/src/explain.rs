@@ -53,6 +53,9 @@ pub struct Explanation {
     pub side: Side,
     /// Stable id of the situation the knowledge base recognised (`rate_limited`...).
     pub situation: SituationId,
+    /// The same failure in the Sisimai bounce parser's reason vocabulary (`userunknown`,
+    /// `mailboxfull`, `blocked`...), for pipelines that already key on it.
+    pub reason: crate::reason::Reason,
     /// What decided the situation: `text`, `enhanced_code`, `basic_code`, `subject`, `class`.
     pub decided_by: &'static str,
     /// Our one-paragraph reading of the reply.
@@ -185,6 +188,7 @@ pub fn explain_extracted(e: &Extracted) -> Explanation {
         category: s.category,
         side: s.side,
         situation: s.id,
+        reason: crate::reason::reason(e.enhanced, class, s.id, &e.text),
         decided_by: c.decided_by,
         meaning: s.summary,
         causes: s.causes.to_vec(),

@@ -32,6 +32,7 @@ pub mod explain;
 pub mod finding;
 pub mod knowledge;
 pub mod mx;
+pub mod reason;
 pub mod registry;
 pub mod reply;
 
@@ -42,4 +43,5 @@ pub use escape::{csv_cell, escape_text};
 pub use explain::{ExplainError, Explanation, explain, explain_all, explain_extracted};
 pub use finding::{Finding, Severity};
 pub use knowledge::{Category, Side, Situation, SituationId};
+pub use reason::Reason;
 pub use reply::{ExtractError, Extracted, InputForm, extract, extract_all};

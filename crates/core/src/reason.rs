@@ -1,0 +1,384 @@
+//! A failure's reason in Sisimai's vocabulary (`userunknown`, `mailboxfull`, `blocked`...), the
+//! words bounce pipelines already key on, beside mxray's own situation: the text first, then
+//! the situation the knowledge base recognised, then the codes.
+
+use std::sync::LazyLock;
+
+use regex::Regex;
+use serde::Serialize;
+
+use crate::code::{Class, EnhancedCode};
+use crate::knowledge::SituationId;
+
+macro_rules! reasons {
+    ($($variant:ident => $id:literal: $doc:literal,)*) => {
+        /// Why a message was not delivered, in the vocabulary of the Sisimai bounce parser.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum Reason { $(#[doc = $doc] $variant,)* }
+
+        impl Reason {
+            pub const ALL: &'static [Reason] = &[$(Reason::$variant,)*];
+
+            pub const fn as_str(self) -> &'static str {
+                match self { $(Reason::$variant => $id,)* }
+            }
+
+            pub fn parse(s: &str) -> Option<Reason> {
+                match s { $($id => Some(Reason::$variant),)* _ => None }
+            }
+        }
+    };
+}
+
+reasons! {
+    Delivered => "delivered": "Delivered (a DSN with a 2.x.x status).",
+    UserUnknown => "userunknown": "The mailbox does not exist.",
+    MailboxFull => "mailboxfull": "The mailbox is over its quota.",
+    HostUnknown => "hostunknown": "The recipient's domain does not exist or has no mail host.",
+    HasMoved => "hasmoved": "The recipient has moved to another address.",
+    Suspend => "suspend": "The mailbox is disabled, suspended or inactive.",
+    Filtered => "filtered": "The recipient (or its filter) refuses this mail.",
+    Rejected => "rejected": "The envelope sender was refused.",
+    Blocked => "blocked": "The sending IP address or host is blocked.",
+    BadReputation => "badreputation": "The sending IP or domain has a poor reputation.",
+    RequirePtr => "requireptr": "The sending IP has no (matching) reverse DNS.",
+    AuthFailure => "authfailure": "SPF, DKIM or DMARC failed.",
+    SecurityError => "securityerror": "SMTP authentication or TLS was required or failed.",
+    NoRelaying => "norelaying": "Relaying was denied.",
+    PolicyViolation => "policyviolation": "A local policy refused the message.",
+    SpamDetected => "spamdetected": "The content was judged spam.",
+    VirusDetected => "virusdetected": "The content carried a virus.",
+    ContentError => "contenterror": "The content (MIME, encoding, attachments) was refused.",
+    NotCompliantRfc => "notcompliantrfc": "The message does not follow RFC 5322 (headers, line ends).",
+    MesgTooBig => "mesgtoobig": "The message is too big.",
+    ExceedLimit => "exceedlimit": "The message exceeds an administrative limit.",
+    Speeding => "speeding": "Too much mail too fast: a rate limit.",
+    TooManyConn => "toomanyconn": "Too many connections at once.",
+    Expired => "expired": "Delivery was retried until the queue gave up.",
+    NetworkError => "networkerror": "DNS or network trouble on the way.",
+    SystemError => "systemerror": "The receiving system failed or is misconfigured.",
+    SystemFull => "systemfull": "The receiving system is out of disk space.",
+    NotAccept => "notaccept": "The host accepts no mail at all (null MX, no SMTP service).",
+    MailerError => "mailererror": "A local delivery program failed.",
+    SyntaxError => "syntaxerror": "An SMTP command or parameter was refused as malformed.",
+    Feedback => "feedback": "Not a bounce: an ARF feedback (abuse) report.",
+    Vacation => "vacation": "Not a bounce: an auto-reply.",
+    Undefined => "undefined": "The bounce does not say why.",
+}
+
+impl Serialize for Reason {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl schemars::JsonSchema for Reason {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Reason".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let ids: Vec<&str> = Reason::ALL.iter().map(|r| r.as_str()).collect();
+        schemars::json_schema!({
+            "description": "Why delivery failed, in the Sisimai bounce parser's vocabulary (docs/reasons.md).",
+            "type": "string",
+            "enum": ids
+        })
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Ordered: the first rule whose words appear wins, so the narrower readings come first (a
+/// sender refused for an unknown domain is `rejected`, not `hostunknown`; a full mailbox is
+/// not an unknown one).
+const RULES: &[(Reason, &str)] = &[
+    (
+        Reason::VirusDetected,
+        r"\bvirus|malware|infected (attachment|file|message)|trojan",
+    ),
+    (
+        Reason::Rejected,
+        r"sender (address )?(rejected|denied|refused|verify failed|verification)|(domain of )?sender address (does not exist|must exist|invalid|is not|unknown)|sender domain (must|does not|unknown|is not)|envelope sender|return[- ]path|mail from (address )?(rejected|refused|denied|not allowed)|bad sender|sender (is )?(not allowed|blocked|unknown|invalid)|rejected .{0,20}sender\b|from address (is )?(not|rejected|invalid)",
+    ),
+    (
+        Reason::MailboxFull,
+        r"mail ?box (is |was )?full|over ?quota|quota (exceeded|exceed|full|limit)|exceeded (its |the |their )?(storage|quota|mailbox)|(storage|disk) quota|mailbox (size )?(limit|quota) (exceeded|reached)|mail ?box (has )?exceeded|inbox is full|mail ?folder is full|not enough (space|storage) (in|on) (the )?(user|mailbox|account)|user'?s? (mailbox|storage|disk) (is )?(full|over)|insufficient (storage|space) (in|on|for) (the )?(mailbox|user|account)|account is full|full mailbox",
+    ),
+    (
+        Reason::ExceedLimit,
+        r"administrative limit|message length exceeds|exceeds? (the )?(recipient|per-message|local) limit",
+    ),
+    (
+        Reason::MesgTooBig,
+        r"(message|mail|email)( size)? (is )?(too (large|big)|exceeds)|size (limit )?exceed|exceeds (the )?(fixed )?maximum (message )?size|message size .{0,30}(limit|maximum|larger)|larger than .{0,30}(limit|allowed|maximum)|too big for",
+    ),
+    (
+        Reason::HasMoved,
+        r"has moved|moved permanently|no longer (at|with|uses?|available at) this address|changed (his|her|their) (e-?mail )?address",
+    ),
+    (
+        Reason::Suspend,
+        r"(account|mail ?box|user|address|recipient)( has been| is| was)? (temporarily )?(disabled|suspended|inactive|deactivated|frozen|locked|blocked by the administrator|not active|no longer active|expired)|(account|mail ?box|user|address|recipient)\b.{0,40}\b(is|was|has been) (temporarily )?(disabled|suspended|inactive|deactivated|frozen|locked)|(disabled|suspended|inactive|deactivated) (recipient|mail ?box|account|user|address)|account (has been |was |is )?(terminated|closed|cancell?ed)|mailbox (is )?(inactive|disabled)",
+    ),
+    (
+        Reason::NoRelaying,
+        r"relay(ing)? (access |is )?(denied|not permitted|not allowed|prohibited|disallowed|refused)|not permitted to relay|(unable|not allowed|cannot) (to )?relay|we do not relay|no relaying|relay not (permitted|allowed|authorized)|not a gateway|not (an )?open relay|relaying (mail )?(to .{0,40})?(is )?(denied|not)",
+    ),
+    (
+        Reason::RequirePtr,
+        r"reverse (dns|lookup|mapping|hostname|name)|\bptr\b|\brdns\b|cannot find your (host ?name|reverse)|client host rejected: cannot find|no (matching )?host ?name for|hostname .{0,40}(not resolve|does not resolve|not found)|(ip|address) .{0,30}(has )?no (dns|host ?name|name)|not resolvable|unresolvable (ip|address|host)",
+    ),
+    (
+        Reason::BadReputation,
+        r"reputation|unusual rate of unsolicited|sender ?score|bad (ip|sender) standing|bulk sender",
+    ),
+    (
+        Reason::Blocked,
+        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|listed (at|in|on|by)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host|address) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)",
+    ),
+    (
+        Reason::AuthFailure,
+        r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|domainkeys|not authenticated|unauthenticated (mail|email|message)|authentication (check|results?) (failed|failure)|fails? (the )?authentication|authorized sender|not designated as permitted",
+    ),
+    (
+        Reason::SecurityError,
+        r"authentication (is )?required|auth(entication)? (failed|failure|required)|must (issue a )?starttls|starttls (is )?required|tls (is )?required|must use tls|encryption required|(certificate|tls|ssl) (verification |negotiation )?(failed|error|problem)|must authenticate|not authenticated to send|smtp auth|invalid credentials|password",
+    ),
+    (
+        Reason::TooManyConn,
+        r"too many (concurrent |simultaneous |smtp )?(connections|sessions|hosts)|connection (limit|count) (exceeded|reached)|maximum (number of )?(concurrent )?connections|too many connections from|connection rate",
+    ),
+    (
+        Reason::Speeding,
+        r"rate limit|rate[- ]limited|(sending|message|receiving) rate|at a rate|too (many|much) (mail|messages|emails)|too fast|throttl|exceeded (the |your )?(message |sending )?(rate|limit|quota) (for|of)|frequency|(messages|mail) per (hour|minute|day)|slow down|try again (later|in)[^.]{0,40}(rate|many)",
+    ),
+    (
+        Reason::SpamDetected,
+        r"\bspam|junk mail|bulk (e-?)?mail|unsolicited|classified as (spam|junk)|content (was )?(rejected|refused) as|looks like spam|message (content )?(was )?(rejected|refused) (due to|because of|for) (its )?content|phish",
+    ),
+    (
+        Reason::NotCompliantRfc,
+        r"rfc ?(2822|5322|822|5321|2821|1123)|(not|non)[- ](rfc|standard|standards)[- ]compliant|duplicate (header|message-id)|multiple (from|to|subject|date|message-id|sender) (headers|fields)|(header|headers) (is |are )?(missing|invalid|malformed|not valid|too long)|missing (required )?(header|message-id|date|from)|message-id|bare (lf|cr|linefeed)|line (too long|length)",
+    ),
+    (
+        Reason::ContentError,
+        r"(mime|attachment|encoding|character set|charset|media type|content type|file type|file extension).{0,40}(not|invalid|refused|rejected|prohibited|allowed|error|unsupported)|(prohibited|forbidden|blocked|dangerous) (attachment|file|content)|invalid (content|characters|8bit)|content (error|rejected)",
+    ),
+    (
+        Reason::PolicyViolation,
+        r"\bpolicy|policies|administrative prohibition|prohibited|violat|not allowed by|acceptable use|terms of service",
+    ),
+    (
+        Reason::UserUnknown,
+        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|(unrouteable|undeliverable) address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(rejected|unknown|not found|not exist)",
+    ),
+    (
+        Reason::HostUnknown,
+        r"host (or domain name )?(not found|unknown)|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|name service error|no (valid )?mx|mx (record )?(not found|lookup)|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (mx|dns|mail)",
+    ),
+    (
+        Reason::Filtered,
+        r"filter|access denied|(refused|rejected|blocked) by (the )?(recipient|user|addressee)|recipient .{0,30}(refuse|block|does not accept|not accepting)|not accepting (mail|messages|e-?mail) from|does not (want|accept) (mail|messages|e-?mail) from|recipient address rejected|rejected by (the )?recipient|only accepts? (mail|messages) from|group .{0,60}(may not exist|permission)|not (have )?permission to post|may not post",
+    ),
+    (
+        Reason::Expired,
+        r"retry time(out)? (not reached|exceeded|expired)|(delivery|message|queue) (time |lifetime )?(has )?expired|timeout exceeded|giving up|gave up|too long in (the )?queue|could not be delivered (with)?in|(been )?(in (the )?queue|queued|undeliverable|delayed) for (more than |over )?[0-9]+|(delivery|message) (has been )?delayed|expired after|deferred for too long|retry timeout|time limit (exceeded|reached)|maximum (delivery|queue) time|will not be retried|delivery attempts? (will continue|has been suspended|failed for)",
+    ),
+    (
+        Reason::NotAccept,
+        r"(does not|doesn't|do not) accept (e-?mail|mail|messages)|not accepting (any )?(mail|messages|e-?mail)|null mx|no smtp service|accepts? no mail|mail (is )?not accepted|not configured to (accept|receive)",
+    ),
+    (
+        Reason::SystemFull,
+        r"(disk|file ?system|partition|spool|queue|server|system|storage) (is |space is )?(full|out of space|exhausted)|insufficient system (storage|resources)|no space left|out of disk",
+    ),
+    (
+        Reason::NetworkError,
+        r"connection (timed out|refused|reset|closed|lost|dropped)|network (is )?unreachable|no route to host|timed out|time ?out|dns (error|failure|lookup|problem|server)|routing loop|too many hops|mail loop|loop detected|lookup (failure|failed|error)|temporary (dns|lookup|name) (failure|error)|(could not|unable to|cannot|failed to) (connect|establish|open)|connect to .{0,80}failed|not (responding|reachable)|i/o error|broken pipe|lost connection|host (is )?(down|unreachable)",
+    ),
+    (
+        Reason::MailerError,
+        r"mailer error|x-unix|\bpipe to |(program|command|procmail|maildrop|script) .{0,40}(failed|exited|error|returned)|exit (code|status)|delivery program",
+    ),
+    (
+        Reason::SystemError,
+        r"system (error|failure|problem)|internal (server )?(error|failure)|server (error|failure)|local (delivery|error|configuration)|configuration (error|problem)|misconfigur|resources? (temporarily )?unavailable|service (is )?(temporarily )?(unavailable|not available)|temporary (server |local )?(error|failure|problem)|(unexpected|unknown) error",
+    ),
+    (
+        Reason::SyntaxError,
+        r"syntax error|command (not )?(recognized|unrecognized|not implemented)|unrecognized command|bad sequence|invalid (command|parameter|argument)",
+    ),
+];
+
+/// [`RULES`] compiled (a unit test checks that every one compiles).
+static TEXT_RULES: LazyLock<Vec<(Reason, Regex)>> = LazyLock::new(|| {
+    RULES
+        .iter()
+        .filter_map(|(r, p)| Regex::new(&format!("(?i){p}")).ok().map(|re| (*r, re)))
+        .collect()
+});
+
+/// The reason the server's words give, if any rule recognises them.
+pub fn from_text(text: &str) -> Option<Reason> {
+    TEXT_RULES
+        .iter()
+        .find(|(_, re)| re.is_match(text))
+        .map(|(r, _)| *r)
+}
+
+/// The reason a situation implies, when the text said nothing recognisable.
+pub fn from_situation(s: SituationId) -> Option<Reason> {
+    use SituationId as S;
+    Some(match s {
+        S::MailboxUnknown | S::MailboxUnknownTransient | S::BadAddressSyntax => Reason::UserUnknown,
+        S::BadDestinationDomain => Reason::HostUnknown,
+        S::MailboxFull => Reason::MailboxFull,
+        S::SystemStorage => Reason::SystemFull,
+        S::MessageTooBig => Reason::MesgTooBig,
+        S::MailboxDisabled => Reason::Suspend,
+        S::MailboxMoved => Reason::HasMoved,
+        S::Blocklisted => Reason::Blocked,
+        S::ReverseDns => Reason::RequirePtr,
+        S::DmarcAuthFailure => Reason::AuthFailure,
+        S::SmtpAuthFailure
+        | S::TlsRequired
+        | S::TlsUnavailable
+        | S::CryptoFailure
+        | S::SecurityOther => Reason::SecurityError,
+        S::RelayDenied => Reason::NoRelaying,
+        S::PolicyRejection | S::PolicyDeferral => Reason::PolicyViolation,
+        S::SpamContent => Reason::SpamDetected,
+        S::RateLimited | S::RecipientRateLimited | S::ProviderDeferral => Reason::Speeding,
+        S::ConnectionLimit => Reason::TooManyConn,
+        S::DeliveryExpired => Reason::Expired,
+        S::NoAnswer
+        | S::ConnectionDropped
+        | S::TransportUnavailable
+        | S::UnableToRoute
+        | S::RoutingLoop
+        | S::Congestion
+        | S::DnsRoutingFailure => Reason::NetworkError,
+        S::SystemUnavailable
+        | S::ServiceUnavailable
+        | S::MailSystemOther
+        | S::SystemMisconfigured
+        | S::MailboxBusy => Reason::SystemError,
+        S::NullMxRecipient | S::NoSmtpService => Reason::NotAccept,
+        S::BadSenderDomain | S::NullMxSender => Reason::Rejected,
+        S::ProtocolError | S::FeatureUnsupported => Reason::SyntaxError,
+        S::TooManyRecipients => Reason::ExceedLimit,
+        S::MediaError => Reason::ContentError,
+        S::Success => Reason::Delivered,
+        _ => return None,
+    })
+}
+
+/// The reason the enhanced code alone implies (RFC 3463's subjects and details).
+pub fn from_enhanced(e: EnhancedCode) -> Option<Reason> {
+    Some(match (e.subject, e.detail) {
+        (1, 1) | (1, 3) | (1, 4) | (1, 10) => Reason::UserUnknown,
+        (1, 2) => Reason::HostUnknown,
+        (1, 6) => Reason::HasMoved,
+        (1, 7) | (1, 8) => Reason::Rejected,
+        (2, 1) => Reason::Suspend,
+        (2, 2) => Reason::MailboxFull,
+        (2, 3) => Reason::ExceedLimit,
+        (3, 1) => Reason::SystemFull,
+        (3, 4) => Reason::MesgTooBig,
+        (3, _) => Reason::SystemError,
+        (4, 7) => Reason::Expired,
+        (4, _) => Reason::NetworkError,
+        (5, _) => Reason::SyntaxError,
+        (6, _) => Reason::ContentError,
+        (7, 1) => Reason::Blocked,
+        (7, 23) | (7, 24) | (7, 25) | (7, 26) | (7, 27) => Reason::AuthFailure,
+        (7, _) => Reason::SecurityError,
+        _ => return None,
+    })
+}
+
+/// The reason for one reply: its words first (they name the cause when codes are generic),
+/// then the situation mxray recognised, then the enhanced code; a success is `delivered`.
+pub fn reason(
+    enhanced: Option<EnhancedCode>,
+    class: Option<Class>,
+    situation: SituationId,
+    text: &str,
+) -> Reason {
+    if class == Some(Class::Success) {
+        return Reason::Delivered;
+    }
+    // A specific enhanced code outranks loose words about the same failure only where the
+    // code is unambiguous: a mailbox that does not exist, a full one, a moved one.
+    if let Some(e) = enhanced
+        && matches!((e.subject, e.detail), (1, 1) | (2, 2) | (1, 6) | (3, 4))
+        && from_text(text).is_none_or(|r| {
+            matches!(
+                r,
+                Reason::Filtered | Reason::PolicyViolation | Reason::SystemError
+            )
+        })
+    {
+        return from_enhanced(e).unwrap_or(Reason::Undefined);
+    }
+    from_text(text)
+        .or_else(|| from_situation(situation))
+        .or_else(|| enhanced.and_then(from_enhanced))
+        .unwrap_or(Reason::Undefined)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_rule_compiles() {
+        assert_eq!(TEXT_RULES.len(), RULES.len());
+    }
+
+    #[test]
+    fn words_decide_in_order() {
+        for (text, want) in [
+            ("User unknown in local recipient table", Reason::UserUnknown),
+            (
+                "Sender address rejected: Domain not found",
+                Reason::Rejected,
+            ),
+            ("Host or domain name not found", Reason::HostUnknown),
+            ("Mailbox is full / over quota", Reason::MailboxFull),
+            (
+                "Client host rejected: cannot find your hostname",
+                Reason::RequirePtr,
+            ),
+            (
+                "Service unavailable; client [192.0.2.1] blocked using zen.spamhaus.org",
+                Reason::Blocked,
+            ),
+            ("Relay access denied", Reason::NoRelaying),
+            ("retry timeout exceeded", Reason::Expired),
+            (
+                "The email account that you tried to reach is disabled",
+                Reason::Suspend,
+            ),
+            (
+                "Message size exceeds fixed maximum message size",
+                Reason::MesgTooBig,
+            ),
+            ("SPF check failed", Reason::AuthFailure),
+        ] {
+            assert_eq!(from_text(text), Some(want), "{text}");
+        }
+    }
+
+    #[test]
+    fn every_reason_round_trips() {
+        for r in Reason::ALL {
+            assert_eq!(Reason::parse(r.as_str()), Some(*r));
+        }
+    }
+}
