@@ -18,6 +18,11 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<mxray_core::Explanation>,
     },
     Doc {
+        name: "bounce",
+        printed_by: "mxray explain --json on a whole bounce message, an mbox or a maildir (one per line, one per recipient)",
+        schema: schema_of::<mxray_bounce::BounceResult>,
+    },
+    Doc {
         name: "diagnose",
         printed_by: "mxray diagnose --json (one document; with --input, one per line)",
         schema: schema_of::<mxray_diagnose::Report>,

@@ -114,6 +114,10 @@ Status: 4.4.2\n\
 Remote-MTA: dns; mx.example.org\n\
 Diagnostic-Code: smtp; 421 4.4.2 Connection closed by the server\n";
 
+/// A whole bounce as received (the `explain < bounce.eml` examples): Postfix's DSN with the
+/// reply in its text part and the original's headers returned.
+const BOUNCE_EML: &str = "Return-Path: <>\nFrom: MAILER-DAEMON@mail.example.net\nTo: you@example.net\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n<bo@example.org>: host mx.example.org[127.0.5.11] said: 550 5.1.1 <bo@example.org>:\n    Recipient address rejected: User unknown (in reply to RCPT TO command)\n\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mail.example.net\n\nFinal-Recipient: rfc822; bo@example.org\nAction: failed\nStatus: 5.1.1\nRemote-MTA: dns; mx.example.org\n\n--B\nContent-Type: text/rfc822-headers\n\nFrom: you@example.net\nTo: bo@example.org\nSubject: the invoice\nMessage-ID: <inv-1@example.net>\n\n--B--\n";
+
 /// One example: where it is written, and its text (a command, or a whole script).
 struct Example {
     origin: String,
@@ -295,6 +299,15 @@ impl Workspace {
         assert!(gz.success());
         write("bounce.txt", DSN);
         write("bounce-dsn.txt", DSN);
+        write("bounce.eml", BOUNCE_EML);
+        write(
+            "bounces.mbox",
+            &format!(
+                "From MAILER-DAEMON Tue Nov 24 06:00:00 2026\n{BOUNCE_EML}\nFrom MAILER-DAEMON Tue Nov 24 07:00:00 2026\n{BOUNCE_EML}"
+            ),
+        );
+        write("Maildir/cur/1.eml", BOUNCE_EML);
+        write("Maildir/new/2.eml", BOUNCE_EML);
         write("domains.txt", "example.com\nexample.org\nexample.test\n");
         write(
             "list.txt",

@@ -231,3 +231,97 @@ fn quiet_is_one_line_per_reply() {
         out.stdout
     );
 }
+
+/// A whole bounce on stdin: walked as MIME, the vague `Status: 5.0.0` gives way to the
+/// specific reply in the text part, the version string in the returned headers is never read
+/// as a code, and the original message is named.
+const BOUNCE: &str = "Return-Path: <>\nFrom: MAILER-DAEMON@mx.example.org\nTo: sender@example.org\nSubject: Undelivered Mail Returned to Sender\nMIME-Version: 1.0\nContent-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\n\n--B\nContent-Type: text/plain\n\n<alice@example.com>: host mx.example.com[192.0.2.1] said: 550 5.7.26 Unauthenticated email from example.org is not accepted (in reply to end of DATA command)\n\n--B\nContent-Type: message/delivery-status\n\nReporting-MTA: dns; mx.example.org\n\nFinal-Recipient: rfc822; alice@example.com\nAction: failed\nStatus: 5.0.0\nRemote-MTA: dns; mx.example.com\n\n--B\nContent-Type: text/rfc822-headers\n\nFrom: sender@example.org\nTo: alice@example.com\nSubject: hello\nX-Mailer: Apple Mail (2.753.1)\nMessage-ID: <m1@example.org>\n\n--B--\n";
+
+#[test]
+fn a_whole_bounce_on_stdin_is_explained_per_recipient() {
+    let out = mxray(&["explain", "--json"], Some(BOUNCE));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 1, "{}", out.stdout);
+    let x = &v[0];
+    assert_eq!(x["recipient"], "alice@example.com");
+    assert_eq!(x["reply_code"], 550);
+    assert_eq!(x["enhanced_code"], "5.7.26");
+    assert_eq!(x["class"], "permanent");
+    assert_eq!(x["reason"], "authfailure");
+    assert_eq!(x["action"], "failed");
+    assert_eq!(x["remote_mta"], "mx.example.com");
+    assert_eq!(x["original"]["message_id"], "m1@example.org");
+    assert_eq!(x["original"]["subject"], "hello");
+    assert!(
+        x["decided_by_line"]
+            .as_str()
+            .is_some_and(|l| l.contains("5.7.26")),
+        "{x}"
+    );
+    // For a human: the recipient, the reason and the original's subject.
+    let out = mxray(&["explain"], Some(BOUNCE));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert!(
+        out.stdout.contains("to alice@example.com"),
+        "{}",
+        out.stdout
+    );
+    assert!(out.stdout.contains("authfailure"), "{}", out.stdout);
+}
+
+/// An mbox of two bounces (one Exim prose bounce without any code, one auto-reply), read from
+/// a file; a maildir of the same; garbage and empty directories are refused with a reason.
+#[test]
+fn mbox_and_maildir_are_read_message_by_message() {
+    let exim = "Return-path: <>\nX-Failed-Recipients: kijitora@example.com\nAuto-Submitted: auto-replied\nFrom: Mail Delivery System <Mailer-Daemon@mail.example.net>\nTo: shironeko@mail.example.net\nSubject: Mail delivery failed: returning message to sender\n\nThis message was created automatically by mail delivery software.\n\nA message that you sent could not be delivered to one or more of its\nrecipients. This is a permanent error. The following address(es) failed:\n\n  kijitora@example.com\n    retry timeout exceeded\n\n------ This is a copy of the message, including all the headers. ------\n\nX-Mailman-Version: 2.0.8\nSubject: Nyaan\n\nNyaan\n";
+    let vacation = "From: bob@example.com\nTo: sender@example.org\nSubject: Out of office\nAuto-Submitted: auto-replied\n\nI am away until Monday.\n";
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mbox = dir.path().join("bounces.mbox");
+    std::fs::write(
+        &mbox,
+        format!("From MAILER-DAEMON Mon Dec  1 10:00:00 2025\n{exim}\nFrom bob@example.com Mon Dec  1 10:00:01 2025\n{vacation}"),
+    )
+    .expect("mbox");
+    let out = mxray(&["explain", "--json", &mbox.display().to_string()], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let v = json_lines(&out);
+    assert_eq!(v.len(), 2, "{}", out.stdout);
+    assert_eq!(v[0]["recipient"], "kijitora@example.com");
+    assert_eq!(v[0]["reason"], "expired");
+    assert_eq!(v[0]["class"], "permanent");
+    assert_eq!(
+        v[0]["reply_code"],
+        serde_json::Value::Null,
+        "no code invented"
+    );
+    assert!(
+        v[0]["notes"].to_string().contains("inferred"),
+        "an inferred code says so: {}",
+        v[0]
+    );
+    assert_eq!(v[1]["kind"], "vacation");
+    assert_eq!(v[1]["reason"], "vacation");
+    assert_eq!(v[1]["reply_code"], serde_json::Value::Null);
+
+    let maildir = dir.path().join("Maildir");
+    for sub in ["cur", "new", "tmp"] {
+        std::fs::create_dir_all(maildir.join(sub)).expect("maildir");
+    }
+    std::fs::write(maildir.join("cur/1.eml"), exim).expect("message");
+    std::fs::write(maildir.join("new/2.eml"), BOUNCE).expect("message");
+    let out = mxray(&["explain", "-q", &maildir.display().to_string()], None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    assert_eq!(out.stdout.lines().count(), 2, "{}", out.stdout);
+    assert!(
+        out.stdout.contains("kijitora@example.com  expired"),
+        "{}",
+        out.stdout
+    );
+
+    let empty = dir.path().join("empty");
+    std::fs::create_dir_all(&empty).expect("dir");
+    let out = mxray(&["explain", &empty.display().to_string()], None);
+    assert_eq!(out.code, 2, "{}", out.stderr);
+    assert!(out.stderr.contains("no bounce message"), "{}", out.stderr);
+}

@@ -54,7 +54,7 @@ fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
         .iter()
         .position(|a| ["explain", "diagnose", "verify", "logs", "lab"].contains(&a.as_str()));
     match verb.map(|i| (args[i].as_str(), args.get(i + 1).map(String::as_str))) {
-        Some(("explain", _)) => &["explain"],
+        Some(("explain", _)) => &["explain", "bounce"],
         Some(("diagnose", _)) => &["diagnose"],
         Some(("verify", _)) => &["verify"],
         Some(("logs", _)) if has("--events") => &["logs-event"],

@@ -12,9 +12,23 @@ use crate::error::{Kind, mark};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
 use crate::{bad_input, exit};
 
+mod bounces;
+
 pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    // A bounce message, an mbox or a maildir: read whole, one result per failed recipient.
+    if let [one] = args.text.as_slice()
+        && let Some(path) = message_path(one)
+    {
+        return bounces::from_path(&path, global, r);
+    }
     let input = if args.text.is_empty() || args.text == ["-"] {
-        read_stdin()?
+        let mut stdin = io::stdin().lock();
+        let head = read_head(&mut stdin)?;
+        if mxray_bounce::looks_like_message(&head) {
+            let all = io::BufReader::new(io::Cursor::new(head).chain(stdin));
+            return bounces::from_reader(all, "standard input", global, r);
+        }
+        read_rest(head, &mut stdin)?
     } else {
         args.text.join(" ")
     };
@@ -64,20 +78,43 @@ pub fn run(args: &ExplainArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resul
     Ok(exit::OK)
 }
 
-/// Reads stdin up to the extractor's limit; more than that is refused, not silently cut.
-fn read_stdin() -> anyhow::Result<String> {
-    let mut buf = Vec::new();
-    io::stdin()
-        .lock()
-        .take(MAX_INPUT as u64 + 1)
+/// A single argument that names a message file or a maildir (a directory, a path with a
+/// slash, or a file ending in .eml, .mbox or .msg), not reply text.
+fn message_path(arg: &str) -> Option<std::path::PathBuf> {
+    let p = std::path::Path::new(arg);
+    let named = p.is_dir()
+        || arg.contains('/')
+        || [".eml", ".mbox", ".msg"].iter().any(|x| arg.ends_with(x));
+    (named && p.exists()).then(|| p.to_path_buf())
+}
+
+/// The first bytes of stdin: enough to tell a message from replies and log lines.
+fn read_head(stdin: &mut impl Read) -> anyhow::Result<Vec<u8>> {
+    let mut head = Vec::new();
+    (&mut *stdin)
+        .take(16 * 1024)
+        .read_to_end(&mut head)
+        .map_err(stdin_error)?;
+    Ok(head)
+}
+
+fn stdin_error(e: io::Error) -> anyhow::Error {
+    if e.kind() == io::ErrorKind::IsADirectory {
+        bad_input("standard input is a directory: redirect a file (explain < bounce.txt)")
+    } else {
+        anyhow::Error::new(e).context("reading standard input")
+    }
+}
+
+/// Reads the rest of stdin up to the extractor's limit; more than that is refused, not
+/// silently cut.
+fn read_rest(head: Vec<u8>, stdin: &mut impl Read) -> anyhow::Result<String> {
+    let mut buf = head;
+    let room = (MAX_INPUT as u64 + 1).saturating_sub(buf.len() as u64);
+    (&mut *stdin)
+        .take(room)
         .read_to_end(&mut buf)
-        .map_err(|e| {
-            if e.kind() == io::ErrorKind::IsADirectory {
-                bad_input("standard input is a directory: redirect a file (explain < bounce.txt)")
-            } else {
-                anyhow::Error::new(e).context("reading standard input")
-            }
-        })?;
+        .map_err(stdin_error)?;
     if buf.len() > MAX_INPUT {
         return Err(bad_input(format!(
             "standard input is longer than {MAX_INPUT} bytes: pipe only the replies or log lines to explain (grep them first)"
@@ -98,7 +135,7 @@ fn class_style(class: Option<Class>) -> anstyle::Style {
 
 /// `421 4.4.2  transient  connection dropped, side: unknown, for example.com`: the codes,
 /// the class, the category and whose side, on one line.
-fn print_one_line(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
+pub(super) fn print_one_line(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
     let codes: Vec<String> = [
         e.reply_code.map(|c| c.to_string()),
         e.enhanced_code.map(|x| x.to_string()),
@@ -128,7 +165,11 @@ fn print_one_line(out: &mut impl Write, e: &Explanation) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn print_human(out: &mut impl Write, e: &Explanation, verbose: bool) -> anyhow::Result<()> {
+pub(super) fn print_human(
+    out: &mut impl Write,
+    e: &Explanation,
+    verbose: bool,
+) -> anyhow::Result<()> {
     // Title: the codes and the server's words (escaped: they come from a remote server).
     let mut title = Vec::new();
     if let Some(c) = e.reply_code {

@@ -30,38 +30,56 @@ pub struct DsnRecipient {
 /// Fields longer than this are cut: a diagnostic is a few lines, never kilobytes.
 const MAX_FIELD: usize = 4096;
 
-/// Reads DSN fields out of `text`. A `Final-Recipient` or `Original-Recipient` opens a recipient
-/// block (one that repeats the address it already has keeps it open, as both often appear);
-/// fields before any recipient are per-message. Unknown fields are ignored.
+/// Reads DSN fields out of `text`. Blank lines separate blocks (RFC 3464: one per-message
+/// block, then one per recipient), in whatever order their fields come; within a block a
+/// second `Final-Recipient`, `Status`, `Action` or `Diagnostic-Code` starts the next
+/// recipient (writers that forget the blank lines). Unknown fields are ignored.
 pub fn parse(text: &str) -> (PerMessage, Vec<DsnRecipient>) {
     let mut msg = PerMessage::default();
     let mut out: Vec<DsnRecipient> = Vec::new();
-    for (name, value) in fields(text) {
+    let mut cur: Option<(DsnRecipient, bool)> = None;
+    let mut block = usize::MAX;
+    for (name, value, in_block) in fields(text) {
+        if in_block != block {
+            block = in_block;
+            if let Some((r, _)) = cur.take() {
+                out.push(r);
+            }
+        }
         let value = cut(value);
-        match name.to_ascii_lowercase().as_str() {
+        let field = name.to_ascii_lowercase();
+        match field.as_str() {
             "reporting-mta" => msg.reporting_mta = Some(after_type(&value)),
             "arrival-date" => msg.arrival_date = Some(value),
             "final-recipient" | "original-recipient" | "x-actual-recipient" => {
                 let addr = address(&after_type(&value));
-                let is_final = name.eq_ignore_ascii_case("final-recipient");
-                match out.last_mut() {
-                    // Original- and Final-Recipient of the same block: Final wins.
-                    Some(last) if !last_complete(last) => {
-                        if is_final || last.recipient.is_none() {
-                            last.recipient = Some(addr);
-                        }
-                    }
-                    _ => out.push(DsnRecipient {
-                        recipient: Some(addr),
-                        ..DsnRecipient::default()
-                    }),
+                let is_final = field == "final-recipient";
+                let (r, has_final) = cur.get_or_insert_with(|| (DsnRecipient::default(), false));
+                if is_final && *has_final {
+                    let done = std::mem::take(r);
+                    out.push(done);
                 }
+                let (r, has_final) = cur.get_or_insert_with(|| (DsnRecipient::default(), false));
+                // Final-Recipient names the address; Original-Recipient only when it is alone.
+                if is_final || r.recipient.is_none() {
+                    r.recipient = Some(addr);
+                }
+                *has_final |= is_final;
             }
-            field => {
-                let Some(r) = current(&mut out, field) else {
-                    continue;
+            "action" | "status" | "remote-mta" | "diagnostic-code" | "last-attempt-date" => {
+                let (r, _) = cur.get_or_insert_with(|| (DsnRecipient::default(), false));
+                let repeat = match field.as_str() {
+                    "action" => r.action.is_some(),
+                    "status" => r.status.is_some(),
+                    "diagnostic-code" => r.diagnostic.is_some(),
+                    _ => false,
                 };
-                match field {
+                if repeat {
+                    let done = std::mem::take(r);
+                    out.push(done);
+                }
+                let (r, _) = cur.get_or_insert_with(|| (DsnRecipient::default(), false));
+                match field.as_str() {
                     "action" => r.action = Some(value.to_ascii_lowercase()),
                     "status" => r.status = Some(value),
                     "remote-mta" => r.remote_mta = Some(after_type(&value)),
@@ -73,57 +91,36 @@ pub fn parse(text: &str) -> (PerMessage, Vec<DsnRecipient>) {
                         r.diagnostic_type = kind;
                         r.diagnostic = Some(rest.to_string());
                     }
-                    "last-attempt-date" => r.last_attempt = Some(value),
-                    _ => {}
+                    _ => r.last_attempt = Some(value),
                 }
             }
+            _ => {}
         }
     }
+    if let Some((r, _)) = cur {
+        out.push(r);
+    }
+    out.retain(|r| *r != DsnRecipient::default());
     (msg, out)
 }
 
-/// A block is complete once it has its status: a further recipient field starts a new one.
-fn last_complete(r: &DsnRecipient) -> bool {
-    r.status.is_some() || r.action.is_some() || r.diagnostic.is_some()
-}
-
-/// The recipient block a field belongs to; per-recipient fields before any recipient open an
-/// anonymous block (some MTAs put Status before Final-Recipient).
-fn current<'a>(out: &'a mut Vec<DsnRecipient>, field: &str) -> Option<&'a mut DsnRecipient> {
-    const PER_RECIPIENT: &[&str] = &[
-        "action",
-        "status",
-        "remote-mta",
-        "diagnostic-code",
-        "last-attempt-date",
-    ];
-    if !PER_RECIPIENT.contains(&field) {
-        return None;
-    }
-    let repeat = out.last().is_some_and(|r| match field {
-        "action" => r.action.is_some(),
-        "status" => r.status.is_some(),
-        "diagnostic-code" => r.diagnostic.is_some(),
-        _ => false,
-    });
-    if out.is_empty() || repeat {
-        out.push(DsnRecipient::default());
-    }
-    out.last_mut()
-}
-
-/// `name: value` fields with folded continuation lines unfolded; other lines are skipped.
-fn fields(text: &str) -> Vec<(String, String)> {
-    let mut out: Vec<(String, String)> = Vec::new();
+/// `name: value` fields with folded continuation lines unfolded, each with the number of the
+/// blank-line-separated block it is in; other lines are skipped.
+fn fields(text: &str) -> Vec<(String, String, usize)> {
+    let mut out: Vec<(String, String, usize)> = Vec::new();
     let mut open = false;
+    let mut block = 0;
     for line in text.lines() {
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
+            if open || out.last().is_some_and(|f| f.2 == block) {
+                block += 1;
+            }
             open = false;
             continue;
         }
         if (line.starts_with(' ') || line.starts_with('\t')) && open {
-            if let Some((_, v)) = out.last_mut()
+            if let Some((_, v, _)) = out.last_mut()
                 && v.len() < MAX_FIELD
             {
                 v.push(' ');
@@ -138,7 +135,7 @@ fn fields(text: &str) -> Vec<(String, String)> {
                     && name.len() <= 40
                     && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') =>
             {
-                out.push((name.to_string(), value.trim().to_string()));
+                out.push((name.to_string(), value.trim().to_string(), block));
                 open = true;
             }
             _ => open = false,

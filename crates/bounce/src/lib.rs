@@ -269,6 +269,11 @@ impl Candidate {
     }
 }
 
+static ENHANCED_IN_TEXT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"(?:^|[\s(#\[:;,'])([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:$|[\s,;:)\]])")
+        .expect("static regex")
+});
+
 /// Replies in `text` (one per line that holds one).
 fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
     let bare_number_ok = dsn_type.is_none_or(|t| t.eq_ignore_ascii_case("smtp"));
@@ -281,9 +286,18 @@ fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
         if !bare_number_ok && e.form == InputForm::BasicCode {
             continue;
         }
+        // "550 sorry, no mailbox here by that name (#5.1.1 - chkusr)": the enhanced code
+        // inside the text, when it agrees with the reply's class.
+        let enhanced = e.enhanced.or_else(|| {
+            let code = e.code?;
+            ENHANCED_IN_TEXT
+                .captures_iter(&e.text)
+                .filter_map(|c| EnhancedCode::parse(c.get(1)?.as_str()))
+                .find(|x| x.class == Some(code.class_digit()))
+        });
         out.push(Candidate {
             code: e.code,
-            enhanced: e.enhanced,
+            enhanced,
             text: e.text,
             stage: e.stage,
             host: e.host,
@@ -381,9 +395,13 @@ fn result_for(
             Some("delivered" | "relayed" | "expanded") => Some(Class::Success),
             _ => None,
         };
-        if let Some(class) = by_action.or_else(|| prose::class_from_words(&all_words)) {
-            explanation = inferred(&e, class, &all_words);
-        }
+        // A bounce reports a failure: permanent unless its words, its subject or its letter
+        // say the message is only delayed.
+        let class = by_action
+            .or_else(|| prose::class_from_words(&all_words))
+            .or_else(|| prose::class_from_words(&format!("{}\n{}", parts.subject, parts.human)))
+            .unwrap_or(Class::Permanent);
+        explanation = inferred(&e, class, &all_words);
     }
     explanation.reason = reason::reason(
         explanation.enhanced_code,

@@ -77,15 +77,9 @@ pub fn walk(raw: &[u8]) -> Option<Parts> {
                 p.dsn.push(text_of(body));
             }
             ("message", "feedback-report", _) => p.feedback = true,
-            (_, _, PartType::Message(inner)) => {
-                if p.original.is_empty() {
-                    p.original = original_of(inner);
-                }
-            }
+            (_, _, PartType::Message(inner)) => keep_first(&mut p.original, || original_of(inner)),
             ("text" | "message", "rfc822-headers", body) => {
-                if p.original.is_empty() {
-                    p.original = original_from_text(&text_of(body));
-                }
+                keep_first(&mut p.original, || original_from_text(&text_of(body)))
             }
             (_, _, PartType::Text(t)) => {
                 let (human, rest) = split_returned(t);
@@ -106,6 +100,13 @@ pub fn walk(raw: &[u8]) -> Option<Parts> {
         p.original = original_from_text(&original_text);
     }
     Some(p)
+}
+
+/// The first returned original found is the one reported (a bounce of a bounce holds two).
+fn keep_first(original: &mut Original, found: impl FnOnce() -> Original) {
+    if original.is_empty() {
+        *original = found();
+    }
 }
 
 fn push_bounded(into: &mut String, text: &str) {
@@ -194,7 +195,15 @@ fn is_separator(line: &str) -> bool {
         || l.starts_with("unsent message below")
         || l.starts_with("original message headers:")
         || l.starts_with("the header of the original message is following")
+        || RETURNED.is_match(&l)
 }
+
+/// Undashed introductions: "Message headers follow.", "The original message headers are
+/// below", "Below is a copy of the original message:".
+static RETURNED: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r"^(?:the )?(?:original |returned |undelivered )?message(?:'s)? (?:headers?|text|body)? ?(?:follows?|are below|is below)[.:]?$|^(?:below|following) (?:is|are) (?:a copy of )?(?:the )?(?:headers? of )?(?:the |your )?(?:original|returned|undelivered) (?:message|mail|headers)|^original message (?:headers|text)[.:]?$")
+        .expect("static regex")
+});
 
 /// The human part and the returned original after it.
 pub fn split_returned(text: &str) -> (&str, &str) {

@@ -139,7 +139,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Blocked,
-        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|listed (at|in|on|by)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host|address) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)",
+        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|(is |are |been |currently )listed (at|in|on|by)|listed (at|in|on|by) [a-z0-9.-]*(bl|spam|block|black)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)",
     ),
     (
         Reason::AuthFailure,
@@ -163,7 +163,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::NotCompliantRfc,
-        r"rfc ?(2822|5322|822|5321|2821|1123)|(not|non)[- ](rfc|standard|standards)[- ]compliant|duplicate (header|message-id)|multiple (from|to|subject|date|message-id|sender) (headers|fields)|(header|headers) (is |are )?(missing|invalid|malformed|not valid|too long)|missing (required )?(header|message-id|date|from)|message-id|bare (lf|cr|linefeed)|line (too long|length)",
+        r"\b(not|non)[- ]?(rfc|standard|standards)[- ]?(2822|5322|5321)?[- ]?(compliant|conformant)|(violates|violation of|conform to|comply with) rfc ?(2822|5322|5321|822)|multiple addresses in from|duplicate (header|message-id)|multiple (from|to|subject|date|message-id|sender) (headers|fields)|(header|headers) (is |are )?(missing|invalid|malformed|not valid|too long)|(missing|duplicate|invalid) (required )?(header|message-id|date|from)|bare (lf|cr|linefeed)|line (too long|length)",
     ),
     (
         Reason::ContentError,
@@ -175,7 +175,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|(unrouteable|undeliverable) address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(rejected|unknown|not found|not exist)",
+        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|(unrouteable|undeliverable) address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)",
     ),
     (
         Reason::HostUnknown,
