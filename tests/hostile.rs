@@ -71,7 +71,7 @@ mx = ["10 mx.formula.test"]
 [[hosts]]
 name = "mx.formula.test"
 address = "127.0.3.6"
-rcpt_reply = "550 =HYPERLINK(\"http://evil.test/\",\"details\") \u202Egnp.exe"
+rcpt_reply = "550 5.1.1 =HYPERLINK(\"http://evil.test/\",\"details\") \u202Egnp.exe"
 
 [[domains]]
 name = "tlsfail.test"

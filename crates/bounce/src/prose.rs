@@ -99,6 +99,20 @@ pub fn recipients(human: &str, known: &[String], own: &[String]) -> Vec<ProseRec
             text: bounded(&lines, *i, end),
         });
     }
+    // A recipient the headers name (X-Failed-Recipients) but the letter does not: the whole
+    // letter is about it.
+    for k in known {
+        if !out.iter().any(|p| {
+            p.address
+                .as_deref()
+                .is_some_and(|a| a.eq_ignore_ascii_case(k))
+        }) {
+            out.push(ProseRecipient {
+                address: Some(k.clone()),
+                text: bounded(&lines, 0, lines.len()),
+            });
+        }
+    }
     out
 }
 

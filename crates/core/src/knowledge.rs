@@ -659,7 +659,7 @@ pub static SITUATIONS: &[Situation] = &[
         PolicyRejection,
         SecurityPolicy,
         Unknown,
-        "Refused by the receiver's policy: the sender is not authorised to send to this destination (X.7.1). The text usually names the rule.",
+        "Refused by the receiver's policy: the sender is not authorised to send to this destination (X.7.1, or a 550 / 554 whose text names no other reason). The text usually names the rule.",
         [
             "Your IP or domain failed a reputation, blocklist or authentication check",
             "The recipient only accepts mail from certain senders (allowlist, internal-only group)",
@@ -1106,6 +1106,23 @@ struct TextRule {
     situation: SituationId,
     /// `None`: any failure class; `Some(c)`: only that class.
     class: Option<Class>,
+    /// An enhanced subject whose code outranks these words (see [`TextRule::unless_subject`]).
+    unless_subject: Option<u16>,
+}
+
+impl TextRule {
+    /// The rule stands aside when the enhanced code has this subject: words that are only a
+    /// prefix ("Recipient address rejected:") say less than an X.7.x code does.
+    fn unless_subject(mut self, subject: u16) -> TextRule {
+        self.unless_subject = Some(subject);
+        self
+    }
+
+    fn applies(&self, class: Option<Class>, enhanced: Option<EnhancedCode>, text: &str) -> bool {
+        (self.class.is_none() || self.class == class)
+            && enhanced.is_none_or(|e| Some(e.subject) != self.unless_subject)
+            && self.re.is_match(text)
+    }
 }
 
 fn rule(pat: &str, situation: SituationId, class: Option<Class>) -> TextRule {
@@ -1113,8 +1130,19 @@ fn rule(pat: &str, situation: SituationId, class: Option<Class>) -> TextRule {
         re: Regex::new(&format!("(?i){pat}")).expect("static knowledge-base regex"),
         situation,
         class,
+        unless_subject: None,
     }
 }
+
+/// What a 554 says at the greeting rather than later (RFC 5321: "No SMTP service here" there,
+/// "Transaction failed" after any other command): a banner (host name, then ESMTP) or words
+/// about taking no connections. `classify` does not see the stage, so the text has to say it.
+static NO_SERVICE_BANNER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?i)no smtp service|^[\w.-]+\s+e?smtp\b|not accepting (connections|messages|mail)|connections? not (accepted|allowed)",
+    )
+    .expect("static knowledge-base regex")
+});
 
 /// Strong rules: the text names a specific situation that codes such as 4.7.0 or 5.7.1 cannot.
 /// Order matters: the first match wins.
@@ -1126,18 +1154,36 @@ static STRONG_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
             None,
         ),
         rule(r"too many recipients", SituationId::TooManyRecipients, None),
-        // Gmail's per-recipient limit says 4.2.1, which the registry reads as "mailbox disabled".
+        // Gmail's per-recipient limit says 4.2.1, which the registry reads as "mailbox disabled";
+        // it has worded it "at a rate that prevents..." and "too quickly" over the years.
         rule(
-            r"receiving mail at a rate|receivingrate|recipient .*receiving (too much|too many)|mailbox (is )?receiving mail too (fast|quickly)",
+            r"receiving (e-?)?mail (at a rate|too (fast|quickly|frequently))|receivingrate|recipient .*receiving (too much|too many)",
             SituationId::RecipientRateLimited,
             Some(Class::Transient),
         ),
-        // Microsoft 365 answers unknown recipients with 5.4.1 / 5.1.10, which would otherwise read
-        // as "no answer" and "null MX".
+        // Microsoft 365 answers unknown recipients with 5.1.10 (RecipientNotFound; on-premises
+        // Exchange says RecipNotFound) and 5.4.1 (below), which would otherwise read as "null MX"
+        // and "no answer".
         rule(
-            r"recipientnotfound|recipient not found|recipient address rejected: access denied",
+            r"recip(ient)?notfound|recipient not found",
             SituationId::MailboxUnknown,
             Some(Class::Permanent),
+        ),
+        // Microsoft's 5.4.1 words are also Postfix's access-table REJECT ("554 5.7.1 <a@b>:
+        // Recipient address rejected: Access denied"): with an X.7.x code that is policy.
+        rule(
+            r"recipient address rejected: access denied",
+            SituationId::MailboxUnknown,
+            Some(Class::Permanent),
+        )
+        .unless_subject(7),
+        // A disabled recipient, whatever the code: some servers send it as X.7.13, which the
+        // registry means for the sender's own account after AUTH (525 "User Account Disabled").
+        // Only words naming the recipient count, so an AUTH reply keeps its code's meaning.
+        rule(
+            r"recipient (account |mailbox )?(is |has been )?(disabled|deactivated|suspended|inactive)|(account|mailbox|address) (that )?you tried to reach (is|has been) (disabled|deactivated|suspended|inactive)",
+            SituationId::MailboxDisabled,
+            None,
         ),
         rule(
             r"too many (concurrent |simultaneous |smtp )*(connections|sessions)|connection (rate|count) limit|concurrency limit|(max|maximum) (number of )?(connections|sessions)|too many connects|connection limit",
@@ -1255,11 +1301,20 @@ static WEAK_RULES: LazyLock<Vec<TextRule>> = LazyLock::new(|| {
             SituationId::MailboxDisabled,
             None,
         ),
+        // A bare 550 does not mean "unknown" by itself (see `by_basic`): these words say it.
         rule(
-            r"user unknown|unknown user|no such (user|mailbox|recipient|address)|mailbox (not found|does not exist|unavailable|not available)|does not exist|invalid recipient|unknown recipient|recipient (address )?rejected|address rejected|no mailbox|not a valid (mailbox|recipient)|undeliverable address",
+            r"(user|recipient|addressee|mailbox) (is )?(unknown|not found)|unknown (user|recipient|addressee|local[- ]part)|no such (user|mailbox|recipient|address|person)|mailbox (is )?(unavailable|not available)|does(n't| not) (exist|have an? \S+ account)|(user|recipient|mailbox) not exist|invalid (recipient|mailbox)|no mailbox|not a valid (mailbox|recipient)|undeliverable address",
             SituationId::MailboxUnknown,
             Some(Class::Permanent),
         ),
+        // Postfix prefixes every recipient restriction with these words; the reason after them
+        // may be anything, and an X.7.x code says it is policy.
+        rule(
+            r"recipient (address )?rejected|address rejected",
+            SituationId::MailboxUnknown,
+            Some(Class::Permanent),
+        )
+        .unless_subject(7),
         rule(
             r"message (size )?exceeds|too (big|large)|size limit|message size",
             SituationId::MessageTooBig,
@@ -1305,11 +1360,9 @@ pub fn classify(
         };
         return found(id, "class").unwrap_or_else(fallback);
     }
-    let rule_applies = |r: &TextRule| r.class.is_none() || r.class == class;
+    let rule_applies = |r: &TextRule| r.applies(class, enhanced, text);
     if !text.is_empty()
-        && let Some(r) = STRONG_RULES
-            .iter()
-            .find(|r| rule_applies(r) && r.re.is_match(text))
+        && let Some(r) = STRONG_RULES.iter().find(|r| rule_applies(r))
         && let Some(c) = found(r.situation, "text")
     {
         return c;
@@ -1319,11 +1372,17 @@ pub fn classify(
     // greylisting and throttling servers use too: the text decides for both.
     let generic_enhanced =
         enhanced.is_none_or(|e| e.detail == 0 || (e.subject == 7 && e.detail == 1));
-    if generic_enhanced
+    // X.1.10 is RFC 7505's null MX, but Microsoft 365 sends 550 5.1.10 for a recipient its
+    // directory does not know (and a relaying Sendmail logs just "User unknown"): the text may
+    // switch it to an unknown mailbox, and to nothing else, since a null MX reply reads
+    // "Recipient address rejected: Domain ... does not accept mail" and must stay null MX.
+    let text_may_only_say = enhanced
+        .filter(|e| e.subject == 1 && e.detail == 10)
+        .map(|_| SituationId::MailboxUnknown);
+    if (generic_enhanced || text_may_only_say.is_some())
         && !text.is_empty()
-        && let Some(r) = WEAK_RULES
-            .iter()
-            .find(|r| rule_applies(r) && r.re.is_match(text))
+        && let Some(r) = WEAK_RULES.iter().find(|r| rule_applies(r))
+        && text_may_only_say.is_none_or(|id| r.situation == id)
         && let Some(c) = found(r.situation, "text")
     {
         // A specific X.Y.0 code beats a generic text match only for 4.4.0, the code whose
@@ -1337,7 +1396,7 @@ pub fn classify(
     {
         return c;
     }
-    if let Some(id) = code.and_then(by_basic)
+    if let Some(id) = code.and_then(|c| by_basic(c, text))
         && let Some(c) = found(id, "basic_code")
     {
         return c;
@@ -1413,7 +1472,8 @@ fn by_enhanced(e: EnhancedCode, class: Option<Class>) -> Option<SituationId> {
     })
 }
 
-fn by_basic(code: ReplyCode) -> Option<SituationId> {
+/// The basic code's situation, once neither the text rules nor the enhanced code decided.
+fn by_basic(code: ReplyCode, text: &str) -> Option<SituationId> {
     Some(match code.value() {
         421 => SituationId::ServiceUnavailable,
         450 => SituationId::MailboxBusy,
@@ -1421,10 +1481,14 @@ fn by_basic(code: ReplyCode) -> Option<SituationId> {
         452 => SituationId::SystemStorage,
         454 => SituationId::PolicyDeferral,
         455 | 500..=504 | 555 => SituationId::ProtocolError,
-        521 | 554 => SituationId::NoSmtpService,
+        521 => SituationId::NoSmtpService,
+        554 if NO_SERVICE_BANNER.is_match(text) => SituationId::NoSmtpService,
+        // RFC 5321's 550 is "mailbox not found, no access, or command rejected for policy
+        // reasons", and 554 after the greeting is "transaction failed": an unknown mailbox is
+        // said by the text (the weak rules above), so what remains is a refusal.
+        550 | 554 => SituationId::PolicyRejection,
         530 | 534 | 535 | 538 | 432 => SituationId::SmtpAuthFailure,
         523 => SituationId::TlsRequired,
-        550 => SituationId::MailboxUnknown,
         551 => SituationId::RelayDenied,
         552 => SituationId::MessageTooBig,
         553 => SituationId::BadAddressSyntax,
@@ -1494,10 +1558,12 @@ mod tests {
             }
         }
         for c in 200..600u16 {
-            if let Some(code) = ReplyCode::new(c)
-                && let Some(id) = by_basic(code)
-            {
-                assert!(situation(id).is_some(), "{id}");
+            for text in ["", "mx.example.com ESMTP not accepting messages"] {
+                if let Some(code) = ReplyCode::new(c)
+                    && let Some(id) = by_basic(code, text)
+                {
+                    assert!(situation(id).is_some(), "{id}");
+                }
             }
         }
     }
