@@ -129,6 +129,10 @@ pub fn looks_like_message(input: &[u8]) -> bool {
 
 /// Reads one message: one result per recipient it reports on (at least one).
 pub fn read(raw: &[u8]) -> Result<Vec<BounceResult>, BounceError> {
+    read_at(raw, 0)
+}
+
+fn read_at(raw: &[u8], depth: u8) -> Result<Vec<BounceResult>, BounceError> {
     let raw = &raw[..raw.len().min(MAX_MESSAGE)];
     let parts = walk::walk(raw).ok_or(BounceError::NotAMessage)?;
     let mut per_message = dsn::PerMessage::default();
@@ -150,8 +154,9 @@ pub fn read(raw: &[u8]) -> Result<Vec<BounceResult>, BounceError> {
             dsn_recipients = r;
         }
     }
-    if parts.feedback || (parts.auto_reply && dsn_recipients.is_empty() && looks_auto(&parts)) {
-        let kind = if parts.feedback {
+    let feedback = parts.feedback || looks_like_feedback(&parts);
+    if feedback || (dsn_recipients.is_empty() && looks_auto(&parts)) {
+        let kind = if feedback {
             Kind::Feedback
         } else {
             Kind::Vacation
@@ -159,6 +164,16 @@ pub fn read(raw: &[u8]) -> Result<Vec<BounceResult>, BounceError> {
         return Ok(vec![not_a_bounce(kind, &parts)]);
     }
 
+    // A wrapper that says nothing itself around a returned bounce: read the inner report.
+    if dsn_recipients.is_empty()
+        && depth == 0
+        && let Some(inner) = &parts.nested_report
+        && candidates_in(&parts.human, None).is_empty()
+        && let Ok(results) = read_at(inner, depth + 1)
+        && !results.is_empty()
+    {
+        return Ok(results);
+    }
     let known: Vec<String> = if dsn_recipients.iter().any(|r| r.recipient.is_some()) {
         dsn_recipients
             .iter()
@@ -187,10 +202,23 @@ pub fn read(raw: &[u8]) -> Result<Vec<BounceResult>, BounceError> {
     Ok(out)
 }
 
-/// An auto-reply says so in its subject or body, not only in its headers (some MTAs set
-/// Auto-Submitted on bounces too).
+/// An auto-reply (RFC 3834): marked so, or titled so, and written by a person's mailbox, not
+/// by a mail system reporting a failure (MTAs set Auto-Submitted on their bounces too).
 fn looks_auto(p: &walk::Parts) -> bool {
     let s = p.subject.to_ascii_lowercase();
+    let titled = [
+        "automatic reply",
+        "auto:",
+        "autoreply",
+        "auto-reply",
+        "out of office",
+        "out of the office",
+        "vacation",
+        "abwesenheit",
+        "réponse automatique",
+    ]
+    .iter()
+    .any(|w| s.contains(w));
     let failure = [
         "undeliver",
         "failure",
@@ -198,8 +226,28 @@ fn looks_auto(p: &walk::Parts) -> bool {
         "returned",
         "delivery status",
         "not delivered",
-    ];
-    !failure.iter().any(|w| s.contains(w))
+        "delayed",
+        "warning",
+        "error",
+        "could not",
+        "rejected",
+    ]
+    .iter()
+    .any(|w| s.contains(w));
+    let from_system = p.own_addresses.first().is_some_and(|a| {
+        let local = a.split('@').next().unwrap_or_default();
+        local.contains("mailer-daemon") || local.contains("postmaster")
+    }) || p.from_system;
+    (p.auto_reply || titled) && !failure && !from_system
+}
+
+/// A complaint that is not in ARF: Hotmail's ("complaint about message from"), Amazon SES's
+/// JSON notification, and a one-click unsubscribe request (RFC 8058 by mail).
+fn looks_like_feedback(p: &walk::Parts) -> bool {
+    let s = p.subject.to_ascii_lowercase();
+    s.starts_with("complaint about message")
+        || p.human.contains("\"notificationType\":\"Complaint\"")
+        || (p.auto_reply && s.trim() == "unsubscribe")
 }
 
 fn not_a_bounce(kind: Kind, parts: &walk::Parts) -> BounceResult {
@@ -243,13 +291,15 @@ struct Candidate {
     text: String,
     stage: Option<String>,
     host: Option<String>,
+    /// A line that quotes the remote server (`<<< 550 ...`, `... said: 550 ...`).
+    remote: bool,
     line: String,
 }
 
 impl Candidate {
     /// Failures before successes; a detailed enhanced code (5.7.26) before a generic one
     /// (5.0.0), a code before none.
-    fn rank(&self) -> (u8, u8, u8) {
+    fn rank(&self) -> (u8, u8, u8, u8) {
         let failure = match self
             .code
             .map(|c| c.class())
@@ -265,7 +315,12 @@ impl Candidate {
             Some(_) => 1,
             None => 0,
         };
-        (failure, detail, u8::from(self.code.is_some()))
+        (
+            failure,
+            u8::from(self.remote),
+            detail,
+            u8::from(self.code.is_some()),
+        )
     }
 }
 
@@ -274,33 +329,124 @@ static ENHANCED_IN_TEXT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock
         .expect("static regex")
 });
 
-/// Replies in `text` (one per line that holds one).
+/// A reply code inside prose: after a blank, a colon, `<`, `(` or a quote, followed by its
+/// enhanced code or by words (`<<< 550 : User unknown`, `ERROR_CODE :550, ...`,
+/// `550-'5.2.2 ... Mailbox Full'`, `501: 5.1.8 Sender address rejected`).
+static CODE_IN_LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    regex::Regex::new(r#"(?:^|[\s:<>(\['"=])([245][0-5][0-9])(?:-'?|\s*[:,]?\s+)(?:([245]\.[0-9]{1,3}\.[0-9]{1,3})\b|[A-Za-z<'"(\[])"#)
+        .expect("static regex")
+});
+
+/// Lines joined where a reply runs over several: a line that ends with `:` continues on the
+/// next indented one (Exim's "SMTP error from remote mail server after end of data:\n
+/// host ...: 550 :\n User unknown").
+fn logical_lines(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let indented = line.starts_with([' ', '\t']);
+        match out.last_mut() {
+            Some(last)
+                if indented
+                    && last.trim_end().ends_with(':')
+                    && !line.trim().is_empty()
+                    && last.len() < 2048 =>
+            {
+                last.push(' ');
+                last.push_str(line.trim());
+            }
+            _ => out.push(line.to_string()),
+        }
+    }
+    out
+}
+
+/// Replies in `text`, one per line that holds one: the last reply of a line, since an MTA
+/// that quotes the remote server puts the remote's words after its own (`554 4.4.7 Message
+/// expired ... <421 4.4.2 Connection timed out>`).
 fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
     let bare_number_ok = dsn_type.is_none_or(|t| t.eq_ignore_ascii_case("smtp"));
-    let mut out = Vec::new();
-    for line in text.lines() {
-        let Ok(e) = mxray_core::extract(line) else {
+    let mut out: Vec<Candidate> = Vec::new();
+    // The command a Sendmail transcript last sent (`>>> DATA`): the stage of the `<<<` reply.
+    let mut sent: Option<String> = None;
+    // The candidate that answered `sent`, while it is the only one.
+    let mut after_sent: Option<usize> = None;
+    for line in &logical_lines(text) {
+        let line = line.as_str();
+        if let Some(cmd) = line.trim_start().strip_prefix(">>> ") {
+            let verb: String = cmd
+                .chars()
+                .take_while(|c| c.is_ascii_alphabetic() || *c == ' ')
+                .collect();
+            sent = Some(verb.trim().to_ascii_uppercase()).filter(|v| !v.is_empty());
+            after_sent = None;
             continue;
-        };
+        }
+        let found = mxray_core::extract(line).ok();
         // `Diagnostic-Code: X-Unix; 255` is an exit status, not a reply code.
-        if !bare_number_ok && e.form == InputForm::BasicCode {
+        let found = found.filter(|e| bare_number_ok || e.form != InputForm::BasicCode);
+        let inner = CODE_IN_LINE.captures_iter(line).last().and_then(|c| {
+            let code = ReplyCode::parse(c.get(1)?.as_str())?;
+            let enhanced = c.get(2).and_then(|m| EnhancedCode::parse(m.as_str()));
+            Some((c.get(1)?.start(), code, enhanced))
+        });
+        let (mut code, mut enhanced, mut words, stage, host) = match &found {
+            Some(e) => (
+                e.code,
+                e.enhanced,
+                e.text.clone(),
+                e.stage.clone(),
+                e.host.clone(),
+            ),
+            None => (None, None, String::new(), None, None),
+        };
+        if let Some((at, c, x)) = inner
+            && (code.is_none()
+                || code != Some(c)
+                    && at > 0
+                    && (found.as_ref().is_some_and(|e| e.form != InputForm::Reply)
+                        // "220-laposte 421 4.2.1 Service refused": a greeting's code before
+                        // the failure it announces.
+                        || code.is_some_and(|k| k.class() == Class::Success)))
+        {
+            // The quoted remote reply: its code, its enhanced code (or the line's when it
+            // gave none of its own and the classes agree), its words.
+            code = Some(c);
+            enhanced = x.or(enhanced.filter(|e| e.class == Some(c.class_digit())));
+            words = line[at..].trim().to_string();
+        }
+        if code.is_none() && enhanced.is_none() {
             continue;
         }
         // "550 sorry, no mailbox here by that name (#5.1.1 - chkusr)": the enhanced code
         // inside the text, when it agrees with the reply's class.
-        let enhanced = e.enhanced.or_else(|| {
-            let code = e.code?;
+        let enhanced = enhanced.or_else(|| {
+            let code = code?;
             ENHANCED_IN_TEXT
-                .captures_iter(&e.text)
+                .captures_iter(line)
                 .filter_map(|c| EnhancedCode::parse(c.get(1)?.as_str()))
                 .find(|x| x.class == Some(code.class_digit()))
         });
+        let quoted = line.trim_start().starts_with("<<<");
+        if quoted && let Some(first) = after_sent.take() {
+            // A second reply to one command: the first answered a pipelined RCPT TO (Sendmail
+            // writes `>>> DATA`, `<<< 550 User unknown`, `<<< 503 Need RCPT`).
+            if let Some(c) = out.get_mut(first) {
+                c.stage = Some("RCPT TO".into());
+            }
+        }
+        let stage = stage.or_else(|| quoted.then(|| sent.clone()).flatten());
+        if quoted && sent.is_some() {
+            after_sent = Some(out.len());
+        }
         out.push(Candidate {
-            code: e.code,
+            code,
             enhanced,
-            text: e.text,
-            stage: e.stage,
-            host: e.host,
+            text: words,
+            stage,
+            host,
+            remote: line.trim_start().starts_with("<<<")
+                || line.contains(" said:")
+                || line.contains("Remote host said"),
             line: line.trim().to_string(),
         });
     }
@@ -313,48 +459,67 @@ fn result_for(
     per_message: &dsn::PerMessage,
     parts: &walk::Parts,
 ) -> BounceResult {
-    let mut candidates: Vec<Candidate> = Vec::new();
+    let mut from_diag: Vec<Candidate> = Vec::new();
     if let Some(diag) = d.and_then(|d| d.diagnostic.as_deref()) {
         let dsn_type = d.and_then(|d| d.diagnostic_type.as_deref());
         for mut c in candidates_in(diag, dsn_type) {
             c.line = format!("Diagnostic-Code: {}; {}", dsn_type.unwrap_or("smtp"), diag);
-            candidates.push(c);
+            from_diag.push(c);
         }
     }
-    if let Some(p) = p {
-        candidates.extend(candidates_in(&p.text, None));
-    }
+    let from_prose = p.map(|p| candidates_in(&p.text, None)).unwrap_or_default();
     let status = d
         .and_then(|d| d.status.as_deref())
         .and_then(|s| s.split_whitespace().next())
         .and_then(EnhancedCode::parse);
-    let best = candidates
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, c)| (c.rank(), std::cmp::Reverse(*i)))
-        .map(|(_, c)| c);
-    // The Status field is the DSN's own verdict; a reply's enhanced code wins when it is more
-    // specific (Status: 5.0.0 beside "550 5.7.26 ...").
-    let mut enhanced = best.and_then(|b| b.enhanced);
-    let mut decided_by_line = best.map(|b| b.line.clone());
-    if let Some(s) = status {
-        let better = match enhanced {
-            None => true,
-            Some(e) => {
-                (s.detail != 0 && e.detail == 0)
-                    || (e.class != s.class
-                        && s.class.is_some()
-                        && best.and_then(|b| b.code).is_none())
-            }
-        };
-        if better {
-            enhanced = Some(s);
-            if best.and_then(|b| b.code).is_none() {
-                decided_by_line = Some(format!("Status: {s}"));
-            }
+    let top = |cs: &[Candidate]| -> Option<usize> {
+        cs.iter()
+            .enumerate()
+            .filter(|(_, c)| c.code.is_some())
+            .max_by_key(|(i, c)| (c.rank(), std::cmp::Reverse(*i)))
+            .map(|(i, _)| i)
+    };
+    // The reply code is the remote server's as the DSN recorded it; the prose's when the
+    // DSN has none (the remote's quoted words before the reporting MTA's own summary).
+    let best: Option<&Candidate> = match top(&from_diag) {
+        Some(i) => from_diag.get(i),
+        None => top(&from_prose).and_then(|i| from_prose.get(i)),
+    };
+    let code = best.and_then(|b| b.code);
+    // The enhanced code: the most specific of the DSN's diagnostic, its Status field and the
+    // prose's replies with that same reply code (Status: 5.0.0 gives way to 5.7.26).
+    let specificity = |e: &EnhancedCode| match (e.subject, e.detail) {
+        (0, 0) => 0,
+        (_, 0) => 1,
+        _ => 2,
+    };
+    let mut options: Vec<(EnhancedCode, String)> = Vec::new();
+    for c in from_diag.iter().chain(from_prose.iter()) {
+        if let Some(x) = c.enhanced
+            && (code.is_none() || c.code.is_none() || c.code == code)
+            && (code.is_none() || x.class == code.map(|c| c.class_digit()))
+        {
+            options.push((x, c.line.clone()));
         }
     }
-    let code = best.and_then(|b| b.code);
+    if let Some(s) = status {
+        // The Status field ranks right after the diagnostic's own code.
+        let at = from_diag
+            .iter()
+            .filter(|c| c.enhanced.is_some())
+            .count()
+            .min(options.len());
+        options.insert(at, (s, format!("Status: {s}")));
+    }
+    let chosen = options
+        .iter()
+        .enumerate()
+        .max_by_key(|(i, (x, _))| (specificity(x), std::cmp::Reverse(*i)))
+        .map(|(_, o)| o.clone());
+    let enhanced = chosen.as_ref().map(|(x, _)| *x);
+    let decided_by_line = best
+        .map(|b| b.line.clone())
+        .or_else(|| chosen.map(|(_, line)| line));
     let diag_text = d.and_then(|d| d.diagnostic.clone()).unwrap_or_default();
     let prose_text = p.map(|p| p.text.clone()).unwrap_or_default();
     let text = match best {
@@ -378,7 +543,14 @@ fn result_for(
         code,
         enhanced,
         text,
-        stage: best.and_then(|b| b.stage.clone()),
+        // The stage: the best reply's, else a quoted reply's with the same code (Sendmail's
+        // transcript says `>>> DATA` where the DSN says only `550 User unknown`).
+        stage: best.and_then(|b| b.stage.clone()).or_else(|| {
+            from_prose
+                .iter()
+                .find(|c| c.code.is_some() && c.code == code && c.stage.is_some())
+                .and_then(|c| c.stage.clone())
+        }),
         host: d
             .and_then(|d| d.remote_mta.clone())
             .or_else(|| best.and_then(|b| b.host.clone())),
@@ -409,6 +581,33 @@ fn result_for(
         explanation.situation,
         &format!("{}\n{}", explanation.text, all_words),
     );
+    // Some MTAs write the non-standard `Action: expired`.
+    if action.as_deref() == Some("expired")
+        && matches!(
+            explanation.reason,
+            Reason::NetworkError | Reason::Undefined | Reason::SystemError
+        )
+    {
+        explanation.reason = Reason::Expired;
+    }
+    // A transient network failure in a final bounce: the queue retried until it gave up.
+    let final_report = action.as_deref() == Some("failed")
+        || (action.is_none() && prose::class_from_words(&parts.human) == Some(Class::Permanent));
+    if final_report
+        && explanation.class == Some(Class::Transient)
+        && matches!(explanation.reason, Reason::NetworkError | Reason::Undefined)
+    {
+        explanation.reason = Reason::Expired;
+    }
+    // An unknown user reported only after DATA: the server accepted the recipient at RCPT,
+    // so a filter refused the message, not a missing mailbox (Sisimai reads it the same way).
+    if explanation.reason == Reason::UserUnknown
+        && e.stage
+            .as_deref()
+            .is_some_and(|s| s.to_ascii_lowercase().contains("data"))
+    {
+        explanation.reason = Reason::Filtered;
+    }
     BounceResult {
         explanation,
         kind: Kind::Bounce,

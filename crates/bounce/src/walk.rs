@@ -20,9 +20,14 @@ pub struct Parts {
     pub auto_reply: bool,
     /// `X-Failed-Recipients` (Exim), addresses.
     pub failed_recipients: Vec<String>,
-    /// The bounce's own addresses (From, To): never taken for a failed recipient.
+    /// The bounce's own addresses (From first, then To): never taken for a failed recipient.
     pub own_addresses: Vec<String>,
+    /// From names a mail system (`Mail Delivery System`, `MAILER-DAEMON`), not a person.
+    pub from_system: bool,
     pub subject: String,
+    /// The returned message when it is itself a bounce (a bounce of a bounce, or a gateway
+    /// wrapping the real report): read in its place when the outer one says nothing.
+    pub nested_report: Option<Vec<u8>>,
 }
 
 /// Human text kept per message: enough for every recipient's paragraph, bounded.
@@ -41,6 +46,18 @@ pub fn walk(raw: &[u8]) -> Option<Parts> {
             }
         }
     }
+    p.from_system = msg.header_raw("From").is_some_and(|f| {
+        let f = f.to_ascii_lowercase();
+        [
+            "mailer-daemon",
+            "postmaster",
+            "mail delivery",
+            "mail administrator",
+            "mail system",
+        ]
+        .iter()
+        .any(|w| f.contains(w))
+    });
     if let Some(v) = msg.header_raw("X-Failed-Recipients") {
         p.failed_recipients = v
             .split(',')
@@ -77,7 +94,12 @@ pub fn walk(raw: &[u8]) -> Option<Parts> {
                 p.dsn.push(text_of(body));
             }
             ("message", "feedback-report", _) => p.feedback = true,
-            (_, _, PartType::Message(inner)) => keep_first(&mut p.original, || original_of(inner)),
+            (_, _, PartType::Message(inner)) => {
+                if p.nested_report.is_none() && is_report(inner) {
+                    p.nested_report = Some(inner.raw_message().to_vec());
+                }
+                keep_first(&mut p.original, || original_of(inner))
+            }
             ("text" | "message", "rfc822-headers", body) => {
                 keep_first(&mut p.original, || original_from_text(&text_of(body)))
             }
@@ -107,6 +129,20 @@ fn keep_first(original: &mut Original, found: impl FnOnce() -> Original) {
     if original.is_empty() {
         *original = found();
     }
+}
+
+/// Whether a message is itself a delivery report.
+fn is_report(m: &Message<'_>) -> bool {
+    let report = m.root_part().content_type().is_some_and(|c| {
+        c.ctype().eq_ignore_ascii_case("multipart")
+            && c.subtype()
+                .is_some_and(|s| s.eq_ignore_ascii_case("report"))
+    });
+    let from_system = m.header_raw("From").is_some_and(|f| {
+        let f = f.to_ascii_lowercase();
+        f.contains("mailer-daemon") || f.contains("postmaster") || f.contains("mail delivery")
+    });
+    report || from_system
 }
 
 fn push_bounded(into: &mut String, text: &str) {

@@ -97,13 +97,23 @@ impl std::fmt::Display for Reason {
 /// sender refused for an unknown domain is `rejected`, not `hostunknown`; a full mailbox is
 /// not an unknown one).
 const RULES: &[(Reason, &str)] = &[
+    // Narrow phrases that later, broader rules would misread: "UBE" (unsolicited bulk
+    // email), a blocklisted URL in the body, a duplicated DKIM-Signature header.
+    (
+        Reason::SpamDetected,
+        r"\bUBE\b|unsolicited bulk|blacklisted (url|uri|link|domain) in (the )?(message|body)",
+    ),
+    (
+        Reason::NotCompliantRfc,
+        r"duplicate header|multiple addresses in from",
+    ),
     (
         Reason::VirusDetected,
         r"\bvirus|malware|infected (attachment|file|message)|trojan",
     ),
     (
         Reason::Rejected,
-        r"sender (address )?(rejected|denied|refused|verify failed|verification)|(domain of )?sender address (does not exist|must exist|invalid|is not|unknown)|sender domain (must|does not|unknown|is not)|envelope sender|return[- ]path|mail from (address )?(rejected|refused|denied|not allowed)|bad sender|sender (is )?(not allowed|blocked|unknown|invalid)|rejected .{0,20}sender\b|from address (is )?(not|rejected|invalid)",
+        r"sender (address )?(rejected|denied|refused|verify failed|verification)|(domain of )?sender address (does not exist|must exist|invalid|is not|unknown)|sender domain (must|does not|unknown|is not)|mail from (address )?(rejected|refused|denied|not allowed)|bad sender|sender (is )?(not allowed|blocked|unknown|invalid)|rejected .{0,20}sender\b|from address (is )?(not|rejected|invalid)|groups\.google\.com/support|not (have )?permission to post|may not post",
     ),
     (
         Reason::MailboxFull,
@@ -131,19 +141,19 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::RequirePtr,
-        r"reverse (dns|lookup|mapping|hostname|name)|\bptr\b|\brdns\b|cannot find your (host ?name|reverse)|client host rejected: cannot find|no (matching )?host ?name for|hostname .{0,40}(not resolve|does not resolve|not found)|(ip|address) .{0,30}(has )?no (dns|host ?name|name)|not resolvable|unresolvable (ip|address|host)",
+        r"reverse (dns|lookup|mapping|hostname|name)|\bptr\b|\brdns\b|cannot find your (host ?name|reverse)|client host rejected: cannot find|no (matching )?host ?name for|hostname .{0,40}(not resolve|does not resolve|not found)|(ip|address) .{0,30}(has )?no (dns|host ?name|name)|not resolvable|unresolvable (ip|address|host)|ip name lookup failed|name lookup failed|mismatches client ip|does not match (the )?(client|connecting) ip",
     ),
     (
         Reason::BadReputation,
-        r"reputation|unusual rate of unsolicited|sender ?score|bad (ip|sender) standing|bulk sender",
-    ),
-    (
-        Reason::Blocked,
-        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|(is |are |been |currently )listed (at|in|on|by)|listed (at|in|on|by) [a-z0-9.-]*(bl|spam|block|black)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)",
+        r"reputation|unusual rate of unsolicited|sender ?score|bad (ip|sender) standing|bulk sender|user complaints|unexpected volume",
     ),
     (
         Reason::AuthFailure,
-        r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|domainkeys|not authenticated|unauthenticated (mail|email|message)|authentication (check|results?) (failed|failure)|fails? (the )?authentication|authorized sender|not designated as permitted",
+        r"\bspf\b|\bdkim\b|\bdmarc\b|sender policy framework|domainkeys|not authenticated|unauthenticated (mail|email|message)|authentication (check|results?) (failed|failure)|fails? (the )?authentication|authorized sender|not designated as permitted|authentication information|fails? to pass (the )?authentication|sender is unauthenticated|requires all senders to authenticate",
+    ),
+    (
+        Reason::Blocked,
+        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|(is |are |been |currently )listed (at|in|on|by)|listed (at|in|on|by) [a-z0-9.-]*(bl|spam|block|black)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)|smtp server of your isp|invalid ip for sending",
     ),
     (
         Reason::SecurityError,
@@ -151,7 +161,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::TooManyConn,
-        r"too many (concurrent |simultaneous |smtp )?(connections|sessions|hosts)|connection (limit|count) (exceeded|reached)|maximum (number of )?(concurrent )?connections|too many connections from|connection rate",
+        r"too many (concurrent |simultaneous |smtp )?(connections|sessions|hosts)|connection (limit|count) (exceeded|reached)|maximum (number of )?(concurrent )?connections|too many connections from|connection rate|(connection|ip) frequency",
     ),
     (
         Reason::Speeding,
@@ -167,7 +177,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::ContentError,
-        r"(mime|attachment|encoding|character set|charset|media type|content type|file type|file extension).{0,40}(not|invalid|refused|rejected|prohibited|allowed|error|unsupported)|(prohibited|forbidden|blocked|dangerous) (attachment|file|content)|invalid (content|characters|8bit)|content (error|rejected)",
+        r"(mime|attachment|encoding|character set|charset|media type|content type|file type|file extension).{0,40}(not|invalid|refused|rejected|prohibited|allowed|error|unsupported)|(prohibited|forbidden|blocked|dangerous) (attachment|file|content)|invalid (content|characters|8bit)|content (error|rejected)|8-?bit data|headers? too (large|long|many)|media error",
     ),
     (
         Reason::PolicyViolation,
@@ -175,19 +185,19 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|(unrouteable|undeliverable) address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)",
+        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|undeliverable address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)",
     ),
     (
         Reason::HostUnknown,
-        r"host (or domain name )?(not found|unknown)|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|name service error|no (valid )?mx|mx (record )?(not found|lookup)|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (mx|dns|mail)",
+        r"host (or domain name )?(not found|unknown)|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|no (valid )?mx|mx (record )?(not found|lookup)|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (mx|dns|mail)|unrouteable address",
     ),
     (
         Reason::Filtered,
-        r"filter|access denied|(refused|rejected|blocked) by (the )?(recipient|user|addressee)|recipient .{0,30}(refuse|block|does not accept|not accepting)|not accepting (mail|messages|e-?mail) from|does not (want|accept) (mail|messages|e-?mail) from|recipient address rejected|rejected by (the )?recipient|only accepts? (mail|messages) from|group .{0,60}(may not exist|permission)|not (have )?permission to post|may not post",
+        r"filter|recipient.?s? (preferences|settings)|(refused|rejected|blocked) by (the )?(recipient|user|addressee)|recipient .{0,30}(refuse|block|does not accept|not accepting)|not accepting (mail|messages|e-?mail) from|does not (want|accept) (mail|messages|e-?mail) from|rejected by (the )?recipient|only accepts? (mail|messages) from",
     ),
     (
         Reason::Expired,
-        r"retry time(out)? (not reached|exceeded|expired)|(delivery|message|queue) (time |lifetime )?(has )?expired|timeout exceeded|giving up|gave up|too long in (the )?queue|could not be delivered (with)?in|(been )?(in (the )?queue|queued|undeliverable|delayed) for (more than |over )?[0-9]+|(delivery|message) (has been )?delayed|expired after|deferred for too long|retry timeout|time limit (exceeded|reached)|maximum (delivery|queue) time|will not be retried|delivery attempts? (will continue|has been suspended|failed for)",
+        r"retry time(out)? (not reached|exceeded|expired)|(delivery|message|queue) (time |lifetime )?(has )?expired|timeout exceeded|giving up|gave up|too long in (the )?queue|could not be delivered (with)?in|(been )?(in (the )?queue|queued|undeliverable|delayed) for (more than |over )?[0-9]+|(delivery|message) (has been )?delayed|expired after|deferred for too long|retry timeout|time limit (exceeded|reached)|maximum (delivery|queue) time|will not be retried|delivery attempts? (will continue|has been suspended|failed for)|did not accept our requests to connect|will be retried for|have been failing for|not going to try again|in the queue too long|has not yet been delivered|delivery attempts? (have )?failed|failed [0-9]+ attempts|still undelivered|undelivered (for|after) [0-9]+",
     ),
     (
         Reason::NotAccept,
@@ -195,11 +205,11 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemFull,
-        r"(disk|file ?system|partition|spool|queue|server|system|storage) (is |space is )?(full|out of space|exhausted)|insufficient system (storage|resources)|no space left|out of disk",
+        r"(disk|file ?system|partition|spool|queue|server|system|storage) (is |space is )?(full|out of space|exhausted)|insufficient system (storage|resources)|no space left|out of disk|insufficient disk space|disk space",
     ),
     (
         Reason::NetworkError,
-        r"connection (timed out|refused|reset|closed|lost|dropped)|network (is )?unreachable|no route to host|timed out|time ?out|dns (error|failure|lookup|problem|server)|routing loop|too many hops|mail loop|loop detected|lookup (failure|failed|error)|temporary (dns|lookup|name) (failure|error)|(could not|unable to|cannot|failed to) (connect|establish|open)|connect to .{0,80}failed|not (responding|reachable)|i/o error|broken pipe|lost connection|host (is )?(down|unreachable)",
+        r"malformed or unexpected name server reply|responded with code (noerror|servfail)|connection (timed out|refused|reset|closed|lost|dropped)|network (is )?unreachable|no route to host|timed out|time ?out|dns (error|failure|lookup|problem|server)|routing loop|too many hops|mail loop|loop detected|lookup (failure|failed|error)|temporary (dns|lookup|name) (failure|error)|(could not|unable to|cannot|failed to) (connect|establish|open)|connect to .{0,80}failed|not (responding|reachable)|i/o error|broken pipe|lost connection|host (is )?(down|unreachable)",
     ),
     (
         Reason::MailerError,
@@ -207,11 +217,16 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::SystemError,
-        r"system (error|failure|problem)|internal (server )?(error|failure)|server (error|failure)|local (delivery|error|configuration)|configuration (error|problem)|misconfigur|resources? (temporarily )?unavailable|service (is )?(temporarily )?(unavailable|not available)|temporary (server |local )?(error|failure|problem)|(unexpected|unknown) error",
+        r"system (error|failure|problem)|internal (system |server )?(error|failure)|server (error|failure)|local (delivery|error|configuration)|configuration (error|problem)|misconfigur|resources? (temporarily )?unavailable|service (is )?(currently |temporarily )?(unavailable|not available)|temporary (server |local )?(error|failure|problem)|(unexpected|unknown) error",
     ),
     (
         Reason::SyntaxError,
         r"syntax error|command (not )?(recognized|unrecognized|not implemented)|unrecognized command|bad sequence|invalid (command|parameter|argument)",
+    ),
+    // Last: the generic refusals, when nothing more specific was said after them.
+    (
+        Reason::Filtered,
+        r"recipient address rejected|access denied",
     ),
 ];
 
@@ -317,12 +332,8 @@ pub fn reason(
     // code is unambiguous: a mailbox that does not exist, a full one, a moved one.
     if let Some(e) = enhanced
         && matches!((e.subject, e.detail), (1, 1) | (2, 2) | (1, 6) | (3, 4))
-        && from_text(text).is_none_or(|r| {
-            matches!(
-                r,
-                Reason::Filtered | Reason::PolicyViolation | Reason::SystemError
-            )
-        })
+        && from_text(text)
+            .is_none_or(|r| matches!(r, Reason::PolicyViolation | Reason::SystemError))
     {
         return from_enhanced(e).unwrap_or(Reason::Undefined);
     }
