@@ -389,6 +389,11 @@ fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
             let enhanced = c.get(2).and_then(|m| EnhancedCode::parse(m.as_str()));
             Some((c.get(1)?.start(), code, enhanced))
         });
+        // `554 4.4.7 Message expired ... <421 4.4.2 Connection timed out>`: the remote's reply,
+        // quoted whole in angle brackets, is the specific one.
+        let quoted_whole = inner.is_some_and(|(at, _, x)| {
+            x.is_some() && at > 0 && line.as_bytes().get(at - 1) == Some(&b'<')
+        });
         let (mut code, mut enhanced, mut words, stage, host) = match &found {
             Some(e) => (
                 e.code,
@@ -406,7 +411,8 @@ fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
                     && (found.as_ref().is_some_and(|e| e.form != InputForm::Reply)
                         // "220-laposte 421 4.2.1 Service refused": a greeting's code before
                         // the failure it announces.
-                        || code.is_some_and(|k| k.class() == Class::Success)))
+                        || code.is_some_and(|k| k.class() == Class::Success)
+                        || quoted_whole))
         {
             // The quoted remote reply: its code, its enhanced code (or the line's when it
             // gave none of its own and the classes agree), its words.
@@ -625,14 +631,19 @@ fn result_for(
 /// A bounce without any code: the class from its Action or words, an enhanced code inferred
 /// from the reason its words give (said in the notes), then explained as usual.
 fn inferred(e: &Extracted, class: Class, words: &str) -> Explanation {
+    let from_words = reason::from_text(words);
+    // A queue that gave up retried a temporary failure: said as 4.4.7, retry later.
+    let class = if from_words == Some(Reason::Expired) {
+        Class::Transient
+    } else {
+        class
+    };
     let digit = match class {
         Class::Success => 2,
         Class::Transient => 4,
         Class::Permanent => 5,
     };
-    let (subject, detail) = reason::from_text(words)
-        .and_then(subject_detail)
-        .unwrap_or((0, 0));
+    let (subject, detail) = from_words.and_then(subject_detail).unwrap_or((0, 0));
     let guess = Some(EnhancedCode {
         class: Some(digit),
         subject,

@@ -337,7 +337,16 @@ pub fn reason(
     {
         return from_enhanced(e).unwrap_or(Reason::Undefined);
     }
-    from_text(text)
+    let words = from_text(text);
+    // "User unknown" under a policy code (X.7.x): a filter hiding behind the words, as some
+    // gateways and carriers' domain filters answer.
+    if words == Some(Reason::UserUnknown)
+        && let Some(e) = enhanced
+        && e.subject == 7
+    {
+        return Reason::Filtered;
+    }
+    words
         .or_else(|| from_situation(situation))
         .or_else(|| enhanced.and_then(from_enhanced))
         .unwrap_or(Reason::Undefined)
