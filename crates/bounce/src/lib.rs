@@ -183,6 +183,14 @@ fn read_at(raw: &[u8], depth: u8) -> Result<Vec<BounceResult>, BounceError> {
         parts.failed_recipients.clone()
     };
     let prose = prose::recipients(&parts.human, &known, &parts.own_addresses);
+    // One recipient: the whole letter is about it, also what comes before its address
+    // ("Could not be delivered because of 550 5.1.1 User unknown. The following recipients
+    // were affected: ...").
+    let alone = prose.len() <= 1 && dsn_recipients.len() <= 1;
+    let parts = walk::Parts {
+        single_recipient: alone,
+        ..parts
+    };
     let mut out = Vec::new();
     if dsn_recipients.is_empty() {
         for p in &prose {
@@ -473,7 +481,13 @@ fn result_for(
             from_diag.push(c);
         }
     }
-    let from_prose = p.map(|p| candidates_in(&p.text, None)).unwrap_or_default();
+    let mut from_prose = p.map(|p| candidates_in(&p.text, None)).unwrap_or_default();
+    if from_prose.iter().all(|c| c.code.is_none()) && parts.single_recipient {
+        let whole = candidates_in(&parts.human, None);
+        if whole.iter().any(|c| c.code.is_some()) {
+            from_prose = whole;
+        }
+    }
     let status = d
         .and_then(|d| d.status.as_deref())
         .and_then(|s| s.split_whitespace().next())
@@ -500,7 +514,11 @@ fn result_for(
         _ => 2,
     };
     let mut options: Vec<(EnhancedCode, String)> = Vec::new();
-    for c in from_diag.iter().chain(from_prose.iter()) {
+    // Where the prose quotes the remote server (`<<< 550 5.0.0 ...`), the reporting MTA's own
+    // summary lines (`550 5.1.1 ... User unknown`) are its reading, not the server's words.
+    let quotes_remote = from_prose.iter().any(|c| c.remote);
+    let prose = from_prose.iter().filter(|c| c.remote || !quotes_remote);
+    for c in from_diag.iter().chain(prose) {
         if let Some(x) = c.enhanced
             && (code.is_none() || c.code.is_none() || c.code == code)
             && (code.is_none() || x.class == code.map(|c| c.class_digit()))

@@ -28,6 +28,8 @@ pub struct Parts {
     /// The returned message when it is itself a bounce (a bounce of a bounce, or a gateway
     /// wrapping the real report): read in its place when the outer one says nothing.
     pub nested_report: Option<Vec<u8>>,
+    /// Set by the reader: the message reports on one recipient only.
+    pub single_recipient: bool,
 }
 
 /// Human text kept per message: enough for every recipient's paragraph, bounded.

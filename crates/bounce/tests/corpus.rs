@@ -184,12 +184,38 @@ fn sisimai_corpus_agreement() {
     // Floors at the agreement reached (issue 12's targets: status 99%, class 95%, reason 90%):
     // a change that loses ground fails here; raise them as the readers improve.
     for (what, got, floor) in [
-        ("status", all.status.ratio(), 0.97),
+        ("status", all.status.ratio(), 0.99),
         ("reply code", all.reply.ratio(), 0.97),
         ("class", all.class.ratio(), 0.97),
         ("reason", all.reason.ratio(), 0.73),
         ("recipients", all.recipients.ratio(), 0.98),
     ] {
         assert!(got >= floor, "{what} agreement {got:.3} fell below {floor}");
+    }
+}
+
+/// Hostile and broken input: every sample cut at many points, and with its bytes flipped,
+/// is read without a panic (a result or a clear error, never a crash).
+#[test]
+fn truncated_and_mangled_samples_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data/sisimai/samples/maildir/bsd");
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .expect("samples")
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .collect();
+    files.sort();
+    for f in files.iter().step_by(3) {
+        let raw = std::fs::read(f).expect("sample");
+        for cut in (0..raw.len()).step_by((raw.len() / 7).max(1)) {
+            let _ = read(&raw[..cut]);
+        }
+        let mangled: Vec<u8> = raw
+            .iter()
+            .enumerate()
+            .map(|(i, b)| if i % 97 == 0 { b ^ 0x5a } else { *b })
+            .collect();
+        let _ = read(&mangled);
     }
 }
