@@ -108,6 +108,10 @@ const RULES: &[(Reason, &str)] = &[
         r"duplicate header|multiple addresses in from",
     ),
     (
+        Reason::SystemError,
+        r"unable to contact ldap|ldap (server|lookup) (error|failed|failure|unavailable)",
+    ),
+    (
         Reason::VirusDetected,
         r"\bvirus|malware|infected (attachment|file|message)|trojan",
     ),
@@ -165,7 +169,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Speeding,
-        r"rate limit|rate[- ]limited|(sending|message|receiving) rate|at a rate|too (many|much) (mail|messages|emails)|too fast|throttl|exceeded (the |your )?(message |sending )?(rate|limit|quota) (for|of)|frequency|(messages|mail) per (hour|minute|day)|slow down|try again (later|in)[^.]{0,40}(rate|many)",
+        r"rate limit|rate[- ]limited|(sending|message|receiving) rate|at a rate|too (many|much) (mail|messages|emails)|too fast|throttl|exceeded (the |your )?(message |sending )?(rate|limit|quota) (for|of)|frequency|(messages|mail) per (hour|minute|day)|slow down|try again (later|in)[^.]{0,40}(rate|many)|too many recipients (this|per|an?|in the) (hour|day|minute)",
     ),
     (
         Reason::SpamDetected,
@@ -185,11 +189,11 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::UserUnknown,
-        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|undeliverable address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)",
+        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|undeliverable address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)|invalid (final )?(delivery )?userid",
     ),
     (
         Reason::HostUnknown,
-        r"host (or domain name )?(not found|unknown)|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|no (valid )?mx|mx (record )?(not found|lookup)|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (mx|dns|mail)|unrouteable address",
+        r"host (or domain name )?(not found|unknown)|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|no (valid )?mx|mx (record )?(not found|lookup)|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (mx|dns|mail)|unrouteable address|domain is not reachable",
     ),
     (
         Reason::Filtered,
@@ -337,7 +341,28 @@ pub fn reason(
     {
         return from_enhanced(e).unwrap_or(Reason::Undefined);
     }
+    // X.1.6 says the mailbox moved, whatever else the words say about the address.
+    if let Some(e) = enhanced
+        && (e.subject, e.detail) == (1, 6)
+    {
+        return Reason::HasMoved;
+    }
     let words = from_text(text);
+    // Microsoft 365's directory-based edge blocking: "5.4.1 Recipient address rejected:
+    // Access denied" is its answer for an address with no mailbox.
+    if words == Some(Reason::Filtered)
+        && enhanced.is_some_and(|e| (e.subject, e.detail) == (4, 1))
+        && text
+            .to_ascii_lowercase()
+            .contains("recipient address rejected: access denied")
+    {
+        return Reason::UserUnknown;
+    }
+    // A domain that did not resolve, said as temporary (4.x.x): the sender's MTA is not sure
+    // it does not exist, so DNS trouble on the way, not an unknown host.
+    if words == Some(Reason::HostUnknown) && class == Some(Class::Transient) {
+        return Reason::NetworkError;
+    }
     // "User unknown" under a policy code (X.7.x): a filter hiding behind the words, as some
     // gateways and carriers' domain filters answer.
     if words == Some(Reason::UserUnknown)
