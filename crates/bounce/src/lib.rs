@@ -420,7 +420,10 @@ fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
                         // "220-laposte 421 4.2.1 Service refused": a greeting's code before
                         // the failure it announces.
                         || code.is_some_and(|k| k.class() == Class::Success)
-                        || quoted_whole))
+                        || quoted_whole
+                        // Sendmail: `554 <a@example.org>... 550 Host unknown`, its own code,
+                        // the address, then the remote's reply.
+                        || line[..at].contains("...")))
         {
             // The quoted remote reply: its code, its enhanced code (or the line's when it
             // gave none of its own and the classes agree), its words.
@@ -650,8 +653,11 @@ fn result_for(
 /// from the reason its words give (said in the notes), then explained as usual.
 fn inferred(e: &Extracted, class: Class, words: &str) -> Explanation {
     let from_words = reason::from_text(words);
-    // A queue that gave up retried a temporary failure: said as 4.4.7, retry later.
-    let class = if from_words == Some(Reason::Expired) {
+    // A queue that gave up retried a temporary failure: said as 4.4.7, retry later, unless
+    // the words about this recipient call it permanent.
+    let class = if from_words == Some(Reason::Expired)
+        && prose::class_from_words(words) != Some(Class::Permanent)
+    {
         Class::Transient
     } else {
         class

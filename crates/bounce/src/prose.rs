@@ -11,14 +11,15 @@ static ADDRESS: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"[A-Za-z0-9._%+'=/!#$&*?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+")
         .expect("static regex")
 });
-/// An address that opens its line (after blanks, quotes, `<`, a bullet), or follows
+/// An address that opens its line (after blanks, quotes, `<`, a bullet, or a Sendmail v5
+/// status code: `554 <a@example.org>... Host unknown`), or follows
 /// `RCPT TO:<`, is a recipient the text reports on.
 static LEADING: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r#"(?i)^(?:[ \t]*(?:[*>\-•]+[ \t]*)?["'<(]?|.*\bRCPT TO:[ \t]*<|.*\b(?:recipient|address|to)(?: address)?:[ \t]*<?)([A-Za-z0-9._%+'=/!#$&*?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"#)
+    Regex::new(r#"(?i)^(?:[ \t]*(?:[*>\-•]+[ \t]*)?(?:[245][0-9][0-9][ -])?["'<(]?|.*\bRCPT TO:[ \t]*<|.*\b(?:recipient|address|to)(?: address)?:[ \t]*<?)([A-Za-z0-9._%+'=/!#$&*?^`{|}~-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)+)"#)
         .expect("static regex")
 });
 static PERMANENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)permanent|fatal|given up|giving up|gave up|failed permanently|could not be delivered|couldn't be delivered|undeliverable|retry timeout exceeded|was not delivered|wasn't delivered|did not reach|has been rejected|was rejected|delivery (has )?failed|unable to deliver|not be delivered|returned to sender|cannot be delivered|can't be delivered|no longer")
+    Regex::new(r"(?i)permanent|fatal|given up|giving up|gave up|failed permanently|could not be delivered|couldn't be delivered|undeliverable|was not delivered|wasn't delivered|did not reach|has been rejected|was rejected|delivery (has )?failed|unable to deliver|not be delivered|returned to sender|cannot be delivered|can't be delivered|no longer")
         .expect("static regex")
 });
 static TRANSIENT: LazyLock<Regex> = LazyLock::new(|| {

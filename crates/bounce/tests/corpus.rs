@@ -187,8 +187,8 @@ fn sisimai_corpus_agreement() {
         ("status", all.status.ratio(), 0.99),
         ("reply code", all.reply.ratio(), 0.97),
         ("class", all.class.ratio(), 0.97),
-        ("reason", all.reason.ratio(), 0.76),
-        ("recipients", all.recipients.ratio(), 0.98),
+        ("reason", all.reason.ratio(), 0.77),
+        ("recipients", all.recipients.ratio(), 0.99),
     ] {
         assert!(got >= floor, "{what} agreement {got:.3} fell below {floor}");
     }
