@@ -304,6 +304,29 @@ fn the_api_answers_with_the_cli_documents_behind_keys() {
         conforms(&["explain"], d);
     }
     assert_eq!(docs[1]["situation"], "greylisted");
+    // A whole bounce message: one result per recipient, as `mxray explain < bounce.eml`.
+    let bounce = "From: MAILER-DAEMON@mx.example.org\nTo: s@example.org\nSubject: Undelivered Mail\n\n<a@example.com>: host mx.example.com[192.0.2.1] said: 550 5.1.1 <a@example.com>: Recipient address rejected: User unknown (in reply to RCPT TO command)\n\n<b@example.com>: host mx.example.com[192.0.2.1] said: 452 4.2.2 Mailbox full (in reply to RCPT TO command)\n";
+    let bx = http(&s, "POST", "/v1/explain", Some(&key), bounce);
+    assert_eq!(bx.status, 200, "{}", bx.body);
+    let per_recipient = lines_of(&bx);
+    assert_eq!(per_recipient.len(), 2, "{}", bx.body);
+    for d in &per_recipient {
+        conforms(&["bounce"], d);
+    }
+    assert_eq!(
+        (
+            per_recipient[0]["recipient"].as_str(),
+            per_recipient[0]["reason"].as_str()
+        ),
+        (Some("a@example.com"), Some("userunknown"))
+    );
+    assert_eq!(
+        (
+            per_recipient[1]["recipient"].as_str(),
+            per_recipient[1]["reason"].as_str()
+        ),
+        (Some("b@example.com"), Some("mailboxfull"))
+    );
     let nothing = http(&s, "POST", "/v1/explain", Some(&key), "hello");
     assert_eq!(nothing.status, 422, "{}", nothing.body);
     let huge = "421 4.4.2 x\n".repeat(30_000);

@@ -188,7 +188,7 @@ struct Routes {
 fn routes() -> Routes {
     crate::openapi::begin();
     use crate::openapi::{
-        Csv, EitherLines, Lines, OpenApiJson, OpenMetrics, Text, accepts, accepts_json, errors,
+        Csv, EitherLines, OpenApiJson, OpenMetrics, Text, accepts, accepts_json, errors,
     };
     use aide::axum::routing::{get_with, post_with};
     type Doc<T> = crate::openapi::Json<T>;
@@ -197,10 +197,10 @@ fn routes() -> Routes {
             "/explain",
             post_with(explain, |op| {
                 let op = op
-                    .summary("Explain every SMTP reply, code, DSN or log line in the body")
-                    .response_with_status::<Lines<mxray_core::Explanation>>(
+                    .summary("Explain every SMTP reply, code, DSN or log line in the body, or a whole bounce message")
+                    .response_with_status::<EitherLines<mxray_core::Explanation, mxray_bounce::BounceResult>>(
                         200,
-                        "JSON Lines: one explanation per reply found",
+                        "JSON Lines: one explanation per reply found (a bounce message: one per recipient)",
                     );
                 errors(op, &[413, 422])
             })
@@ -522,6 +522,26 @@ async fn readyz(State(st): State<Shared>) -> Response {
 /// explanation per reply found, as `mxray explain --json` prints them.
 async fn explain(body: String) -> Response {
     let mut lines = String::new();
+    // A whole bounce message: one result per recipient, as `mxray explain < bounce.eml`.
+    if mxray_bounce::looks_like_message(body.as_bytes()) {
+        let results = match mxray_bounce::read(body.as_bytes()) {
+            Ok(r) => r,
+            Err(e) => return ApiError::bad(e.to_string()).into_response(),
+        };
+        for r in &results {
+            if let Ok(line) = serde_json::to_string(&Document::new(r)) {
+                lines.push_str(&line);
+                lines.push('\n');
+            }
+        }
+        if lines.is_empty() {
+            return ApiError::bad(
+                "the message reports on no recipient: send a bounce (DSN) or a reply",
+            )
+            .into_response();
+        }
+        return ([(header::CONTENT_TYPE, "application/x-ndjson")], lines).into_response();
+    }
     let mut problems = 0usize;
     for res in mxray_core::explain_all(&body) {
         match res {

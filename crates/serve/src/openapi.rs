@@ -52,6 +52,7 @@ macro_rules! published {
 
 published! {
     mxray_core::Explanation => "explain", "POST /v1/explain, one per line";
+    mxray_bounce::BounceResult => "bounce", "POST /v1/explain with a whole bounce message, one per recipient";
     mxray_diagnose::Report => "diagnose", "GET /v1/domains/{domain}/diagnosis, and each line of a diagnose job's results";
     mxray_verify::VerifyResult => "verify", "POST /v1/verify, and each line of a verify job's results";
     crate::jobs::JobStatus => "serve-job", "GET and DELETE /v1/jobs/{id}";
@@ -297,6 +298,7 @@ mod tests {
         let schemas = d["components"]["schemas"].as_object().expect("schemas");
         for name in [
             "explain",
+            "bounce",
             "diagnose",
             "verify",
             "serve-job",
@@ -334,6 +336,7 @@ mod tests {
         }
         let d = crate::app::document();
         same::<mxray_core::Explanation>(&d);
+        same::<mxray_bounce::BounceResult>(&d);
         same::<mxray_diagnose::Report>(&d);
         same::<mxray_verify::VerifyResult>(&d);
         same::<crate::jobs::JobStatus>(&d);
