@@ -341,7 +341,7 @@ static ENHANCED_IN_TEXT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock
 /// enhanced code or by words (`<<< 550 : User unknown`, `ERROR_CODE :550, ...`,
 /// `550-'5.2.2 ... Mailbox Full'`, `501: 5.1.8 Sender address rejected`).
 static CODE_IN_LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"(?:^|[\s:<>(\['"=])([245][0-5][0-9])(?:-'?|\s*[:,]?\s+)(?:([245]\.[0-9]{1,3}\.[0-9]{1,3})\b|[A-Za-z<'"(\[])"#)
+    regex::Regex::new(r#"(?:^|[\s:<>(\['"=])([245][0-5][0-9])(?:-'?|\s*[:,-]?\s+)(?:([245]\.[0-9]{1,3}\.[0-9]{1,3})\b|[A-Za-z<'"(\[])"#)
         .expect("static regex")
 });
 

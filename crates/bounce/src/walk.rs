@@ -120,6 +120,30 @@ pub fn walk(raw: &[u8]) -> Option<Parts> {
             _ => {}
         }
     }
+    // MIME the parser could not follow (a boundary parameter folded without indentation, a
+    // part without headers): read the raw body as text, boundary and part-header lines left
+    // out, rather than nothing.
+    if p.human.trim().is_empty() && p.dsn.is_empty() {
+        let raw_text = String::from_utf8_lossy(raw);
+        let body = raw_text
+            .split_once("\n\n")
+            .or_else(|| raw_text.split_once("\r\n\r\n"))
+            .map_or("", |(_, b)| b);
+        let plain: String = body
+            .lines()
+            .filter(|l| {
+                !l.starts_with("--")
+                    && !l.to_ascii_lowercase().starts_with("content-")
+                    && !l.starts_with("boundary=")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let (human, rest) = split_returned(&plain);
+        push_bounded(&mut p.human, human);
+        if original_text.is_empty() {
+            original_text = rest.to_string();
+        }
+    }
     if p.original.is_empty() && !original_text.is_empty() {
         p.original = original_from_text(&original_text);
     }
