@@ -620,9 +620,16 @@ fn result_for(
     // A transient network failure in a final bounce: the queue retried until it gave up.
     let final_report = action.as_deref() == Some("failed")
         || (action.is_none() && prose::class_from_words(&parts.human) == Some(Class::Permanent));
+    // DNS trouble stays DNS trouble: the name did not resolve, whatever the queue did after.
+    let dns_words = {
+        let w = all_words.to_ascii_lowercase();
+        w.contains("dns") || w.contains("name server") || w.contains("name service")
+    };
     if final_report
         && explanation.class == Some(Class::Transient)
         && matches!(explanation.reason, Reason::NetworkError | Reason::Undefined)
+        && explanation.situation != mxray_core::SituationId::DnsRoutingFailure
+        && !dns_words
     {
         explanation.reason = Reason::Expired;
     }

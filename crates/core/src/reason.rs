@@ -219,6 +219,9 @@ const RULES: &[(Reason, &str)] = &[
         Reason::MailerError,
         r"mailer error|x-unix|\bpipe to |(program|command|procmail|maildrop|script) .{0,40}(failed|exited|error|returned)|exit (code|status)|delivery program",
     ),
+    // Postfix's "refused to talk to me": the server turned this client away at the greeting,
+    // whatever it says after (often only "Service not available").
+    (Reason::Blocked, r"refused to talk to me"),
     (
         Reason::SystemError,
         r"system (error|failure|problem)|internal (system |server )?(error|failure)|server (error|failure)|local (delivery|error|configuration)|configuration (error|problem)|misconfigur|resources? (temporarily )?unavailable|service (is )?(currently |temporarily )?(unavailable|not available)|temporary (server |local )?(error|failure|problem)|(unexpected|unknown) error",
