@@ -3,16 +3,22 @@
 //! DSN's fields and the returned original's headers.
 //!
 //! The pieces: [`walk`] sorts a message's parts, [`dsn`] reads RFC 3464 fields, [`prose`]
-//! reads the human-readable text, [`mbox`] streams many messages; this module picks, per
-//! recipient, the most specific code among them and explains it with `mxray-core`.
+//! finds the recipients in the letter, `replies` the replies it quotes, `recipient` picks and
+//! explains one recipient's reply with `mxray-core`, [`mbox`] streams many messages; this
+//! module tells bounces from complaints and auto-replies and puts the pieces together.
 
 pub mod dsn;
 pub mod mbox;
 pub mod prose;
+mod recipient;
+mod replies;
 pub mod walk;
 
-use mxray_core::reason::{self, Reason};
-use mxray_core::{Class, EnhancedCode, Explanation, Extracted, InputForm, ReplyCode};
+use mxray_core::reason::Reason;
+use mxray_core::{Explanation, Extracted, InputForm};
+
+use crate::recipient::result_for;
+use crate::replies::candidates_in;
 use serde::Serialize;
 
 /// Bytes of one message read: the report comes first; what lies beyond is the returned
@@ -281,7 +287,12 @@ fn not_a_bounce(kind: Kind, parts: &walk::Parts) -> BounceResult {
     BounceResult {
         explanation,
         kind,
-        recipient: parts.own_addresses.first().cloned().filter(|_| false),
+        // An auto-reply comes from the recipient it answers for; a complaint names no failed
+        // recipient.
+        recipient: match kind {
+            Kind::Vacation => parts.own_addresses.first().cloned(),
+            _ => None,
+        },
         action: None,
         remote_mta: None,
         reporting_mta: None,
@@ -292,452 +303,10 @@ fn not_a_bounce(kind: Kind, parts: &walk::Parts) -> BounceResult {
     }
 }
 
-/// One reply found for a recipient, and the line it came from.
-struct Candidate {
-    code: Option<ReplyCode>,
-    enhanced: Option<EnhancedCode>,
-    text: String,
-    stage: Option<String>,
-    host: Option<String>,
-    /// A line that quotes the remote server (`<<< 550 ...`, `... said: 550 ...`).
-    remote: bool,
-    line: String,
-}
-
-impl Candidate {
-    /// Failures before successes; a detailed enhanced code (5.7.26) before a generic one
-    /// (5.0.0), a code before none.
-    fn rank(&self) -> (u8, u8, u8, u8) {
-        let failure = match self
-            .code
-            .map(|c| c.class())
-            .or_else(|| self.enhanced.and_then(|e| e.class()))
-        {
-            Some(Class::Permanent) | Some(Class::Transient) => 2,
-            None => 1,
-            Some(Class::Success) => 0,
-        };
-        let detail = match self.enhanced {
-            Some(e) if e.detail != 0 => 3,
-            Some(e) if e.subject != 0 => 2,
-            Some(_) => 1,
-            None => 0,
-        };
-        (
-            failure,
-            u8::from(self.remote),
-            detail,
-            u8::from(self.code.is_some()),
-        )
-    }
-}
-
-static ENHANCED_IN_TEXT: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r"(?:^|[\s(#\[:;,'])([245]\.[0-9]{1,3}\.[0-9]{1,3})(?:$|[\s,;:)\]])")
-        .expect("static regex")
-});
-
-/// A reply code inside prose: after a blank, a colon, `<`, `(` or a quote, followed by its
-/// enhanced code or by words (`<<< 550 : User unknown`, `ERROR_CODE :550, ...`,
-/// `550-'5.2.2 ... Mailbox Full'`, `501: 5.1.8 Sender address rejected`).
-static CODE_IN_LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
-    regex::Regex::new(r#"(?:^|[\s:<>(\['"=])([245][0-5][0-9])(?:-'?|\s*[:,-]?\s+)(?:([245]\.[0-9]{1,3}\.[0-9]{1,3})\b|[A-Za-z<'"(\[])"#)
-        .expect("static regex")
-});
-
-/// Lines joined where a reply runs over several: a line that ends with `:` continues on the
-/// next indented one (Exim's "SMTP error from remote mail server after end of data:\n
-/// host ...: 550 :\n User unknown").
-fn logical_lines(text: &str) -> Vec<String> {
-    let mut out: Vec<String> = Vec::new();
-    for line in text.lines() {
-        let indented = line.starts_with([' ', '\t']);
-        match out.last_mut() {
-            Some(last)
-                if indented
-                    && last.trim_end().ends_with(':')
-                    && !line.trim().is_empty()
-                    && last.len() < 2048 =>
-            {
-                last.push(' ');
-                last.push_str(line.trim());
-            }
-            _ => out.push(line.to_string()),
-        }
-    }
-    out
-}
-
-/// Replies in `text`, one per line that holds one: the last reply of a line, since an MTA
-/// that quotes the remote server puts the remote's words after its own (`554 4.4.7 Message
-/// expired ... <421 4.4.2 Connection timed out>`).
-fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate> {
-    let bare_number_ok = dsn_type.is_none_or(|t| t.eq_ignore_ascii_case("smtp"));
-    let mut out: Vec<Candidate> = Vec::new();
-    // The command a Sendmail transcript last sent (`>>> DATA`): the stage of the `<<<` reply.
-    let mut sent: Option<String> = None;
-    // The candidate that answered `sent`, while it is the only one.
-    let mut after_sent: Option<usize> = None;
-    for line in &logical_lines(text) {
-        let line = line.as_str();
-        if let Some(cmd) = line.trim_start().strip_prefix(">>> ") {
-            let verb: String = cmd
-                .chars()
-                .take_while(|c| c.is_ascii_alphabetic() || *c == ' ')
-                .collect();
-            sent = Some(verb.trim().to_ascii_uppercase()).filter(|v| !v.is_empty());
-            after_sent = None;
-            continue;
-        }
-        let found = mxray_core::extract(line).ok();
-        // `Diagnostic-Code: X-Unix; 255` is an exit status, not a reply code.
-        let found = found.filter(|e| bare_number_ok || e.form != InputForm::BasicCode);
-        let inner = CODE_IN_LINE.captures_iter(line).last().and_then(|c| {
-            let code = ReplyCode::parse(c.get(1)?.as_str())?;
-            let enhanced = c.get(2).and_then(|m| EnhancedCode::parse(m.as_str()));
-            Some((c.get(1)?.start(), code, enhanced))
-        });
-        // `554 4.4.7 Message expired ... <421 4.4.2 Connection timed out>`: the remote's reply,
-        // quoted whole in angle brackets, is the specific one.
-        let quoted_whole = inner.is_some_and(|(at, _, x)| {
-            x.is_some() && at > 0 && line.as_bytes().get(at - 1) == Some(&b'<')
-        });
-        let (mut code, mut enhanced, mut words, stage, host) = match &found {
-            Some(e) => (
-                e.code,
-                e.enhanced,
-                e.text.clone(),
-                e.stage.clone(),
-                e.host.clone(),
-            ),
-            None => (None, None, String::new(), None, None),
-        };
-        if let Some((at, c, x)) = inner
-            && (code.is_none()
-                || code != Some(c)
-                    && at > 0
-                    && (found.as_ref().is_some_and(|e| e.form != InputForm::Reply)
-                        // "220-laposte 421 4.2.1 Service refused": a greeting's code before
-                        // the failure it announces.
-                        || code.is_some_and(|k| k.class() == Class::Success)
-                        || quoted_whole
-                        // Sendmail: `554 <a@example.org>... 550 Host unknown`, its own code,
-                        // the address, then the remote's reply.
-                        || line[..at].contains("...")))
-        {
-            // The quoted remote reply: its code, its enhanced code (or the line's when it
-            // gave none of its own and the classes agree), its words.
-            code = Some(c);
-            enhanced = x.or(enhanced.filter(|e| e.class == Some(c.class_digit())));
-            words = line[at..].trim().to_string();
-        }
-        if code.is_none() && enhanced.is_none() {
-            continue;
-        }
-        // "550 sorry, no mailbox here by that name (#5.1.1 - chkusr)": the enhanced code
-        // inside the text, when it agrees with the reply's class.
-        let enhanced = enhanced.or_else(|| {
-            let code = code?;
-            ENHANCED_IN_TEXT
-                .captures_iter(line)
-                .filter_map(|c| EnhancedCode::parse(c.get(1)?.as_str()))
-                .find(|x| x.class == Some(code.class_digit()))
-        });
-        let quoted = line.trim_start().starts_with("<<<");
-        if quoted && let Some(first) = after_sent.take() {
-            // A second reply to one command: the first answered a pipelined RCPT TO (Sendmail
-            // writes `>>> DATA`, `<<< 550 User unknown`, `<<< 503 Need RCPT`).
-            if let Some(c) = out.get_mut(first) {
-                c.stage = Some("RCPT TO".into());
-            }
-        }
-        let stage = stage.or_else(|| quoted.then(|| sent.clone()).flatten());
-        if quoted && sent.is_some() {
-            after_sent = Some(out.len());
-        }
-        out.push(Candidate {
-            code,
-            enhanced,
-            text: words,
-            stage,
-            host,
-            remote: line.trim_start().starts_with("<<<")
-                || line.contains(" said:")
-                || line.contains("Remote host said"),
-            line: line.trim().to_string(),
-        });
-    }
-    out
-}
-
-fn result_for(
-    d: Option<&dsn::DsnRecipient>,
-    p: Option<&prose::ProseRecipient>,
-    per_message: &dsn::PerMessage,
-    parts: &walk::Parts,
-) -> BounceResult {
-    let mut from_diag: Vec<Candidate> = Vec::new();
-    if let Some(diag) = d.and_then(|d| d.diagnostic.as_deref()) {
-        let dsn_type = d.and_then(|d| d.diagnostic_type.as_deref());
-        for mut c in candidates_in(diag, dsn_type) {
-            c.line = format!("Diagnostic-Code: {}; {}", dsn_type.unwrap_or("smtp"), diag);
-            from_diag.push(c);
-        }
-    }
-    let mut from_prose = p.map(|p| candidates_in(&p.text, None)).unwrap_or_default();
-    if from_prose.iter().all(|c| c.code.is_none()) && parts.single_recipient {
-        let whole = candidates_in(&parts.human, None);
-        if whole.iter().any(|c| c.code.is_some()) {
-            from_prose = whole;
-        }
-    }
-    let status = d
-        .and_then(|d| d.status.as_deref())
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(EnhancedCode::parse);
-    let top = |cs: &[Candidate]| -> Option<usize> {
-        cs.iter()
-            .enumerate()
-            .filter(|(_, c)| c.code.is_some())
-            .max_by_key(|(i, c)| (c.rank(), std::cmp::Reverse(*i)))
-            .map(|(i, _)| i)
-    };
-    // The reply code is the remote server's as the DSN recorded it; the prose's when the
-    // DSN has none (the remote's quoted words before the reporting MTA's own summary).
-    let best: Option<&Candidate> = match top(&from_diag) {
-        Some(i) => from_diag.get(i),
-        None => top(&from_prose).and_then(|i| from_prose.get(i)),
-    };
-    let code = best.and_then(|b| b.code);
-    // The enhanced code: the most specific of the DSN's diagnostic, its Status field and the
-    // prose's replies with that same reply code (Status: 5.0.0 gives way to 5.7.26).
-    let specificity = |e: &EnhancedCode| match (e.subject, e.detail) {
-        (0, 0) => 0,
-        (_, 0) => 1,
-        _ => 2,
-    };
-    let mut options: Vec<(EnhancedCode, String)> = Vec::new();
-    // Where the prose quotes the remote server (`<<< 550 5.0.0 ...`), the reporting MTA's own
-    // summary lines (`550 5.1.1 ... User unknown`) are its reading, not the server's words.
-    let quotes_remote = from_prose.iter().any(|c| c.remote);
-    let prose = from_prose.iter().filter(|c| c.remote || !quotes_remote);
-    for c in from_diag.iter().chain(prose) {
-        if let Some(x) = c.enhanced
-            && (code.is_none() || c.code.is_none() || c.code == code)
-            && (code.is_none() || x.class == code.map(|c| c.class_digit()))
-        {
-            options.push((x, c.line.clone()));
-        }
-    }
-    if let Some(s) = status {
-        // The Status field ranks right after the diagnostic's own code.
-        let at = from_diag
-            .iter()
-            .filter(|c| c.enhanced.is_some())
-            .count()
-            .min(options.len());
-        options.insert(at, (s, format!("Status: {s}")));
-    }
-    let chosen = options
-        .iter()
-        .enumerate()
-        .max_by_key(|(i, (x, _))| (specificity(x), std::cmp::Reverse(*i)))
-        .map(|(_, o)| o.clone());
-    let enhanced = chosen.as_ref().map(|(x, _)| *x);
-    let decided_by_line = best
-        .map(|b| b.line.clone())
-        .or_else(|| chosen.map(|(_, line)| line));
-    let diag_text = d.and_then(|d| d.diagnostic.clone()).unwrap_or_default();
-    let prose_text = p.map(|p| p.text.clone()).unwrap_or_default();
-    let text = match best {
-        Some(b) if !b.text.is_empty() => b.text.clone(),
-        _ if !diag_text.is_empty() => diag_text.clone(),
-        _ => first_words(&prose_text),
-    };
-    let recipient = d
-        .and_then(|d| d.recipient.clone())
-        .or_else(|| p.and_then(|p| p.address.clone()));
-    let domain = recipient
-        .as_deref()
-        .and_then(|r| r.rsplit_once('@'))
-        .map(|(_, dom)| dom.to_ascii_lowercase());
-    let e = Extracted {
-        form: if d.is_some() {
-            InputForm::Dsn
-        } else {
-            InputForm::Embedded
-        },
-        code,
-        enhanced,
-        text,
-        // The stage: the best reply's, else a quoted reply's with the same code (Sendmail's
-        // transcript says `>>> DATA` where the DSN says only `550 User unknown`).
-        stage: best.and_then(|b| b.stage.clone()).or_else(|| {
-            from_prose
-                .iter()
-                .find(|c| c.code.is_some() && c.code == code && c.stage.is_some())
-                .and_then(|c| c.stage.clone())
-        }),
-        host: d
-            .and_then(|d| d.remote_mta.clone())
-            .or_else(|| best.and_then(|b| b.host.clone())),
-        domain,
-    };
-    let mut explanation = mxray_core::explain_extracted(&e);
-    // Everything the bounce says about this recipient decides the reason.
-    let all_words = format!("{}\n{}", diag_text, prose_text);
-    let action = d.and_then(|d| d.action.clone());
-    if explanation.class.is_none() {
-        let by_action = match action.as_deref() {
-            Some("failed") => Some(Class::Permanent),
-            Some("delayed") => Some(Class::Transient),
-            Some("delivered" | "relayed" | "expanded") => Some(Class::Success),
-            _ => None,
-        };
-        // A bounce reports a failure: permanent unless its words, its subject or its letter
-        // say the message is only delayed.
-        let class = by_action
-            .or_else(|| prose::class_from_words(&all_words))
-            .or_else(|| prose::class_from_words(&format!("{}\n{}", parts.subject, parts.human)))
-            .unwrap_or(Class::Permanent);
-        explanation = inferred(&e, class, &all_words);
-    }
-    explanation.reason = reason::reason(
-        explanation.enhanced_code,
-        explanation.class,
-        explanation.situation,
-        &format!("{}\n{}", explanation.text, all_words),
-    );
-    // Some MTAs write the non-standard `Action: expired`.
-    if action.as_deref() == Some("expired")
-        && matches!(
-            explanation.reason,
-            Reason::NetworkError | Reason::Undefined | Reason::SystemError
-        )
-    {
-        explanation.reason = Reason::Expired;
-    }
-    // A transient network failure in a final bounce: the queue retried until it gave up.
-    let final_report = action.as_deref() == Some("failed")
-        || (action.is_none() && prose::class_from_words(&parts.human) == Some(Class::Permanent));
-    // DNS trouble stays DNS trouble: the name did not resolve, whatever the queue did after.
-    let dns_words = {
-        let w = all_words.to_ascii_lowercase();
-        w.contains("dns") || w.contains("name server") || w.contains("name service")
-    };
-    if final_report
-        && explanation.class == Some(Class::Transient)
-        && matches!(explanation.reason, Reason::NetworkError | Reason::Undefined)
-        && explanation.situation != mxray_core::SituationId::DnsRoutingFailure
-        && !dns_words
-    {
-        explanation.reason = Reason::Expired;
-    }
-    // An unknown user reported only after DATA: the server accepted the recipient at RCPT,
-    // so a filter refused the message, not a missing mailbox (Sisimai reads it the same way).
-    if explanation.reason == Reason::UserUnknown
-        && e.stage
-            .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("data"))
-    {
-        explanation.reason = Reason::Filtered;
-    }
-    BounceResult {
-        explanation,
-        kind: Kind::Bounce,
-        recipient,
-        action,
-        remote_mta: d.and_then(|d| d.remote_mta.clone()),
-        reporting_mta: per_message.reporting_mta.clone(),
-        arrival: per_message.arrival_date.clone(),
-        last_attempt: d.and_then(|d| d.last_attempt.clone()),
-        decided_by_line,
-        original: parts.original.clone(),
-    }
-}
-
-/// A bounce without any code: the class from its Action or words, an enhanced code inferred
-/// from the reason its words give (said in the notes), then explained as usual.
-fn inferred(e: &Extracted, class: Class, words: &str) -> Explanation {
-    let from_words = reason::from_text(words);
-    // A queue that gave up retried a temporary failure: said as 4.4.7, retry later, unless
-    // the words about this recipient call it permanent.
-    let class = if from_words == Some(Reason::Expired)
-        && prose::class_from_words(words) != Some(Class::Permanent)
-    {
-        Class::Transient
-    } else {
-        class
-    };
-    let digit = match class {
-        Class::Success => 2,
-        Class::Transient => 4,
-        Class::Permanent => 5,
-    };
-    let (subject, detail) = from_words.and_then(subject_detail).unwrap_or((0, 0));
-    let guess = Some(EnhancedCode {
-        class: Some(digit),
-        subject,
-        detail,
-    });
-    let mut with = e.clone();
-    with.enhanced = guess;
-    if with.text.is_empty() {
-        with.text = first_words(words);
-    }
-    let mut x = mxray_core::explain_extracted(&with);
-    if let Some(g) = guess {
-        x.notes.push(format!(
-            "the bounce carries no code: {g} is inferred from its words, not sent by a server"
-        ));
-    }
-    x
-}
-
-/// The enhanced code that names a reason best, for bounces that give none.
-fn subject_detail(r: Reason) -> Option<(u16, u16)> {
-    Some(match r {
-        Reason::UserUnknown => (1, 1),
-        Reason::HostUnknown => (1, 2),
-        Reason::HasMoved => (1, 6),
-        Reason::Rejected => (1, 8),
-        Reason::Suspend => (2, 1),
-        Reason::MailboxFull => (2, 2),
-        Reason::ExceedLimit => (2, 3),
-        Reason::SystemFull => (3, 1),
-        Reason::MesgTooBig => (3, 4),
-        Reason::NetworkError => (4, 0),
-        Reason::Expired => (4, 7),
-        Reason::SyntaxError => (5, 2),
-        Reason::ContentError => (6, 0),
-        Reason::Blocked | Reason::Filtered | Reason::PolicyViolation => (7, 1),
-        Reason::AuthFailure => (7, 26),
-        Reason::SecurityError => (7, 0),
-        Reason::NoRelaying => (7, 1),
-        Reason::SpamDetected | Reason::VirusDetected => (7, 1),
-        Reason::RequirePtr => (7, 25),
-        _ => return None,
-    })
-}
-
-/// The first meaningful lines of a paragraph, as the "server's words" of a prose bounce.
-fn first_words(text: &str) -> String {
-    let mut out = String::new();
-    for line in text.lines().map(str::trim).filter(|l| !l.is_empty()) {
-        if !out.is_empty() {
-            out.push(' ');
-        }
-        out.push_str(line);
-        if out.len() > 300 {
-            break;
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use mxray_core::Class;
 
     #[test]
     fn messages_are_told_from_replies_and_dsn_fragments() {
@@ -779,6 +348,22 @@ mod tests {
         assert_eq!(x.explanation.reason, Reason::AuthFailure);
         assert_eq!(x.original.message_id.as_deref(), Some("m1@example.org"));
         assert_eq!(x.original.subject.as_deref(), Some("hello"));
+    }
+
+    /// A session transcript: the failing 451 is the answer, not the 250 before it.
+    #[test]
+    fn the_failing_reply_of_a_transcript_wins_over_the_250_before_it() {
+        let m = b"From: MAILER-DAEMON@mx.example.org\nTo: s@example.org\nSubject: Warning: could not send message for past 4 hours\n\n   ----- Transcript of session follows -----\n... while talking to mx.example.com.:\n>>> MAIL From:<s@example.org>\n<<< 250 2.1.0 Ok\n>>> RCPT To:<a@example.com>\n<<< 451 4.7.1 Greylisted, please try again later\n<a@example.com>... Deferred: 451 4.7.1 Greylisted, please try again later\n";
+        let r = read(m).expect("a message");
+        assert_eq!(r.len(), 1);
+        let x = &r[0].explanation;
+        assert_eq!(x.reply_code.map(|c| c.to_string()).as_deref(), Some("451"));
+        assert_eq!(
+            x.enhanced_code.map(|e| e.to_string()).as_deref(),
+            Some("4.7.1")
+        );
+        assert_eq!(x.class, Some(Class::Transient));
+        assert_eq!(r[0].recipient.as_deref(), Some("a@example.com"));
     }
 
     #[test]
