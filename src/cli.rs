@@ -182,6 +182,10 @@ pub enum Command {
     /// public addresses only; `serve keys` manages the keys.
     Serve(crate::cmd::serve::ServeArgs),
 
+    /// The DNS records to publish for mail: DMARC, MTA-STS (with its policy file), TLS-RPT,
+    /// BIMI and DKIM, generated from flags and checked by mxray's own parsers.
+    Records(crate::cmd::records::RecordsArgs),
+
     /// Print a shell completion script: `mxray completions bash > /etc/bash_completion.d/mxray`
     /// (zsh: into a directory of $fpath as _mxray; fish: ~/.config/fish/completions/mxray.fish).
     Completions {

@@ -23,6 +23,11 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<mxray_bounce::BounceResult>,
     },
     Doc {
+        name: "records",
+        printed_by: "mxray records ... --json (one per line: one record set, or one per --rollout step)",
+        schema: schema_of::<crate::cmd::records::Step<'static>>,
+    },
+    Doc {
         name: "diagnose",
         printed_by: "mxray diagnose --json (one document; with --input, one per line)",
         schema: schema_of::<mxray_diagnose::Report>,

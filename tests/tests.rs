@@ -11,5 +11,6 @@ mod hostile;
 mod lab;
 mod logs;
 mod progress;
+mod records;
 mod serve;
 mod verify;

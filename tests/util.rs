@@ -50,12 +50,13 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
 /// Which published documents a command line prints with --json: by its verb.
 fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
     let has = |flag: &str| args.iter().any(|a| a == flag);
-    let verb = args
-        .iter()
-        .position(|a| ["explain", "diagnose", "verify", "logs", "lab"].contains(&a.as_str()));
+    let verb = args.iter().position(|a| {
+        ["explain", "diagnose", "verify", "logs", "lab", "records"].contains(&a.as_str())
+    });
     match verb.map(|i| (args[i].as_str(), args.get(i + 1).map(String::as_str))) {
         Some(("explain", _)) => &["explain", "bounce"],
         Some(("diagnose", _)) => &["diagnose"],
+        Some(("records", _)) => &["records"],
         Some(("verify", _)) => &["verify"],
         Some(("logs", _)) if has("--events") => &["logs-event"],
         Some(("logs", _)) => &["logs"],
