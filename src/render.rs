@@ -110,3 +110,20 @@ pub fn count(n: impl Into<u64>, one: &str, many: &str) -> String {
 pub fn paint(style: Style, text: impl std::fmt::Display) -> String {
     format!("{}{}{}", style.render(), text, style.render_reset())
 }
+
+/// A finding's fix after `fix:`, its later lines (corrected records) under it at the same
+/// indent, each line escaped on its own so the line breaks stay real.
+pub fn write_fix(out: &mut impl Write, indent: &str, fix: &str) -> io::Result<()> {
+    let mut lines = fix.lines();
+    let first = lines.next().unwrap_or_default();
+    writeln!(
+        out,
+        "{indent}{} {}",
+        paint(GOOD, "fix:"),
+        mxray_core::escape_text(first)
+    )?;
+    for l in lines {
+        writeln!(out, "{indent}     {}", mxray_core::escape_text(l))?;
+    }
+    Ok(())
+}

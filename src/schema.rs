@@ -28,6 +28,16 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<crate::cmd::records::Step<'static>>,
     },
     Doc {
+        name: "records-fix",
+        printed_by: "mxray records fix --json (one document)",
+        schema: schema_of::<mxray_diagnose::sender::fix::FixReport>,
+    },
+    Doc {
+        name: "records-drift",
+        printed_by: "mxray records spf --check-flattened --json (one document)",
+        schema: schema_of::<mxray_diagnose::sender::spf::propose::Drift>,
+    },
+    Doc {
         name: "diagnose",
         printed_by: "mxray diagnose --json (one document; with --input, one per line)",
         schema: schema_of::<mxray_diagnose::Report>,

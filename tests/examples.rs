@@ -8,8 +8,8 @@
 //!   `MXRAY_CA_FILE` variables (the documented alternative to the flags), except in examples
 //!   that start a lab of their own, which run without them.
 //! - [`SUBSTITUTIONS`]: `/var/log/` is the directory's `var/log/`, the fixed lab ports of
-//!   the diagnose help (`127.0.0.1:5353`, `2525`) are the test lab's, and `serve`'s 8025 a
-//!   free port.
+//!   the diagnose help (`127.0.0.1:5353`, `2525`) are the test lab's, `serve`'s 8025 a
+//!   free port, and the providers' SPF include names are lab names under `.example`.
 //! - The set-up commands (`cargo run -- lab demo`, `bash .ci/test`) are what CI itself runs
 //!   (this test among them; `lab demo` in tests/lab.rs), so are not rerun.
 //!
@@ -49,6 +49,50 @@ name = "mx.example.com"
 address = "127.0.5.10"
 mailboxes = ["alice", "someone", "postmaster"]
 
+# The SPF includes of the `records spf` examples (their provider names mapped to .example by
+# SUBSTITUTIONS): providers' records in their usual shape (nested includes, many networks),
+# enough for the flattening example to pass 10 lookups.
+[[domains]]
+name = "google.example"
+[[domains.records]]
+name = "_spf"
+txt = ["v=spf1 include:_netblocks.google.example include:_netblocks2.google.example include:_netblocks3.google.example ~all"]
+[[domains.records]]
+name = "_netblocks"
+txt = ["v=spf1 ip4:35.190.247.0/24 ip4:64.233.160.0/19 ip4:66.102.0.0/20 ip4:66.249.80.0/20 ip4:72.14.192.0/18 ip4:74.125.0.0/16 ip4:108.177.8.0/21 ip4:173.194.0.0/16 ip4:209.85.128.0/17 ip4:216.58.192.0/19 ip4:216.239.32.0/19 ~all"]
+[[domains.records]]
+name = "_netblocks2"
+txt = ["v=spf1 ip6:2001:4860:4000::/36 ip6:2404:6800:4000::/36 ip6:2607:f8b0:4000::/36 ip6:2800:3f0:4000::/36 ip6:2a00:1450:4000::/36 ip6:2c0f:fb50:4000::/36 ~all"]
+[[domains.records]]
+name = "_netblocks3"
+txt = ["v=spf1 ip4:172.217.0.0/19 ip4:172.217.32.0/20 ip4:172.217.128.0/19 ip4:172.217.160.0/20 ip4:172.217.192.0/19 ip4:172.253.56.0/21 ip4:172.253.112.0/20 ip4:108.177.96.0/19 ip4:35.191.0.0/16 ip4:130.211.0.0/22 ~all"]
+
+[[domains]]
+name = "outlook.example"
+[[domains.records]]
+name = "spf.protection"
+txt = ["v=spf1 ip4:40.92.0.0/15 ip4:40.107.0.0/16 ip4:52.100.0.0/15 ip4:52.102.0.0/16 ip4:52.103.0.0/16 ip4:104.47.0.0/17 ip6:2a01:111:f400::/48 ip6:2a01:111:f403::/49 ip6:2a01:111:f403:8000::/51 ip6:2a01:111:f403:c000::/51 ip6:2a01:111:f403:f000::/52 include:spfd.protection.outlook.example -all"]
+[[domains.records]]
+name = "spfd.protection"
+txt = ["v=spf1 ip4:51.4.72.0/24 ip4:51.5.72.0/24 ip4:51.5.80.0/27 ip4:20.47.149.138/32 ip4:51.4.80.0/27 ip6:2a01:4180:4051:0800::/64 ip6:2a01:4180:4050:0800::/64 ip6:2a01:4180:4051:0400::/64 ip6:2a01:4180:4050:0400::/64 -all"]
+
+[[domains]]
+name = "sendgrid.example"
+txt = ["v=spf1 ip4:167.89.0.0/17 ip4:208.117.48.0/20 ip4:50.31.32.0/19 ip4:198.37.144.0/20 ip4:198.21.0.0/21 ip4:192.254.112.0/20 ip4:168.245.0.0/17 ip4:149.72.0.0/16 ip4:159.183.0.0/16 include:ab.sendgrid.example ~all"]
+[[domains.records]]
+name = "ab"
+txt = ["v=spf1 ip4:223.165.113.0/24 ip4:223.165.115.0/24 ip4:223.165.118.0/23 ip4:223.165.120.0/23 ~all"]
+
+[[domains]]
+name = "mailgun.example"
+txt = ["v=spf1 include:_spf.mailgun.example include:_spf.eu.mailgun.example ~all"]
+[[domains.records]]
+name = "_spf"
+txt = ["v=spf1 ip4:209.61.151.0/24 ip4:166.78.68.0/22 ip4:198.61.254.0/23 ip4:192.237.158.0/23 ip4:23.253.182.0/23 ip4:104.130.96.0/28 ip4:146.20.113.0/24 ip4:146.20.191.0/24 ip4:159.135.224.0/20 ip4:69.72.32.0/20 ~all"]
+[[domains.records]]
+name = "_spf.eu"
+txt = ["v=spf1 ip4:141.193.32.0/23 ip4:159.135.140.80/29 ip4:159.135.132.128/25 ip4:161.38.204.0/22 ip4:87.253.232.0/21 ip4:185.189.236.0/22 ip4:185.211.120.0/22 ip4:185.250.236.0/22 ~all"]
+
 [[domains]]
 name = "example.org"
 mx = ["10 mx.example.org"]
@@ -75,6 +119,14 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("127.0.0.1:5353", "{resolver}"),
     ("--smtp-port 2525", "--smtp-port {smtp_port}"),
     ("127.0.0.1:8025", "127.0.0.1:{free_port}"),
+    // The real providers' SPF includes the `records spf` examples name, served by the lab.
+    ("_spf.google.com", "_spf.google.example"),
+    (
+        "spf.protection.outlook.com",
+        "spf.protection.outlook.example",
+    ),
+    ("sendgrid.net", "sendgrid.example"),
+    ("mailgun.org", "mailgun.example"),
 ];
 
 /// A loopback port nobody listens on right now (for the `serve` examples' fixed 8025).

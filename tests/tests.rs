@@ -12,5 +12,6 @@ mod lab;
 mod logs;
 mod progress;
 mod records;
+mod records_spf;
 mod serve;
 mod verify;

@@ -56,6 +56,8 @@ fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
     match verb.map(|i| (args[i].as_str(), args.get(i + 1).map(String::as_str))) {
         Some(("explain", _)) => &["explain", "bounce"],
         Some(("diagnose", _)) => &["diagnose"],
+        Some(("records", Some("fix"))) => &["records-fix"],
+        Some(("records", _)) if has("--check-flattened") => &["records-drift"],
         Some(("records", _)) => &["records"],
         Some(("verify", _)) => &["verify"],
         Some(("logs", _)) if has("--events") => &["logs-event"],

@@ -150,7 +150,7 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
             Some(f) => {
                 writeln!(out, "    {}  {}", paint(CODE, f.id), escape_text(&f.title))?;
                 if let Some(fix) = &f.fix {
-                    writeln!(out, "    {} {}", paint(GOOD, "fix:"), escape_text(fix))?;
+                    crate::render::write_fix(&mut out, "    ", fix)?;
                 }
             }
             None => writeln!(out, "    {}", escape_text(&v.summary))?,

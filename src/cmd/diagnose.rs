@@ -364,7 +364,7 @@ fn print_report(out: &mut impl Write, rep: &Report, verbose: u8) -> io::Result<(
                 writeln!(out, "      {}", escape_text(&f.detail))?;
             }
             if let Some(fix) = &f.fix {
-                writeln!(out, "      {} {}", paint(GOOD, "fix:"), escape_text(fix))?;
+                crate::render::write_fix(out, "      ", fix)?;
             }
             if verbose > 0 {
                 for e in &f.evidence {

@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
 use mxray_core::{DomainName, escape_text};
+use mxray_diagnose::sender::spf::propose::{check_flattened as check_drift, propose_spf};
+use mxray_records::spf::{self, SpfSpec};
 use mxray_records::{Generated, dmarc, mta_sts};
 
 use crate::cli::GlobalArgs;
@@ -27,6 +29,10 @@ pub struct RecordsArgs {
 
 #[derive(Debug, Subcommand)]
 pub enum RecordsCommand {
+    /// The SPF record (RFC 7208) from the services that send for the domain; over 10 DNS
+    /// lookups, a flattened layout (includes replaced by the addresses they list today).
+    #[command(after_help = SPF_HELP)]
+    Spf(SpfArgs),
     /// The DMARC record (`_dmarc.DOMAIN`), and the authorisation record each external report
     /// domain must publish (RFC 7489 7.1).
     #[command(after_help = DMARC_HELP)]
@@ -45,7 +51,36 @@ pub enum RecordsCommand {
     /// more) or Ed25519, public or private PEM (only the public half is printed).
     #[command(after_help = DKIM_HELP)]
     Dkim(DkimArgs),
+    /// What the domain publishes today (SPF, DMARC, MTA-STS, with its MX hosts) and, per
+    /// problem, the record to publish instead.
+    #[command(after_help = FIX_HELP)]
+    Fix(FixArgs),
 }
+
+const SPF_HELP: &str = "\
+Examples:
+  mxray records spf example.com --mx --include _spf.google.com --all fail
+  mxray records spf example.com --ip4 192.0.2.0/24 --include sendgrid.net --value
+  mxray records spf example.com --mx --include _spf.google.com --include sendgrid.net \\
+      --include spf.protection.outlook.com --include mailgun.org
+  mxray records spf example.com --mx --include _spf.google.com --include sendgrid.net \\
+      --include spf.protection.outlook.com --include mailgun.org --check-flattened
+
+Over 10 DNS lookups (RFC 7208 4.6.4) the includes are replaced by their current addresses,
+largest first, then mx and a, until the record fits; longer than one TXT string, the
+addresses go to _spf1.DOMAIN, _spf2.DOMAIN... chained by include. A flattened record goes
+stale when a provider changes its ranges: --check-flattened with the same terms compares
+what is published with what the providers list now (exit 1 on drift).";
+
+const FIX_HELP: &str = "\
+Examples:
+  mxray records fix example.com
+  mxray records fix example.com --json
+
+Corrects: several SPF records (merged), +all/?all or no all (~all), includes of names
+without SPF (removed), over 10 SPF lookups (flattened), no DMARC record (p=none starter
+with rua), no rua=, an external rua domain that has not authorised reports, an MTA-STS
+policy that misses an MX host (added, fresh id). Exit 1 when something needs fixing.";
 
 const DMARC_HELP: &str = "\
 Examples:
@@ -149,12 +184,89 @@ pub struct DkimArgs {
     pub key: PathBuf,
 }
 
+#[derive(Debug, Args)]
+pub struct SpfArgs {
+    pub domain: String,
+    /// A service that sends for the domain, by its SPF include name (repeatable).
+    #[arg(long, value_name = "DOMAIN")]
+    pub include: Vec<String>,
+    /// An IPv4 address or network that sends for the domain (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub ip4: Vec<String>,
+    /// An IPv6 address or network that sends for the domain (repeatable).
+    #[arg(long, value_name = "CIDR")]
+    pub ip6: Vec<String>,
+    /// The domain's MX hosts send for it.
+    #[arg(long)]
+    pub mx: bool,
+    /// The domain's own address (A/AAAA) sends for it.
+    #[arg(long)]
+    pub a: bool,
+    /// What every other address gets: softfail (~all) or fail (-all).
+    #[arg(long, value_name = "softfail|fail", default_value = "softfail")]
+    pub all: String,
+    /// Compare the published record with what these terms authorise today (a flattened
+    /// record's drift); exit 1 when they differ.
+    #[arg(long)]
+    pub check_flattened: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct FixArgs {
+    pub domain: String,
+    #[command(flatten)]
+    pub probe_args: crate::cli::ProbeArgs,
+    #[command(flatten)]
+    pub https: crate::cli::HttpsArgs,
+    #[command(flatten)]
+    pub policy_args: crate::cli::PolicyArgs,
+}
+
 /// Key files larger than this are not keys.
 const MAX_KEY_FILE: u64 = 64 * 1024;
 
 pub fn run(args: &RecordsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let domain = |d: &str| DomainName::parse(d).bad_input();
+    let mut facts = None;
     let plans: Vec<(String, Generated)> = match &args.command {
+        RecordsCommand::Spf(a) => {
+            let spec = spf_spec(a)?;
+            if a.check_flattened {
+                return check_flattened(&spec, global, r);
+            }
+            let p = super::runtime()?.block_on(async {
+                let dns = super::new_dns(global)?;
+                let (alive, p) = tokio::join!(dns.alive(), propose_spf(&dns, &spec));
+                if !alive {
+                    return Err(super::dead_resolver(global));
+                }
+                p.bad_input()
+            })?;
+            let mut g = p.generated.clone();
+            if p.flattened.is_some() {
+                g.notes.push(format!(
+                    "Check for drift (weekly, or when a provider announces new ranges): {}",
+                    drift_command(a)
+                ));
+            }
+            facts = Some(SpfFacts {
+                record: p.record.clone(),
+                lookups_as_asked: p.lookups,
+                lookups: p.flattened.as_ref().map_or(p.lookups, |f| f.lookups),
+                flattened: p
+                    .flattened
+                    .as_ref()
+                    .map(|f| f.flattened.clone())
+                    .unwrap_or_default(),
+                kept: p
+                    .flattened
+                    .as_ref()
+                    .map(|f| f.kept.clone())
+                    .unwrap_or_default(),
+            });
+            vec![(String::new(), g)]
+        }
+        RecordsCommand::Fix(a) => return fix(a, args.ttl, args.value, global, r),
         RecordsCommand::Dmarc(a) => {
             let d = domain(&a.domain)?;
             if a.rollout {
@@ -221,7 +333,12 @@ pub fn run(args: &RecordsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resul
     let mut out = r.stdout();
     if r.json {
         for (step, g) in &plans {
-            r.json_line(&mut out, &Step { step, generated: g })?;
+            let step = Step {
+                step,
+                generated: g,
+                spf: facts.as_ref(),
+            };
+            r.json_line(&mut out, &step)?;
         }
     } else {
         for (i, (step, g)) in plans.iter().enumerate() {
@@ -231,7 +348,7 @@ pub fn run(args: &RecordsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resul
             if !step.is_empty() {
                 writeln!(out, "{}", paint(HEAD, format!("; {step}")))?;
             }
-            print_generated(&mut out, g, args, global.quiet)?;
+            print_generated(&mut out, g, args.ttl, args.value, global.quiet)?;
         }
     }
     out.flush()?;
@@ -245,19 +362,297 @@ pub struct Step<'a> {
     pub step: &'a str,
     #[serde(flatten)]
     pub generated: &'a Generated,
+    /// `records spf`: what the record costs, and what flattening did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spf: Option<&'a SpfFacts>,
+}
+
+/// What `records spf` decided.
+#[derive(serde::Serialize, schemars::JsonSchema)]
+pub struct SpfFacts {
+    /// The record as asked, before flattening.
+    pub record: String,
+    /// DNS lookups the record as asked spends (RFC 7208 allows 10).
+    pub lookups_as_asked: usize,
+    /// DNS lookups the records to publish spend.
+    pub lookups: usize,
+    /// Terms replaced by their addresses (empty when the record fits as asked).
+    pub flattened: Vec<String>,
+    /// Terms a flattened record keeps as they are.
+    pub kept: Vec<String>,
+}
+
+fn spf_spec(a: &SpfArgs) -> anyhow::Result<SpfSpec> {
+    let mut notes = Vec::new();
+    let mut ip4 = Vec::new();
+    for s in &a.ip4 {
+        let (net, masked) = spf::parse_ip4(s).bad_input()?;
+        if masked {
+            notes.push(format!("--ip4 {s}: host bits cleared, {}/{}", net.0, net.1));
+        }
+        ip4.push(net);
+    }
+    let mut ip6 = Vec::new();
+    for s in &a.ip6 {
+        let (net, masked) = spf::parse_ip6(s).bad_input()?;
+        if masked {
+            notes.push(format!("--ip6 {s}: host bits cleared, {}/{}", net.0, net.1));
+        }
+        ip6.push(net);
+    }
+    for n in notes {
+        eprintln!("mxray: {}", escape_text(&n));
+    }
+    let includes = a
+        .include
+        .iter()
+        .map(|i| {
+            DomainName::parse(i)
+                .map_err(|e| bad_input(format!("--include {}: {e}", escape_text(i))))
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
+    Ok(SpfSpec {
+        domain: DomainName::parse(&a.domain).bad_input()?,
+        ip4,
+        ip6,
+        a: a.a,
+        mx: a.mx,
+        includes,
+        all: spf::AllPolicy::parse(&a.all).bad_input()?,
+    })
+}
+
+/// The command line that checks a flattened record later: the same terms, --check-flattened.
+fn drift_command(a: &SpfArgs) -> String {
+    let mut c = format!("mxray records spf {}", a.domain);
+    for i in &a.include {
+        c.push_str(&format!(" --include {i}"));
+    }
+    for i in &a.ip4 {
+        c.push_str(&format!(" --ip4 {i}"));
+    }
+    for i in &a.ip6 {
+        c.push_str(&format!(" --ip6 {i}"));
+    }
+    if a.mx {
+        c.push_str(" --mx");
+    }
+    if a.a {
+        c.push_str(" --a");
+    }
+    c.push_str(" --check-flattened");
+    c
+}
+
+fn check_flattened(spec: &SpfSpec, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let drift = super::runtime()?.block_on(async {
+        let dns = super::new_dns(global)?;
+        let (alive, d) = tokio::join!(dns.alive(), check_drift(&dns, spec));
+        if !alive {
+            return Err(super::dead_resolver(global));
+        }
+        d.bad_input()
+    })?;
+    let mut out = r.stdout();
+    if r.json {
+        r.json_doc(&mut out, &drift)?;
+    } else {
+        for p in &drift.published {
+            writeln!(out, "published: {}", escape_text(p))?;
+        }
+        writeln!(out, "lookups: {} (RFC 7208 allows 10)", drift.lookups)?;
+        if drift.in_sync {
+            writeln!(
+                out,
+                "{}",
+                paint(
+                    HEAD,
+                    "in sync: the published record passes exactly what these terms authorise today"
+                )
+            )?;
+        }
+        if !drift.missing.is_empty() {
+            writeln!(
+                out,
+                "missing: {} network(s) the terms list today that the published record does not pass (their mail fails SPF):",
+                drift.missing.len()
+            )?;
+            for m in &drift.missing {
+                writeln!(out, "  {m}")?;
+            }
+        }
+        if !drift.extra.is_empty() {
+            writeln!(
+                out,
+                "extra: {} network(s) published that the terms no longer list (whoever holds them may send as the domain):",
+                drift.extra.len()
+            )?;
+            for x in &drift.extra {
+                writeln!(out, "  {x}")?;
+            }
+        }
+        if let Some(pk) = &drift.published_kept {
+            writeln!(
+                out,
+                "kept includes differ: the terms keep [{}], the published record [{}]",
+                escape_text(&drift.kept.join(" ")),
+                escape_text(&pk.join(" "))
+            )?;
+        }
+        if drift.lookups > 10 {
+            writeln!(out, "over 10 lookups: receivers answer permerror")?;
+        }
+        if !drift.in_sync {
+            writeln!(
+                out,
+                "{}",
+                paint(
+                    DIM,
+                    "; regenerate: the same command without --check-flattened, then replace the published records"
+                )
+            )?;
+        }
+    }
+    out.flush()?;
+    Ok(if drift.in_sync {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
+}
+
+fn fix(a: &FixArgs, ttl: u32, value: bool, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let target = mxray_core::address::parse_target(&a.domain)
+        .map_err(|e| bad_input(format!("{}: {e}", escape_text(&a.domain))))?;
+    if target.local.is_some() {
+        return Err(bad_input(format!(
+            "{}: give a domain, not an address",
+            escape_text(&a.domain)
+        )));
+    }
+    let tls = std::sync::Arc::new(a.probe_args.tls()?);
+    let helo = a.probe_args.helo();
+    let areas = mxray_diagnose::Areas {
+        dns: true,
+        transport: false,
+        tls: true,
+        auth: true,
+        reputation: false,
+    };
+    let sender = mxray_diagnose::SenderOptions {
+        sender_ip: None,
+        dkim_selectors: Vec::new(),
+        dnsbls: Vec::new(),
+        https_port: a.https.https_port,
+        tls: tls.clone(),
+        helo: helo.clone(),
+        timeout: global.timeout,
+        areas,
+    };
+    let opts = mxray_diagnose::Options {
+        smtp_port: global.smtp_port.unwrap_or(25),
+        timeout: global.timeout,
+        greeting_wait: a.probe_args.greeting_wait,
+        probe: false,
+        from: a.probe_args.from.clone(),
+        helo,
+        tls,
+        max_addrs_per_host: 1,
+        max_hosts: 10,
+        limits: std::sync::Arc::new(mxray_diagnose::Limits::new(1)),
+        activity: mxray_run::Activity::new(),
+        policy: a.policy_args.policy(),
+    };
+    let report = super::runtime()?.block_on(async {
+        let dns = super::new_dns(global)?;
+        let (alive, report) = tokio::join!(
+            dns.alive(),
+            mxray_diagnose::sender::fix::fix_domain(&dns, target, &opts, &sender)
+        );
+        if !alive {
+            return Err(super::dead_resolver(global));
+        }
+        Ok(report)
+    })?;
+    let mut out = r.stdout();
+    if r.json {
+        r.json_doc(&mut out, &report)?;
+    } else {
+        if report.fixes.is_empty() {
+            writeln!(
+                out,
+                "{}",
+                paint(
+                    HEAD,
+                    format!("{}: nothing a record change would fix", report.domain)
+                )
+            )?;
+        }
+        for (i, f) in report.fixes.iter().enumerate() {
+            if i > 0 {
+                writeln!(out)?;
+            }
+            for p in &f.problems {
+                writeln!(
+                    out,
+                    "{}",
+                    paint(
+                        HEAD,
+                        format!("; {} ({})", escape_text(p), f.findings.join(", "))
+                    )
+                )?;
+            }
+            if f.current.records.is_empty() && f.current.files.is_empty() {
+                writeln!(out, "; now: nothing published")?;
+            }
+            for rec in &f.current.records {
+                writeln!(out, "; now: {}", rec.zone_line(ttl))?;
+            }
+            for file in &f.current.files {
+                writeln!(out, "; now served at {}:", escape_text(&file.url))?;
+                for l in file.body.lines().take(20) {
+                    writeln!(out, ";   {}", escape_text(l))?;
+                }
+            }
+            writeln!(out, "; publish instead:")?;
+            print_generated(&mut out, &f.corrected, ttl, value, global.quiet)?;
+        }
+        if !global.quiet && !report.unfixed.is_empty() {
+            writeln!(out)?;
+            writeln!(
+                out,
+                "{}",
+                paint(DIM, "; not fixed by a record (see mxray diagnose):")
+            )?;
+            for u in &report.unfixed {
+                writeln!(
+                    out,
+                    "{}",
+                    paint(DIM, format!(";   {} {}", u.id, escape_text(&u.title)))
+                )?;
+            }
+        }
+    }
+    out.flush()?;
+    Ok(if report.fixes.is_empty() {
+        exit::OK
+    } else {
+        exit::FAILURES
+    })
 }
 
 fn print_generated(
     out: &mut impl Write,
     g: &Generated,
-    args: &RecordsArgs,
+    ttl: u32,
+    value: bool,
     quiet: bool,
 ) -> anyhow::Result<()> {
     for rec in &g.records {
-        if args.value {
+        if value {
             writeln!(out, "{}", rec.value)?;
         } else {
-            writeln!(out, "{}", rec.zone_line(args.ttl))?;
+            writeln!(out, "{}", rec.zone_line(ttl))?;
         }
     }
     for f in &g.files {
@@ -277,7 +672,7 @@ fn print_generated(
         // pasting or piping), so the notes go to stderr.
         for n in &g.notes {
             let note = paint(DIM, format!("; {}", escape_text(n)));
-            if args.value {
+            if value {
                 eprintln!("{note}");
             } else {
                 writeln!(out, "{note}")?;

@@ -300,3 +300,100 @@ fn rfc7208_suite() {
         "{passed} passed, expected at least {MIN_PASSED}"
     );
 }
+
+/// The suite's records through flattening and `records fix`: wherever a tree can be listed as
+/// addresses, the listed set passes exactly the hosts the evaluator passes (for every case
+/// with a definite result); and every correction `records fix` proposes for a suite domain
+/// parses as SPF.
+#[test]
+fn rfc7208_suite_through_flattening_and_fix() {
+    use mxray_diagnose::sender::fix::{settle_merged_spf, spf_fix};
+    use mxray_diagnose::sender::spf::flatten::pass_set;
+    use mxray_diagnose::sender::spf::record::parse_record;
+    use mxray_diagnose::sender::{SenderObs, spf};
+
+    let text = std::fs::read_to_string(SUITE).expect("the OpenSPF suite beside the repository");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let (mut compared, mut listed_domains, mut fixes, mut records) = (0, 0, 0, 0);
+    let mut failures: Vec<String> = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let section = Section::deserialize(doc).expect("a suite section");
+        let (zone_records, timeouts) = zone(&section);
+        rt.block_on(async {
+            let (server, _skipped) = mxray_lab::dns::serve_raw_typed(&zone_records, &timeouts)
+                .await
+                .expect("lab DNS for the zone data");
+            let dns = Dns::new(&[server.addr], Duration::from_millis(400)).expect("resolver");
+            let mut fixed_domains: Vec<String> = Vec::new();
+            for (name, case) in &section.tests {
+                let Ok(ip) = case.host.parse::<IpAddr>() else {
+                    continue;
+                };
+                let sender = match case.mailfrom.split_once('@') {
+                    Some(("", d)) => format!("postmaster@{d}"),
+                    _ => case.mailfrom.clone(),
+                };
+                let domain = match case.mailfrom.rsplit_once('@') {
+                    Some((_, d)) => d.to_string(),
+                    None if case.mailfrom.is_empty() => case.helo.clone(),
+                    None => case.mailfrom.clone(),
+                };
+                let got = spf::check_host(&dns, ip, &sender, &case.helo).await;
+                let tree = spf::walk(&dns, &domain).await;
+                let definite = matches!(
+                    got.result.as_str(),
+                    "pass" | "fail" | "softfail" | "neutral"
+                );
+                if let (true, Ok(set)) = (definite, pass_set(&tree)) {
+                    compared += 1;
+                    let client = match ip {
+                        IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
+                        v4 => v4,
+                    };
+                    if set.contains(client) != (got.result.as_str() == "pass") {
+                        failures.push(format!(
+                            "{} / {name}: the evaluator says {} for {ip}, the listed set {}",
+                            section.description,
+                            got.result.as_str(),
+                            if set.contains(client) { "passes it" } else { "does not" }
+                        ));
+                    }
+                }
+                if fixed_domains.contains(&domain) {
+                    continue;
+                }
+                fixed_domains.push(domain.clone());
+                listed_domains += 1;
+                let mut s = SenderObs::new(&domain, mxray_diagnose::Areas::all());
+                s.spf = Some(tree);
+                let Some(mut fix) = spf_fix(&s, &mxray_core::DomainName::from_dns(&domain)) else {
+                    continue;
+                };
+                settle_merged_spf(&dns, &domain, &mut fix).await;
+                fixes += 1;
+                for r in &fix.corrected.records {
+                    records += 1;
+                    if let Err(e) = parse_record(&r.value) {
+                        failures.push(format!(
+                            "{} / {name}: records fix {domain} proposes {:?} for {}, which does not parse: {}",
+                            section.description, r.value, r.name, e.why
+                        ));
+                    }
+                }
+            }
+            server.shutdown().await;
+        });
+    }
+    println!(
+        "SPF suite through flattening and fix: {compared} cases compared with the listed set, \
+         {fixes} corrections for {listed_domains} domains ({records} records), {} disagreements",
+        failures.len()
+    );
+    assert!(compared > 50, "only {compared} cases compared");
+    assert!(fixes > 20, "only {fixes} corrections");
+    assert!(failures.is_empty(), "{failures:#?}");
+}

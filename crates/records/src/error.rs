@@ -74,4 +74,23 @@ pub enum RecordsError {
         "the RSA key is {bits} bits: keys under 2048 bits are refused (RFC 8301 already deprecates 1024, and receivers drop weak keys): give a 2048-bit key (openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048)"
     )]
     WeakKey { bits: usize },
+    #[error(
+        "\"{input}\" is not an SPF all policy to publish: {why}; give softfail (~all) or fail (-all)"
+    )]
+    SpfAll { input: String, why: &'static str },
+    #[error("\"{input}\" is not an {family} address or network: {why}; give {give}")]
+    IpNetwork {
+        family: &'static str,
+        input: String,
+        why: String,
+        give: &'static str,
+    },
+    #[error(
+        "include:{include} cannot be published: {why}; give the name the provider documents, such as _spf.google.com"
+    )]
+    SpfInclude { include: String, why: String },
+    #[error(
+        "include:{domain} in {domain}'s own SPF record is a loop (receivers return permerror): leave it out, and list the domain's own senders as ip4/ip6 networks, a or mx"
+    )]
+    SelfInclude { domain: String },
 }

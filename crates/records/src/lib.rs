@@ -12,6 +12,7 @@
 //! - `tlsrpt`: `_smtp._tls` (RFC 8460).
 //! - `bimi`: `SELECTOR._bimi` (BIMI draft).
 //! - `dkim`: `SELECTOR._domainkey` from a PEM key (RFC 6376, RFC 8301, RFC 8463).
+//! - `spf`: the domain's `v=spf1` record (RFC 7208), address-set arithmetic, a flattened layout.
 //!
 //! ```
 //! use mxray_core::DomainName;
@@ -28,6 +29,7 @@ pub mod dmarc;
 mod error;
 pub mod mta_sts;
 mod record;
+pub mod spf;
 pub mod tlsrpt;
 
 pub use error::RecordsError;

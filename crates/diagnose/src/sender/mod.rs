@@ -6,6 +6,7 @@ pub mod dane;
 pub mod dkim;
 pub mod dmarc;
 pub mod dnsbl;
+pub mod fix;
 pub mod mta_sts;
 pub mod rdns;
 pub mod spf;
@@ -358,6 +359,21 @@ pub fn judge(s: &SenderObs, obs: &Observations, areas: Areas) -> Vec<Finding> {
     if areas.reputation {
         f.extend(dnsbl::findings(s));
         f.extend(rdns::findings(s));
+    }
+    // Each corrected record goes into the fix of the findings it answers: the same record
+    // `mxray records fix` prints.
+    for rf in fix::fixes(s, obs) {
+        let mut ids = rf.findings.clone();
+        ids.dedup();
+        for id in &ids {
+            if let Some(finding) = f.iter_mut().find(|x| x.id == *id) {
+                let text = fix::publish_text(&rf.corrected);
+                finding.fix = Some(match finding.fix.take() {
+                    Some(old) => format!("{old}\n{text}"),
+                    None => text,
+                });
+            }
+        }
     }
     f
 }

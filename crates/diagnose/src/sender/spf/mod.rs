@@ -2,12 +2,14 @@
 //! findings judged from them. One parser serves both the evaluator and the findings.
 
 pub mod eval;
+pub mod flatten;
 pub mod judge;
 pub mod observe;
+pub mod propose;
 pub mod record;
 
 pub use eval::{Resolver, SpfEvaluation, SpfVerdict, check_host};
-pub use observe::{SpfNode, TermLookups, walk};
+pub use observe::{SpfNode, TermLookups, walk, walk_record};
 pub use record::{MAX_LOOKUPS, MAX_VOID, Qualifier, SpfSyntaxError, Term};
 
 use crate::Topic;

@@ -107,7 +107,7 @@ impl TermLookups {
     }
 }
 
-fn term_text(t: &Term) -> String {
+pub(super) fn term_text(t: &Term) -> String {
     match t {
         Term::All { q } => format!("{}all", q.sign()),
         Term::Include { q, domain } => format!("{}include:{domain}", q.sign()),
@@ -149,6 +149,23 @@ pub async fn walk(dns: &Dns, domain: &str) -> SpfNode {
         String::new(),
         Vec::new(),
         budget,
+        None,
+    )
+    .await
+}
+
+/// Walks `record` as if `domain` published it (and only it): everything below it is asked of
+/// DNS as [`walk`] does. What a proposed record would cost and authorise, before it is
+/// published (`mxray records spf`, `records fix`).
+pub async fn walk_record(dns: &Dns, domain: &str, record: &str) -> SpfNode {
+    let budget = Arc::new(Budget::default());
+    walk_node(
+        dns.clone(),
+        domain.to_string(),
+        String::new(),
+        Vec::new(),
+        budget,
+        Some(record.to_string()),
     )
     .await
 }
@@ -159,11 +176,27 @@ fn walk_node(
     via: String,
     ancestors: Vec<String>,
     budget: Arc<Budget>,
+    given: Option<String>,
 ) -> Pin<Box<dyn Future<Output = SpfNode> + Send>> {
     Box::pin(async move {
-        let (txt, stopped) = match budget.query(&dns, &domain, RType::Txt).await {
-            Ok(a) => (a, None),
-            Err(why) => (unasked(&domain, RType::Txt), Some(why)),
+        let (txt, stopped) = match given {
+            Some(text) => (
+                DnsAnswer {
+                    name: domain.clone(),
+                    rtype: RType::Txt,
+                    outcome: DnsOutcome::Answer,
+                    records: vec![DnsRecord::Txt {
+                        owner: domain.clone(),
+                        text,
+                    }],
+                    elapsed_ms: 0,
+                },
+                None,
+            ),
+            None => match budget.query(&dns, &domain, RType::Txt).await {
+                Ok(a) => (a, None),
+                Err(why) => (unasked(&domain, RType::Txt), Some(why)),
+            },
         };
         let texts: Vec<String> = txt
             .records
@@ -236,6 +269,7 @@ fn walk_node(
                             via,
                             path.clone(),
                             budget.clone(),
+                            None,
                         )));
                     }
                 }
