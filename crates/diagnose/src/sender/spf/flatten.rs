@@ -70,23 +70,17 @@ pub fn pass_set(n: &SpfNode) -> Result<AddrSet, NotFlat> {
         Some(Err(e)) => return Err(not_flat(n, format!("its record does not parse: {e}"))),
         None => return Err(not_flat(n, "its record was not read")),
     };
-    let mut decided = AddrSet::new();
-    let mut pass = AddrSet::new();
+    let mut first = FirstMatch::default();
     let mut ended = false;
     for t in terms {
         let Some(q) = t.qualifier() else { continue };
-        let matched = term_set(n, t)?;
-        if q == Qualifier::Pass {
-            let mut fresh = matched.clone();
-            fresh.subtract(&decided);
-            pass.union(&fresh);
-        }
-        decided.union(&matched);
+        first.mechanism(q, &term_set(n, t)?);
         if matches!(t, Term::All { .. }) {
             ended = true;
             break;
         }
     }
+    let FirstMatch { decided, mut pass } = first;
     if !ended
         && let Some(target) = terms.iter().find_map(|t| match t {
             Term::Redirect { domain } => Some(domain),
@@ -114,34 +108,49 @@ pub fn pass_set_keeping(n: &SpfNode) -> Result<(AddrSet, Vec<String>), NotFlat> 
         [one] => parse_record(one).map_err(|f| not_flat(n, f.why))?,
         _ => return pass_set(n).map(|s| (s, Vec::new())),
     };
-    let mut decided = AddrSet::new();
-    let mut pass = AddrSet::new();
+    let mut first = FirstMatch::default();
     let mut kept = Vec::new();
     for (t, w) in rec.terms.iter().zip(&rec.written) {
         let Some(q) = t.qualifier() else { continue };
-        let matched = match (t, term_set(n, t)) {
-            (_, Ok(m)) => m,
+        match (t, term_set(n, t)) {
+            (_, Ok(m)) => first.mechanism(q, &m),
             (Term::Include { .. }, Err(_)) => {
                 kept.push(w.to_ascii_lowercase());
                 continue;
             }
             (_, Err(e)) => return Err(e),
-        };
-        if q == Qualifier::Pass {
-            let mut fresh = matched.clone();
-            fresh.subtract(&decided);
-            pass.union(&fresh);
         }
-        decided.union(&matched);
         if matches!(t, Term::All { .. }) {
-            return Ok((pass, kept));
+            return Ok((first.pass, kept));
         }
     }
+    let pass = first.pass;
     if rec.terms.iter().any(|t| matches!(t, Term::Redirect { .. })) {
         // redirect= answers for the rest: the strict reading decides.
         return pass_set(n).map(|s| (s, kept));
     }
     Ok((pass, kept))
+}
+
+/// RFC 7208 4.6.2 over address sets: the first mechanism that matches decides, so each one
+/// passes only what no earlier one matched.
+#[derive(Default)]
+struct FirstMatch {
+    /// Addresses some mechanism already matched.
+    decided: AddrSet,
+    /// Of those, the ones a pass mechanism matched.
+    pass: AddrSet,
+}
+
+impl FirstMatch {
+    fn mechanism(&mut self, q: Qualifier, matched: &AddrSet) {
+        if q == Qualifier::Pass {
+            let mut fresh = matched.clone();
+            fresh.subtract(&self.decided);
+            self.pass.union(&fresh);
+        }
+        self.decided.union(matched);
+    }
 }
 
 /// The addresses one mechanism matches.

@@ -142,22 +142,18 @@ pub(super) fn term_text(t: &Term) -> String {
 /// redirect is fetched as soon as its parent is parsed, and each `a`/`mx`/`exists` term's
 /// lookups run beside them.
 pub async fn walk(dns: &Dns, domain: &str) -> SpfNode {
-    let budget = Arc::new(Budget::default());
-    walk_node(
-        dns.clone(),
-        domain.to_string(),
-        String::new(),
-        Vec::new(),
-        budget,
-        None,
-    )
-    .await
+    walk_from(dns, domain, None).await
 }
 
 /// Walks `record` as if `domain` published it (and only it): everything below it is asked of
 /// DNS as [`walk`] does. What a proposed record would cost and authorise, before it is
 /// published (`mxray records spf`, `records fix`).
 pub async fn walk_record(dns: &Dns, domain: &str, record: &str) -> SpfNode {
+    walk_from(dns, domain, Some(record.to_string())).await
+}
+
+/// A walk from the domain's published record, or from `given` in its place.
+async fn walk_from(dns: &Dns, domain: &str, given: Option<String>) -> SpfNode {
     let budget = Arc::new(Budget::default());
     walk_node(
         dns.clone(),
@@ -165,7 +161,7 @@ pub async fn walk_record(dns: &Dns, domain: &str, record: &str) -> SpfNode {
         String::new(),
         Vec::new(),
         budget,
-        Some(record.to_string()),
+        given,
     )
     .await
 }
