@@ -262,12 +262,20 @@ fn num(n: u64) -> String {
     out
 }
 
+/// A duration as people read it: exact under an hour (`15m01s`), then to the nearest
+/// minute (`2h05m`), then to the nearest hour (`3d04h`); never rounded down.
 fn dur(secs: i64) -> String {
     match secs {
         s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m", s / 60),
-        s if s < 86_400 => format!("{}h{:02}m", s / 3600, s / 60 % 60),
-        s => format!("{}d{:02}h", s / 86_400, s / 3600 % 24),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 - 30 => {
+            let m = (s + 30) / 60;
+            format!("{}h{:02}m", m / 60, m % 60)
+        }
+        s => {
+            let h = (s + 1800) / 3600;
+            format!("{}d{:02}h", h / 24, h % 24)
+        }
     }
 }
 
@@ -342,8 +350,16 @@ fn print_human(
     )?;
     writeln!(
         out,
-        "  still deferred at the end {}   unparsed lines {}   other programs' lines {}{}",
+        "  still deferred at the end {}{}   unparsed lines {}   other programs' lines {}{}",
         bad(t.pending, WARN),
+        if t.not_attempted > 0 {
+            format!(
+                "   not attempted (retry time not reached) {}",
+                num(t.not_attempted)
+            )
+        } else {
+            String::new()
+        },
         num(t.unparsed),
         num(t.other),
         if t.out_of_range > 0 {
@@ -498,11 +514,12 @@ fn print_quiet(out: &mut impl Write, rep: &Report, top: usize) -> anyhow::Result
     let t = &rep.totals;
     writeln!(
         out,
-        "received {}, delivered {}, deferred {} ({} deferrals), bounced {}, expired {}, rejected {}, still deferred {}",
+        "received {}, delivered {}, deferred {} ({} deferrals, {} not attempted), bounced {}, expired {}, rejected {}, still deferred {}",
         num(t.received),
         num(t.delivered),
         num(t.deferred_messages),
         num(t.deferrals),
+        num(t.not_attempted),
         num(t.bounced),
         num(t.expired),
         num(t.rejected),
@@ -631,4 +648,20 @@ fn print_timeline(out: &mut impl Write, rep: &Report) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::dur;
+
+    #[test]
+    fn durations_are_never_rounded_down() {
+        assert_eq!(dur(59), "59s");
+        assert_eq!(dur(901), "15m01s");
+        assert_eq!(dur(3599), "59m59s");
+        assert_eq!(dur(3600 + 5 * 60 + 31), "1h06m");
+        assert_eq!(dur(86_399), "1d00h");
+        assert_eq!(dur(3 * 86_400 + 4 * 3600 + 1799), "3d04h");
+        assert_eq!(dur(3 * 86_400 + 4 * 3600 + 1800), "3d05h");
+    }
 }

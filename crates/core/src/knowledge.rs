@@ -386,7 +386,7 @@ pub static SITUATIONS: &[Situation] = &[
         DeliveryExpired,
         NetworkRouting,
         Unknown,
-        "The message stayed queued too long and was given up (4.4.7). The real cause is the error logged on the earlier attempts.",
+        "The message stayed queued too long and was given up (5.4.7, delivery time expired; a delay notice says 4.4.7). The real cause is the error logged on the earlier attempts.",
         [
             "Every attempt over the queue lifetime was deferred: look at those deferral reasons",
             "The destination was unreachable for days",

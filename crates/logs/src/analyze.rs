@@ -133,6 +133,9 @@ struct Msg {
     finals: u32,
     nrcpt: Option<u32>,
     expired: bool,
+    /// Counted in `deferred_messages` because Exim skipped it for its retry time (it was
+    /// waiting on a host in retry state, as eximstats counts it) before any deferral of its own.
+    waited: bool,
     /// Groups and domains this message already counted in (for distinct-message counts).
     groups: Vec<u32>,
     domains: Vec<u32>,
@@ -151,6 +154,7 @@ impl Msg {
             finals: 0,
             nrcpt: None,
             expired: false,
+            waited: false,
             groups: Vec::new(),
             domains: Vec::new(),
             last_group: None,
@@ -296,6 +300,9 @@ fn dsn_of(mta: Mta, a: &Attempt<&[u8]>) -> Option<String> {
     let t = text.to_ascii_lowercase();
     let code = if t.contains("retry timeout exceeded") {
         "5.4.7"
+    } else if t.contains("indicated no smtp service") || t.contains("null mx") {
+        // Exim's words for a null MX (RFC 7505 section 4.2 suggests X.1.10).
+        "5.1.10"
     } else if t.contains("unrouteable address")
         || t.contains("all relevant mx records point to non-existent hosts")
     {
@@ -426,7 +433,19 @@ impl Analyzer {
                     self.attempt(time, mta, a, line, input, sink)?;
                 }
             }
-            Event::NotAttempted { .. } => self.totals.not_attempted += 1,
+            Event::NotAttempted { id, rcpt } => {
+                self.totals.not_attempted += 1;
+                // Not an attempt, but the message is held back: deferred, as eximstats says.
+                let domain = lossy(rcpt.rsplit(|&c| c == b'@').next().unwrap_or_default());
+                if self.wanted_domain(&domain.to_ascii_lowercase())
+                    && let Some(m) = self.msg(id, time)
+                    && m.deferrals == 0
+                    && !m.waited
+                {
+                    m.waited = true;
+                    self.totals.deferred_messages += 1;
+                }
+            }
             Event::Expired { id } => {
                 // With --domain, only a message with attempts to a wanted domain counts.
                 let filtered = !self.opts.domains.is_empty();
@@ -550,7 +569,7 @@ impl Analyzer {
             }
             Status::Forwarded => m.finals += 1,
             Status::Deferred => {
-                new_deferred_msg = m.deferrals == 0;
+                new_deferred_msg = m.deferrals == 0 && !m.waited;
                 m.deferrals += 1;
                 if !m.domains.contains(&did) {
                     m.domains.push(did);
