@@ -505,16 +505,7 @@ fn wait_with_deadline(
 }
 
 fn require(program: &str, package: &str) {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {program}"))
-        .stdout(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    assert!(
-        found,
-        "the examples use {program}: install the {package} package (apt-get install {package}; bash .ci/test does)"
-    );
+    crate::util::require(program, package, "the examples");
 }
 
 #[test]

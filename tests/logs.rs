@@ -513,3 +513,69 @@ fn quiet_is_one_line_of_totals_and_one_per_group() {
     assert!(out.stdout.contains("1 event, 1 message,"), "{}", out.stdout);
     assert!(!out.stdout.contains("1 events"), "{}", out.stdout);
 }
+
+/// The HTML report opened in a real headless Chromium: it renders its three charts, no script
+/// runs, and a `<script>` written into a log line shows as text.
+#[test]
+fn html_report_renders_in_headless_chromium_and_runs_nothing() {
+    crate::util::require("chromium", "chromium", "the HTML report test");
+    let dir = tempfile::tempdir().expect("temp dir");
+    let log = dir.path().join("mail.log");
+    let mut text = std::fs::read_to_string(fixture("postfix-debian12.log")).expect("fixture");
+    text.push_str("Nov 24 07:00:01 mail postfix/smtp[3]: 9ZZ12C3D4E: to=<x@evil.test>, relay=mx.evil.test[192.0.2.1]:25, delay=1, delays=0/0/0.5/0.5, dsn=4.7.1, status=deferred (host mx.evil.test[192.0.2.1] said: 451 4.7.1 <script>document.title='pwned'</script><img src=x onerror=\"document.title='img'\"> later (in reply to RCPT TO command))\n");
+    std::fs::write(&log, text).expect("write log");
+    let page = dir.path().join("report.html");
+    let out = logs(&[
+        log.to_str().expect("path"),
+        "--html",
+        page.to_str().expect("path"),
+        "-q",
+    ]);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let url = format!("file://{}", page.display());
+    let chromium = |extra: &[&str]| {
+        let mut c = std::process::Command::new("chromium");
+        c.args([
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--hide-scrollbars",
+        ])
+        .args(extra)
+        .arg(&url)
+        .stderr(std::process::Stdio::null());
+        c.output().expect("run chromium")
+    };
+    let dom = chromium(&["--dump-dom"]);
+    assert!(dom.status.success(), "chromium failed");
+    let dom = String::from_utf8_lossy(&dom.stdout);
+    // The title is the page's own: neither injected script nor handler ran.
+    assert!(dom.contains("<title>mxray logs: "), "{dom}");
+    assert!(!dom.contains("pwned") || dom.contains("&lt;script&gt;document.title='pwned'"));
+    assert!(
+        !dom.contains("<title>pwned") && !dom.contains("<title>img"),
+        "{dom}"
+    );
+    assert_eq!(dom.matches("<script").count(), 0, "no script element");
+    assert_eq!(dom.matches("<img").count(), 0, "no image element");
+    assert!(
+        dom.contains("&lt;script&gt;document.title="),
+        "the line shows as text"
+    );
+    // Rendered: the three charts with their bars, the groups explained.
+    assert_eq!(dom.matches("<svg").count(), 3, "three charts");
+    assert!(dom.matches("<rect").count() > 10);
+    assert!(dom.contains("Deferrals per hour, by code") && dom.contains("greylist.test"));
+    let shot = dir.path().join("shot.png");
+    let out = chromium(&[
+        "--window-size=1200,1800",
+        &format!("--screenshot={}", shot.display()),
+    ]);
+    assert!(out.status.success());
+    let png = std::fs::read(&shot).expect("screenshot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 20_000,
+        "{} bytes",
+        png.len()
+    );
+}

@@ -195,3 +195,18 @@ pub fn mxray_lab(lab: &TestLab, args: &[&str]) -> Output {
     let refs: Vec<&str> = all.iter().map(String::as_str).collect();
     mxray(&refs, None)
 }
+
+/// Panics unless `program` is on PATH, naming the Debian package that provides it: a missing
+/// tool is a failure, never a silent skip. `user` says who needs it ("the examples").
+pub fn require(program: &str, package: &str, user: &str) {
+    let found = Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {program}"))
+        .stdout(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(
+        found,
+        "{user} use {program}: install the {package} package (apt-get install {package}; bash .ci/test does)"
+    );
+}

@@ -67,6 +67,10 @@ pub struct LogsArgs {
     /// 1: parse and track on one core; 2: parse on a second thread while tracking.
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=2))]
     pub threads: u8,
+    /// Also write the report as one self-contained HTML page (totals, groups explained, SVG
+    /// charts; no script, no outside asset), to share or open offline.
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -205,6 +209,22 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
     sink.out.flush()?;
     drop(sink);
 
+    if let Some(path) = &args.html {
+        let title: Vec<String> = report.files.iter().map(|f| f.name.clone()).collect();
+        let page = mxray_logs::html::render(&report, &title.join(", "));
+        anyhow::Context::with_context(std::fs::write(path, page), || {
+            format!(
+                "cannot write --html {}",
+                escape_text(&path.display().to_string())
+            )
+        })?;
+        if !global.quiet {
+            eprintln!(
+                "mxray: report written to {}",
+                escape_text(&path.display().to_string())
+            );
+        }
+    }
     if !args.events {
         if r.json {
             // JSON has no terminal escapes to strip (serde escapes control characters): write

@@ -123,6 +123,19 @@ struct MsgInfo {
     attempts: Vec<(u64, u32)>,
 }
 
+/// Distinct deferral codes kept per hour; the rest count under `other`.
+const CODES_PER_HOUR: usize = 8;
+
+/// One hour of the timeline.
+#[derive(Default)]
+struct HourAcc {
+    deferrals: u64,
+    bounces: u64,
+    utc: bool,
+    /// Deferrals by enhanced code (`none` when the line gave none), most first once built.
+    codes: Vec<(String, u64)>,
+}
+
 /// A message still in the queue.
 struct Msg {
     first_seen: Option<Timestamp>,
@@ -231,7 +244,7 @@ pub struct Analyzer {
     rejections: Vec<Rejection>,
     domain_index: HashMap<String, u32>,
     domains: Vec<(String, DomainAcc)>,
-    timeline: BTreeMap<i64, (u64, u64, bool)>,
+    timeline: BTreeMap<i64, HourAcc>,
     retries: [u64; 7],
     max_deferrals: u32,
     finished: u64,
@@ -624,12 +637,16 @@ impl Analyzer {
                 if new_deferred_msg {
                     self.totals.deferred_messages += 1;
                 }
-                self.hour(time, true);
+                let code = group
+                    .and_then(|g| self.groups.get(g as usize))
+                    .and_then(|g| g.dsn.clone())
+                    .unwrap_or_else(|| "none".to_string());
+                self.hour(time, Some(&code));
             }
             Status::Bounced => {
                 self.totals.bounced += 1;
                 d.bounced += 1;
-                self.hour(time, false);
+                self.hour(time, None);
             }
         }
         if self.opts.events {
@@ -666,17 +683,30 @@ impl Analyzer {
         Ok(())
     }
 
-    fn hour(&mut self, time: Option<Timestamp>, deferral: bool) {
+    /// Counts a deferral (with its code) or a bounce (`code` `None`) in its hour.
+    fn hour(&mut self, time: Option<Timestamp>, deferral: Option<&str>) {
         let Some(t) = time else { return };
         let h = t.hour();
         if self.timeline.len() >= MAX_HOURS && !self.timeline.contains_key(&h.secs) {
             return;
         }
-        let e = self.timeline.entry(h.secs).or_insert((0, 0, h.utc));
-        if deferral {
-            e.0 += 1;
+        let e = self.timeline.entry(h.secs).or_insert_with(|| HourAcc {
+            utc: h.utc,
+            ..HourAcc::default()
+        });
+        let Some(code) = deferral else {
+            e.bounces += 1;
+            return;
+        };
+        e.deferrals += 1;
+        let code = if e.codes.len() >= CODES_PER_HOUR && !e.codes.iter().any(|(c, _)| c == code) {
+            "other"
         } else {
-            e.1 += 1;
+            code
+        };
+        match e.codes.iter_mut().find(|(c, _)| c == code) {
+            Some((_, n)) => *n += 1,
+            None => e.codes.push((code.to_string(), 1)),
         }
     }
 
@@ -978,10 +1008,15 @@ impl Analyzer {
         let timeline = self
             .timeline
             .into_iter()
-            .map(|(secs, (deferrals, bounces, utc))| Hour {
-                hour: Timestamp { secs, utc },
-                deferrals,
-                bounces,
+            .map(|(secs, mut h)| {
+                h.codes
+                    .sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+                Hour {
+                    hour: Timestamp { secs, utc: h.utc },
+                    deferrals: h.deferrals,
+                    bounces: h.bounces,
+                    deferrals_by_code: h.codes,
+                }
             })
             .collect();
 

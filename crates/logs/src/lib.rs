@@ -9,6 +9,7 @@
 //! - `analyze`: follows messages across retries and folds them into the aggregates.
 //! - `template`: a reply with its variable parts (addresses, IDs, numbers) normalised.
 //! - `report`: the summary document (`--json`) and its parts.
+//! - `html`: the report as one self-contained HTML page with SVG charts (`--html`).
 //! - `pipeline`: reads, parses and analyses in one streaming pass (`analyze`).
 //! - `error`: [`LogsError`].
 //!
@@ -28,6 +29,7 @@
 pub mod analyze;
 pub mod error;
 pub mod event;
+pub mod html;
 pub mod input;
 pub mod parse;
 pub mod pipeline;

@@ -122,6 +122,9 @@ pub struct Hour {
     pub hour: Timestamp,
     pub deferrals: u64,
     pub bounces: u64,
+    /// `[code, deferrals]`, most first: the enhanced code of each deferral (`none` when the
+    /// line gave none); past 8 codes in an hour, the rest under `other`.
+    pub deferrals_by_code: Vec<(String, u64)>,
 }
 
 /// A distribution of durations in seconds: count, mean, max and fixed buckets.
