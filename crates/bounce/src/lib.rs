@@ -380,6 +380,33 @@ mod tests {
         );
     }
 
+    /// The stage a refusal came at names what was refused: qmail says it in words, Postfix
+    /// wraps "(in reply to end of DATA\n command)" over two lines.
+    #[test]
+    fn the_stage_of_a_vague_refusal_names_what_was_refused() {
+        let qmail = b"From: MAILER-DAEMON@mx.example.jp\nSubject: failure notice\n\nHi. This is the qmail-send program at mx.example.jp.\nI'm afraid I wasn't able to deliver your message to the following addresses.\nThis is a permanent error; I've given up. Sorry it didn't work out.\n\n<a@example.org>:\nConnected to 192.0.2.1 but sender was rejected.\nRemote host said: 550 5.7.1 <s@example.jp>... Access denied\n";
+        let r = read(qmail).expect("a message");
+        assert_eq!(r[0].explanation.reason, Reason::Rejected);
+        let helo = b"From: MAILER-DAEMON@mx.example.jp\nSubject: failure notice\n\nHi. This is the qmail-send program at mx.example.jp.\n\n<a@example.org>:\nConnected to 192.0.2.1 but my name was rejected.\nRemote host said: 501 5.0.0 Invalid domain name\n";
+        let r = read(helo).expect("a message");
+        assert_eq!(r[0].explanation.reason, Reason::Blocked);
+        let postfix = b"From: MAILER-DAEMON@mx.example.org\nSubject: Undelivered Mail\n\n<a@example.net>: host mail.example.net[192.0.2.78] said:\n    550 Unknown user a@example.net (in reply to end of DATA\n    command)\n";
+        let r = read(postfix).expect("a message");
+        assert_eq!(r[0].explanation.reason, Reason::Filtered);
+    }
+
+    /// Sendmail v5: a recipient's transcript comes before its summary line.
+    #[test]
+    fn sendmail_v5_transcripts_belong_to_the_summary_after_them() {
+        let m = b"From: MAILER-DAEMON@mx.example.com\nSubject: Returned mail: User unknown\n\n   ----- Transcript of session follows -----\nWhile talking to mx.example.org:\n>>> MAIL From:<s@example.com>\n<<< 501 <s@example.com>... no access from mail server [192.0.2.5] which is an open relay.\n554 <a@example.org>... Remote protocol error\n550 example.net (smtp)... 550 Host unknown\n554 <b@example.net>... 550 Host unknown (Authoritative answer from name server)\n";
+        let r = read(m).expect("a message");
+        assert_eq!(r.len(), 2);
+        assert_eq!(r[0].recipient.as_deref(), Some("a@example.org"));
+        assert_eq!(r[0].explanation.reason, Reason::Blocked);
+        assert_eq!(r[1].recipient.as_deref(), Some("b@example.net"));
+        assert_eq!(r[1].explanation.reason, Reason::HostUnknown);
+    }
+
     #[test]
     fn garbage_is_refused_not_panicked_on() {
         for raw in [&b""[..], b"\xff\xfe\x00", b"From: \n\n"] {

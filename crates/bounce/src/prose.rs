@@ -19,12 +19,18 @@ static LEADING: LazyLock<Regex> = LazyLock::new(|| {
         .expect("static regex")
 });
 static PERMANENT: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)permanent|fatal|given up|giving up|gave up|failed permanently|could not be delivered|couldn't be delivered|undeliverable|was not delivered|wasn't delivered|did not reach|has been rejected|was rejected|delivery (has )?failed|unable to deliver|not be delivered|returned to sender|cannot be delivered|can't be delivered|no longer")
+    Regex::new(r"(?i)permanent|fatal|given up|giving up|gave up|failed permanently|could not be delivered|couldn't be delivered|undeliverable|was not delivered|wasn't delivered|did not reach|has been rejected|was rejected|delivery (has )?failed|unable to deliver|not be delivered|returned to sender|cannot be delivered|can't be delivered|no longer|was aborted")
         .expect("static regex")
 });
 static TRANSIENT: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"(?i)temporar|has been delayed|is delayed|delivery delayed|will (be )?retr|still trying|will keep trying|will continue (to try|trying)|not yet been delivered|has not been delivered yet|deferred|will try again|warning: message")
         .expect("static regex")
+});
+
+/// Sendmail v5's summary of one recipient, closing the transcript about it:
+/// `554 <a@example.org>... Remote protocol error`.
+static V5_SUMMARY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"^[245][0-9][0-9] <([^<>\s]+@[^<>\s]+)>\.\.\. ").expect("static regex")
 });
 
 /// One recipient the prose reports on, and the lines about it.
@@ -51,6 +57,11 @@ fn is_own(addr: &str, own: &[String]) -> bool {
 /// `X-Failed-Recipients`) only those are looked for; else addresses that open their lines.
 pub fn recipients(human: &str, known: &[String], own: &[String]) -> Vec<ProseRecipient> {
     let lines: Vec<&str> = human.lines().collect();
+    if known.is_empty()
+        && let Some(v5) = sendmail_v5(&lines, own)
+    {
+        return v5;
+    }
     // (line index, address) of each recipient line, first mention only.
     let mut marks: Vec<(usize, String)> = Vec::new();
     let mut seen: Vec<String> = Vec::new();
@@ -115,6 +126,52 @@ pub fn recipients(human: &str, known: &[String], own: &[String]) -> Vec<ProseRec
         }
     }
     out
+}
+
+/// Sendmail v5's transcript: each recipient's lines come before its summary line
+/// (`While talking to host:`, `>>> RCPT To:<a@...>`, `<<< 550 ...`, then `550 <a@...>...
+/// User unknown`), so a recipient's text is what follows the previous summary (from the last
+/// `While talking to` when there is one) up to its own.
+fn sendmail_v5(lines: &[&str], own: &[String]) -> Option<Vec<ProseRecipient>> {
+    if !lines.iter().any(|l| l.starts_with("While talking to ")) {
+        return None;
+    }
+    let mut out: Vec<ProseRecipient> = Vec::new();
+    let mut start = 0;
+    for (i, line) in lines.iter().enumerate() {
+        let Some(addr) = V5_SUMMARY
+            .captures(line)
+            .and_then(|c| Some(c.get(1)?.as_str().to_string()))
+        else {
+            continue;
+        };
+        let from = (start..i)
+            .rev()
+            .find(|&j| {
+                lines
+                    .get(j)
+                    .is_some_and(|l| l.starts_with("While talking to "))
+            })
+            .unwrap_or(start);
+        start = i + 1;
+        if is_own(&addr, own)
+            || out.iter().any(|p| {
+                p.address
+                    .as_deref()
+                    .is_some_and(|a| a.eq_ignore_ascii_case(&addr))
+            })
+        {
+            continue;
+        }
+        out.push(ProseRecipient {
+            address: Some(addr),
+            text: lines
+                .get(from.max(i.saturating_sub(MAX_LINES))..=i)
+                .unwrap_or_default()
+                .join("\n"),
+        });
+    }
+    (!out.is_empty()).then_some(out)
 }
 
 fn bounded(lines: &[&str], from: usize, to: usize) -> String {

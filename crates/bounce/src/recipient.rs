@@ -139,12 +139,23 @@ pub(crate) fn result_for(
             .unwrap_or(Class::Permanent);
         explanation = inferred(&e, class, &all_words);
     }
+    let own_words = format!("{}\n{}", explanation.text, all_words);
     explanation.reason = reason::reason(
         explanation.enhanced_code,
         explanation.class,
         explanation.situation,
-        &format!("{}\n{}", explanation.text, all_words),
+        &own_words,
     );
+    // One recipient, and nothing about it gave a reason: the letter's other lines are about
+    // it too ("The user(s) account is disabled." above the address list).
+    if parts.single_recipient && explanation.reason == Reason::Undefined {
+        explanation.reason = reason::reason(
+            explanation.enhanced_code,
+            explanation.class,
+            explanation.situation,
+            &format!("{own_words}\n{}", head(&parts.human, 8 * 1024)),
+        );
+    }
     // Some MTAs write the non-standard `Action: expired`.
     if action.as_deref() == Some("expired")
         && matches!(
@@ -170,15 +181,18 @@ pub(crate) fn result_for(
     {
         explanation.reason = Reason::Expired;
     }
-    // An unknown user reported only after DATA: the server accepted the recipient at RCPT,
-    // so a filter refused the message, not a missing mailbox (Sisimai reads it the same way).
-    if explanation.reason == Reason::UserUnknown
-        && e.stage
-            .as_deref()
-            .is_some_and(|s| s.to_ascii_lowercase().contains("data"))
+    // `Diagnostic-Code: X-Unix; 71`: a local delivery program (a pipe, procmail) failed;
+    // what it printed ("Operating system error") is its own trouble, not the network's.
+    if d.and_then(|d| d.diagnostic_type.as_deref())
+        .is_some_and(|t| t.to_ascii_lowercase().starts_with("x-unix"))
+        && matches!(
+            explanation.reason,
+            Reason::Undefined | Reason::SystemError | Reason::Expired | Reason::NetworkError
+        )
     {
-        explanation.reason = Reason::Filtered;
+        explanation.reason = Reason::MailerError;
     }
+    explanation.reason = by_stage(explanation.reason, e.stage.as_deref(), &explanation.text);
     BounceResult {
         explanation,
         kind: Kind::Bounce,
@@ -190,6 +204,48 @@ pub(crate) fn result_for(
         last_attempt: d.and_then(|d| d.last_attempt.clone()),
         decided_by_line,
         original: parts.original.clone(),
+    }
+}
+
+/// The SMTP stage a refusal came at says what was refused when the words are vague: the
+/// session (connection, greeting, HELO: `blocked`), the sender (MAIL FROM: `rejected`), the
+/// recipient (RCPT TO: its mailbox), or the message (after DATA: `filtered`).
+fn by_stage(reason: Reason, stage: Option<&str>, text: &str) -> Reason {
+    let Some(stage) = stage.map(str::to_ascii_lowercase) else {
+        return reason;
+    };
+    let session = stage.contains("connect")
+        || stage.contains("greeting")
+        || stage.contains("banner")
+        || stage.starts_with("helo")
+        || stage.starts_with("ehlo");
+    match reason {
+        // Turned away before any address was given: the client host itself was refused
+        // ("Access denied", "Invalid domain name" for the HELO name).
+        Reason::Filtered | Reason::PolicyViolation | Reason::HostUnknown | Reason::Undefined
+            if session =>
+        {
+            Reason::Blocked
+        }
+        // "553 5.1.0 ... does not exist", "Access denied" in reply to MAIL FROM: the sender.
+        Reason::UserUnknown | Reason::HostUnknown | Reason::Filtered | Reason::Undefined
+            if stage.starts_with("mail") =>
+        {
+            Reason::Rejected
+        }
+        // An unknown user in reply to RCPT TO is an unknown user, whatever policy code
+        // (X.7.x) came with it.
+        Reason::Filtered
+            if stage.starts_with("rcpt")
+                && reason::from_text(text) == Some(Reason::UserUnknown) =>
+        {
+            Reason::UserUnknown
+        }
+        // An unknown user reported only after DATA: the server accepted the recipient at
+        // RCPT, so a filter refused the message, not a missing mailbox (Sisimai reads it the
+        // same way).
+        Reason::UserUnknown if stage.contains("data") => Reason::Filtered,
+        r => r,
     }
 }
 
@@ -255,6 +311,15 @@ fn subject_detail(r: Reason) -> Option<(u16, u16)> {
         Reason::RequirePtr => (7, 25),
         _ => return None,
     })
+}
+
+/// At most `max` bytes of `text`, cut at a character boundary.
+fn head(text: &str, max: usize) -> &str {
+    let mut end = text.len().min(max);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
 }
 
 /// The first meaningful lines of a paragraph, as the "server's words" of a prose bounce.

@@ -58,15 +58,22 @@ static CODE_IN_LINE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::ne
 
 /// Lines joined where a reply runs over several: a line that ends with `:` continues on the
 /// next indented one (Exim's "SMTP error from remote mail server after end of data:\n
-/// host ...: 550 :\n User unknown").
+/// host ...: 550 :\n User unknown"), and so does one that leaves a parenthesis open
+/// (Postfix's "... (in reply to end of DATA\n    command)").
 fn logical_lines(text: &str) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for line in text.lines() {
         let indented = line.starts_with([' ', '\t']);
+        let open_paren = |l: &str| {
+            l.rfind('(')
+                .is_some_and(|at| !l[at..].contains(')') && l.len() - at < 80)
+        };
         match out.last_mut() {
             Some(last)
                 if indented
-                    && last.trim_end().ends_with(':')
+                    && (last.trim_end().ends_with(':')
+                        || open_paren(last)
+                        || postfix_paragraph(last))
                     && !line.trim().is_empty()
                     && last.len() < 2048 =>
             {
@@ -79,6 +86,32 @@ fn logical_lines(text: &str) -> Vec<String> {
     out
 }
 
+/// Postfix's `<a@example.org>: host mx.example.org[192.0.2.1] said: 550` opens a paragraph
+/// whose indented lines continue the one reply, wrapped anywhere.
+fn postfix_paragraph(first: &str) -> bool {
+    first.starts_with('<') && first.contains(">: ") && first.contains(" said:")
+}
+
+/// The stage qmail-remote names in words, in the line before the remote's reply.
+fn qmail_stage(line: &str) -> Option<&'static str> {
+    let l = line.trim().to_ascii_lowercase();
+    if !l.starts_with("connected to ") && !l.contains("does not like recipient") {
+        return None;
+    }
+    if l.contains("my name was rejected") {
+        Some("HELO")
+    } else if l.contains("sender was rejected") {
+        Some("MAIL FROM")
+    } else if l.contains("does not like recipient") {
+        Some("RCPT TO")
+    } else if l.contains("failed after i sent the message") || l.contains("failed on data command")
+    {
+        Some("DATA")
+    } else {
+        None
+    }
+}
+
 /// Replies in `text`, one per line that holds one: the last reply of a line, since an MTA
 /// that quotes the remote server puts the remote's words after its own (`554 4.4.7 Message
 /// expired ... <421 4.4.2 Connection timed out>`).
@@ -89,8 +122,15 @@ pub(crate) fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate
     let mut sent: Option<String> = None;
     // The candidate that answered `sent`, while it is the only one.
     let mut after_sent: Option<usize> = None;
+    // qmail says the stage in words before quoting the reply ("Connected to 192.0.2.1 but
+    // sender was rejected.\nRemote host said: 550 ...").
+    let mut said_stage: Option<&str> = None;
     for line in &logical_lines(text) {
         let line = line.as_str();
+        if let Some(st) = qmail_stage(line) {
+            said_stage = Some(st);
+            continue;
+        }
         if let Some(cmd) = line.trim_start().strip_prefix(">>> ") {
             let verb: String = cmd
                 .chars()
@@ -162,7 +202,9 @@ pub(crate) fn candidates_in(text: &str, dsn_type: Option<&str>) -> Vec<Candidate
                 c.stage = Some("RCPT TO".into());
             }
         }
-        let stage = stage.or_else(|| quoted.then(|| sent.clone()).flatten());
+        let stage = stage
+            .or_else(|| quoted.then(|| sent.clone()).flatten())
+            .or_else(|| said_stage.take().map(str::to_string));
         if quoted && sent.is_some() {
             after_sent = Some(out.len());
         }

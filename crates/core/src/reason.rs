@@ -1,6 +1,5 @@
-//! A failure's reason in Sisimai's vocabulary (`userunknown`, `mailboxfull`, `blocked`...), the
-//! words bounce pipelines already key on, beside mxray's own situation: the text first, then
-//! the situation the knowledge base recognised, then the codes.
+//! A failure's reason in Sisimai's vocabulary (`userunknown`, `blocked`...), the words bounce
+//! pipelines key on: a provider's code, then the text, the situation recognised, the codes.
 
 use std::sync::LazyLock;
 
@@ -97,15 +96,16 @@ impl std::fmt::Display for Reason {
 /// sender refused for an unknown domain is `rejected`, not `hostunknown`; a full mailbox is
 /// not an unknown one).
 const RULES: &[(Reason, &str)] = &[
-    // Narrow phrases that later, broader rules would misread: "UBE" (unsolicited bulk
-    // email), a blocklisted URL in the body, a duplicated DKIM-Signature header.
-    (
-        Reason::SpamDetected,
-        r"\bUBE\b|unsolicited bulk|blacklisted (url|uri|link|domain) in (the )?(message|body)",
-    ),
+    // Narrow phrases that later, broader rules would misread: a duplicated header (amavis
+    // names it even when it calls the message UBE: the header is the concrete fault), "UBE"
+    // (unsolicited bulk email), a blocklisted URL in the body.
     (
         Reason::NotCompliantRfc,
         r"duplicate header|multiple addresses in from",
+    ),
+    (
+        Reason::SpamDetected,
+        r"\bUBE\b|unsolicited bulk|blacklisted (url|uri|link|domain) in (the )?(message|body)",
     ),
     (
         Reason::SystemError,
@@ -117,7 +117,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Rejected,
-        r"sender (address )?(rejected|denied|refused|verify failed|verification)|(domain of )?sender address (does not exist|must exist|invalid|is not|unknown)|sender domain (must|does not|unknown|is not)|mail from (address )?(rejected|refused|denied|not allowed)|bad sender|sender (is )?(not allowed|blocked|unknown|invalid)|rejected .{0,20}sender\b|from address (is )?(not|rejected|invalid)|groups\.google\.com/support|not (have )?permission to post|may not post",
+        r"sender (address )?(rejected|denied|refused|verify failed|verification)|(domain of )?sender address (does not exist|must exist|invalid|is not|unknown)|sender domain (must|does not|unknown|is not)|mail from (address )?(rejected|refused|denied|not allowed)|bad sender|sender (is )?(not allowed|blocked|unknown|invalid)|rejected .{0,20}sender\b|from address (is )?(not|rejected|invalid)|groups\.google\.com/support|not (have )?permission to post|may not post|not a member of (this|the) (mailing )?list|sending (to/)?from an address that has been (black|block)listed|(sender|your e-?mail) address has been (black|block)listed|from:? domain is invalid|provide a valid from\b|sending this from a different address or alias",
     ),
     (
         Reason::MailboxFull,
@@ -137,15 +137,15 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Suspend,
-        r"(account|mail ?box|user|address|recipient)( has been| is| was)? (temporarily )?(disabled|suspended|inactive|deactivated|frozen|locked|blocked by the administrator|not active|no longer active|expired)|(account|mail ?box|user|address|recipient)\b.{0,40}\b(is|was|has been) (temporarily )?(disabled|suspended|inactive|deactivated|frozen|locked)|(disabled|suspended|inactive|deactivated) (recipient|mail ?box|account|user|address)|account (has been |was |is )?(terminated|closed|cancell?ed)|mailbox (is )?(inactive|disabled)",
+        r"(account|mail ?box|user|address|recipient)( has been| is| was)? (temporarily )?(disabled|suspended|inactive|deactivated|frozen|locked|blocked by the administrator|not active|no longer active|expired)|(account|mail ?box|user|address|recipient)\b.{0,40}\b(is|was|has been) (temporarily )?(disabled|suspended|inactive|deactivated|frozen|locked)|(disabled|suspended|inactive|deactivated) (recipient|mail ?box|account|user|address)|account (has been |was |is )?(terminated|closed|cancell?ed)|mailbox (is )?(inactive|disabled)|\btemporar(y|ily) locked",
     ),
     (
         Reason::NoRelaying,
-        r"relay(ing)? (access |is )?(denied|not permitted|not allowed|prohibited|disallowed|refused)|not permitted to relay|(unable|not allowed|cannot) (to )?relay|we do not relay|no relaying|relay not (permitted|allowed|authorized)|not a gateway|not (an )?open relay|relaying (mail )?(to .{0,40})?(is )?(denied|not)",
+        r"relay(ing)? (access |is )?(denied|not permitted|not allowed|prohibited|disallowed|refused)|not permitted to relay|(unable|not allowed|cannot) (to )?relay|we do not relay|no relaying|relay not (permitted|allowed|authorized)|not a gateway|not (an )?open relay|relaying (mail )?(to .{0,40})?(is )?(denied|not)|email address is not verified",
     ),
     (
         Reason::RequirePtr,
-        r"reverse (dns|lookup|mapping|hostname|name)|\bptr\b|\brdns\b|cannot find your (host ?name|reverse)|client host rejected: cannot find|no (matching )?host ?name for|hostname .{0,40}(not resolve|does not resolve|not found)|(ip|address) .{0,30}(has )?no (dns|host ?name|name)|not resolvable|unresolvable (ip|address|host)|ip name lookup failed|name lookup failed|mismatches client ip|does not match (the )?(client|connecting) ip",
+        r"reverse (dns|lookup|mapping|hostname|name)|\bptr\b|\brdns\b|cannot find your (host ?name|reverse)|client host rejected: cannot find|no (matching )?host ?name for|hostname .{0,40}(not resolve|does not resolve|not found)|(ip|address) .{0,30}(has )?no (dns|host ?name|name)|not resolvable|unresolvable (ip|address|host)|ip name lookup failed|name lookup failed|mismatches client ip|does not match (the )?(client|connecting) ip|unverif(y|i)able sending ips?",
     ),
     (
         Reason::BadReputation,
@@ -157,7 +157,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Blocked,
-        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|(is |are |been |currently )listed (at|in|on|by)|listed (at|in|on|by) [a-z0-9.-]*(bl|spam|block|black)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)|smtp server of your isp|invalid ip for sending",
+        r"black ?list|block ?list|\bdnsbl\b|\brbl\b|(is |are |been |currently )listed (at|in|on|by)|listed (at|in|on|by) [a-z0-9.-]*(bl|spam|block|black)|spamhaus|spamcop|barracuda|sorbs|(client|your|sending) (host|ip|server|address|mta|domain).{0,60}(block|reject|refus|denied|banned|listed)|(ip|host) (address )?(is |has been )?(blocked|banned|blacklisted|rejected|refused|not allowed)|blocked (using|by|due|because|for)|connection (rejected|not accepted)|access denied for|banned|not allowed to send|poor reputation|dynamic (ip|address|pool)|residential|dial-?up|\bip\b.{0,40}(block|deny|denied)|smtp server of your isp|invalid ip for sending|no access from mail server|(is|being) an open relay|\bservice refused\b",
     ),
     (
         Reason::SecurityError,
@@ -185,15 +185,21 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::PolicyViolation,
-        r"\bpolicy|policies|administrative prohibition|prohibited|violat|not allowed by|acceptable use|terms of service",
+        r"\bpolicy|policies|administrative prohibition|prohibited|violat|not allowed by|acceptable use|terms of service|header error",
     ),
     (
         Reason::UserUnknown,
-        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|undeliverable address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)|invalid (final )?(delivery )?userid",
+        r"user unknown|unknown (user|recipient|mail ?box|address|local ?part|alias|account)|no such (user|mail ?box|recipient|address|account|person|local user|alias)|(user|mail ?box|recipient|address|account|addressee)( name)? (does not|doesn't|did not|does no longer) exist|(user|mail ?box|recipient|address|account|addressee|destination)( name| address)? (not found|unknown|invalid|not valid|not recognized|is not recognized|not listed|unavailable|not available|is unavailable)|invalid (recipient|mail ?box|address|user|account)|recipient (rejected|not found|address rejected: (user unknown|undeliverable|unknown|address))|not a (known|valid) (user|recipient|mail ?box)|no mail ?box|mail ?box (not|isn't|is not) (available|found|here|valid)|undeliverable address|not our customer|user not found|recipientnotfound|bad destination mail ?box|unknown or illegal alias|no valid recipients|is not a valid|account (that you tried to reach )?does not exist|does not have an? .{0,30}account|no (such )?account|address (is )?(unknown|not found|not exist)|invalid (final )?(delivery )?userid|not (listed|present) in (the )?[a-z ]{0,20}directory|recipient address rejected: access denied|check if (the )?(e-?mail )?address is correct",
+    ),
+    // A domain without MX: it exists (else NXDOMAIN, `hostunknown`) but names no host that
+    // takes mail, Sisimai's `notaccept` as for a null MX.
+    (
+        Reason::NotAccept,
+        r"no (valid )?mx( record)?s? (found|for|exists?)|no mx records?\b|mx (record )?not found|domain .{0,40}(has )?no (mx|mail ?(server|exchanger|host))",
     ),
     (
         Reason::HostUnknown,
-        r"host (or domain name )?(not found|unknown)|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|no (valid )?mx|mx (record )?(not found|lookup)|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (mx|dns|mail)|unrouteable address|domain is not reachable",
+        r"host (or domain name )?(not found|unknown)|host [a-z0-9-]+(\.[a-z0-9-]+)+ not found|unknown (host|domain)|domain (name )?(not found|does not exist|unknown|not valid|is not valid|lookup failed)|no such (domain|host)|(unrouteable|unroutable) (mail )?domain|mx (record )?lookup|nxdomain|host ?name (not found|unknown)|non-?existent (domain|host)|invalid domain|bad (destination )?domain|name or service not known|domain .{0,40}(has )?no (dns|a record)|unrouteable address|domain is not reachable|illegal host/domain",
     ),
     (
         Reason::Filtered,
@@ -201,7 +207,7 @@ const RULES: &[(Reason, &str)] = &[
     ),
     (
         Reason::Expired,
-        r"retry time(out)? (not reached|exceeded|expired)|(delivery|message|queue) (time |lifetime )?(has )?expired|timeout exceeded|giving up|gave up|too long in (the )?queue|could not be delivered (with)?in|(been )?(in (the )?queue|queued|undeliverable|delayed) for (more than |over )?[0-9]+|(delivery|message) (has been )?delayed|expired after|deferred for too long|retry timeout|time limit (exceeded|reached)|maximum (delivery|queue) time|will not be retried|delivery attempts? (will continue|has been suspended|failed for)|did not accept our requests to connect|will be retried for|have been failing for|not going to try again|in the queue too long|has not yet been delivered|delivery attempts? (have )?failed|failed [0-9]+ attempts|still undelivered|undelivered (for|after) [0-9]+",
+        r"retry time(out)? (not reached|exceeded|expired)|(delivery|message|queue) (time |lifetime )?(has )?expired|timeout exceeded|giving up|gave up|too long in (the )?queue|could not be delivered (with)?in|(been )?(in (the )?queue|queued|undeliverable|delayed) for (more than |over )?[0-9]+|(delivery|message) (has been )?delayed|expired after|deferred for too long|retry timeout|time limit (exceeded|reached)|maximum (delivery|queue) time|will not be retried|delivery attempts? (will continue|has been suspended|failed for)|did not accept our requests to connect|will be retried for|have been failing for|not going to try again|in the queue too long|has not yet been delivered|delivery attempts? (have )?failed|failed [0-9]+ attempts|still undelivered|undelivered (for|after) [0-9]+|not (been )?delivered within|aborted after [0-9.]+ (hour|day|minute)|could not find a gateway",
     ),
     (
         Reason::NotAccept,
@@ -244,6 +250,72 @@ static TEXT_RULES: LazyLock<Vec<(Reason, Regex)>> = LazyLock::new(|| {
         .filter_map(|(r, p)| Regex::new(&format!("(?i){p}")).ok().map(|re| (*r, re)))
         .collect()
 });
+
+/// Orange (`OFR006_102`, `LPN007_505`, `LPN416`): the three digits after the label.
+static ORANGE_CODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)\b(?:ofr|lpn|ouk)[a-z]*[0-9]*_?([0-9]{3})\b").expect("static regex")
+});
+/// Cox (`AUP#CXBL`) and Charter/Spectrum (`AUP#In-1310`, `AUP#O-1000`).
+static AUP_CODE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"AUP#(?:([A-Z]{2,}[0-9]*)\b|(?:I|O|In|Out)?-?([0-9]{4})\b)").expect("static regex")
+});
+
+/// The reason a provider's documented error code names, where the words around it are vague
+/// ("Service refused, please try later. OFR005_505"). Tables from the providers' postmaster
+/// pages (Orange, Cox, Spectrum), as Sisimai reads them.
+pub fn from_provider_code(text: &str) -> Option<Reason> {
+    if let Some(n) = ORANGE_CODE
+        .captures(text)
+        .and_then(|c| c.get(1)?.as_str().parse::<u16>().ok())
+    {
+        let r = match n {
+            101 | 102 | 103 | 510 | 999 => Some(Reason::Blocked),
+            104 => Some(Reason::TooManyConn),
+            305 | 402 => Some(Reason::SecurityError),
+            401 | 517 => Some(Reason::AuthFailure),
+            403 | 405 | 415 | 421 => Some(Reason::Rejected),
+            416 => Some(Reason::UserUnknown),
+            417 => Some(Reason::MailboxFull),
+            420 | 426 => Some(Reason::Suspend),
+            505 => Some(Reason::SystemError),
+            506 => Some(Reason::SpamDetected),
+            514 => Some(Reason::MesgTooBig),
+            630 => Some(Reason::PolicyViolation),
+            _ => None,
+        };
+        if r.is_some() {
+            return r;
+        }
+    }
+    let c = AUP_CODE.captures(text)?;
+    if let Some(cox) = c.get(1) {
+        let code = cox.as_str();
+        return match code {
+            "CXBL" | "CDRBL" => Some(Reason::Blocked),
+            "CXDNS" => Some(Reason::RequirePtr),
+            "CXSNDR" => Some(Reason::AuthFailure),
+            "CXSMTP" => Some(Reason::Rejected),
+            "CXCNCT" | "CXMXRT" => Some(Reason::TooManyConn),
+            "CXTHRT" | "CXMJ" => Some(Reason::SecurityError),
+            _ if code.starts_with("IPBL") => Some(Reason::Blocked),
+            _ if code.starts_with("URLBL") => Some(Reason::SpamDetected),
+            _ => None,
+        };
+    }
+    let n: u16 = c.get(2)?.as_str().parse().ok()?;
+    Some(match n {
+        1000 | 1200..=1250 => Reason::Blocked,
+        1010 | 1020..=1080 | 1500 | 1520 => Reason::Rejected,
+        1090 => Reason::SystemError,
+        1100..=1150 => Reason::RequirePtr,
+        1160..=1190 | 1560 => Reason::PolicyViolation,
+        1260 => Reason::NetworkError,
+        1300..=1340 => Reason::TooManyConn,
+        1350..=1490 | 1540 | 1550 | 1580 => Reason::Speeding,
+        1530 => Reason::MesgTooBig,
+        _ => return None,
+    })
+}
 
 /// The reason the server's words give, if any rule recognises them.
 pub fn from_text(text: &str) -> Option<Reason> {
@@ -324,8 +396,9 @@ pub fn from_enhanced(e: EnhancedCode) -> Option<Reason> {
     })
 }
 
-/// The reason for one reply: its words first (they name the cause when codes are generic),
-/// then the situation mxray recognised, then the enhanced code; a success is `delivered`.
+/// The reason for one reply: a provider's documented code, then its words (they name the
+/// cause when codes are generic), then the situation mxray recognised, then the enhanced
+/// code; a success is `delivered`.
 pub fn reason(
     enhanced: Option<EnhancedCode>,
     class: Option<Class>,
@@ -334,6 +407,10 @@ pub fn reason(
 ) -> Reason {
     if class == Some(Class::Success) {
         return Reason::Delivered;
+    }
+    // A provider's own code names its reason more exactly than its words.
+    if let Some(r) = from_provider_code(text) {
+        return r;
     }
     // A specific enhanced code outranks loose words about the same failure only where the
     // code is unambiguous: a mailbox that does not exist, a full one, a moved one.
@@ -351,15 +428,12 @@ pub fn reason(
         return Reason::HasMoved;
     }
     let words = from_text(text);
-    // Microsoft 365's directory-based edge blocking: "5.4.1 Recipient address rejected:
-    // Access denied" is its answer for an address with no mailbox.
-    if words == Some(Reason::Filtered)
-        && enhanced.is_some_and(|e| (e.subject, e.detail) == (4, 1))
-        && text
-            .to_ascii_lowercase()
-            .contains("recipient address rejected: access denied")
+    // X.2.3 is a per-recipient size limit ("RecipSizeLimit; message too large for this
+    // recipient"): an administrative limit, not the message's size as such.
+    if words == Some(Reason::MesgTooBig)
+        && enhanced.is_some_and(|e| (e.subject, e.detail) == (2, 3))
     {
-        return Reason::UserUnknown;
+        return Reason::ExceedLimit;
     }
     // A domain that did not resolve, said as temporary (4.x.x): the sender's MTA is not sure
     // it does not exist, so DNS trouble on the way, not an unknown host.
@@ -418,9 +492,73 @@ mod tests {
                 Reason::MesgTooBig,
             ),
             ("SPF check failed", Reason::AuthFailure),
+            ("No MX found for domain", Reason::NotAccept),
+            (
+                "DNS lookup failure: host cx.example.org not found",
+                Reason::HostUnknown,
+            ),
+            (
+                "5.4.1 Recipient address rejected: Access denied",
+                Reason::UserUnknown,
+            ),
+            (
+                "User some.name (a@example.jp) not listed in Domino Directory",
+                Reason::UserUnknown,
+            ),
+            (
+                "You are not a member of this mailing list",
+                Reason::Rejected,
+            ),
+            (
+                "Recipient address rejected: User a@example.com temporary locked.",
+                Reason::Suspend,
+            ),
+            (
+                "service permits 2 unverifyable sending IPs - mx.example.com is not 192.0.2.2",
+                Reason::RequirePtr,
+            ),
         ] {
             assert_eq!(from_text(text), Some(want), "{text}");
         }
+    }
+
+    #[test]
+    fn provider_codes_name_their_reason() {
+        for (text, want) in [
+            (
+                "Service refuse. Service refused, please try later. OFR005_505 [505]",
+                Some(Reason::SystemError),
+            ),
+            (
+                "Mail rejete. Mail rejected. ofr_506 [506]",
+                Some(Reason::SpamDetected),
+            ),
+            ("Invalid recipient. LPN416", Some(Reason::UserUnknown)),
+            (
+                "Client host rejected: #216 lpn LPN000_630",
+                Some(Reason::PolicyViolation),
+            ),
+            ("sender rejected. AUP#CDRBL", Some(Reason::Blocked)),
+            ("sender rejected. AUP#In-1310", Some(Reason::TooManyConn)),
+            ("AUP#O-1000", Some(Reason::Blocked)),
+            ("User unknown", None),
+        ] {
+            assert_eq!(from_provider_code(text), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_per_recipient_size_limit_is_an_administrative_limit() {
+        let e = EnhancedCode::parse("5.2.3");
+        assert_eq!(
+            reason(
+                e,
+                Some(Class::Permanent),
+                SituationId::MessageTooBig,
+                "RESOLVER.RST.RecipSizeLimit; message too large for this recipient"
+            ),
+            Reason::ExceedLimit
+        );
     }
 
     #[test]
