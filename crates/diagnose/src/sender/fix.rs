@@ -5,7 +5,6 @@
 // findings they answer, so diagnose and records never propose two different fixes.
 
 use mxray_core::address::Target;
-use mxray_core::mx::MxPlan;
 use mxray_core::{DomainName, Finding, Severity};
 use mxray_net::Dns;
 use mxray_records::spf::AllPolicy;
@@ -360,18 +359,7 @@ fn mta_sts_fix(s: &SenderObs, obs: &Observations, d: &DomainName) -> Option<Reco
     if policy.mode == "none" {
         return None;
     }
-    let hosts: Vec<String> = MxPlan::from_answer(&obs.mx)
-        .exchanges(usize::MAX)
-        .into_iter()
-        .map(|r| r.exchange.to_string())
-        .collect();
-    let missing: Vec<&String> = hosts
-        .iter()
-        .filter(|h| {
-            let n = DomainName::from_dns(h);
-            !policy.mx.iter().any(|pat| n.matches_pattern(pat))
-        })
-        .collect();
+    let missing = mta_sts::unmatched_mx(&policy, obs);
     if missing.is_empty() {
         return None;
     }

@@ -94,6 +94,20 @@ pub struct StsPolicy {
     pub max_age: u64,
 }
 
+/// The domain's MX hosts that no `mx:` pattern of the policy matches (RFC 8461 4.1: exact,
+/// or `*.` for one left-most label).
+pub fn unmatched_mx(policy: &StsPolicy, obs: &Observations) -> Vec<String> {
+    MxPlan::from_answer(&obs.mx)
+        .exchanges(usize::MAX)
+        .into_iter()
+        .map(|r| r.exchange.to_string())
+        .filter(|n| {
+            let n = DomainName::from_dns(n);
+            !policy.mx.iter().any(|pat| n.matches_pattern(pat))
+        })
+        .collect()
+}
+
 /// Parses a policy body (RFC 8461 3.2): `key: value` lines.
 pub fn parse_policy(body: &str) -> Result<StsPolicy, String> {
     let mut version = None;
@@ -289,19 +303,7 @@ pub fn findings(s: &SenderObs, obs: &Observations) -> Vec<Finding> {
             return f;
         }
     };
-    let names: Vec<String> = MxPlan::from_answer(&obs.mx)
-        .exchanges(usize::MAX)
-        .into_iter()
-        .map(|r| r.exchange.to_string())
-        .collect();
-    let unmatched: Vec<&String> = names
-        .iter()
-        .filter(|n| {
-            let n = DomainName::from_dns(n);
-            // RFC 8461 4.1: exact, or `*.` for one left-most label.
-            !policy.mx.iter().any(|pat| n.matches_pattern(pat))
-        })
-        .collect();
+    let unmatched = unmatched_mx(&policy, obs);
     if !unmatched.is_empty() && policy.mode != "none" {
         let enforce = policy.mode == "enforce";
         f.push(
