@@ -178,6 +178,12 @@ pub enum Command {
     #[command(after_help = crate::cmd::logs::LOGS_HELP)]
     Logs(crate::cmd::logs::LogsArgs),
 
+    /// What the local MTA's queue holds now (Postfix, Exim, Sendmail; or a saved listing with
+    /// --from), grouped by status x code x domain x reason and explained: ages, oldest messages,
+    /// next retries where the MTA tells them. Read-only.
+    #[command(after_help = crate::cmd::queue::QUEUE_HELP)]
+    Queue(crate::cmd::queue::QueueArgs),
+
     /// The HTTP API: explain, diagnose and real-time verification behind API keys, contacting
     /// public addresses only; `serve keys` manages the keys.
     Serve(crate::cmd::serve::ServeArgs),

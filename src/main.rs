@@ -29,6 +29,7 @@ fn main() -> ExitCode {
         Command::Logs(args) => cmd::logs::run(args, &cli.global, &render),
         Command::Serve(args) => cmd::serve::run(args, &cli.global, &render),
         Command::Records(args) => cmd::records::run(args, &cli.global, &render),
+        Command::Queue(args) => cmd::queue::run(args, &cli.global, &render),
         Command::Completions { shell } => cmd::completions(*shell),
         Command::Man => cmd::man(),
     };

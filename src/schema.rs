@@ -53,9 +53,19 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<mxray_logs::Report>,
     },
     Doc {
+        name: "queue",
+        printed_by: "mxray queue --json (one document)",
+        schema: schema_of::<mxray_queue::Report>,
+    },
+    Doc {
         name: "logs-event",
         printed_by: "mxray logs --events (one per line, one per delivery attempt)",
         schema: schema_of::<mxray_logs::AttemptRecord>,
+    },
+    Doc {
+        name: "logs-follow-event",
+        printed_by: "mxray logs --follow --json (one per line, one per event, the summary last) and its --webhook posts",
+        schema: schema_of::<mxray_logs::follow::FollowEvent>,
     },
     Doc {
         name: "lab-ready",

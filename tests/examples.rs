@@ -361,6 +361,14 @@ impl Workspace {
         write("Maildir/cur/1.eml", BOUNCE_EML);
         write("Maildir/new/2.eml", BOUNCE_EML);
         write("domains.txt", "example.com\nexample.org\nexample.test\n");
+        // The `queue --from` examples' listings: real Postfix and Exim queues.
+        let queue = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/queue");
+        for (name, fixture) in [
+            ("queue.json", "postfix-debian12.json"),
+            ("exim-queue.txt", "exim-debian12.txt"),
+        ] {
+            std::fs::copy(queue.join(fixture), p.join(name)).expect("queue fixture");
+        }
         write(
             "list.txt",
             "alice@example.com\nbob@example.org\nnobody@example.org\n",

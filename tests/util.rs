@@ -51,7 +51,10 @@ pub fn run(mut cmd: Command, stdin: Option<&str>) -> Output {
 fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
     let has = |flag: &str| args.iter().any(|a| a == flag);
     let verb = args.iter().position(|a| {
-        ["explain", "diagnose", "verify", "logs", "lab", "records"].contains(&a.as_str())
+        [
+            "explain", "diagnose", "verify", "logs", "lab", "records", "queue",
+        ]
+        .contains(&a.as_str())
     });
     match verb.map(|i| (args[i].as_str(), args.get(i + 1).map(String::as_str))) {
         Some(("explain", _)) => &["explain", "bounce"],
@@ -60,8 +63,10 @@ fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
         Some(("records", _)) if has("--check-flattened") => &["records-drift"],
         Some(("records", _)) => &["records"],
         Some(("verify", _)) => &["verify"],
+        Some(("logs", _)) if has("--follow") => &["logs-follow-event"],
         Some(("logs", _)) if has("--events") => &["logs-event"],
         Some(("logs", _)) => &["logs"],
+        Some(("queue", _)) => &["queue"],
         Some(("lab", Some("demo"))) => &["lab-demo"],
         Some(("lab", Some("serve"))) => &["lab-ready", "lab-stats"],
         _ => &[],

@@ -1,12 +1,22 @@
 //! `mxray logs`: reads Postfix / Exim / Sendmail logs (files, `.gz`, stdin), and prints the
-//! deferrals and bounces grouped and explained, as a summary, one JSON document, or JSON Lines.
+//! deferrals and bounces grouped and explained, as a summary, one JSON document, or JSON Lines;
+//! with `--follow`, one log as it grows, a line per meaningful change (and webhook posts).
 
 use std::io::{self, Write};
 use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
+use anyhow::Context;
 use mxray_core::escape_text;
+use mxray_logs::follow::{
+    self, FollowEvent, FollowKind, FollowOptions, FollowSink, FollowSummary, TailNote,
+    WebhookCounts,
+};
 use mxray_logs::report::{FileSummary, Group, Report};
 use mxray_logs::{AttemptRecord, InputSpec, LogsError, Mta, Options, ReadOptions, Sink, Timestamp};
+use mxray_net::{Webhook, WebhookConfig, WebhookUrl};
 
 use crate::cli::GlobalArgs;
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
@@ -25,8 +35,15 @@ cleanup, bounce, smtpd and postscreen rejects, multi-instance names), Exim main 
 ==, old and new message IDs), Sendmail (stat=, dsn=, relay=). Stamps: syslog (year inferred from
 the file's modification time, or --year), RFC 3339, Exim local time.
 
-Exit codes: 0 no deferral, bounce or expiry in the logs; 1 some; 2 a file cannot be opened or is
-not valid gzip, or a bad flag value; 3 reading or writing failed.";
+Following a live log: mxray logs --follow /var/log/mail.log reads the log as it grows, like
+tail -F (rotation by rename or truncation, a file that appears later), and prints a line when a
+new group appears, a domain's deferral rate crosses --alert-rate (20%/10m), or a 421 storm
+starts or ends; --json prints those events as JSON Lines, --webhook URL posts them, signed with
+--webhook-secret. Ctrl-C or SIGTERM ends it (exit 0) with a summary line. See docs/logs.md.
+
+Exit codes: 0 no deferral, bounce or expiry in the logs (--follow: stopped by Ctrl-C or
+SIGTERM); 1 some; 2 a file cannot be opened or is not valid gzip, or a bad flag value; 3 reading
+or writing failed.";
 
 #[derive(clap::Args, Debug)]
 pub struct LogsArgs {
@@ -71,6 +88,98 @@ pub struct LogsArgs {
     /// charts; no script, no outside asset), to share or open offline.
     #[arg(long, value_name = "FILE")]
     pub html: Option<PathBuf>,
+
+    /// Follow the one FILE as it grows, like tail -F (rotation by rename or truncation, a file
+    /// that appears later), and print a line when something changes: a new group, a domain's
+    /// deferral rate crossing --alert-rate, a 421 storm starting or ending. Ctrl-C or SIGTERM
+    /// ends it (exit 0) with a summary line.
+    #[arg(long, help_heading = "Following a live log")]
+    pub follow: bool,
+
+    /// Read the followed file from its start (a replay) rather than from its end.
+    #[arg(long, requires = "follow", help_heading = "Following a live log")]
+    pub from_start: bool,
+
+    /// Alert when a domain's deferrals reach RATE of its delivery attempts over WINDOW (with at
+    /// least 5 attempts); the alert clears below half of RATE or after WINDOW without a
+    /// deferral. Default 20%/10m.
+    #[arg(long, value_name = "RATE/WINDOW", value_parser = parse_alert_rate, requires = "follow",
+          help_heading = "Following a live log")]
+    pub alert_rate: Option<AlertRate>,
+
+    /// POST each event, as its JSON line, to this http:// or https:// URL: signed (see
+    /// --webhook-secret), tried 3 times with backoff, from a queue that never holds up the
+    /// follow (a post that finds it full is dropped and counted).
+    #[arg(
+        long,
+        value_name = "URL",
+        requires = "follow",
+        help_heading = "Following a live log"
+    )]
+    pub webhook: Option<String>,
+
+    /// The shared secret that signs webhook posts: X-Mxray-Signature: sha256=HMAC-SHA256 of
+    /// "TIMESTAMP.BODY", with X-Mxray-Timestamp (docs/logs.md shows how to verify it).
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MXRAY_WEBHOOK_SECRET",
+        hide_env_values = true,
+        help_heading = "Following a live log"
+    )]
+    pub webhook_secret: Option<String>,
+
+    /// Trust the CA certificates in this PEM file for an https webhook instead of the Web PKI
+    /// roots.
+    #[arg(
+        long,
+        value_name = "PEM",
+        env = "MXRAY_CA_FILE",
+        help_heading = "Following a live log"
+    )]
+    pub ca_file: Option<PathBuf>,
+
+    #[command(flatten)]
+    pub policy_args: crate::cli::PolicyArgs,
+}
+
+/// `--alert-rate RATE/WINDOW`: the deferral rate (0-1] and the window.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AlertRate {
+    pub rate: f64,
+    pub window: Duration,
+}
+
+/// `20%/10m`, `5%/1h`, `50%/90s`: a percentage above 0 and at most 100, a window from 10s to 24h.
+fn parse_alert_rate(s: &str) -> Result<AlertRate, String> {
+    let usage = "use RATE/WINDOW, a percentage and a duration: 20%/10m, 5%/1h";
+    let (rate, window) = s
+        .trim()
+        .split_once('/')
+        .ok_or_else(|| format!("'{s}': {usage}"))?;
+    let pct: f64 = rate
+        .trim()
+        .strip_suffix('%')
+        .ok_or_else(|| format!("'{rate}' is not a percentage: {usage}"))?
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{rate}' is not a percentage: {usage}"))?;
+    if !(pct > 0.0 && pct <= 100.0) {
+        return Err(format!(
+            "'{rate}': the rate must be above 0% and at most 100%"
+        ));
+    }
+    let window = crate::cli::parse_duration(window)?;
+    if window < Duration::from_secs(10) {
+        return Err(format!(
+            "'{}': the window must be at least 10s (it slides in tenths)",
+            window.as_secs_f64()
+        ));
+    }
+    Ok(AlertRate {
+        rate: pct / 100.0,
+        window,
+    })
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -123,6 +232,9 @@ impl<W: Write> Sink for CliSink<W> {
 }
 
 pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    if args.follow {
+        return run_follow(args, global, r);
+    }
     let inputs: Vec<InputSpec> = if args.files.is_empty() {
         vec![InputSpec::Stdin]
     } else {
@@ -156,21 +268,7 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
             );
         }
     }
-    let mut domains = Vec::new();
-    for d in &args.domains {
-        let d = d
-            .trim()
-            .trim_start_matches('@')
-            .trim_end_matches('.')
-            .to_ascii_lowercase();
-        if d.is_empty() || d.contains(char::is_whitespace) || d.contains('@') {
-            return Err(bad_input(format!(
-                "--domain '{}' is not a domain: give one such as gmail.com",
-                escape_text(&d)
-            )));
-        }
-        domains.push(d);
-    }
+    let domains = domain_filters(&args.domains)?;
     let read = ReadOptions {
         only: match args.format {
             FormatArg::Auto => None,
@@ -212,7 +310,7 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
     if let Some(path) = &args.html {
         let title: Vec<String> = report.files.iter().map(|f| f.name.clone()).collect();
         let page = mxray_logs::html::render(&report, &title.join(", "));
-        anyhow::Context::with_context(std::fs::write(path, page), || {
+        Context::with_context(std::fs::write(path, page), || {
             format!(
                 "cannot write --html {}",
                 escape_text(&path.display().to_string())
@@ -268,6 +366,443 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
             exit::OK
         },
     )
+}
+
+/// `--domain` values, lowercase, without `@` or a trailing dot.
+fn domain_filters(given: &[String]) -> anyhow::Result<Vec<String>> {
+    let mut domains = Vec::new();
+    for d in given {
+        let d = d
+            .trim()
+            .trim_start_matches('@')
+            .trim_end_matches('.')
+            .to_ascii_lowercase();
+        if d.is_empty() || d.contains(char::is_whitespace) || d.contains('@') {
+            return Err(bad_input(format!(
+                "--domain '{}' is not a domain: give one such as gmail.com",
+                escape_text(&d)
+            )));
+        }
+        domains.push(d);
+    }
+    Ok(domains)
+}
+
+/// Posts still queued this long after the stop are dropped (and counted).
+const WEBHOOK_GRACE: Duration = Duration::from_secs(5);
+
+/// `--follow`: one file, followed until Ctrl-C or SIGTERM; events printed (and posted) as they
+/// come, then the summary.
+fn run_follow(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
+    let path = match args.files.as_slice() {
+        [p] if p.as_os_str() != "-" => p.clone(),
+        [] | [_] => {
+            return Err(bad_input(
+                "--follow reads a file, not standard input (a pipe cannot be reopened when the log rotates): give the log's path, as in mxray logs --follow /var/log/mail.log",
+            ));
+        }
+        _ => {
+            return Err(bad_input(
+                "--follow takes exactly one FILE: the log being written (rotated files are for mxray logs without --follow)",
+            ));
+        }
+    };
+    for (given, flag) in [
+        (args.events, "--events"),
+        (args.html.is_some(), "--html"),
+        (args.until.is_some(), "--until"),
+    ] {
+        if given {
+            return Err(bad_input(format!(
+                "{flag} does not go with --follow (it reports on a finished log)"
+            )));
+        }
+    }
+    let rate = args.alert_rate.unwrap_or(AlertRate {
+        rate: 0.2,
+        window: Duration::from_secs(600),
+    });
+    let opts = FollowOptions {
+        from_start: args.from_start,
+        only: match args.format {
+            FormatArg::Auto => None,
+            FormatArg::Postfix => Some(Mta::Postfix),
+            FormatArg::Exim => Some(Mta::Exim),
+            FormatArg::Sendmail => Some(Mta::Sendmail),
+        },
+        year: args.year,
+        since: args.since,
+        detect: follow::Config {
+            threshold: rate.rate,
+            window_secs: rate.window.as_secs() as i64,
+            domains: domain_filters(&args.domains)?,
+            ..follow::Config::default()
+        },
+        ..FollowOptions::default()
+    };
+    let webhook_url = match &args.webhook {
+        Some(u) => Some(WebhookUrl::parse(u).map_err(|e| bad_input(escape_text(&e.to_string())))?),
+        None => None,
+    };
+    let secret = match args.webhook_secret.as_deref() {
+        Some("") => {
+            return Err(bad_input(
+                "--webhook-secret (or MXRAY_WEBHOOK_SECRET) is empty: give the shared secret",
+            ));
+        }
+        s => s.map(|s| s.as_bytes().to_vec()),
+    };
+    if webhook_url.is_some() && secret.is_none() && !global.quiet {
+        eprintln!(
+            "mxray: note: webhook posts are not signed: give --webhook-secret or MXRAY_WEBHOOK_SECRET"
+        );
+    }
+
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .context("starting the runtime")?;
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        // Registered now, before the first line is read: a signal from then on ends the follow.
+        use tokio::signal::unix::{SignalKind, signal};
+        let _guard = rt.enter();
+        let mut term = signal(SignalKind::terminate()).context("handling SIGTERM")?;
+        let mut int = signal(SignalKind::interrupt()).context("handling SIGINT")?;
+        let stop = stop.clone();
+        rt.spawn(async move {
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            stop.store(true, Ordering::Relaxed);
+        });
+    }
+    let hook = match webhook_url {
+        Some(url) => {
+            let tls = match (&args.ca_file, url.https) {
+                (Some(p), true) => {
+                    crate::ResultExt::bad_input(mxray_net::TlsSettings::from_ca_file(p))?
+                }
+                _ => mxray_net::TlsSettings::web_pki(),
+            };
+            let dns = if url.needs_dns() {
+                let _guard = rt.enter();
+                Some(crate::ResultExt::environment(mxray_net::Dns::new(
+                    &global.resolvers,
+                    global.timeout,
+                ))?)
+            } else {
+                None
+            };
+            let mut cfg = WebhookConfig::new(url, Arc::new(tls));
+            cfg.secret = secret;
+            cfg.timeout = global.timeout;
+            cfg.policy = args.policy_args.policy();
+            cfg.dns = dns;
+            let hook = Webhook::start(cfg, rt.handle());
+            // Failures come late (after the retries): say so as they are known, not at the end.
+            let monitor = hook.monitor();
+            rt.spawn(async move {
+                let mut told = 0;
+                loop {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let s = monitor.stats();
+                    if s.failed > told {
+                        told = s.failed;
+                        eprintln!(
+                            "mxray: webhook: {} failed: {}",
+                            crate::render::count(s.failed, "post", "posts"),
+                            escape_text(s.last_error.as_deref().unwrap_or("?"))
+                        );
+                    }
+                }
+            });
+            Some(hook)
+        }
+        None => None,
+    };
+
+    let out: Box<dyn Write> = if r.json {
+        Box::new(crate::render::plain_stdout())
+    } else {
+        Box::new(r.stdout())
+    };
+    let mut printer = FollowPrinter {
+        out,
+        json: r.json,
+        quiet: global.quiet,
+        from_start: args.from_start,
+        opened: 0,
+        hook: hook.as_ref(),
+    };
+    let result = follow::follow(&path, &opts, &stop, &mut printer);
+    let mut end = match result {
+        Ok(end) => end,
+        Err(e) if e.is_bad_input() => {
+            let mut msg = e.to_string();
+            let mut src = std::error::Error::source(&e);
+            while let Some(s) = src {
+                msg.push_str(&format!(": {s}"));
+                src = s.source();
+            }
+            return Err(bad_input(escape_text(&msg)));
+        }
+        Err(LogsError::Output(io)) => {
+            return Err(anyhow::Error::new(io).context("writing events"));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    drop(printer);
+    if let Some(hook) = hook {
+        let s = rt.block_on(hook.close(WEBHOOK_GRACE));
+        if let Some(summary) = end.summary.as_mut() {
+            summary.webhook = Some(WebhookCounts {
+                sent: s.sent,
+                failed: s.failed,
+                dropped: s.dropped,
+            });
+        }
+    }
+    rt.shutdown_background();
+    if !global.quiet {
+        if r.json {
+            let mut out = crate::render::plain_stdout();
+            crate::render::json_line(&mut out, &end)?;
+            out.flush()?;
+        } else if let Some(s) = &end.summary {
+            let mut out = r.stdout();
+            writeln!(out, "{}", summary_line(s))?;
+            out.flush()?;
+        }
+    }
+    Ok(exit::OK)
+}
+
+/// Prints events (one line each, or JSON Lines), posts them to the webhook, and tells the user
+/// on stderr what happens to the file.
+struct FollowPrinter<'a> {
+    out: Box<dyn Write>,
+    json: bool,
+    quiet: bool,
+    from_start: bool,
+    /// Files opened so far (the first is where following starts).
+    opened: u64,
+    hook: Option<&'a Webhook>,
+}
+
+impl FollowSink for FollowPrinter<'_> {
+    fn event(&mut self, e: &FollowEvent) -> io::Result<()> {
+        if self.json {
+            crate::render::json_line(&mut self.out, e)?;
+        } else {
+            writeln!(self.out, "{}", event_line(e))?;
+        }
+        // Each event as it happens, also when stdout is a pipe.
+        self.out.flush()?;
+        if let Some(h) = self.hook {
+            let body = crate::render::json_string(e).map_err(io::Error::from)?;
+            h.post(body.into_bytes(), Some(e.kind.as_str()));
+        }
+        Ok(())
+    }
+
+    fn note(&mut self, path: &std::path::Path, note: TailNote) -> io::Result<()> {
+        let name = escape_text(&path.display().to_string());
+        let text = match note {
+            TailNote::Opened { at_end } => {
+                self.opened += 1;
+                if self.opened > 1 {
+                    format!("{name}: reading the new file from its start")
+                } else if at_end {
+                    format!("following {name} from its end (Ctrl-C to stop)")
+                } else if self.from_start {
+                    format!("following {name} from its start (Ctrl-C to stop)")
+                } else {
+                    format!("following {name}, which appeared, from its start (Ctrl-C to stop)")
+                }
+            }
+            TailNote::Missing => {
+                format!("{name} does not exist (yet): waiting for it to appear (Ctrl-C to stop)")
+            }
+            TailNote::Rotated => format!("{name} was rotated: the old file was read to its end"),
+            TailNote::Truncated => {
+                format!("{name} was truncated: reading it again from its start")
+            }
+        };
+        if !self.quiet {
+            eprintln!("mxray: {text}");
+        }
+        Ok(())
+    }
+}
+
+/// A window as written in `--alert-rate`: `10m`, `1h`, `90s`.
+fn window(secs: i64) -> String {
+    match secs {
+        s if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        s if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        s => format!("{s}s"),
+    }
+}
+
+fn pct(rate: f64) -> String {
+    let p = rate * 100.0;
+    if (p - p.round()).abs() < 0.05 {
+        format!("{p:.0}%")
+    } else {
+        format!("{p:.1}%")
+    }
+}
+
+/// The reading of an event's sample: `-> situation (side)` and the next command.
+fn reading(e: &FollowEvent) -> String {
+    let mut s = String::new();
+    if let Some(x) = &e.explanation {
+        s.push_str(&format!(
+            "  {} {} (side: {})",
+            paint(DIM, "->"),
+            x.situation,
+            x.side.label()
+        ));
+    }
+    if let Some(c) = &e.next_command {
+        s.push_str(&format!("  {} {c}", paint(DIM, "next:")));
+    }
+    s
+}
+
+/// One event on one line; everything from the log escaped.
+fn event_line(e: &FollowEvent) -> String {
+    let t = when(e.time);
+    let template = e
+        .group
+        .as_ref()
+        .map(|g| escape_text(&g.template))
+        .unwrap_or_default();
+    let domain = escape_text(e.domain.as_deref().unwrap_or("-"));
+    match e.kind {
+        FollowKind::NewGroup => {
+            let (status, dsn, relay) =
+                e.group.as_ref().map_or(("-", "-".into(), "-".into()), |g| {
+                    (
+                        g.status.as_str(),
+                        escape_text(g.dsn.as_deref().unwrap_or("-")),
+                        escape_text(&g.relay),
+                    )
+                });
+            format!(
+                "{t}  {}  {status} {} {} via {relay}: {template}{}",
+                paint(WARN, "new group   "),
+                paint(CODE, dsn),
+                paint(HEAD, domain),
+                reading(e)
+            )
+        }
+        FollowKind::RateAlert | FollowKind::RateCleared => {
+            let Some(n) = &e.rate else {
+                return format!("{t}  {} {domain}", e.kind.as_str());
+            };
+            let counts = format!(
+                "{} of {} deferred in {} ({}",
+                num(n.deferrals),
+                nums(n.attempts, "attempt", "attempts"),
+                window(n.window_secs),
+                pct(n.rate)
+            );
+            if e.kind == FollowKind::RateAlert {
+                format!(
+                    "{t}  {}  {}: {counts} >= {}): {template}{}",
+                    paint(BAD, "RATE ALERT  "),
+                    paint(HEAD, domain),
+                    pct(n.threshold),
+                    reading(e)
+                )
+            } else {
+                format!(
+                    "{t}  {}  {}: {counts} < {}), alert since {}",
+                    paint(GOOD, "cleared     "),
+                    paint(HEAD, domain),
+                    pct(n.clear_below),
+                    when(n.fired_at)
+                )
+            }
+        }
+        FollowKind::StormStarted | FollowKind::StormEnded => {
+            let Some(n) = &e.storm else {
+                return format!("{t}  {}", e.kind.as_str());
+            };
+            let names: Vec<String> = n.domains.iter().map(|d| escape_text(d)).collect();
+            if e.kind == FollowKind::StormStarted {
+                format!(
+                    "{t}  {}  {} with 421 in {} for {}{} ({}): {template}{}",
+                    paint(BAD, "421 STORM   "),
+                    nums(n.replies, "deferral", "deferrals"),
+                    window(n.window_secs),
+                    names.len(),
+                    if names.len() >= 8 {
+                        "+ domains"
+                    } else {
+                        " domains"
+                    },
+                    names.join(", "),
+                    reading(e)
+                )
+            } else {
+                format!(
+                    "{t}  {}  {} with 421 in {} (peak {}), storm since {}",
+                    paint(GOOD, "storm ended "),
+                    nums(n.replies, "deferral", "deferrals"),
+                    window(n.window_secs),
+                    num(n.peak_replies),
+                    when(n.started_at)
+                )
+            }
+        }
+        FollowKind::Summary => e.summary.as_ref().map(summary_line).unwrap_or_default(),
+    }
+}
+
+/// The last line of a follow.
+fn summary_line(s: &FollowSummary) -> String {
+    let mut line = format!(
+        "{}  {}, {}: {}, {} ({} delivered, {}, {} bounced); {}, {}; {}, {} ({} cleared), {}",
+        paint(HEAD, "mxray logs --follow"),
+        escape_text(&s.file),
+        dur(s.elapsed_secs as i64),
+        nums(s.read.lines, "line", "lines"),
+        nums(s.attempts, "attempt", "attempts"),
+        num(s.delivered),
+        nums(s.deferrals, "deferral", "deferrals"),
+        num(s.bounced),
+        nums(s.read.rotations, "rotation", "rotations"),
+        nums(s.read.truncations, "truncation", "truncations"),
+        nums(
+            s.new_groups + s.new_groups_suppressed,
+            "new group",
+            "new groups"
+        ),
+        nums(s.rate_alerts, "rate alert", "rate alerts"),
+        num(s.rate_cleared),
+        nums(s.storms, "421 storm", "421 storms"),
+    );
+    if !s.still_firing.is_empty() {
+        let names: Vec<String> = s.still_firing.iter().map(|d| escape_text(d)).collect();
+        line.push_str(&format!("; still firing: {}", names.join(", ")));
+    }
+    if s.storm_active {
+        line.push_str("; a 421 storm is still on");
+    }
+    if let Some(w) = &s.webhook {
+        line.push_str(&format!(
+            "; webhook: {} sent, {} failed, {} dropped",
+            num(w.sent),
+            num(w.failed),
+            num(w.dropped)
+        ));
+    }
+    line
 }
 
 fn num(n: u64) -> String {

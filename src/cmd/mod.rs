@@ -5,6 +5,7 @@ pub mod diagnose;
 pub mod explain;
 pub mod lab;
 pub mod logs;
+pub mod queue;
 pub mod records;
 pub mod serve;
 pub mod verify;

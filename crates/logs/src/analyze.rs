@@ -282,7 +282,7 @@ fn hash(b: &[u8]) -> u64 {
     h.finish()
 }
 
-fn cap(s: &[u8], max: usize) -> String {
+pub(crate) fn cap(s: &[u8], max: usize) -> String {
     let mut end = s.len().min(max);
     // Do not split a UTF-8 sequence: back off to a character boundary.
     while end < s.len() && end > 0 && (s[end] & 0xC0) == 0x80 {
@@ -291,26 +291,36 @@ fn cap(s: &[u8], max: usize) -> String {
     lossy(&s[..end])
 }
 
-/// The enhanced code of an attempt: as logged, else the one in the reply (read by the knowledge
-/// base's extractor), else the class of the basic code as Postfix does (`451` -> `4.0.0`), else
-/// inferred from Exim's error text (it logs no DSN).
+/// The enhanced code of an attempt: as logged, else the one in the reply ([`dsn_in_reply`]),
+/// else inferred from Exim's error text ([`infer_dsn`]; Exim logs no DSN).
 fn dsn_of(mta: Mta, a: &Attempt<&[u8]>) -> Option<String> {
     if let Some(d) = a.dsn {
         return Some(lossy(d));
     }
     let text = lossy(a.reply?);
-    if let Ok(x) = reply::extract(&text) {
-        if let Some(e) = x.enhanced {
-            return Some(e.to_string());
-        }
-        if let Some(c) = x.code {
-            return Some(format!("{}.0.0", c.class_digit()));
-        }
+    if let Some(d) = dsn_in_reply(&text) {
+        return Some(d);
     }
     if mta != Mta::Exim {
         return None;
     }
-    let t = text.to_ascii_lowercase();
+    infer_dsn(&text).map(str::to_string)
+}
+
+/// The enhanced code a reason carries: the one in its reply (read by the knowledge base's
+/// extractor), else the class of the basic code as Postfix does (`451` -> `4.0.0`).
+pub fn dsn_in_reply(reason: &str) -> Option<String> {
+    let x = reply::extract(reason).ok()?;
+    if let Some(e) = x.enhanced {
+        return Some(e.to_string());
+    }
+    x.code.map(|c| format!("{}.0.0", c.class_digit()))
+}
+
+/// The enhanced code an MTA gives a failure it words without a reply (a refused connection, a
+/// failed lookup, an expiry), from those words: what Exim's log and every queue listing lack.
+pub fn infer_dsn(reason: &str) -> Option<&'static str> {
+    let t = reason.to_ascii_lowercase();
     let code = if t.contains("retry timeout exceeded") {
         "5.4.7"
     } else if t.contains("indicated no smtp service") || t.contains("null mx") {
@@ -320,6 +330,11 @@ fn dsn_of(mta: Mta, a: &Attempt<&[u8]>) -> Option<String> {
         || t.contains("all relevant mx records point to non-existent hosts")
     {
         "5.4.4"
+    } else if t.contains("lost connection with")
+        || (t.contains("conversation with") && t.contains("timed out"))
+    {
+        // Postfix's words for a session that broke after connecting (it codes them 4.4.2).
+        "4.4.2"
     } else if t.contains("connection refused")
         || t.contains("timed out")
         || t.contains("no route to host")
@@ -327,12 +342,15 @@ fn dsn_of(mta: Mta, a: &Attempt<&[u8]>) -> Option<String> {
         || t.contains("all hosts")
     {
         "4.4.1"
-    } else if t.contains("host lookup did not complete") || t.contains("lookup") {
+    } else if t.contains("host lookup did not complete")
+        || t.contains("lookup")
+        || t.contains("host or domain name not found")
+    {
         "4.4.3"
     } else {
         return None;
     };
-    Some(code.to_string())
+    Some(code)
 }
 
 fn rejection_dsn(reply: &[u8]) -> Option<String> {
@@ -386,13 +404,7 @@ impl Analyzer {
     }
 
     fn wanted_domain(&self, domain: &str) -> bool {
-        self.opts.domains.is_empty()
-            || self.opts.domains.iter().any(|d| {
-                domain == d
-                    || (domain.len() > d.len()
-                        && domain.ends_with(d.as_str())
-                        && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
-            })
+        domain_matches(domain, &self.opts.domains)
     }
 
     fn msg(&mut self, id: &[u8], time: Option<Timestamp>) -> Option<&mut Msg> {
@@ -531,11 +543,7 @@ impl Analyzer {
         input: &str,
         sink: &mut dyn Sink,
     ) -> io::Result<()> {
-        // Exim logs local deliveries as `=> root <root@localhost>`: the domain is in the original.
-        let domain = match (memchr::memchr(b'@', a.rcpt), a.orig_to) {
-            (None, Some(orig)) => domain_of(orig),
-            _ => domain_of(a.rcpt),
-        };
+        let domain = attempt_domain(&a);
         if !self.wanted_domain(&domain) {
             return Ok(());
         }
@@ -718,10 +726,7 @@ impl Analyzer {
         domain: &str,
         line: &[u8],
     ) -> u32 {
-        let dsn = dsn_of(mta, a);
-        let mut relay = a.relay.map_or_else(|| "none".to_string(), lossy);
-        relay.make_ascii_lowercase();
-        let tpl = a.reply.map(template).unwrap_or_default();
+        let (dsn, relay, tpl) = group_fields(mta, a);
         let k = &mut self.key;
         k.clear();
         k.push_str(a.status.as_str());
@@ -1039,7 +1044,7 @@ impl Analyzer {
 
 /// Only plain DNS names go into a suggested command: the domain comes from the log, and a user
 /// may paste the command into a shell.
-fn is_command_safe_domain(d: &str) -> bool {
+pub fn is_command_safe_domain(d: &str) -> bool {
     !d.is_empty()
         && d.len() <= 253
         && d.contains('.')
@@ -1048,23 +1053,44 @@ fn is_command_safe_domain(d: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.')
 }
 
-/// The knowledge base's reading of a group: the sample line through `mxray_core`'s extractor,
-/// completed with what the log line said around the reply (DSN, domain, relay).
+/// The knowledge base's reading of a group: its sample and what the log line said around it.
 fn explain_group(g: &GroupAcc) -> Option<Explanation> {
-    let enhanced = g.dsn.as_deref().and_then(EnhancedCode::parse);
+    let relay = (g.relay != "none").then_some(g.relay.as_str());
+    explain_reason(
+        &g.sample,
+        &g.template,
+        g.dsn.as_deref(),
+        &g.domain,
+        relay,
+        g.mta,
+    )
+}
+
+/// The knowledge base's reading of a failure: `sample` (a log line or a queue's reason) through
+/// `mxray_core`'s extractor, completed with what was known around the reply (its enhanced code,
+/// domain, relay). `None` when neither a reply code nor an enhanced code is known.
+pub fn explain_reason(
+    sample: &str,
+    template: &str,
+    dsn: Option<&str>,
+    domain: &str,
+    relay: Option<&str>,
+    mta: Mta,
+) -> Option<Explanation> {
+    let enhanced = dsn.and_then(EnhancedCode::parse);
     // Exim joins multi-line replies with a literal `\n`; the extractor wants them as lines.
-    let sample = g.sample.replace("\\n", "\n");
+    let sample = sample.replace("\\n", "\n");
     let mut x = match reply::extract(&sample) {
         Ok(x) => x,
         Err(_) => Extracted {
-            form: match g.mta {
+            form: match mta {
                 Mta::Postfix => InputForm::Postfix,
                 Mta::Exim => InputForm::Exim,
                 Mta::Sendmail => InputForm::Sendmail,
             },
             code: None,
             enhanced: None,
-            text: g.template.clone(),
+            text: template.to_string(),
             stage: None,
             host: None,
             domain: None,
@@ -1076,13 +1102,47 @@ fn explain_group(g: &GroupAcc) -> Option<Explanation> {
     if x.code.is_none() && x.enhanced.is_none() {
         return None;
     }
-    if x.domain.is_none() && !g.domain.is_empty() {
-        x.domain = Some(g.domain.clone());
+    if x.domain.is_none() && !domain.is_empty() {
+        x.domain = Some(domain.to_string());
     }
-    if x.host.is_none() && g.relay != "none" {
-        x.host = Some(g.relay.clone());
+    if x.host.is_none()
+        && let Some(r) = relay
+    {
+        x.host = Some(r.to_string());
     }
     Some(explain_extracted(&x))
+}
+
+/// Whether `domain` is one of `filters` or a subdomain of one (`--domain`); every domain when
+/// `filters` is empty. Filters are lowercase.
+pub fn domain_matches(domain: &str, filters: &[String]) -> bool {
+    filters.is_empty()
+        || filters.iter().any(|d| {
+            domain == d
+                || (domain.len() > d.len()
+                    && domain.ends_with(d.as_str())
+                    && domain.as_bytes()[domain.len() - d.len() - 1] == b'.')
+        })
+}
+
+/// The destination domain of an attempt, lowercase (empty when the recipient has none). Exim
+/// logs local deliveries as `=> root <root@localhost>`: the domain is then in the original.
+pub fn attempt_domain(a: &Attempt<&[u8]>) -> String {
+    match (memchr::memchr(b'@', a.rcpt), a.orig_to) {
+        (None, Some(orig)) => domain_of(orig),
+        _ => domain_of(a.rcpt),
+    }
+}
+
+/// What a failure is grouped by besides its status and domain: the enhanced code (logged, from
+/// the reply, or inferred), the relay (lowercase, `none` when no connection was made) and the
+/// reply's template. `mxray logs` and `--follow` group by the same key.
+pub fn group_fields(mta: Mta, a: &Attempt<&[u8]>) -> (Option<String>, String, String) {
+    let dsn = dsn_of(mta, a);
+    let mut relay = a.relay.map_or_else(|| "none".to_string(), lossy);
+    relay.make_ascii_lowercase();
+    let tpl = a.reply.map(template).unwrap_or_default();
+    (dsn, relay, tpl)
 }
 
 #[cfg(test)]

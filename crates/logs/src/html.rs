@@ -7,7 +7,7 @@
 // does not need; bars and labels are a few rectangles and `<text>` elements.
 
 use maud::{DOCTYPE, Markup, PreEscaped, html};
-use mxray_core::escape_text;
+use mxray_core::{Explanation, escape_text};
 
 use crate::report::{DomainStats, Group, Hour, Report};
 use crate::time::Timestamp;
@@ -26,9 +26,10 @@ const PALETTE: [&str; 7] = [
 
 /// No script may run, nothing may be fetched: the page stands alone (and a script injected
 /// through a log line would be text anyway).
-const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
+pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; img-src data:";
 
-const STYLE: &str = "
+/// The pages' one style sheet (inline: the CSP allows nothing else).
+pub const STYLE: &str = "
 body{font:14px/1.45 system-ui,-apple-system,'Segoe UI',sans-serif;margin:24px auto;max-width:1100px;color:#222;padding:0 16px}
 h1{font-size:22px;margin:0 0 4px}h2{font-size:17px;margin:28px 0 8px;border-bottom:1px solid #ddd;padding-bottom:4px}
 .muted{color:#666}table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #eee;padding:5px 8px;text-align:left;vertical-align:top}
@@ -36,23 +37,14 @@ th{background:#fafafa;font-weight:600}.num{text-align:right;font-variant-numeric
 .totals td{width:12.5%}.totals .n{font-size:20px;font-weight:600}.bad{color:#b00020}.warn{color:#b36b00}.good{color:#1b7a36}
 code,pre{font:12px/1.4 ui-monospace,Menlo,Consolas,monospace}pre{white-space:pre-wrap;word-break:break-all;background:#f6f6f6;padding:6px 8px;margin:4px 0}
 .badge{display:inline-block;padding:1px 6px;border-radius:3px;font-size:12px;color:#fff}.deferred{background:#b36b00}.bounced{background:#b00020}
+.pending{background:#777}.held{background:#555}.frozen{background:#3a6ea5}
 svg{display:block;max-width:100%;height:auto}svg text{font:11px system-ui,sans-serif;fill:#444}
 ul{margin:4px 0;padding-left:20px}
 ";
 
 /// The whole page. `title` names the inputs (shown in the heading; escaped).
 pub fn render(rep: &Report, title: &str) -> String {
-    let page = html! {
-        (DOCTYPE)
-        html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta http-equiv="Content-Security-Policy" content=(CSP);
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                title { "mxray logs: " (esc(title)) }
-                style { (PreEscaped(STYLE)) }
-            }
-            body {
+    let body = html! {
                 h1 { "Mail log report" }
                 p.muted {
                     (esc(title)) " · " (period(rep.first_seen, rep.last_seen))
@@ -112,19 +104,37 @@ pub fn render(rep: &Report, title: &str) -> String {
                         }
                     }
                 }
-            }
-        }
     };
-    page.into_string()
+    page(&format!("mxray logs: {title}"), body)
+}
+
+/// A whole page around `body`: the CSP, the style sheet, and `title` (escaped) in the head.
+/// Shared by every mxray page (`logs --html`, `queue --html`).
+pub fn page(title: &str, body: Markup) -> String {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta http-equiv="Content-Security-Policy" content=(CSP);
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (esc(title)) }
+                style { (PreEscaped(STYLE)) }
+            }
+            body { (body) }
+        }
+    }
+    .into_string()
 }
 
 /// Text from a log: terminal controls and bidi overrides made visible (`\u{202e}`) before
 /// maud's HTML escaping, so a line cannot reorder or hide what the page shows.
-fn esc(s: &str) -> String {
+pub fn esc(s: &str) -> String {
     escape_text(s)
 }
 
-fn when(t: Option<Timestamp>) -> String {
+/// A time as the pages show it (`2026-11-20 10:00:01`), `-` when unknown.
+pub fn when(t: Option<Timestamp>) -> String {
     t.map_or_else(|| "-".to_string(), |t| t.to_string().replace('T', " "))
 }
 
@@ -355,7 +365,7 @@ fn domain_chart(domains: &[DomainStats]) -> Markup {
 }
 
 /// At most `n` characters, with an ellipsis when cut.
-fn clip(s: &str, n: usize) -> String {
+pub fn clip(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_string()
     } else {
@@ -368,32 +378,8 @@ fn delivery_chart(rep: &Report) -> Markup {
     if d.count == 0 {
         return html! { p.muted { "No message was delivered after a deferral." } };
     }
-    let max = d.buckets.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
-    let f = Frame {
-        width: 1000.0,
-        height: 220.0,
-        left: 48.0,
-        bottom: 30.0,
-    };
-    let slot = f.plot_w() / d.buckets.len().max(1) as f64;
-    let y = |v: f64| 10.0 + f.plot_h() * (1.0 - v / max as f64);
     html! {
-        svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {} {}", f.width, f.height))
-            role="img" aria-label="Time from first sight to delivery, for messages deferred first" {
-            line x1=(f.left) y1=(y(0.0)) x2=(f.width - 10.0) y2=(y(0.0)) stroke="#999" {}
-            text x=(f.left - 6.0) y=(y(max as f64) + 4.0) text-anchor="end" { (max) }
-            @for (i, (label, n)) in d.buckets.iter().enumerate() {
-                @let x = f.left + i as f64 * slot;
-                rect x=(fmt(x + slot * 0.15)) y=(fmt(y(*n as f64))) width=(fmt(slot * 0.7))
-                    height=(fmt(y(0.0) - y(*n as f64))) fill="#1b9e77" {
-                    title { (label) ": " (n) " message(s)" }
-                }
-                text x=(fmt(x + slot / 2.0)) y=(f.height - 12.0) text-anchor="middle" { (label) }
-                @if *n > 0 {
-                    text x=(fmt(x + slot / 2.0)) y=(fmt(y(*n as f64) - 4.0)) text-anchor="middle" { (n) }
-                }
-            }
-        }
+        (buckets_chart(&d.buckets, "Time from first sight to delivery, for messages deferred first", "message(s)"))
         p.muted {
             (d.count) " message(s) delivered after at least one deferral"
             @if let Some(m) = d.mean_secs { "; mean " (human_secs(m as i64)) }
@@ -403,7 +389,40 @@ fn delivery_chart(rep: &Report) -> Markup {
     }
 }
 
-fn human_secs(s: i64) -> String {
+/// Bars over fixed buckets (`[label, count]`, e.g. ages or delays), labelled under each bar,
+/// with `noun` in each bar's tooltip; `aria` describes the chart.
+pub fn buckets_chart(buckets: &[(&str, u64)], aria: &str, noun: &str) -> Markup {
+    let max = buckets.iter().map(|(_, n)| *n).max().unwrap_or(1).max(1);
+    let f = Frame {
+        width: 1000.0,
+        height: 220.0,
+        left: 48.0,
+        bottom: 30.0,
+    };
+    let slot = f.plot_w() / buckets.len().max(1) as f64;
+    let y = |v: f64| 10.0 + f.plot_h() * (1.0 - v / max as f64);
+    html! {
+        svg xmlns="http://www.w3.org/2000/svg" viewBox=(format!("0 0 {} {}", f.width, f.height))
+            role="img" aria-label=(aria) {
+            line x1=(f.left) y1=(y(0.0)) x2=(f.width - 10.0) y2=(y(0.0)) stroke="#999" {}
+            text x=(f.left - 6.0) y=(y(max as f64) + 4.0) text-anchor="end" { (max) }
+            @for (i, (label, n)) in buckets.iter().enumerate() {
+                @let x = f.left + i as f64 * slot;
+                rect x=(fmt(x + slot * 0.15)) y=(fmt(y(*n as f64))) width=(fmt(slot * 0.7))
+                    height=(fmt(y(0.0) - y(*n as f64))) fill="#1b9e77" {
+                    title { (esc(label)) ": " (n) " " (noun) }
+                }
+                text x=(fmt(x + slot / 2.0)) y=(f.height - 12.0) text-anchor="middle" { (esc(label)) }
+                @if *n > 0 {
+                    text x=(fmt(x + slot / 2.0)) y=(fmt(y(*n as f64) - 4.0)) text-anchor="middle" { (n) }
+                }
+            }
+        }
+    }
+}
+
+/// A duration in seconds as people read it: `45s`, `3m05s`, `2h10m`, `3d04h`.
+pub fn human_secs(s: i64) -> String {
     match s {
         s if s < 60 => format!("{s}s"),
         s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
@@ -442,20 +461,25 @@ fn group_row(g: &Group) -> Markup {
             td.num { (g.count) }
             td.num { (g.messages) }
             td {
-                @if let Some(x) = &g.explanation {
-                    strong { (x.meaning) }
-                    div.muted {
-                        (x.class.map_or("", |c| c.as_str())) " · side " (x.side.as_str())
-                        " · " (x.situation.to_string())
-                    }
-                    @if !x.next_steps.is_empty() {
-                        ul { @for s in x.next_steps.iter().take(3) { li { code { (esc(s)) } } } }
-                    }
-                }
+                @if let Some(x) = &g.explanation { (explanation(x)) }
                 div.muted { (when(g.first_seen)) " to " (when(g.last_seen)) }
                 pre { (esc(&g.template)) }
                 details { summary.muted { "sample line" } pre { (esc(&g.sample)) } }
             }
+        }
+    }
+}
+
+/// The knowledge base's reading of a reply: meaning, class, side, situation, next steps.
+pub fn explanation(x: &Explanation) -> Markup {
+    html! {
+        strong { (x.meaning) }
+        div.muted {
+            (x.class.map_or("", |c| c.as_str())) " · side " (x.side.as_str())
+            " · " (x.situation.to_string())
+        }
+        @if !x.next_steps.is_empty() {
+            ul { @for s in x.next_steps.iter().take(3) { li { code { (esc(s)) } } } }
         }
     }
 }

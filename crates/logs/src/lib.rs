@@ -11,6 +11,7 @@
 //! - `report`: the summary document (`--json`) and its parts.
 //! - `html`: the report as one self-contained HTML page with SVG charts (`--html`).
 //! - `pipeline`: reads, parses and analyses in one streaming pass (`analyze`).
+//! - `follow`: `--follow`: one log read as it grows (rotation, truncation), live alerts.
 //! - `error`: [`LogsError`].
 //!
 //! ```
@@ -29,6 +30,7 @@
 pub mod analyze;
 pub mod error;
 pub mod event;
+pub mod follow;
 pub mod html;
 pub mod input;
 pub mod parse;

@@ -8,6 +8,7 @@
 //! - `mx`: `resolve_mx`, the MX question and every exchange's addresses, into `mxray_core::mx`.
 //! - `smtp`: the bounded SMTP probe client: replies, timings, transcript.
 //! - `tls`: STARTTLS handshakes and certificate inspection.
+//! - `webhook`: signed JSON posts to a webhook URL, retried, from a bounded queue.
 
 pub mod dns;
 pub mod https;
@@ -15,6 +16,7 @@ pub mod mx;
 pub mod policy;
 pub mod smtp;
 pub mod tls;
+pub mod webhook;
 
 pub use dns::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 pub use https::{HttpsObservation, https_get};
@@ -22,3 +24,4 @@ pub use mx::resolve_mx;
 pub use policy::{AddressPolicy, NotAllowed};
 pub use smtp::{Reply, Session, SmtpError};
 pub use tls::{CertInfo, TlsObservation, TlsSettings};
+pub use webhook::{Webhook, WebhookConfig, WebhookStats, WebhookUrl};
