@@ -776,3 +776,83 @@ fn follow_usage_errors_are_clear() {
         assert!(out.stderr.contains(says), "{args:?}: {}", out.stderr);
     }
 }
+
+/// The live run: a real Postfix (Debian's, an instance of the test's own in network
+/// and mount namespaces, delivering to a lab) writes its own log through postlogd while mxray
+/// follows it. Connection-refused deferrals fire a rate alert; `postfix logrotate` renames the
+/// log in the middle; mail after it is read from the new file; the alert clears once its
+/// window passes without a deferral.
+#[test]
+fn follows_the_log_a_real_postfix_writes_through_its_own_logrotate() {
+    use crate::live::{feed, ok, open_dir, postfix_instance, require_live, start_postfix};
+    let user = "the live Postfix follow test";
+    require_live(user);
+    let dir = open_dir();
+    let d = dir.path();
+    let log = d.join("mail.log");
+    let conf = postfix_instance(
+        d,
+        &[
+            &format!("maillog_file = {}", log.display()),
+            // Postfix writes a log file only under these prefixes (default /var, /dev/stdout).
+            &format!("maillog_file_prefixes = {}", d.display()),
+            "maillog_file_rotate_suffix = %Y%m%d-%H%M%S",
+        ],
+    );
+    let c = conf.to_str().expect("path");
+    let ns = start_postfix(d, c);
+    ns.wait_for(d, std::slice::from_ref(&log), "Postfix's log file");
+    let follow = Follow::start(&log, &["--json", "--alert-rate", "50%/10s"]);
+    let send = |rcpt: &str, n: u32| {
+        let mut cmd = Command::new("sendmail");
+        cmd.args(["-C", c, "-f", "sender@queue.test", rcpt]);
+        feed(
+            cmd,
+            &format!("From: sender@queue.test\nSubject: follow {n}\n\nhello\n"),
+            "sendmail (package postfix)",
+        );
+    };
+    // Five messages to a host that refuses connections: five deferrals, 100% of attempts.
+    for n in 0..5 {
+        send(&format!("dave{n}@refused.test"), n);
+    }
+    let alert = follow.wait_event("rate_alert", |e| e["kind"] == "rate_alert");
+    assert_eq!(alert["domain"], "refused.test", "{alert:#}");
+    assert_eq!(alert["rate"]["attempts"], 5, "{alert:#}");
+    assert_eq!(alert["next_command"], "mxray diagnose refused.test");
+    let group = follow.wait_event("new_group refused.test", |e| {
+        e["kind"] == "new_group" && e["domain"] == "refused.test"
+    });
+    assert_eq!(group["group"]["dsn"], "4.4.1", "{group:#}");
+
+    // Postfix rotates its own log: renamed, postlogd reopens a new file, the old one is
+    // compressed a second later.
+    ok(
+        Command::new("postfix").args(["-c", c, "logrotate"]),
+        "postfix logrotate",
+    );
+    // Mail after the rotation: logged in the new file only.
+    send("erin@busy.test", 5);
+    let busy = follow.wait_event("new_group busy.test", |e| {
+        e["kind"] == "new_group" && e["domain"] == "busy.test"
+    });
+    assert_eq!(busy["group"]["status"], "deferred", "{busy:#}");
+    let cleared = follow.wait_event("rate_cleared", |e| e["kind"] == "rate_cleared");
+    assert_eq!(cleared["domain"], "refused.test", "{cleared:#}");
+
+    let end = follow.stop();
+    assert_eq!(end.code, 0, "{}", end.stderr);
+    let s = end.summary();
+    assert_eq!(s["deferrals"], 6, "nothing lost across the rotation: {s:#}");
+    assert_eq!(s["read"]["rotations"], 1, "{s:#}");
+    assert_eq!(
+        s["unparsed"], 0,
+        "every line Postfix wrote is understood: {s:#}"
+    );
+    assert_eq!(
+        (s["rate_alerts"].as_u64(), s["rate_cleared"].as_u64()),
+        (Some(1), Some(1)),
+        "{s:#}"
+    );
+    drop(ns);
+}

@@ -9,6 +9,7 @@ mod examples;
 mod explain;
 mod hostile;
 mod lab;
+mod live;
 mod logs;
 mod logs_follow;
 mod progress;
