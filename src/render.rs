@@ -127,3 +127,45 @@ pub fn write_fix(out: &mut impl Write, indent: &str, fix: &str) -> io::Result<()
     }
     Ok(())
 }
+
+/// A group's explanation under its headline (situation, category, side, meaning; with -v the
+/// first next steps) and the command to run next: the same lines for `logs` and `queue`.
+pub fn write_explained(
+    out: &mut impl Write,
+    e: Option<&mxray_core::Explanation>,
+    next_command: Option<&str>,
+    verbose: bool,
+) -> io::Result<()> {
+    if let Some(e) = e {
+        writeln!(
+            out,
+            "     {} {} ({}; side: {}): {}",
+            paint(DIM, "->"),
+            e.situation,
+            e.category.label(),
+            e.side.label(),
+            e.meaning
+        )?;
+        if verbose {
+            for step in e.next_steps.iter().take(3) {
+                writeln!(out, "        - {}", mxray_core::escape_text(step))?;
+            }
+        }
+    }
+    if let Some(c) = next_command {
+        writeln!(out, "     {} {c}", paint(DIM, "next:"))?;
+    }
+    Ok(())
+}
+
+/// Writes an `--html` page to `path` and says so on stderr unless `quiet`.
+pub fn write_html(path: &std::path::Path, page: String, quiet: bool) -> anyhow::Result<()> {
+    let shown = mxray_core::escape_text(&path.display().to_string());
+    anyhow::Context::with_context(std::fs::write(path, page), || {
+        format!("cannot write --html {shown}")
+    })?;
+    if !quiet {
+        eprintln!("mxray: report written to {shown}");
+    }
+    Ok(())
+}

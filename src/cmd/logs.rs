@@ -310,18 +310,7 @@ pub fn run(args: &LogsArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u
     if let Some(path) = &args.html {
         let title: Vec<String> = report.files.iter().map(|f| f.name.clone()).collect();
         let page = mxray_logs::html::render(&report, &title.join(", "));
-        Context::with_context(std::fs::write(path, page), || {
-            format!(
-                "cannot write --html {}",
-                escape_text(&path.display().to_string())
-            )
-        })?;
-        if !global.quiet {
-            eprintln!(
-                "mxray: report written to {}",
-                escape_text(&path.display().to_string())
-            );
-        }
+        crate::render::write_html(path, page, global.quiet)?;
     }
     if !args.events {
         if r.json {
@@ -770,7 +759,7 @@ fn summary_line(s: &FollowSummary) -> String {
         "{}  {}, {}: {}, {} ({} delivered, {}, {} bounced); {}, {}; {}, {} ({} cleared), {}",
         paint(HEAD, "mxray logs --follow"),
         escape_text(&s.file),
-        dur(s.elapsed_secs as i64),
+        mxray_logs::human_duration(s.elapsed_secs as i64),
         nums(s.read.lines, "line", "lines"),
         nums(s.attempts, "attempt", "attempts"),
         num(s.delivered),
@@ -815,23 +804,6 @@ fn num(n: u64) -> String {
         out.push(c);
     }
     out
-}
-
-/// A duration as people read it: exact under an hour (`15m01s`), then to the nearest
-/// minute (`2h05m`), then to the nearest hour (`3d04h`); never rounded down.
-fn dur(secs: i64) -> String {
-    match secs {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s if s < 86_400 - 30 => {
-            let m = (s + 30) / 60;
-            format!("{}h{:02}m", m / 60, m % 60)
-        }
-        s => {
-            let h = (s + 1800) / 3600;
-            format!("{}d{:02}h", h / 24, h % 24)
-        }
-    }
 }
 
 fn when(t: Option<Timestamp>) -> String {
@@ -1001,13 +973,17 @@ fn print_human(
             writeln!(
                 out,
                 "  time to delivery after a deferral  mean {}  max {}",
-                dur(mean as i64),
-                dur(max)
+                mxray_logs::human_duration(mean as i64),
+                mxray_logs::human_duration(max)
             )?;
         }
         let d = &rt.time_to_expiry;
         if let Some(max) = d.max_secs {
-            writeln!(out, "  time to expiry  max {}", dur(max))?;
+            writeln!(
+                out,
+                "  time to expiry  max {}",
+                mxray_logs::human_duration(max)
+            )?;
         }
     }
     let p = &rep.pending;
@@ -1111,25 +1087,12 @@ fn group_headline(out: &mut impl Write, n: usize, g: &Group) -> anyhow::Result<(
 fn print_group(out: &mut impl Write, n: usize, g: &Group, verbose: bool) -> anyhow::Result<()> {
     group_headline(out, n, g)?;
     writeln!(out, "     {}", escape_text(&g.template))?;
-    if let Some(e) = &g.explanation {
-        writeln!(
-            out,
-            "     {} {} ({}; side: {}): {}",
-            paint(DIM, "->"),
-            e.situation,
-            e.category.label(),
-            e.side.label(),
-            e.meaning
-        )?;
-        if verbose {
-            for step in e.next_steps.iter().take(3) {
-                writeln!(out, "        - {}", escape_text(step))?;
-            }
-        }
-    }
-    if let Some(c) = &g.next_command {
-        writeln!(out, "     {} {c}", paint(DIM, "next:"))?;
-    }
+    crate::render::write_explained(
+        out,
+        g.explanation.as_ref(),
+        g.next_command.as_deref(),
+        verbose,
+    )?;
     if verbose {
         writeln!(
             out,
@@ -1203,20 +1166,4 @@ fn print_timeline(out: &mut impl Write, rep: &Report) -> anyhow::Result<()> {
         )?;
     }
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::dur;
-
-    #[test]
-    fn durations_are_never_rounded_down() {
-        assert_eq!(dur(59), "59s");
-        assert_eq!(dur(901), "15m01s");
-        assert_eq!(dur(3599), "59m59s");
-        assert_eq!(dur(3600 + 5 * 60 + 31), "1h06m");
-        assert_eq!(dur(86_399), "1d00h");
-        assert_eq!(dur(3 * 86_400 + 4 * 3600 + 1799), "3d04h");
-        assert_eq!(dur(3 * 86_400 + 4 * 3600 + 1800), "3d05h");
-    }
 }

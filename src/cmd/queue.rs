@@ -141,18 +141,7 @@ pub fn run(args: &QueueArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
 
     if let Some(path) = &args.html {
         let page = mxray_queue::html::render(&report, &source);
-        anyhow::Context::with_context(std::fs::write(path, page), || {
-            format!(
-                "cannot write --html {}",
-                escape_text(&path.display().to_string())
-            )
-        })?;
-        if !global.quiet {
-            eprintln!(
-                "mxray: report written to {}",
-                escape_text(&path.display().to_string())
-            );
-        }
+        crate::render::write_html(path, page, global.quiet)?;
     }
     if r.json {
         let mut out = std::io::BufWriter::new(crate::render::plain_stdout());
@@ -397,25 +386,12 @@ fn group_headline(out: &mut impl Write, n: usize, g: &Group) -> anyhow::Result<(
 fn print_group(out: &mut impl Write, n: usize, g: &Group, verbose: bool) -> anyhow::Result<()> {
     group_headline(out, n, g)?;
     writeln!(out, "     {}", escape_text(&g.template))?;
-    if let Some(e) = &g.explanation {
-        writeln!(
-            out,
-            "     {} {} ({}; side: {}): {}",
-            paint(DIM, "->"),
-            e.situation,
-            e.category.label(),
-            e.side.label(),
-            e.meaning
-        )?;
-        if verbose {
-            for step in e.next_steps.iter().take(3) {
-                writeln!(out, "        - {}", escape_text(step))?;
-            }
-        }
-    }
-    if let Some(c) = &g.next_command {
-        writeln!(out, "     {} {c}", paint(DIM, "next:"))?;
-    }
+    crate::render::write_explained(
+        out,
+        g.explanation.as_ref(),
+        g.next_command.as_deref(),
+        verbose,
+    )?;
     if verbose {
         writeln!(
             out,

@@ -421,32 +421,51 @@ pub fn buckets_chart(buckets: &[(&str, u64)], aria: &str, noun: &str) -> Markup 
     }
 }
 
-/// A duration in seconds as people read it: `45s`, `3m05s`, `2h10m`, `3d04h`.
+/// A duration as people read it (`crate::time::human_duration`).
 pub fn human_secs(s: i64) -> String {
-    match s {
-        s if s < 60 => format!("{s}s"),
-        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
-        s if s < 86_400 => format!("{}h{:02}m", s / 3600, (s % 3600 + 30) / 60),
-        s => format!("{}d{:02}h", s / 86_400, (s % 86_400 + 1800) / 3600),
-    }
+    crate::time::human_duration(s)
 }
 
 fn groups(rep: &Report) -> Markup {
     if rep.groups.is_empty() {
         return html! { p.muted { "No deferrals or bounces." } };
     }
+    let columns = [
+        ("status", false),
+        ("code", false),
+        ("domain · relay", false),
+        ("events", true),
+        ("messages", true),
+        ("what it means", false),
+    ];
+    let rows = rep.groups.iter().take(MAX_GROUPS_SHOWN).map(group_row);
+    groups_table(
+        &columns,
+        rows,
+        rep.groups.len(),
+        rep.groups_truncated,
+        "mxray logs --json",
+    )
+}
+
+/// The groups table both pages show: a header row (`(title, numeric)`), the first
+/// [`MAX_GROUPS_SHOWN`] rows, and where the rest are.
+pub fn groups_table(
+    columns: &[(&str, bool)],
+    rows: impl Iterator<Item = Markup>,
+    total: usize,
+    truncated: bool,
+    rest_in: &str,
+) -> Markup {
     html! {
         table {
-            tr {
-                th { "status" } th { "code" } th { "domain · relay" } th.num { "events" }
-                th.num { "messages" } th { "what it means" }
-            }
-            @for g in rep.groups.iter().take(MAX_GROUPS_SHOWN) { (group_row(g)) }
+            tr { @for (title, num) in columns { th.num[*num] { (title) } } }
+            @for row in rows { (row) }
         }
-        @if rep.groups.len() > MAX_GROUPS_SHOWN {
-            p.muted { (rep.groups.len() - MAX_GROUPS_SHOWN) " more group(s) in mxray logs --json." }
+        @if total > MAX_GROUPS_SHOWN {
+            p.muted { (total - MAX_GROUPS_SHOWN) " more group(s) in " (rest_in) "." }
         }
-        @if rep.groups_truncated {
+        @if truncated {
             p.muted { "Groups past the limit were folded into the last row." }
         }
     }

@@ -47,4 +47,4 @@ pub use parse::{LineParser, MAX_LINE, Parsed};
 pub use pipeline::{ReadOptions, analyze};
 pub use report::Report;
 pub use template::template;
-pub use time::{Timestamp, YearGuess, parse_bound};
+pub use time::{Timestamp, YearGuess, human_duration, parse_bound};

@@ -377,9 +377,38 @@ impl YearGuess {
     }
 }
 
+/// A duration as people read it: exact under an hour (`15m01s`), then to the nearest minute
+/// (`2h05m`), then to the nearest hour (`3d04h`); never rounded down.
+pub fn human_duration(secs: i64) -> String {
+    match secs {
+        s if s < 60 => format!("{s}s"),
+        s if s < 3600 => format!("{}m{:02}s", s / 60, s % 60),
+        s if s < 86_400 - 30 => {
+            let m = (s + 30) / 60;
+            format!("{}h{:02}m", m / 60, m % 60)
+        }
+        s => {
+            let h = (s + 1800) / 3600;
+            format!("{}d{:02}h", h / 24, h % 24)
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_are_never_rounded_down() {
+        assert_eq!(human_duration(59), "59s");
+        assert_eq!(human_duration(901), "15m01s");
+        assert_eq!(human_duration(3599), "59m59s");
+        assert_eq!(human_duration(3600 + 5 * 60 + 31), "1h06m");
+        assert_eq!(human_duration(2 * 3600 + 59 * 60 + 40), "3h00m");
+        assert_eq!(human_duration(86_399), "1d00h");
+        assert_eq!(human_duration(3 * 86_400 + 4 * 3600 + 1799), "3d04h");
+        assert_eq!(human_duration(3 * 86_400 + 4 * 3600 + 1800), "3d05h");
+    }
 
     #[test]
     fn civil_round_trip() {

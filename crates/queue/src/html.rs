@@ -7,12 +7,12 @@
 
 use maud::{Markup, html};
 use mxray_logs::Timestamp;
-use mxray_logs::html::{buckets_chart, esc, explanation, human_secs, page, when};
+use mxray_logs::html::{buckets_chart, esc, explanation, groups_table, human_secs, page, when};
 
 use crate::report::{Group, Report};
 
 /// Groups shown in full; the rest are counted under the table.
-pub const MAX_GROUPS_SHOWN: usize = 100;
+pub const MAX_GROUPS_SHOWN: usize = mxray_logs::html::MAX_GROUPS_SHOWN;
 
 /// The whole page. `title` names the source (shown in the heading; escaped).
 pub fn render(rep: &Report, title: &str) -> String {
@@ -106,21 +106,22 @@ fn groups(rep: &Report) -> Markup {
     if rep.groups.is_empty() {
         return html! { p.muted { "Nothing waits in the queue." } };
     }
-    html! {
-        table {
-            tr {
-                th { "status" } th { "code" } th { "domain" } th.num { "recipients" }
-                th.num { "messages" } th { "what it means" }
-            }
-            @for g in rep.groups.iter().take(MAX_GROUPS_SHOWN) { (group_row(g)) }
-        }
-        @if rep.groups.len() > MAX_GROUPS_SHOWN {
-            p.muted { (rep.groups.len() - MAX_GROUPS_SHOWN) " more group(s) in mxray queue --json." }
-        }
-        @if rep.groups_truncated {
-            p.muted { "Groups past the limit were folded into the last row." }
-        }
-    }
+    let columns = [
+        ("status", false),
+        ("code", false),
+        ("domain", false),
+        ("recipients", true),
+        ("messages", true),
+        ("what it means", false),
+    ];
+    let rows = rep.groups.iter().take(MAX_GROUPS_SHOWN).map(group_row);
+    groups_table(
+        &columns,
+        rows,
+        rep.groups.len(),
+        rep.groups_truncated,
+        "mxray queue --json",
+    )
 }
 
 fn group_row(g: &Group) -> Markup {
