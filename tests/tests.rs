@@ -5,6 +5,7 @@ mod util;
 
 mod cli;
 mod diagnose;
+mod dnssec;
 mod examples;
 mod explain;
 mod hostile;

@@ -209,6 +209,10 @@ fn print_summary(info: &ReadyInfo) {
             h.behaviours.join(", ")
         );
     }
+    // A validating resolver needs these as trust anchors: there is no parent chain in a lab.
+    for a in &info.dnssec {
+        let _ = writeln!(err, "  DNSSEC {} ({}): {}", a.zone, a.mode, a.ds);
+    }
     let _ = writeln!(
         err,
         "Point mxray at it (the CA is ca_pem in the ready file, for MXRAY_CA_FILE):\n  \

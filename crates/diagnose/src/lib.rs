@@ -42,7 +42,7 @@ pub struct Topic {
 }
 
 /// Every topic, recipient side first, in the order docs/findings.md lists them.
-pub const TOPICS: [Topic; 13] = [
+pub const TOPICS: [Topic; 14] = [
     recipient::mx::TOPIC,
     recipient::smtp::TOPIC,
     recipient::tls::TOPIC,
@@ -54,6 +54,7 @@ pub const TOPICS: [Topic; 13] = [
     sender::mta_sts::TOPIC,
     sender::tlsrpt::TOPIC,
     sender::dane::TOPIC,
+    sender::dane::DELIVERY_TOPIC,
     sender::dnsbl::TOPIC,
     sender::rdns::TOPIC,
 ];
@@ -241,11 +242,13 @@ mod tests {
         for id in all_ids() {
             let (prefix, name) = id.split_once('.').unwrap_or((id, ""));
             let (area, recipient) = match prefix {
-                "domain" | "dns" | "mx" | "net" => (Area::Dns, true),
+                "domain" | "dns" | "dnssec" | "mx" | "net" => (Area::Dns, true),
                 "smtp" => (Area::Transport, true),
                 "rdns" if name.starts_with("sender_") => (Area::Reputation, false),
                 "rdns" => (Area::Transport, true),
                 "tls" => (Area::Tls, true),
+                // A validated DANE mismatch stops delivery: the recipient side (issue 20).
+                "dane" if name == "mismatch" => (Area::Tls, true),
                 "mta_sts" | "tlsrpt" | "dane" => (Area::Tls, false),
                 "spf" | "dkim" | "dmarc" | "bimi" => (Area::Auth, false),
                 "dnsbl" => (Area::Reputation, false),

@@ -157,6 +157,7 @@ fn obs(target: &str, mx: DnsAnswer, hosts: Vec<HostObs>) -> Observations {
     Observations {
         target: parse_target(target).unwrap(),
         mx,
+        mx_cd: None,
         implicit: None,
         hosts,
         probe: false,
@@ -214,6 +215,36 @@ fn dns_outcomes_of_the_mx_query() {
         assert_eq!(ids(&f, Severity::Fail), vec![id]);
         assert_eq!(verdict::verdict(Some(&o), &f).overall, Overall::Broken);
     }
+}
+
+/// SERVFAIL, then data with the CD bit: the zone's DNSSEC is broken, and that is the
+/// recipient's fault (RFC 4035 3.2.2); SERVFAIL again with CD stays a resolution failure.
+#[test]
+fn servfail_with_data_under_cd_is_bogus_dnssec() {
+    let mut o = obs(
+        "bogus.test",
+        answer("bogus.test", RType::Mx, DnsOutcome::ServFail, vec![]),
+        vec![],
+    );
+    o.mx_cd = Some(mx("bogus.test", &[(10, "mx.bogus.test")]));
+    let f = recipient::check(&o);
+    assert_eq!(ids(&f, Severity::Fail), vec!["dnssec.bogus"]);
+    assert!(
+        f[0].evidence.iter().any(|e| e.contains("mx.bogus.test")),
+        "{f:?}"
+    );
+    let v = verdict::verdict(Some(&o), &f);
+    assert_eq!(v.overall, Overall::Broken);
+    assert_eq!(v.side, mxray_core::Side::Recipient);
+    o.mx_cd = Some(answer(
+        "bogus.test",
+        RType::Mx,
+        DnsOutcome::ServFail,
+        vec![],
+    ));
+    let f = recipient::check(&o);
+    assert_eq!(ids(&f, Severity::Fail), vec!["dns.servfail"]);
+    assert_eq!(verdict::verdict(Some(&o), &f).side, mxray_core::Side::Path);
 }
 
 #[test]

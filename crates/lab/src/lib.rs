@@ -41,6 +41,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
+pub use dns::dnssec::ZoneAnchor;
 pub use handle::{LabHandle, StartError};
 pub use scenario::{Scenario, ScenarioError};
 pub use smtp::Limits;
@@ -107,6 +108,9 @@ pub struct ReadyInfo {
     pub hosts: Vec<HostInfo>,
     /// Zones the DNS server is authoritative for.
     pub zones: Vec<String>,
+    /// The trust anchors of the zones the scenario signs (`dnssec = ...`), one per signed
+    /// zone: configure a validating resolver with them. Empty when no zone is signed.
+    pub dnssec: Vec<ZoneAnchor>,
 }
 
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
@@ -136,6 +140,7 @@ pub struct Lab {
     https: Option<(SocketAddr, Arc<https::HttpsSite>)>,
     ca: tls::LabCa,
     zones: Vec<String>,
+    anchors: Vec<ZoneAnchor>,
     tasks: Vec<JoinHandle<()>>,
 }
 
@@ -195,9 +200,14 @@ impl Lab {
             https_listener = Some(listener);
         }
 
-        let zones = dns::zones::build(&scenario, dns_addr.ip(), https_addr.ip())?;
+        let keys = dns::zones::TlsaKeys {
+            ca: ca.spki_sha256().to_vec(),
+            leaves: cache.leaf_spki.clone(),
+        };
+        let zones = dns::zones::build(&scenario, dns_addr.ip(), https_addr.ip(), &keys)?;
         let dns_counters = Arc::new(Mutex::new(stats::DnsCounters::default()));
         let origins = zones.origins.clone();
+        let anchors = zones.anchors.clone();
         let server = dns::DnsServer::start(dns_addr, zones, dns_counters.clone()).await?;
         let dns_addr = server.addr;
 
@@ -219,6 +229,7 @@ impl Lab {
             https,
             ca,
             zones: origins,
+            anchors,
             tasks,
         })
     }
@@ -286,7 +297,13 @@ impl Lab {
                 })
                 .collect(),
             zones: self.zones.clone(),
+            dnssec: self.anchors.clone(),
         }
+    }
+
+    /// The trust anchors of the signed zones (also in [`ReadyInfo::dnssec`]).
+    pub fn dnssec_anchors(&self) -> &[ZoneAnchor] {
+        &self.anchors
     }
 
     /// A snapshot of every counter.

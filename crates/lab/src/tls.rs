@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use rcgen::{
     BasicConstraints, CertificateParams, DistinguishedName, DnType, ExtendedKeyUsagePurpose, IsCa,
-    Issuer, KeyPair, KeyUsagePurpose, SanType,
+    Issuer, KeyPair, KeyUsagePurpose, PublicKeyData, SanType,
 };
 use rustls::ServerConfig;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
@@ -24,6 +24,15 @@ pub struct LabCa {
     issuer: Issuer<'static, KeyPair>,
     pem: String,
     der: CertificateDer<'static>,
+    /// SHA-256 of the CA's SubjectPublicKeyInfo: what a `2 1 1` TLSA record names.
+    spki_sha256: Vec<u8>,
+}
+
+/// SHA-256 of a key's SubjectPublicKeyInfo (DER): the data of a `x 1 1` TLSA record.
+fn spki_sha256(key: &KeyPair) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, &key.subject_public_key_info())
+        .as_ref()
+        .to_vec()
 }
 
 impl LabCa {
@@ -47,6 +56,7 @@ impl LabCa {
         Ok(LabCa {
             pem: cert.pem(),
             der: cert.der().clone(),
+            spki_sha256: spki_sha256(&key),
             issuer: Issuer::new(params, key),
         })
     }
@@ -54,6 +64,11 @@ impl LabCa {
     /// The CA certificate, PEM.
     pub fn pem(&self) -> &str {
         &self.pem
+    }
+
+    /// SHA-256 of the CA's public key (`2 1 1` TLSA data).
+    pub fn spki_sha256(&self) -> &[u8] {
+        &self.spki_sha256
     }
 
     /// The CA certificate, DER (for a rustls root store).
@@ -68,7 +83,7 @@ impl LabCa {
         ips: &[IpAddr],
         validity: Validity,
         self_signed: bool,
-    ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), LabError> {
+    ) -> Result<Leaf, LabError> {
         let mut params = CertificateParams::new(names.to_vec()).map_err(tls_err)?;
         for ip in ips {
             params.subject_alt_names.push(SanType::IpAddress(*ip));
@@ -89,6 +104,7 @@ impl LabCa {
         params.not_before = now + TimeDelta::days(from);
         params.not_after = now + TimeDelta::days(until);
         let key = KeyPair::generate().map_err(tls_err)?;
+        let digest = spki_sha256(&key);
         let cert = if self_signed {
             params.self_signed(&key).map_err(tls_err)?
         } else {
@@ -99,19 +115,19 @@ impl LabCa {
             chain.push(self.der.clone());
         }
         let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(key.serialize_der()));
-        Ok((chain, key))
+        Ok((chain, key, digest))
     }
 
-    /// A rustls server config presenting the certificate `mode` calls for, or `None`
-    /// when the mode involves no real handshake (`broken`, `none`).
+    /// A rustls server config presenting the certificate `mode` calls for, with the SHA-256
+    /// of its key, or `None` when the mode involves no real handshake (`broken`, `none`).
     pub fn server_config(
         &self,
         mode: TlsMode,
         host: &str,
         ip: IpAddr,
-    ) -> Result<Option<Arc<ServerConfig>>, LabError> {
+    ) -> Result<Option<Presented>, LabError> {
         let names = vec![host.to_owned()];
-        let (chain, key) = match mode {
+        let (chain, key, digest) = match mode {
             TlsMode::Valid => self.leaf(&names, &[ip], Validity::Current, false)?,
             TlsMode::Expired => self.leaf(&names, &[ip], Validity::Expired, false)?,
             TlsMode::Expiring => self.leaf(&names, &[ip], Validity::Expiring, false)?,
@@ -121,15 +137,25 @@ impl LabCa {
             }
             TlsMode::Broken | TlsMode::None => return Ok(None),
         };
-        Ok(Some(config(chain, key)?))
+        Ok(Some((config(chain, key)?, digest)))
     }
 
     /// One certificate naming every `names` entry (the MTA-STS policy hosts).
     pub fn multi_name_config(&self, names: &[String]) -> Result<Arc<ServerConfig>, LabError> {
-        let (chain, key) = self.leaf(names, &[], Validity::Current, false)?;
+        let (chain, key, _) = self.leaf(names, &[], Validity::Current, false)?;
         config(chain, key)
     }
 }
+
+/// A server config and the SHA-256 of the key of the certificate it presents.
+pub type Presented = (Arc<ServerConfig>, Vec<u8>);
+
+/// A leaf certificate chain, its private key, and the SHA-256 of its public key.
+type Leaf = (
+    Vec<CertificateDer<'static>>,
+    PrivateKeyDer<'static>,
+    Vec<u8>,
+);
 
 /// Days an `expiring` certificate has left: inside every "expires soon" warning window.
 pub const EXPIRING_DAYS: i64 = 5;
@@ -149,6 +175,9 @@ enum Validity {
 #[derive(Default)]
 pub struct ConfigCache {
     configs: HashMap<(TlsMode, String), Option<Arc<ServerConfig>>>,
+    /// Per host, the SHA-256 of the key of the first certificate made for it: what a
+    /// scenario's `3 1 1 @leaf(HOST)` TLSA record is expanded to.
+    pub leaf_spki: HashMap<String, Vec<u8>>,
 }
 
 impl ConfigCache {
@@ -163,7 +192,13 @@ impl ConfigCache {
         if let Some(c) = self.configs.get(&key) {
             return Ok(c.clone());
         }
-        let c = ca.server_config(mode, host, ip)?;
+        let made = ca.server_config(mode, host, ip)?;
+        let c = made.map(|(cfg, digest)| {
+            self.leaf_spki
+                .entry(host.to_ascii_lowercase())
+                .or_insert(digest);
+            cfg
+        });
         self.configs.insert(key, c.clone());
         Ok(c)
     }

@@ -289,6 +289,30 @@ impl Dns {
     /// One query straight to the configured servers (UDP, then TCP when truncated), trying
     /// each in turn until one answers.
     async fn direct(&self, name: &str, rtype: RType) -> (DnsOutcome, Vec<DnsRecord>) {
+        self.direct_flags(name, rtype, false).await
+    }
+
+    /// Asks again with the CD (checking disabled) bit, RFC 4035 3.2.2: a validating resolver
+    /// that answered SERVFAIL then returns the data it could not validate. Data here where the
+    /// plain question failed means the zone's DNSSEC is broken (bogus), not its servers.
+    pub async fn checking_disabled(&self, name: &str, rtype: RType) -> DnsAnswer {
+        let start = Instant::now();
+        let (outcome, records) = self.direct_flags(name, rtype, true).await;
+        DnsAnswer {
+            name: name.trim_end_matches('.').to_string(),
+            rtype,
+            outcome,
+            records,
+            elapsed_ms: start.elapsed().as_millis() as u64,
+        }
+    }
+
+    async fn direct_flags(
+        &self,
+        name: &str,
+        rtype: RType,
+        cd: bool,
+    ) -> (DnsOutcome, Vec<DnsRecord>) {
         let _slot = self.inflight.acquire().await.ok();
         let fqdn = Name::from_ascii(format!("{}.", name.trim_end_matches('.')));
         let Ok(fqdn) = fqdn else {
@@ -299,9 +323,8 @@ impl Dns {
         };
         let mut last = DnsOutcome::Timeout;
         for server in &self.servers {
-            match tokio::time::timeout(self.timeout, raw::query(*server, &fqdn, rtype.hickory()))
-                .await
-            {
+            let q = raw::query_bits(*server, &fqdn, rtype.hickory(), false, cd);
+            match tokio::time::timeout(self.timeout, q).await {
                 Err(_) => last = DnsOutcome::Timeout,
                 Ok(Err(e)) => last = DnsOutcome::Error(e),
                 Ok(Ok(msg)) => {
@@ -364,14 +387,6 @@ mod raw {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     use tokio::net::{TcpStream, UdpSocket};
 
-    pub async fn query(
-        server: SocketAddr,
-        name: &Name,
-        rtype: RecordType,
-    ) -> Result<Message, String> {
-        query_flags(server, name, rtype, false).await
-    }
-
     /// `ad`: set the AD bit, asking a validating resolver to say whether the data is authentic.
     pub async fn query_flags(
         server: SocketAddr,
@@ -379,9 +394,22 @@ mod raw {
         rtype: RecordType,
         ad: bool,
     ) -> Result<Message, String> {
+        query_bits(server, name, rtype, ad, false).await
+    }
+
+    /// `cd`: set the CD bit, asking a validating resolver for the data even when it does not
+    /// validate.
+    pub async fn query_bits(
+        server: SocketAddr,
+        name: &Name,
+        rtype: RecordType,
+        ad: bool,
+        cd: bool,
+    ) -> Result<Message, String> {
         let mut msg = Message::query();
         msg.metadata.recursion_desired = true;
         msg.metadata.authentic_data = ad;
+        msg.metadata.checking_disabled = cd;
         msg.add_query(Query::query(name.clone(), rtype));
         let wire = msg.to_vec().map_err(|e| e.to_string())?;
         let id = msg.metadata.id;

@@ -8,7 +8,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mxray_core::address::Target;
 use mxray_core::mx::MxTarget;
-use mxray_net::{Dns, TlsSettings, resolve_mx};
+use mxray_net::{Dns, DnsOutcome, RType, TlsSettings, resolve_mx};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
@@ -100,9 +100,17 @@ pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool)
             resolve_mx(dns, &domain, opts.max_hosts),
         )
         .await;
+    // SERVFAIL from a validating resolver may be a DNSSEC failure: the same question with the
+    // CD bit tells a bogus zone (the data comes back) from failing servers (it does not).
+    let mx_cd = if resolution.mx.outcome == DnsOutcome::ServFail {
+        Some(dns.checking_disabled(&domain, RType::Mx).await)
+    } else {
+        None
+    };
     let mut obs = Observations {
         target,
         mx: resolution.mx,
+        mx_cd,
         implicit: resolution.implicit,
         hosts: Vec::new(),
         probe: opts.probe,

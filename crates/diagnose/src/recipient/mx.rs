@@ -15,6 +15,7 @@ pub const DOMAIN_INVALID: &str = "domain.invalid";
 pub const DOMAIN_TYPO: &str = "domain.typo";
 pub const DOMAIN_NXDOMAIN: &str = "domain.nxdomain";
 pub const DNS_SERVFAIL: &str = "dns.servfail";
+pub const DNSSEC_BOGUS: &str = "dnssec.bogus";
 pub const DNS_REFUSED: &str = "dns.refused";
 pub const DNS_TIMEOUT: &str = "dns.timeout";
 pub const DNS_ERROR: &str = "dns.error";
@@ -37,6 +38,7 @@ pub const TOPIC: Topic = Topic {
         DOMAIN_TYPO,
         DOMAIN_NXDOMAIN,
         DNS_SERVFAIL,
+        DNSSEC_BOGUS,
         DNS_REFUSED,
         DNS_TIMEOUT,
         DNS_ERROR,
@@ -99,7 +101,14 @@ pub fn lookup_failure(obs: &Observations) -> Option<Finding> {
         .fix(format!(
             "Check the spelling; dig NS {d} +short; if it is yours, renew or delegate it"
         )),
-        DnsOutcome::ServFail => dns_failure(DNS_SERVFAIL, "SERVFAIL", d, &obs.mx),
+        DnsOutcome::ServFail => match obs
+            .mx_cd
+            .as_ref()
+            .filter(|a| a.outcome == DnsOutcome::Answer)
+        {
+            Some(cd) => bogus(d, &obs.mx, cd),
+            None => dns_failure(DNS_SERVFAIL, "SERVFAIL", d, &obs.mx),
+        },
         DnsOutcome::Refused => dns_failure(DNS_REFUSED, "REFUSED", d, &obs.mx),
         DnsOutcome::Timeout => dns_failure(DNS_TIMEOUT, "no answer (timeout)", d, &obs.mx),
         DnsOutcome::Error(e) => Finding::new(
@@ -113,6 +122,19 @@ pub fn lookup_failure(obs: &Observations) -> Option<Finding> {
         DnsOutcome::Answer | DnsOutcome::NoData => return None,
     };
     Some(f)
+}
+
+/// SERVFAIL, but the CD question returned the data: the validating resolver rejected the zone's
+/// signatures (expired or not yet valid RRSIGs, a DNSKEY that no DS matches). Every validating
+/// sender defers mail to the domain: the recipient's zone must be fixed.
+fn bogus(d: &str, plain: &DnsAnswer, cd: &DnsAnswer) -> Finding {
+    let mut ev = plain.evidence();
+    ev.push("asked again with the CD bit (checking disabled):".to_string());
+    ev.extend(cd.evidence());
+    Finding::new(DNSSEC_BOGUS, Severity::Fail, format!("{d}'s DNSSEC is broken (bogus): validating resolvers refuse its answers"))
+        .detail("The MX lookup got SERVFAIL from a validating resolver, but with checking disabled the records come back: they exist and their signatures do not validate (expired or not-yet-valid RRSIGs, or DNSKEYs that no DS record at the parent matches). Every sender that validates DNSSEC (Google, Microsoft, most ISPs) defers mail to the domain (4.4.3) until it is fixed.")
+        .evidence(ev)
+        .fix(format!("Re-sign the zone (check the signer runs and RRSIG expiry: dig +dnssec MX {d}), or make the parent's DS match the zone's DNSKEY (dig DS {d} @parent; dig DNSKEY {d}); test with delv MX {d} or https://dnsviz.net/d/{d}/"))
 }
 
 fn dns_failure(id: &'static str, what: &str, d: &str, a: &DnsAnswer) -> Finding {

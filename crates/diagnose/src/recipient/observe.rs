@@ -15,6 +15,10 @@ pub struct Observations {
     pub target: Target,
     /// The MX query for the domain.
     pub mx: DnsAnswer,
+    /// When the MX query got SERVFAIL: the same question with the CD bit (checking disabled).
+    /// Data here means the resolver had it but could not validate it: DNSSEC is broken.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mx_cd: Option<DnsAnswer>,
     /// Without MX records: the domain's own A and AAAA (RFC 5321 5.1 implicit MX).
     pub implicit: Option<[DnsAnswer; 2]>,
     pub hosts: Vec<HostObs>,

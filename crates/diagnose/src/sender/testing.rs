@@ -115,6 +115,7 @@ pub fn recipient(domain: &str, mx: &[&str], chain: Vec<mxray_net::CertInfo>) -> 
     Observations {
         target,
         mx: answer(domain, RType::Mx, DnsOutcome::Answer, records),
+        mx_cd: None,
         implicit: None,
         hosts,
         probe: false,

@@ -1,6 +1,7 @@
 //! The lab's authoritative DNS server: hickory-server's catalog of in-memory zones, behind a
 //! handler that counts queries and injects the scenario's per-name failures (UDP and TCP).
 
+pub mod dnssec;
 pub mod zones;
 
 use std::collections::HashMap;

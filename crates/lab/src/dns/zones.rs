@@ -8,11 +8,12 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use hickory_proto::rr::rdata::{A, AAAA, CNAME, MX, NS, PTR, SOA, TLSA, TXT};
 use hickory_proto::rr::{LowerName, Name, RData, Record as HRecord, RecordType};
+use hickory_server::dnssec::NxProofKind;
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, ZoneHandler, ZoneType};
 
 use crate::LabError;
-use crate::scenario::{DnsblKind, Failure, Record, Scenario};
+use crate::scenario::{DnsblKind, Failure, Record, Scenario, TlsaKey};
 
 /// TTL of every lab record: short, since a lab run is short.
 const TTL: u32 = 300;
@@ -27,6 +28,8 @@ pub struct Zones {
     pub rotations: HashMap<(LowerName, RecordType), Rotation>,
     /// Zone apexes, for the ready file and tests.
     pub origins: Vec<String>,
+    /// The trust anchors of the signed zones (`dnssec = ...`), in zone order.
+    pub anchors: Vec<super::dnssec::ZoneAnchor>,
 }
 
 /// A node's addresses of one type, served one per answer, in turn.
@@ -139,7 +142,20 @@ fn dnsbl_ip_owner(ip: IpAddr, zone: &str) -> String {
 
 /// Everything the DNS server serves for `scenario`. `dns_ip` is the server's own address
 /// (for `ns.lab.test`); `https_ip` is where `mta-sts.DOMAIN` points.
-pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zones, LabError> {
+/// The SHA-256 of the lab's keys, made at start, for `@ca` / `@leaf(HOST)` TLSA placeholders.
+#[derive(Debug, Default, Clone)]
+pub struct TlsaKeys {
+    pub ca: Vec<u8>,
+    /// Per host name (lower case): its certificate's key.
+    pub leaves: HashMap<String, Vec<u8>>,
+}
+
+pub fn build(
+    scenario: &Scenario,
+    dns_ip: IpAddr,
+    https_ip: IpAddr,
+    keys: &TlsaKeys,
+) -> Result<Zones, LabError> {
     let mut b = Builder::default();
     let mut failures = HashMap::new();
     let mut rotations: HashMap<(LowerName, RecordType), Rotation> = HashMap::new();
@@ -189,6 +205,18 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
                         (*matching).into(),
                         data.clone(),
                     )),
+                    Record::TlsaKey { usage, key } => {
+                        let data = match key {
+                            TlsaKey::Ca => keys.ca.clone(),
+                            TlsaKey::Leaf(host) => keys.leaves.get(host).cloned().ok_or_else(|| {
+                                LabError::Tls(format!(
+                                    "TLSA @leaf({host}) at {}: no lab host {host} presents a certificate (give a [[hosts]] entry with starttls)",
+                                    node.name
+                                ))
+                            })?,
+                        };
+                        RData::TLSA(TLSA::new((*usage).into(), 1.into(), 1.into(), data))
+                    }
                 };
                 if node.rotate && matches!(r, Record::A(_) | Record::Aaaa(_)) {
                     // Cached nowhere (TTL 0), so every lookup reaches the lab and sees the change.
@@ -271,14 +299,26 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
 
     b.add(NS_NAME, addr_rdata(dns_ip))?;
 
+    let signing: HashMap<&str, crate::scenario::Dnssec> = scenario
+        .domains
+        .iter()
+        .filter_map(|d| d.dnssec.map(|m| (d.name.as_str(), m)))
+        .collect();
+    let mut anchors = Vec::new();
     let mut catalog = Catalog::new();
     let mut origins = Vec::new();
     let ns = fqdn(NS_NAME)?;
     let rname = fqdn("hostmaster.lab.test")?;
     for (apex, records) in b.zones {
         let origin = fqdn(&apex)?;
-        let mut zone: InMemoryZoneHandler =
-            InMemoryZoneHandler::empty(origin.clone(), ZoneType::Primary, AxfrPolicy::Deny);
+        let mode = signing.get(apex.as_str()).copied();
+        let mut zone: InMemoryZoneHandler = InMemoryZoneHandler::empty(
+            origin.clone(),
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+            // NSEC, not NSEC3: the lab hides no names, and NSEC chains are readable in tests.
+            mode.map(|_| NxProofKind::Nsec),
+        );
         let soa = SOA::new(ns.clone(), rname.clone(), 1, 3600, 600, 86400, TTL);
         zone.upsert_mut(HRecord::from_rdata(origin.clone(), TTL, RData::SOA(soa)), 1);
         zone.upsert_mut(
@@ -287,6 +327,9 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
         );
         for r in records {
             zone.upsert_mut(r, 1);
+        }
+        if let Some(mode) = mode {
+            anchors.push(super::dnssec::sign(&mut zone, &origin, mode)?);
         }
         let handler: Arc<dyn ZoneHandler> = Arc::new(zone);
         catalog.upsert(LowerName::new(&origin), vec![handler]);
@@ -297,6 +340,7 @@ pub fn build(scenario: &Scenario, dns_ip: IpAddr, https_ip: IpAddr) -> Result<Zo
         failures,
         rotations,
         origins,
+        anchors,
     })
 }
 
@@ -367,7 +411,7 @@ fn build_raw_with(
 ) -> Result<(Zones, Vec<String>), LabError> {
     let name = |n: &str| if raw_labels { raw_fqdn(n) } else { fqdn(n) };
     let mut zone: InMemoryZoneHandler =
-        InMemoryZoneHandler::empty(Name::root(), ZoneType::Primary, AxfrPolicy::Deny);
+        InMemoryZoneHandler::empty(Name::root(), ZoneType::Primary, AxfrPolicy::Deny, None);
     let ns = fqdn(NS_NAME)?;
     let soa = SOA::new(
         ns.clone(),
@@ -424,6 +468,7 @@ fn build_raw_with(
             failures,
             rotations: HashMap::new(),
             origins: vec![".".to_owned()],
+            anchors: Vec::new(),
         },
         skipped,
     ))

@@ -38,6 +38,29 @@ pub struct Domain {
     /// The apex first, then the names declared under `records`.
     pub nodes: Vec<Node>,
     pub mta_sts: Option<MtaSts>,
+    /// `dnssec = ...`: the zone is signed at start (`None`: unsigned, as before).
+    pub dnssec: Option<Dnssec>,
+}
+
+/// How a zone is signed (`dnssec = true`, `"expired"`, `"wrong-key"`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dnssec {
+    /// DNSKEY, RRSIGs over every RRset and NSEC, valid now; the anchor matches.
+    Signed,
+    /// Signed, but every RRSIG expired yesterday: a validator answers SERVFAIL (bogus).
+    Expired,
+    /// Signed and valid, but the published anchor (DS) is for another key: bogus too.
+    WrongKey,
+}
+
+impl Dnssec {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Dnssec::Signed => "signed",
+            Dnssec::Expired => "expired",
+            Dnssec::WrongKey => "wrong-key",
+        }
+    }
 }
 
 /// One owner name and what the DNS server says about it.
@@ -70,6 +93,21 @@ pub enum Record {
         matching: u8,
         data: Vec<u8>,
     },
+    /// A `x 1 1` TLSA record whose data is a lab key's SHA-256, known only at start (keys are
+    /// made fresh): `@ca` or `@leaf(HOST)`.
+    TlsaKey {
+        usage: u8,
+        key: TlsaKey,
+    },
+}
+
+/// Which lab key a TLSA placeholder names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TlsaKey {
+    /// The lab CA (`2 1 1 @ca`: DANE-TA).
+    Ca,
+    /// A host's certificate (`3 1 1 @leaf(mx.example.test)`: DANE-EE).
+    Leaf(String),
 }
 
 /// A failure the DNS server injects for one name.

@@ -56,6 +56,9 @@ pub struct RawDomain {
     pub failure_types: Vec<S>,
     #[serde(default)]
     pub mta_sts: Option<RawMtaSts>,
+    /// `true`, `false`, `"expired"` or `"wrong-key"`: checked in validation.
+    #[serde(default)]
+    pub dnssec: Option<Spanned<toml::Value>>,
     #[serde(default)]
     pub records: Vec<RawNode>,
 }

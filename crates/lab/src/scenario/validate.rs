@@ -15,8 +15,8 @@ use super::behaviour::{
 };
 use super::raw::{RawBehaviour, RawDnsbl, RawDomain, RawHost, RawNode, RawScenario, S};
 use super::{
-    ClientOverride, Dnsbl, DnsblKind, Domain, Failure, FailureKind, Host, Listed, MtaSts, Node,
-    PtrRecord, Record, Scenario, ScenarioError,
+    ClientOverride, Dnsbl, DnsblKind, Dnssec, Domain, Failure, FailureKind, Host, Listed, MtaSts,
+    Node, PtrRecord, Record, Scenario, ScenarioError, TlsaKey,
 };
 
 /// Generated mailboxes per scenario; a typo in `count` should not eat the machine's memory.
@@ -256,10 +256,27 @@ impl Cx<'_> {
                 })
             }
         };
+        let dnssec = match &d.dnssec {
+            None => None,
+            Some(v) => match v.get_ref() {
+                toml::Value::Boolean(false) => None,
+                toml::Value::Boolean(true) => Some(Dnssec::Signed),
+                toml::Value::String(s) if s == "signed" => Some(Dnssec::Signed),
+                toml::Value::String(s) if s == "expired" => Some(Dnssec::Expired),
+                toml::Value::String(s) if s == "wrong-key" => Some(Dnssec::WrongKey),
+                _ => {
+                    return Err(self.error(
+                        v.span(),
+                        "dnssec must be true, false, \"expired\" or \"wrong-key\"".to_owned(),
+                    ));
+                }
+            },
+        };
         Ok(Domain {
             name,
             nodes,
             mta_sts,
+            dnssec,
         })
     }
 
@@ -416,6 +433,31 @@ impl Cx<'_> {
         let [u, sel, m, rest @ ..] = parts.as_slice() else {
             return Err(bad());
         };
+        if let [key] = rest
+            && key.starts_with('@')
+        {
+            // A placeholder for a key the lab makes at start: SPKI SHA-256 only.
+            let usage: u8 = u.parse().map_err(|_| bad())?;
+            if (*sel, *m) != ("1", "1") {
+                return Err(self.at(s, format!("TLSA {key}: placeholders stand for a key's SHA-256, so selector and matching type must be 1 1 (e.g. \"3 1 1 @leaf(mx.example.test)\")")));
+            }
+            let key =
+                match key.to_ascii_lowercase().as_str() {
+                    "@ca" => TlsaKey::Ca,
+                    k => match k.strip_prefix("@leaf(").and_then(|r| r.strip_suffix(')')) {
+                        Some(host) if !host.is_empty() => {
+                            TlsaKey::Leaf(host.trim_end_matches('.').to_string())
+                        }
+                        _ => return Err(self.at(
+                            s,
+                            format!(
+                                "TLSA {key}: give @ca or @leaf(HOST), HOST a lab host with STARTTLS"
+                            ),
+                        )),
+                    },
+                };
+            return Ok(Record::TlsaKey { usage, key });
+        }
         let hex: String = rest.concat();
         let usage = u.parse().map_err(|_| bad())?;
         let selector = sel.parse().map_err(|_| bad())?;

@@ -3,6 +3,7 @@
 
 mod bundled;
 mod dns;
+mod dnssec;
 mod https;
 mod limits;
 mod scenario;

@@ -209,3 +209,49 @@ fn control_characters_in_errors_are_escaped() {
     assert!(!e.contains('\u{1b}'), "{e:?}");
     assert!(e.contains("\\u{1b}"), "{e}");
 }
+
+#[test]
+fn dnssec_modes_are_checked() {
+    let e = err("[[domains]]\nname = \"a.test\"\ndnssec = \"yes\"\n");
+    assert!(e.starts_with("bad.toml:3:10: "), "{e}");
+    assert!(e.contains("dnssec must be true, false"), "{e}");
+    let e = err("[[domains]]\nname = \"a.test\"\ndnssec = 1\n");
+    assert!(e.contains("dnssec must be"), "{e}");
+    for (value, mode) in [
+        ("true", Some(mxray_lab::scenario::Dnssec::Signed)),
+        ("false", None),
+        ("\"expired\"", Some(mxray_lab::scenario::Dnssec::Expired)),
+        ("\"wrong-key\"", Some(mxray_lab::scenario::Dnssec::WrongKey)),
+    ] {
+        let text = format!("[[domains]]\nname = \"a.test\"\ndnssec = {value}\n");
+        let s = Scenario::from_str_named(&text, "ok.toml").expect("valid");
+        assert_eq!(s.domains[0].dnssec, mode, "{value}");
+    }
+}
+
+#[test]
+fn tlsa_key_placeholders_are_checked() {
+    let base = "[[domains]]\nname = \"a.test\"\n[[domains.records]]\nname = \"_25._tcp.mx\"\n";
+    let e = err(&format!("{base}tlsa = [\"3 0 1 @ca\"]\n"));
+    assert!(e.contains("must be 1 1"), "{e}");
+    let e = err(&format!("{base}tlsa = [\"3 1 1 @leaf()\"]\n"));
+    assert!(e.contains("give @ca or @leaf(HOST)"), "{e}");
+    let e = err(&format!("{base}tlsa = [\"3 1 1 @key\"]\n"));
+    assert!(e.contains("give @ca or @leaf(HOST)"), "{e}");
+    let s = Scenario::from_str_named(
+        &format!("{base}tlsa = [\"3 1 1 @leaf(MX.a.test)\", \"2 1 1 @CA\"]\n"),
+        "ok.toml",
+    )
+    .expect("valid");
+    let recs: Vec<String> = s.domains[0]
+        .nodes
+        .iter()
+        .flat_map(|n| n.records.iter())
+        .map(|r| format!("{r:?}"))
+        .collect();
+    assert!(
+        recs.iter().any(|r| r.contains("Leaf(\"mx.a.test\")")),
+        "{recs:?}"
+    );
+    assert!(recs.iter().any(|r| r.contains("Ca")), "{recs:?}");
+}
