@@ -499,4 +499,10 @@ fn dane_verdicts_as_a_dane_enforcing_sender_sees_them() {
     );
     assert_eq!(v["verdict"]["overall"], "broken");
     assert_eq!(v["verdict"]["side"], "recipient");
+    // The evidence says why: the signature over the MX records expired.
+    let evidence = finding(&v, "dnssec.bogus")["evidence"].to_string();
+    assert!(
+        evidence.contains("RRSIG over MX by key") && evidence.contains("EXPIRED 1 day(s)"),
+        "{evidence}"
+    );
 }

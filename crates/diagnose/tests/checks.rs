@@ -226,11 +226,27 @@ fn servfail_with_data_under_cd_is_bogus_dnssec() {
         answer("bogus.test", RType::Mx, DnsOutcome::ServFail, vec![]),
         vec![],
     );
-    o.mx_cd = Some(mx("bogus.test", &[(10, "mx.bogus.test")]));
+    let mut cd = mx("bogus.test", &[(10, "mx.bogus.test")]);
+    let expired = o.at_unix - 2 * 86_400;
+    cd.records.push(mxray_net::DnsRecord::Other {
+        owner: "bogus.test".into(),
+        rtype: "RRSIG".into(),
+        data: format!(
+            "MX ECDSAP256SHA256 2 300 {expired} {} 27826 bogus.test. c2ln",
+            expired - 86_400
+        ),
+    });
+    o.mx_cd = Some(cd);
     let f = recipient::check(&o);
     assert_eq!(ids(&f, Severity::Fail), vec!["dnssec.bogus"]);
     assert!(
         f[0].evidence.iter().any(|e| e.contains("mx.bogus.test")),
+        "{f:?}"
+    );
+    assert!(
+        f[0].evidence
+            .iter()
+            .any(|e| e.contains("RRSIG over MX by key 27826") && e.contains("EXPIRED 2 day(s)")),
         "{f:?}"
     );
     let v = verdict::verdict(Some(&o), &f);

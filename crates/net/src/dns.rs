@@ -410,6 +410,14 @@ mod raw {
         msg.metadata.recursion_desired = true;
         msg.metadata.authentic_data = ad;
         msg.metadata.checking_disabled = cd;
+        if cd {
+            // With checking disabled, ask for the signatures too (DO): the evidence of why the
+            // data did not validate (an RRSIG's expiry, the key tag that signed it).
+            let mut edns = hickory_resolver::proto::op::Edns::new();
+            edns.set_dnssec_ok(true);
+            edns.set_max_payload(4096);
+            msg.set_edns(edns);
+        }
         msg.add_query(Query::query(name.clone(), rtype));
         let wire = msg.to_vec().map_err(|e| e.to_string())?;
         let id = msg.metadata.id;

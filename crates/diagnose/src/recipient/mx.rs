@@ -106,7 +106,7 @@ pub fn lookup_failure(obs: &Observations) -> Option<Finding> {
             .as_ref()
             .filter(|a| a.outcome == DnsOutcome::Answer)
         {
-            Some(cd) => bogus(d, &obs.mx, cd),
+            Some(cd) => bogus(d, &obs.mx, cd, obs.at_unix),
             None => dns_failure(DNS_SERVFAIL, "SERVFAIL", d, &obs.mx),
         },
         DnsOutcome::Refused => dns_failure(DNS_REFUSED, "REFUSED", d, &obs.mx),
@@ -127,14 +127,55 @@ pub fn lookup_failure(obs: &Observations) -> Option<Finding> {
 /// SERVFAIL, but the CD question returned the data: the validating resolver rejected the zone's
 /// signatures (expired or not yet valid RRSIGs, a DNSKEY that no DS matches). Every validating
 /// sender defers mail to the domain: the recipient's zone must be fixed.
-fn bogus(d: &str, plain: &DnsAnswer, cd: &DnsAnswer) -> Finding {
+fn bogus(d: &str, plain: &DnsAnswer, cd: &DnsAnswer, now: i64) -> Finding {
     let mut ev = plain.evidence();
     ev.push("asked again with the CD bit (checking disabled):".to_string());
     ev.extend(cd.evidence());
+    ev.extend(cd.records.iter().filter_map(|r| rrsig_reading(r, now)));
     Finding::new(DNSSEC_BOGUS, Severity::Fail, format!("{d}'s DNSSEC is broken (bogus): validating resolvers refuse its answers"))
         .detail("The MX lookup got SERVFAIL from a validating resolver, but with checking disabled the records come back: they exist and their signatures do not validate (expired or not-yet-valid RRSIGs, or DNSKEYs that no DS record at the parent matches). Every sender that validates DNSSEC (Google, Microsoft, most ISPs) defers mail to the domain (4.4.3) until it is fixed.")
         .evidence(ev)
         .fix(format!("Re-sign the zone (check the signer runs and RRSIG expiry: dig +dnssec MX {d}), or make the parent's DS match the zone's DNSKEY (dig DS {d} @parent; dig DNSKEY {d}); test with delv MX {d} or https://dnsviz.net/d/{d}/"))
+}
+
+/// What an RRSIG in the CD answer says about the failure: expired (or not yet valid) at the
+/// time of the check, or current, in which case the keys (DNSKEY/DS) are the likelier fault.
+/// Presentation form: `TYPE ALG LABELS TTL EXPIRATION INCEPTION KEYTAG SIGNER SIG`.
+fn rrsig_reading(r: &mxray_core::dns::DnsRecord, now: i64) -> Option<String> {
+    let mxray_core::dns::DnsRecord::Other { rtype, data, .. } = r else {
+        return None;
+    };
+    if rtype != "RRSIG" {
+        return None;
+    }
+    let f: Vec<&str> = data.split_whitespace().collect();
+    let (covered, expiration, inception, tag, signer) = (
+        f.first()?,
+        f.get(4)?.parse::<i64>().ok()?,
+        f.get(5)?.parse::<i64>().ok()?,
+        f.get(6)?,
+        f.get(7)?,
+    );
+    let days = |s: i64| (s.abs() + 43_199) / 86_400;
+    let state = if expiration < now {
+        format!(
+            "EXPIRED {} day(s) before this check",
+            days(now - expiration)
+        )
+    } else if inception > now {
+        format!(
+            "NOT YET VALID: valid from {} day(s) after this check",
+            days(inception - now)
+        )
+    } else {
+        "current: the signature's dates are fine, so the keys (DNSKEY, or the DS at the parent) are the likelier fault".to_string()
+    };
+    Some(format!(
+        "RRSIG over {} by key {} ({}): {state} (inception {inception}, expiration {expiration}, Unix seconds)",
+        escape_text(covered),
+        escape_text(tag),
+        escape_text(signer)
+    ))
 }
 
 fn dns_failure(id: &'static str, what: &str, d: &str, a: &DnsAnswer) -> Finding {
