@@ -228,7 +228,7 @@ fn servfail_with_data_under_cd_is_bogus_dnssec() {
     );
     let mut cd = mx("bogus.test", &[(10, "mx.bogus.test")]);
     let expired = o.at_unix - 2 * 86_400;
-    cd.records.push(mxray_net::DnsRecord::Other {
+    cd.records.push(DnsRecord::Other {
         owner: "bogus.test".into(),
         rtype: "RRSIG".into(),
         data: format!(
