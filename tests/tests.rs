@@ -14,6 +14,8 @@ mod live;
 mod logs;
 mod logs_follow;
 mod progress;
+mod providers;
+mod proxy;
 mod queue;
 mod records;
 mod records_spf;

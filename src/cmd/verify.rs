@@ -67,6 +67,19 @@ pub struct VerifyArgs {
     #[arg(long = "source-ip", value_name = "IP")]
     pub source_ips: Vec<IpAddr>,
 
+    /// Connect through a SOCKS5 proxy: socks5://[user:pass@]host:port (user and password
+    /// percent-encoded), or socks5h://... to let the proxy resolve the MX names. Servers then
+    /// see the proxy's address, and the per-provider limits are that egress's. A failing proxy
+    /// ends the run with exit 3, blaming no address.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MXRAY_PROXY",
+        hide_env_values = true,
+        conflicts_with = "source_ips"
+    )]
+    pub proxy: Option<String>,
+
     /// Simultaneous SMTP sessions per provider (MX hosts under one registrable domain).
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_provider: u16,
@@ -327,6 +340,16 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             })
             .environment()?;
     }
+    // Read here, not by clap: a rejected value would be quoted whole, credentials included.
+    let proxy = match &args.proxy {
+        Some(url) => Some(mxray_net::Proxy::parse(url).map_err(|e| bad_input(e.to_string()))?),
+        None => None,
+    };
+    // The summary names the egress (without credentials).
+    let through = proxy
+        .as_ref()
+        .map(|p| format!(" through {p}"))
+        .unwrap_or_default();
     let (reader, counted) = open_input(args)?;
     let total = count_input(args, counted);
     let resume = match (&args.state, &args.input) {
@@ -380,7 +403,11 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
     let started = Instant::now();
     let result = rt.block_on(async {
         let dns = super::live_dns(global).await?;
-        let engine = Arc::new(Engine::new(dns, cfg));
+        let engine = Engine::new(dns, cfg);
+        let engine = Arc::new(match proxy {
+            Some(p) => engine.with_proxy(p),
+            None => engine,
+        });
         let bar = super::Bar::new(global, total, "addresses").map(Arc::new);
         // The line says what holds the run up: greylisting, rate limits, and when it resumes.
         let ticker = bar.clone().map(|b| {
@@ -438,6 +465,15 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             Ended::Crashed(e) => return Err(anyhow::anyhow!("verification task failed: {e}")),
             Ended::Completed => {}
         }
+        // A broken egress decides nothing about the recipients: the addresses it kept from
+        // their servers were left out (and out of --state, so the same command retries them).
+        if let Some(e) = engine.proxy_failure() {
+            return Err(crate::error::environment(format!(
+                "{e}; {} written, the addresses it could not reach were left undecided{}",
+                crate::render::count(written, "result", "results"),
+                if args.state.is_some() { " (run the same command to resume)" } else { "" }
+            )));
+        }
         if written == 0 {
             let what = match &args.input {
                 Some(p) if p.as_os_str() == "-" => "standard input".to_string(),
@@ -466,7 +502,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             }
             let s = engine.stats();
             eprintln!(
-                "mxray: {} in {:.1}s: {}; {}, {}, {} resolved",
+                "mxray: {} in {:.1}s: {}; {}{through}, {}, {} resolved",
                 crate::render::count(written, "result", "results"),
                 started.elapsed().as_secs_f64(),
                 parts.join(", "),

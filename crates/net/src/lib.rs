@@ -7,6 +7,7 @@
 //! - `policy`: which addresses may be connected to (`AddressPolicy`: the SSRF guard).
 //! - `mx`: `resolve_mx`, the MX question and every exchange's addresses, into `mxray_core::mx`.
 //! - `smtp`: the bounded SMTP probe client: replies, timings, transcript.
+//! - `socks`: the SOCKS5 egress (`--proxy`): its URL and the dial through it.
 //! - `tls`: STARTTLS handshakes and certificate inspection.
 //! - `webhook`: signed JSON posts to a webhook URL, retried, from a bounded queue.
 
@@ -15,6 +16,7 @@ pub mod https;
 pub mod mx;
 pub mod policy;
 pub mod smtp;
+pub mod socks;
 pub mod tls;
 pub mod webhook;
 
@@ -22,6 +24,7 @@ pub use dns::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 pub use https::{HttpsObservation, https_get};
 pub use mx::resolve_mx;
 pub use policy::{AddressPolicy, NotAllowed};
-pub use smtp::{Reply, Session, SmtpError};
+pub use smtp::{ConnectError, Reply, Session, SmtpError};
+pub use socks::{Proxy, ProxyError};
 pub use tls::{CertInfo, TlsObservation, TlsSettings};
 pub use webhook::{Webhook, WebhookConfig, WebhookStats, WebhookUrl};

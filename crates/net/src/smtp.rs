@@ -13,6 +13,7 @@ use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader
 use tokio::net::TcpStream;
 
 use crate::policy::{AddressPolicy, NotAllowed};
+use crate::socks::{self, DialError, Proxy, ProxyError};
 use crate::tls::{self, TlsObservation, TlsSettings};
 
 /// Longest reply line accepted (RFC 5321 allows 512 octets; real servers exceed it a little).
@@ -123,6 +124,16 @@ fn io_error(e: std::io::Error) -> SmtpError {
     }
 }
 
+/// Why a connection was not opened: the target's side, or the SOCKS5 proxy's own failure
+/// (the egress is broken: nothing is known about the target).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Target(SmtpError),
+    #[error(transparent)]
+    Proxy(ProxyError),
+}
+
 trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
 impl<T: AsyncRead + AsyncWrite + Unpin + Send> Stream for T {}
 
@@ -161,7 +172,56 @@ impl Session {
         timeout: Duration,
         policy: &AddressPolicy,
     ) -> Result<Session, SmtpError> {
-        policy.check(peer.ip()).map_err(SmtpError::NotAllowed)?;
+        match Session::connect_via(peer, None, local, None, timeout, policy).await {
+            Ok(s) => Ok(s),
+            Err(ConnectError::Target(e)) => Err(e),
+            // No proxy was given: never reached.
+            Err(ConnectError::Proxy(p)) => Err(SmtpError::Io(p.to_string())),
+        }
+    }
+
+    /// [`Session::connect_from`], through a SOCKS5 `proxy` when given (then `local` is where
+    /// the connection to the proxy comes from). `policy` is checked on `peer`, the address
+    /// mxray's own DNS gave, even with `socks5h` where the proxy resolves `name` itself: the
+    /// guard cannot see what the proxy's resolver answers, so a `socks5h` proxy is trusted
+    /// to resolve the name as we did. The proxy's own failures are [`ConnectError::Proxy`].
+    pub async fn connect_via(
+        peer: SocketAddr,
+        name: Option<&str>,
+        local: Option<std::net::IpAddr>,
+        proxy: Option<&Proxy>,
+        timeout: Duration,
+        policy: &AddressPolicy,
+    ) -> Result<Session, ConnectError> {
+        policy
+            .check(peer.ip())
+            .map_err(|n| ConnectError::Target(SmtpError::NotAllowed(n)))?;
+        if let Some(proxy) = proxy {
+            let start = Instant::now();
+            let stream = match socks::dial(proxy, peer, name, local, timeout).await {
+                Ok(s) => s,
+                Err(DialError::Proxy(e)) => return Err(ConnectError::Proxy(e)),
+                Err(DialError::Target(e)) if e.kind() == std::io::ErrorKind::TimedOut => {
+                    return Err(ConnectError::Target(SmtpError::Timeout(
+                        timeout.as_millis() as u64,
+                    )));
+                }
+                Err(DialError::Target(e)) => return Err(ConnectError::Target(io_error(e))),
+            };
+            let boxed: Box<dyn Stream> = Box::new(stream);
+            return Ok(Session {
+                stream: Some(BufReader::new(boxed)),
+                start,
+                read_bytes: 0,
+                transcript: vec![TranscriptLine {
+                    at_ms: start.elapsed().as_millis() as u64,
+                    dir: '*',
+                    line: format!("connected to {peer} through {proxy}"),
+                }],
+                peer,
+                timeout,
+            });
+        }
         let start = Instant::now();
         let connecting = async {
             match local {
@@ -178,8 +238,12 @@ impl Session {
             }
         };
         let tcp = match tokio::time::timeout(timeout, connecting).await {
-            Err(_) => return Err(SmtpError::Timeout(timeout.as_millis() as u64)),
-            Ok(Err(e)) => return Err(io_error(e)),
+            Err(_) => {
+                return Err(ConnectError::Target(SmtpError::Timeout(
+                    timeout.as_millis() as u64,
+                )));
+            }
+            Ok(Err(e)) => return Err(ConnectError::Target(io_error(e))),
             Ok(Ok(s)) => s,
         };
         let _ = tcp.set_nodelay(true);

@@ -190,16 +190,23 @@ impl Budgets {
         }
     }
 
-    /// The budget for an MX host: keyed by its registrable domain (aspmx.l.google.com and
-    /// alt1.aspmx.l.google.com share google.com's), by the public suffix list.
+    /// The budget for an MX host, keyed by `provider_key` (aspmx.l.google.com and
+    /// alt1.aspmx.l.google.com share Gmail's; other hosts their registrable domain's).
     pub fn for_host(&self, mx_host: &str) -> Arc<Budget> {
         let key = provider_key(mx_host);
+        // A provider the table knows gets its default budget (never more than the run's).
+        let limits = crate::providers::global()
+            .recognise(mx_host)
+            .map_or(self.limits, |p| BudgetLimits {
+                max_sessions: p.max_sessions.min(self.limits.max_sessions),
+                connects_per_minute: p.connects_per_minute.min(self.limits.connects_per_minute),
+            });
         let mut map = match self.map.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
         };
         map.entry(key.clone())
-            .or_insert_with(|| Arc::new(Budget::new(key, self.limits)))
+            .or_insert_with(|| Arc::new(Budget::new(key, limits)))
             .clone()
     }
 
@@ -214,9 +221,13 @@ impl Budgets {
     }
 }
 
-/// The provider an MX host belongs to: its registrable domain (`gmail-smtp-in.l.google.com`
-/// -> `google.com`), so every host of one provider shares one budget.
+/// The provider an MX host belongs to: its id in the provider table (so Yahoo's and AOL's
+/// hosts share one budget), else its registrable domain (`mx1.mail.example.com` ->
+/// `example.com`), so every host of one provider shares one budget.
 pub fn provider_key(mx_host: &str) -> String {
+    if let Some(p) = crate::providers::global().recognise(mx_host) {
+        return p.id.to_string();
+    }
     DomainName::from_dns(mx_host).registrable().into_string()
 }
 
@@ -226,7 +237,9 @@ mod tests {
 
     #[test]
     fn providers_share_budgets() {
-        assert_eq!(provider_key("alt1.aspmx.l.google.com"), "google.com");
+        assert_eq!(provider_key("alt1.aspmx.l.google.com"), "gmail");
+        assert_eq!(provider_key("mailin-01.mx.aol.com"), "yahoo");
+        assert_eq!(provider_key("mx.other.example.com"), "example.com");
         assert_eq!(provider_key("mx.bulk01.test"), "bulk01.test");
     }
 

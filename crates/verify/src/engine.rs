@@ -15,7 +15,10 @@ use mxray_core::address::{Target, parse_target, suggest_domain};
 use mxray_core::explain;
 use mxray_core::mx::{MAX_EXCHANGES, MxPlan};
 use mxray_net::smtp::capabilities;
-use mxray_net::{Dns, DnsOutcome, Reply, Session, SmtpError, TlsSettings, resolve_mx};
+use mxray_net::{
+    ConnectError, Dns, DnsOutcome, Proxy, ProxyError, Reply, Session, SmtpError, TlsSettings,
+    resolve_mx,
+};
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
 use crate::budget::{BudgetLimits, Budgets};
@@ -195,6 +198,11 @@ pub struct Engine {
     sessions: AtomicU64,
     rcpts: AtomicU64,
     dns_domains: AtomicU64,
+    /// Every SMTP connection goes through this SOCKS5 proxy (`--proxy`): the run's one egress.
+    proxy: Option<Proxy>,
+    /// The proxy's first failure: the egress is broken, so the addresses it kept from their
+    /// servers are not decided (never blamed on the recipient); the caller stops the run.
+    proxy_failure: Mutex<Option<ProxyError>>,
 }
 
 /// An address waiting for a verdict, with every input line that normalised to it.
@@ -230,6 +238,9 @@ enum SessionEnd {
     Dropped,
     /// This host cannot be used now (refused, unreachable, silent, 5xx greeting).
     HostDown(Reason, Option<DecidingReply>),
+    /// The SOCKS5 proxy failed: nothing is known about the host; the domain's addresses are
+    /// dropped undecided (see [`Engine::proxy_failure`]).
+    ProxyFailed,
 }
 
 struct DomainRun {
@@ -263,7 +274,23 @@ impl Engine {
             sessions: AtomicU64::new(0),
             rcpts: AtomicU64::new(0),
             dns_domains: AtomicU64::new(0),
+            proxy: None,
+            proxy_failure: Mutex::new(None),
         }
+    }
+
+    /// Connects through a SOCKS5 proxy. Budgets need no other key: they are per provider for
+    /// this engine, and all its connections leave through the proxy, so each budget is the
+    /// politeness of that one egress towards that provider (what the provider sees).
+    pub fn with_proxy(mut self, proxy: Proxy) -> Engine {
+        self.proxy = Some(proxy);
+        self
+    }
+
+    /// The proxy's failure, once one happened: the run's remaining addresses were left
+    /// undecided and the run should end as an environment error.
+    pub fn proxy_failure(&self) -> Option<ProxyError> {
+        self.proxy_failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// What the addresses in flight are waiting on, summed over every domain.
@@ -378,6 +405,7 @@ impl Engine {
             }),
             catch_all: None,
             retry_after_s: None,
+            provider: None,
             disposable: target.is_some_and(|t| lists::is_disposable(&t.domain_ascii)),
             role_account: target
                 .and_then(|t| t.local.as_deref())
@@ -436,6 +464,8 @@ impl Engine {
         if self.cfg.transcript {
             base.transcript = p.transcript.clone();
         }
+        // What the provider table knows about the deciding host (docs/providers.md).
+        crate::providers::apply(crate::providers::global(), &mut base);
         self.remember(&p.target.normalized(), &base);
         for (index, input, row) in p.inputs {
             let mut r = base.clone();
@@ -644,6 +674,11 @@ impl Engine {
                     }
                 }
                 SessionEnd::HostDown(reason, reply) => down[h] = Some((reason, reply)),
+                SessionEnd::ProxyFailed => {
+                    run.pending.clear();
+                    run.waiting.clear();
+                    break;
+                }
             }
         }
         // Whatever is left is unresolved: unknown, with the last reason seen.
@@ -699,18 +734,33 @@ impl Engine {
         let mut last_err = SessionEnd::HostDown(Reason::ConnectionFailed, None);
         let mut session = None;
         for addr in &host.addrs {
+            if self.proxy_failure().is_some() {
+                return SessionEnd::ProxyFailed;
+            }
             let peer = SocketAddr::new(*addr, self.cfg.smtp_port);
-            let connect =
-                Session::connect_from(peer, run.source, self.cfg.timeout, &self.cfg.policy);
+            let connect = Session::connect_via(
+                peer,
+                Some(&host.name),
+                run.source,
+                self.proxy.as_ref(),
+                self.cfg.timeout,
+                &self.cfg.policy,
+            );
             match connect.await {
                 Ok(s) => {
                     session = Some(s);
                     break;
                 }
-                Err(SmtpError::Timeout(_)) => {
+                Err(ConnectError::Proxy(e)) => {
+                    if let Ok(mut f) = self.proxy_failure.lock() {
+                        f.get_or_insert(e);
+                    }
+                    return SessionEnd::ProxyFailed;
+                }
+                Err(ConnectError::Target(SmtpError::Timeout(_))) => {
                     last_err = SessionEnd::HostDown(Reason::Timeout, None)
                 }
-                Err(SmtpError::NotAllowed(_)) => {
+                Err(ConnectError::Target(SmtpError::NotAllowed(_))) => {
                     last_err = SessionEnd::HostDown(Reason::PrivateAddress, None)
                 }
                 Err(_) => last_err = SessionEnd::HostDown(Reason::ConnectionFailed, None),

@@ -11,6 +11,7 @@
 //! - `run`: verify's job on the bulk runner (mxray-run): batches in, results out, store, resume.
 //! - `store`: the SQLite job store that makes bulk runs resumable.
 //! - `model`: the result types (verdict, reason, deciding reply) as plain data.
+//! - `providers`: provider knowledge as data (MX patterns, reply rules, budgets, flags).
 //! - `lists`: disposable, role and free-provider lists.
 
 pub mod budget;
@@ -19,6 +20,7 @@ pub mod engine;
 pub mod input;
 pub mod lists;
 pub mod model;
+pub mod providers;
 pub mod run;
 pub mod store;
 pub mod verdict;

@@ -72,6 +72,10 @@ pub enum Reason {
     /// The server's replies were out of step with our commands (extra or unsolicited
     /// replies): nothing it said can be pinned to an address.
     ProtocolError,
+    /// The provider accepts every address at RCPT and bounces later (Yahoo/AOL), or a
+    /// filtering gateway answered for the real server: acceptance proves nothing
+    /// (docs/providers.md).
+    UnverifiableProvider,
 }
 
 impl Reason {
@@ -106,6 +110,9 @@ impl Reason {
             Reason::ProtocolError => {
                 "the server's replies were out of step with the commands: none is believed"
             }
+            Reason::UnverifiableProvider => {
+                "the provider (or a gateway in front of it) accepts every address: acceptance proves nothing"
+            }
         }
     }
 
@@ -134,6 +141,7 @@ impl Reason {
             Reason::Deferred => "deferred",
             Reason::Rejected => "rejected",
             Reason::ProtocolError => "protocol_error",
+            Reason::UnverifiableProvider => "unverifiable_provider",
         }
     }
 }
@@ -168,6 +176,10 @@ pub struct VerifyResult {
     /// the probes): seconds after which asking again makes sense.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub retry_after_s: Option<u64>,
+    /// The provider the deciding MX host belongs to, when the provider table knows it
+    /// (`gmail`, `microsoft`, `yahoo`, ...: docs/providers.md).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub provider: Option<String>,
     /// With -v: the SMTP lines that concern this address.
     #[serde(skip_serializing_if = "Vec::is_empty", default)]
     pub transcript: Vec<String>,

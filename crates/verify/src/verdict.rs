@@ -5,7 +5,8 @@
 //! with the run's context (catch-all domain, disposable provider). docs/verify.md has the table.
 
 use crate::classify::Outcome;
-use crate::model::{Reason, Verdict};
+use crate::model::{DecidingReply, Reason, Verdict};
+use crate::providers::Provider;
 
 /// Why DNS settled a domain before any SMTP.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +76,31 @@ pub fn decide(facts: &Facts, ctx: Context) -> (Verdict, Reason) {
     // A disposable address that works is still a throwaway.
     if verdict == Verdict::Deliverable && ctx.disposable {
         return (Verdict::Risky, Reason::Disposable);
+    }
+    (verdict, reason)
+}
+
+/// The verdict corrected with what the provider table knows about the host that decided
+/// (`providers::apply` calls it): the provider's own reading of its reply first; then an
+/// acceptance from a provider that accepts every RCPT is never `deliverable`, and one from a
+/// gateway counts only where the gateway refused a random address (`catch_all ==
+/// Some(false)`). A transient reply is never made `undeliverable` (`Meaning::verdict`).
+pub fn at_provider(
+    p: &Provider,
+    verdict: Verdict,
+    reason: Reason,
+    reply: &DecidingReply,
+    catch_all: Option<bool>,
+) -> (Verdict, Reason) {
+    if let Some(rule) = p.rule_for(reply.code, reply.enhanced_code.as_deref(), &reply.text) {
+        return rule.meaning.verdict(reply.code);
+    }
+    let accepted = (200..300).contains(&reply.code);
+    if accepted && p.accepts_all_rcpt && verdict != Verdict::Undeliverable {
+        return (Verdict::Risky, Reason::UnverifiableProvider);
+    }
+    if accepted && p.gateway && verdict == Verdict::Deliverable && catch_all != Some(false) {
+        return (Verdict::Risky, Reason::UnverifiableProvider);
     }
     (verdict, reason)
 }

@@ -1,0 +1,211 @@
+//! `mxray verify --proxy`: through a real SOCKS5 server (Debian's microsocks) on loopback in
+//! front of a lab. The proxy binds its outgoing connections to an address of its own, so the
+//! lab's per-client counters show which egress the servers saw. Authentication accepted and
+//! refused, and a proxy that is not there: exit 3, nothing reported about any recipient.
+
+use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use crate::util::{TestLab, json_lines, mxray_lab, require};
+
+/// The address microsocks connects out from (`-b`): the egress the lab sees.
+const EGRESS: &str = "127.0.7.66";
+
+fn lab() -> &'static TestLab {
+    static LAB: OnceLock<TestLab> = OnceLock::new();
+    LAB.get_or_init(|| {
+        TestLab::start(
+            "[lab]\nname = \"proxy\"\n\n[[domains]]\nname = \"px.test\"\nmx = [\"10 mx.px.test\"]\n\n[[hosts]]\nname = \"mx.px.test\"\naddress = \"127.0.7.1\"\nmailbox_ranges = [{ prefix = \"u\", count = 10 }]\n",
+            "proxy",
+        )
+    })
+}
+
+/// A free loopback port (nothing listens on it once returned).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port()
+}
+
+/// microsocks on a free loopback port, killed on drop.
+struct Socks {
+    child: Child,
+    port: u16,
+}
+
+impl Socks {
+    fn start(auth: Option<(&str, &str)>) -> Socks {
+        require("microsocks", "microsocks", "the proxy tests");
+        let port = free_port();
+        let mut cmd = Command::new("microsocks");
+        cmd.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-b", EGRESS]);
+        if let Some((u, p)) = auth {
+            cmd.args(["-u", u, "-P", p]);
+        }
+        let child = cmd
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start microsocks");
+        let addr = SocketAddr::from(([127, 0, 0, 1], port));
+        let started = Instant::now();
+        while TcpStream::connect_timeout(&addr, Duration::from_millis(100)).is_err() {
+            assert!(
+                started.elapsed() < Duration::from_secs(5),
+                "microsocks did not listen on {addr}"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        Socks { child, port }
+    }
+
+    fn url(&self, cred: &str) -> String {
+        format!("socks5://{cred}127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Socks {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Connections the lab's MX host accepted from `client`.
+fn connections_from(client: &str) -> u64 {
+    let ip: IpAddr = client.parse().expect("ip");
+    lab()
+        .lab()
+        .stats()
+        .smtp
+        .iter()
+        .filter(|h| h.name == "mx.px.test")
+        .filter_map(|h| h.clients.get(&ip))
+        .map(|c| c.connections)
+        .sum()
+}
+
+const FAST: &[&str] = &["--json", "--timeout", "2s", "--greeting-wait", "3s"];
+
+fn verify(addresses: &[&str], proxy: &str) -> crate::util::Output {
+    let mut args = vec!["verify"];
+    args.extend_from_slice(addresses);
+    args.extend_from_slice(FAST);
+    args.extend(["--proxy", proxy]);
+    mxray_lab(lab(), &args)
+}
+
+#[test]
+fn verifies_through_the_proxy_and_the_server_sees_its_egress() {
+    let socks = Socks::start(None);
+    let before = connections_from(EGRESS);
+    let out = verify(
+        &["u1@px.test", "u2@px.test", "nobody@px.test"],
+        &socks.url(""),
+    );
+    assert_eq!(
+        out.code, 1,
+        "one undeliverable: exit 1; stderr {}",
+        out.stderr
+    );
+    let got = json_lines(&out);
+    assert_eq!(got.len(), 3, "{}", out.stdout);
+    for v in &got {
+        let want = if v["address"] == "nobody@px.test" {
+            "undeliverable"
+        } else {
+            "deliverable"
+        };
+        assert_eq!(v["verdict"], want, "{v}");
+    }
+    assert!(
+        connections_from(EGRESS) > before,
+        "the lab saw no connection from the proxy's egress {EGRESS}"
+    );
+    assert!(
+        out.stderr.contains(&format!("through {}", socks.url(""))),
+        "the summary names the egress: {}",
+        out.stderr
+    );
+}
+
+#[test]
+fn authenticates_with_percent_encoded_credentials() {
+    let socks = Socks::start(Some(("mx-user", "p@ss:w")));
+    let before = connections_from(EGRESS);
+    let out = verify(&["u3@px.test"], &socks.url("mx-user:p%40ss%3Aw@"));
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = json_lines(&out);
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0]["verdict"], "deliverable", "{}", got[0]);
+    assert!(connections_from(EGRESS) > before);
+}
+
+#[test]
+fn refused_credentials_are_an_environment_error_blaming_no_address() {
+    let socks = Socks::start(Some(("mx-user", "right")));
+    let out = verify(
+        &["u4@px.test", "nobody@px.test"],
+        &socks.url("mx-user:wrong-secret@"),
+    );
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(
+        out.stdout.trim().is_empty(),
+        "no result recorded: {}",
+        out.stdout
+    );
+    assert!(
+        out.stderr.contains(&socks.url("")) && out.stderr.contains("authentication"),
+        "names the proxy and why: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("wrong-secret"), "{}", out.stderr);
+}
+
+#[test]
+fn a_closed_proxy_port_is_an_environment_error_and_nothing_is_stored() {
+    let port = free_port();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("list.txt");
+    std::fs::write(&input, "u5@px.test\nnobody@px.test\n").expect("write");
+    let state = dir.path().join("job.db");
+    let (input, state) = (input.display().to_string(), state.display().to_string());
+    let url = format!("socks5://127.0.0.1:{port}");
+    let mut args = vec![
+        "verify", "--input", &input, "--state", &state, "--proxy", &url,
+    ];
+    args.extend_from_slice(FAST);
+    let out = mxray_lab(lab(), &args);
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(out.stdout.trim().is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    // The same job through a working proxy decides both: nothing was stored as decided.
+    let socks = Socks::start(None);
+    let url = socks.url("");
+    let mut args = vec![
+        "verify", "--input", &input, "--state", &state, "--proxy", &url,
+    ];
+    args.extend_from_slice(FAST);
+    let out = mxray_lab(lab(), &args);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let got = json_lines(&out);
+    assert_eq!(got.len(), 2, "{}", out.stdout);
+}
+
+#[test]
+fn a_bad_proxy_url_is_bad_input_without_echoing_credentials() {
+    for url in [
+        "http://u:hunter2@127.0.0.1:1080",
+        "socks5://u:hunter2@127.0.0.1",
+        "socks5://127.0.0.1:0",
+    ] {
+        let out = verify(&["u6@px.test"], url);
+        assert_eq!(out.code, 2, "{url}: {}", out.stderr);
+        assert!(out.stderr.contains("--proxy"), "{}", out.stderr);
+        assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
+    }
+}
