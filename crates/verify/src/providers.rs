@@ -645,7 +645,7 @@ mod tests {
         };
         let reply = mxray_net::Reply {
             code,
-            lines: vec![raw.splitn(2, ' ').nth(1).unwrap_or("").to_string()],
+            lines: vec![raw.split_once(' ').map_or("", |x| x.1).to_string()],
             elapsed_ms: 0,
         };
         let facts = crate::verdict::Facts::Rcpt(crate::classify::classify_rcpt(&reply));
@@ -682,11 +682,14 @@ mod tests {
         (r.verdict, r.reason)
     }
 
+    /// MX host, reply code, enhanced code, text, and the verdict and reason expected.
+    type Case<'a> = (&'a str, u16, Option<&'a str>, &'a str, Verdict, Reason);
+
     #[test]
     fn every_rule_reads_its_reply() {
         use Reason as R;
         use Verdict as V;
-        let cases: &[(&str, u16, Option<&str>, &str, V, R)] = &[
+        let cases: &[Case] = &[
             (
                 "x.mail.protection.outlook.com",
                 550,
