@@ -48,6 +48,11 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<mxray_verify::VerifyResult>,
     },
     Doc {
+        name: "preflight",
+        printed_by: "mxray verify --preflight --json (one document)",
+        schema: schema_of::<mxray_diagnose::preflight::Preflight>,
+    },
+    Doc {
         name: "logs",
         printed_by: "mxray logs --json (one document)",
         schema: schema_of::<mxray_logs::Report>,

@@ -13,6 +13,7 @@ mod lab;
 mod live;
 mod logs;
 mod logs_follow;
+mod preflight;
 mod progress;
 mod providers;
 mod proxy;

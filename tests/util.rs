@@ -62,6 +62,7 @@ fn docs_printed_by(args: &[String]) -> &'static [&'static str] {
         Some(("records", Some("fix"))) => &["records-fix"],
         Some(("records", _)) if has("--check-flattened") => &["records-drift"],
         Some(("records", _)) => &["records"],
+        Some(("verify", _)) if has("--preflight") => &["preflight"],
         Some(("verify", _)) => &["verify"],
         Some(("logs", _)) if has("--follow") => &["logs-follow-event"],
         Some(("logs", _)) if has("--events") => &["logs-event"],

@@ -26,10 +26,29 @@ pub struct VerifyArgs {
     /// Addresses to verify.
     #[arg(
         value_name = "ADDRESS",
-        required_unless_present = "input",
+        required_unless_present_any = ["input", "preflight"],
         conflicts_with = "input"
     )]
     pub addresses: Vec<String>,
+
+    /// Check this machine's egress instead of verifying: outbound port 25, the egress's PTR
+    /// and forward match, the HELO name, the --from domain's SPF/DMARC, the blocklists.
+    /// Exit 1 when a check fails. (Before an --input run it runs first on its own.)
+    #[arg(long)]
+    pub preflight: bool,
+
+    /// The domain whose first MX the preflight connects to. Default: the domain of the first
+    /// address (or the argument itself when it is a domain).
+    #[arg(long, value_name = "DOMAIN")]
+    pub preflight_target: Option<String>,
+
+    /// Refuse to start an --input run when the preflight fails (exit 1).
+    #[arg(long)]
+    pub strict: bool,
+
+    /// Blocklists for the preflight: one zone per line (`ZONE`, `ip ZONE`). Default: diagnose's.
+    #[arg(long, value_name = "FILE")]
+    pub dnsbl_file: Option<PathBuf>,
 
     /// Read addresses from FILE (`-` for stdin): one per line, or a CSV (by extension, or
     /// when --column is given) with a header row.
@@ -278,6 +297,121 @@ fn waiting_text(w: &mxray_verify::Waiting) -> String {
     format!("({} waiting{next})", parts.join(", "))
 }
 
+/// The domain the preflight connects to: --preflight-target, else the first address's domain
+/// (from the arguments, or the first line of an --input file; not of standard input).
+/// `None`: no address to take it from.
+fn preflight_target(args: &VerifyArgs) -> anyhow::Result<Option<String>> {
+    let domain_of = |a: &str| {
+        let a = a.trim();
+        a.rsplit_once('@').map_or(a, |(_, d)| d).to_string()
+    };
+    if let Some(t) = &args.preflight_target {
+        return Ok(Some(domain_of(t)));
+    }
+    if let Some(a) = args.addresses.iter().find(|a| !a.trim().is_empty()) {
+        return Ok(Some(domain_of(a)));
+    }
+    if let Some(p) = &args.input
+        && p.as_os_str() != "-"
+    {
+        let (mut reader, _) = open_input(args)?;
+        if let Some(first) = reader.batch(1).bad_input()?.first() {
+            return Ok(Some(domain_of(&first.input)));
+        }
+    }
+    Ok(None)
+}
+
+/// Runs the preflight (its own runtime: before the run's).
+fn run_preflight(
+    args: &VerifyArgs,
+    global: &GlobalArgs,
+    proxy: Option<mxray_net::Proxy>,
+    target: String,
+) -> anyhow::Result<mxray_diagnose::preflight::Preflight> {
+    let target = mxray_core::DomainName::parse(&target)
+        .map_err(|e| bad_input(format!("preflight target {}: {e}", escape_text(&target))))?;
+    let dnsbls = match &args.dnsbl_file {
+        None => mxray_diagnose::default_zones(),
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read --dnsbl-file {}", p.display()))
+                .bad_input()?;
+            mxray_diagnose::parse_dnsbl_file(&text)
+                .with_context(|| format!("--dnsbl-file {}", p.display()))
+                .bad_input()?
+        }
+    };
+    let opts = mxray_diagnose::preflight::PreflightOptions {
+        target,
+        smtp_port: global.smtp_port.unwrap_or(25),
+        source: args.source_ips.first().copied(),
+        proxy,
+        helo: args.probe_args.helo(),
+        from: args.probe_args.from.clone(),
+        dnsbls,
+        timeout: global.timeout,
+        policy: args.policy_args.policy(),
+    };
+    let rt = super::runtime()?;
+    let out = rt.block_on(async {
+        let dns = super::live_dns(global).await?;
+        anyhow::Ok(mxray_diagnose::preflight::run(&dns, &opts).await)
+    });
+    rt.shutdown_timeout(Duration::from_millis(200));
+    out
+}
+
+fn print_preflight(
+    out: &mut impl Write,
+    pf: &mxray_diagnose::preflight::Preflight,
+    verbose: u8,
+) -> anyhow::Result<()> {
+    use crate::render::CODE;
+    use mxray_core::Severity;
+    let egress = match pf.egress {
+        Some(ip) if pf.through_proxy => format!("{ip} (the proxy)"),
+        Some(ip) => ip.to_string(),
+        None => "unknown".to_string(),
+    };
+    writeln!(
+        out,
+        "preflight against {}: egress {egress}",
+        escape_text(&pf.target)
+    )?;
+    for f in &pf.findings {
+        let style = match f.severity {
+            Severity::Fail => BAD,
+            Severity::Warn => WARN,
+            Severity::Pass => GOOD,
+            Severity::Info => DIM,
+        };
+        writeln!(
+            out,
+            "  {} {}  {}",
+            paint(style, format!("{:<4}", f.severity.as_str())),
+            paint(CODE, f.id),
+            escape_text(&f.title)
+        )?;
+        if !f.detail.is_empty() {
+            writeln!(out, "        {}", escape_text(&f.detail))?;
+        }
+        if let Some(fix) = &f.fix {
+            crate::render::write_fix(out, "        ", fix)?;
+        }
+        if verbose > 0 {
+            for e in &f.evidence {
+                writeln!(
+                    out,
+                    "        {}",
+                    paint(DIM, format!("| {}", escape_text(e)))
+                )?;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The input, and the number of rows when checking it counted them (a CSV file).
 fn open_input(args: &VerifyArgs) -> anyhow::Result<(Reader, Option<u64>)> {
     let Some(path) = &args.input else {
@@ -350,6 +484,32 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         .as_ref()
         .map(|p| format!(" through {p}"))
         .unwrap_or_default();
+    if args.preflight {
+        if args.input.is_some() {
+            return Err(bad_input(
+                "--preflight checks the egress alone: drop --input (a bulk run does its preflight first anyway)",
+            ));
+        }
+        let target = preflight_target(args)?.ok_or_else(|| {
+            bad_input("the preflight needs a domain to connect to: give an address, or --preflight-target DOMAIN")
+        })?;
+        let pf = run_preflight(args, global, proxy.clone(), target)?;
+        if r.json {
+            r.json_doc(&mut crate::render::plain_stdout(), &pf)?;
+        } else {
+            print_preflight(&mut r.stdout(), &pf, global.verbose)?;
+        }
+        return Ok(if mxray_diagnose::preflight::failed(&pf.findings) {
+            exit::FAILURES
+        } else {
+            exit::OK
+        });
+    }
+    if args.strict && args.input.is_none() {
+        return Err(bad_input(
+            "--strict refuses to start an --input run on a failing preflight: give --input, or drop --strict",
+        ));
+    }
     let (reader, counted) = open_input(args)?;
     let total = count_input(args, counted);
     let resume = match (&args.state, &args.input) {
@@ -377,6 +537,50 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         Some(p) => e.context(format!("writing the results to {}", p.display())),
         None => e,
     };
+    // After the local checks (input, state, output): the egress, before any probe.
+    if args.input.is_some() {
+        // Not blocking: the problems go to stderr, and only --strict stops the run. Standard
+        // input (read once, by the run) or an empty list names no target: without
+        // --preflight-target, no preflight (refused with --strict).
+        let target = preflight_target(args)?;
+        if target.is_none() && args.strict {
+            return Err(bad_input(
+                "--strict needs a preflight target: give --preflight-target DOMAIN (standard input is read once, by the run)",
+            ));
+        }
+        let pf = match target {
+            None => None,
+            Some(t) => Some(run_preflight(args, global, proxy.clone(), t)?),
+        };
+        let findings = pf.map(|p| p.findings).unwrap_or_default();
+        let problems: Vec<&mxray_core::Finding> = findings
+            .iter()
+            .filter(|f| {
+                matches!(
+                    f.severity,
+                    mxray_core::Severity::Fail | mxray_core::Severity::Warn
+                )
+            })
+            .collect();
+        for f in &problems {
+            let fix = f
+                .fix
+                .as_deref()
+                .map(|x| format!(" (fix: {x})"))
+                .unwrap_or_default();
+            eprintln!(
+                "mxray: preflight: {} {}: {}{}",
+                f.severity.as_str(),
+                f.id,
+                escape_text(&f.title),
+                escape_text(&fix)
+            );
+        }
+        if args.strict && mxray_diagnose::preflight::failed(&findings) {
+            eprintln!("mxray: --strict: the preflight failed, the run did not start");
+            return Ok(exit::FAILURES);
+        }
+    }
     // Results from the store come back in input order with the new ones (see run::start).
     let mut undeliverable = false;
     let cfg = Config {

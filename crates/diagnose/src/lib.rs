@@ -11,6 +11,7 @@
 //! - `run`: many targets at once on mxray-run (the CLI's bulk mode, `serve`, cluster workers).
 //! - here: collect everything for a target, judge, build the [`Report`]; the topic registry.
 
+pub mod preflight;
 pub mod recipient;
 pub mod request;
 pub mod run;

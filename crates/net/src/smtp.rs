@@ -103,6 +103,52 @@ pub enum SmtpError {
     NotAllowed(NotAllowed),
 }
 
+/// What [`probe_egress`] saw: the address servers see mail come from, and the greeting.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Egress {
+    /// The connection's local address; through a proxy, the proxy's address (SOCKS5 replies
+    /// are not trusted to name the proxy's outside address).
+    pub ip: std::net::IpAddr,
+    /// True when `ip` is the proxy's address rather than the socket's.
+    pub through_proxy: bool,
+    /// The greeting, or why none came (the port opened all the same).
+    pub banner: Result<Reply, SmtpError>,
+}
+
+/// Opens a connection to `peer` (an MX's SMTP port), as verify would (from `source`, or
+/// through `proxy`), reads the greeting and quits: which address the connection leaves from,
+/// and whether outbound SMTP opens at all. Sends nothing but QUIT.
+pub async fn probe_egress(
+    peer: SocketAddr,
+    source: Option<std::net::IpAddr>,
+    proxy: Option<&Proxy>,
+    timeout: Duration,
+    policy: &AddressPolicy,
+) -> Result<Egress, ConnectError> {
+    let mut s = Session::connect_via(peer, None, source, proxy, timeout, policy).await?;
+    let (ip, through_proxy) = match (proxy, s.local_addr()) {
+        (Some(p), _) => (
+            p.resolve(timeout).await.map_err(ConnectError::Proxy)?.ip(),
+            true,
+        ),
+        (None, Some(l)) => (l.ip(), false),
+        (None, None) => {
+            return Err(ConnectError::Target(SmtpError::Io(
+                "the socket has no local address".into(),
+            )));
+        }
+    };
+    let banner = s.read_reply(timeout).await;
+    if banner.is_ok() {
+        s.quit().await;
+    }
+    Ok(Egress {
+        ip,
+        through_proxy,
+        banner,
+    })
+}
+
 /// Refuses a command line that would be more than one line on the wire.
 fn safe_line(cmd: &str) -> Result<(), SmtpError> {
     if cmd.bytes().any(|b| matches!(b, b'\r' | b'\n' | 0)) {
@@ -146,6 +192,9 @@ pub struct Session {
     pub peer: SocketAddr,
     /// Time allowed for each step.
     pub timeout: Duration,
+    /// The socket's own address on a direct connection (none through a proxy: there the
+    /// egress is the proxy's).
+    local: Option<SocketAddr>,
 }
 
 impl Session {
@@ -220,6 +269,7 @@ impl Session {
                 }],
                 peer,
                 timeout,
+                local: None,
             });
         }
         let start = Instant::now();
@@ -247,6 +297,7 @@ impl Session {
             Ok(Ok(s)) => s,
         };
         let _ = tcp.set_nodelay(true);
+        let local = tcp.local_addr().ok();
         let boxed: Box<dyn Stream> = Box::new(tcp);
         Ok(Session {
             stream: Some(BufReader::new(boxed)),
@@ -259,7 +310,14 @@ impl Session {
             }],
             peer,
             timeout,
+            local,
         })
+    }
+
+    /// The local address of a direct connection: the source the server sees (`None`
+    /// through a proxy).
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.local
     }
 
     /// Milliseconds since the connection opened.
