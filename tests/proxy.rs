@@ -121,6 +121,8 @@ fn verifies_through_the_proxy_and_the_server_sees_its_egress() {
             "deliverable"
         };
         assert_eq!(v["verdict"], want, "{v}");
+        // Each result says where its session came from: the proxy, never its credentials.
+        assert_eq!(v["reply"]["egress"], socks.url(""), "{v}");
     }
     assert!(
         connections_from(EGRESS) > before,

@@ -447,6 +447,16 @@ fn csv_output_keeps_the_input_columns() {
     assert_eq!(&rows[0][0], "Alice");
     assert_eq!(&rows[0][2], "vip");
     assert_eq!(&rows[0][5], "deliverable");
+    // The MX host's provider (none in the lab) and the address the session left from.
+    let col = |name: &str| headers.iter().position(|h| h == name).expect(name);
+    assert_eq!(&rows[0][col("provider")], "");
+    assert!(
+        rows[0][col("egress")]
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback()),
+        "{:?}",
+        &rows[0]
+    );
     assert_eq!(
         &rows[1][2], "'=1+1",
         "a formula from the input is neutralised too"

@@ -402,6 +402,7 @@ impl Engine {
                 enhanced_code: None,
                 text: t,
                 mx_host: String::new(),
+                egress: None,
             }),
             catch_all: None,
             retry_after_s: None,
@@ -448,6 +449,7 @@ impl Engine {
                 enhanced_code: None,
                 text: reason.describe().to_string(),
                 mx_host: String::new(),
+                egress: None,
             })
         });
         base.catch_all = run.catch_all;
@@ -588,6 +590,7 @@ impl Engine {
                         enhanced_code: None,
                         text: text.clone(),
                         mx_host: String::new(),
+                        egress: None,
                     });
                     self.emit(&run, p, Facts::Domain(*failure), reply, out)
                         .await;
@@ -775,8 +778,12 @@ impl Engine {
         end
     }
 
-    fn deciding(&self, r: &Reply, host: &MxHost) -> DecidingReply {
+    fn deciding(&self, r: &Reply, host: &MxHost, s: &Session) -> DecidingReply {
         let e = explain(&r.raw()).ok();
+        let egress = match &self.proxy {
+            Some(p) => Some(p.to_string()),
+            None => s.local_addr().map(|a| a.ip().to_string()),
+        };
         DecidingReply {
             code: r.code,
             enhanced_code: e
@@ -785,6 +792,7 @@ impl Engine {
                 .map(|c| c.to_string()),
             text: e.map_or_else(|| r.lines.join(" "), |e| e.text),
             mx_host: host.name.clone(),
+            egress,
         }
     }
 
@@ -802,7 +810,7 @@ impl Engine {
             Err(e) => return lost(&e),
         };
         if banner.code >= 400 {
-            let reply = Some(self.deciding(&banner, host));
+            let reply = Some(self.deciding(&banner, host, s));
             if banner.code < 500 {
                 let hint = retry_hint(&banner.lines.join(" "));
                 let throttled = matches!(
@@ -850,7 +858,10 @@ impl Engine {
                     return SessionEnd::Throttled(Reason::ServerUnavailable, None);
                 }
                 Ok(r) => {
-                    return SessionEnd::HostDown(Reason::Rejected, Some(self.deciding(&r, host)));
+                    return SessionEnd::HostDown(
+                        Reason::Rejected,
+                        Some(self.deciding(&r, host, s)),
+                    );
                 }
                 Err(e) => return lost(&e),
             }
@@ -879,7 +890,7 @@ impl Engine {
                             _ => {
                                 return SessionEnd::HostDown(
                                     Reason::TlsRequired,
-                                    Some(self.deciding(&mail, host)),
+                                    Some(self.deciding(&mail, host, s)),
                                 );
                             }
                         }
@@ -887,7 +898,7 @@ impl Engine {
                         if obs.handshake_error.is_some() {
                             return SessionEnd::HostDown(
                                 Reason::TlsRequired,
-                                Some(self.deciding(&mail, host)),
+                                Some(self.deciding(&mail, host, s)),
                             );
                         }
                         match s.command(&format!("EHLO {}", self.cfg.helo)).await {
@@ -898,7 +909,7 @@ impl Engine {
                     }
                     Outcome::Final(_, reason) => {
                         // The sender is refused: nothing can be learned about any address here.
-                        let reply = Some(self.deciding(&mail, host));
+                        let reply = Some(self.deciding(&mail, host, s));
                         while let Some(p) = run.pending.pop_front() {
                             let facts = Facts::SenderRefused(reason);
                             self.emit(run, p, facts, reply.clone(), out).await;
@@ -907,7 +918,7 @@ impl Engine {
                     }
                     Outcome::SessionClosing(r) => return SessionEnd::Throttled(r, None),
                     Outcome::Retry(r, hint) => {
-                        let reply = Some(self.deciding(&mail, host));
+                        let reply = Some(self.deciding(&mail, host, s));
                         for p in run.pending.iter_mut() {
                             p.last = Some((r, reply.clone()));
                         }
@@ -1034,7 +1045,7 @@ impl Engine {
                     };
                     self.rcpts.fetch_add(1, Ordering::Relaxed);
                     in_txn += 1;
-                    let reply = Some(self.deciding(&r, host));
+                    let reply = Some(self.deciding(&r, host, s));
                     let outcome = classify_rcpt(&r);
                     if outcome != Outcome::TooManyRecipients {
                         answered += 1;

@@ -153,6 +153,10 @@ pub struct DecidingReply {
     pub enhanced_code: Option<String>,
     pub text: String,
     pub mx_host: String,
+    /// Where the session came from, as the remote saw it: the SOCKS5 proxy (`socks5://HOST:PORT`,
+    /// never its credentials) or the local address the connection left from.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub egress: Option<String>,
 }
 
 /// One result per input address. Field names are the output contract (JSON and CSV).
@@ -200,6 +204,8 @@ impl VerifyResult {
         "enhanced_code",
         "text",
         "mx_host",
+        "provider",
+        "egress",
         "catch_all",
         "disposable",
         "role_account",
@@ -224,6 +230,9 @@ impl VerifyResult {
                 .unwrap_or_default(),
             r.map_or(String::new(), |r| csv_cell(&r.text)),
             r.map_or(String::new(), |r| csv_cell(&r.mx_host)),
+            self.provider.as_deref().map(csv_cell).unwrap_or_default(),
+            r.and_then(|r| r.egress.as_deref().map(csv_cell))
+                .unwrap_or_default(),
             opt_bool(self.catch_all),
             self.disposable.to_string(),
             self.role_account.to_string(),

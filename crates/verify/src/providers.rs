@@ -664,6 +664,7 @@ mod tests {
                 enhanced_code: enhanced.map(str::to_string),
                 text: text.to_string(),
                 mx_host: host.to_string(),
+                egress: None,
             }),
             catch_all: Some(false),
             disposable: false,
@@ -804,6 +805,7 @@ mod tests {
             enhanced_code: Some("2.1.5".into()),
             text: "recipient <x@yahoo.com> ok".into(),
             mx_host: "mta5.am0.yahoodns.net".into(),
+            egress: None,
         };
         for catch_all in [None, Some(false), Some(true)] {
             for (v, r) in [
@@ -826,6 +828,7 @@ mod tests {
             enhanced_code: None,
             text: "Recipient OK".into(),
             mx_host: "eu-smtp-inbound-1.mimecast.com".into(),
+            egress: None,
         };
         let at = |catch_all| {
             crate::verdict::at_provider(
