@@ -5,7 +5,6 @@ use std::io::{self, BufRead, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use anyhow::Context;
 use clap::Args;
 use mxray_core::{Severity, escape_text};
 use mxray_diagnose::request;
@@ -16,7 +15,7 @@ use mxray_run::Ended;
 use crate::cli::{GlobalArgs, ProbeArgs};
 use crate::error::{Kind, mark};
 use crate::render::{BAD, CODE, DIM, GOOD, HEAD, Render, WARN, paint};
-use crate::{ResultExt, bad_input, exit};
+use crate::{bad_input, exit};
 
 #[derive(Debug, Args)]
 #[command(after_help = DIAGNOSE_HELP)]
@@ -118,17 +117,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         }
     };
     let areas = request::areas(&args.only);
-    let dnsbls = match &args.dnsbl_file {
-        None => mxray_diagnose::default_zones(),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read --dnsbl-file {}", p.display()))
-                .bad_input()?;
-            mxray_diagnose::parse_dnsbl_file(&text)
-                .with_context(|| format!("--dnsbl-file {}", p.display()))
-                .bad_input()?
-        }
-    };
+    let dnsbls = super::dnsbl_zones(args.dnsbl_file.as_deref())?;
     for s in &args.dkim_selectors {
         request::check_selector(s).map_err(|e| bad_input(format!("--dkim-selector: {e}")))?;
     }

@@ -253,3 +253,21 @@ pub fn cancel_on_ctrl_c() -> mxray_run::Cancel {
     });
     cancel
 }
+
+/// The blocklists to ask: `--dnsbl-file`'s zones, or the default ones. A file that cannot be
+/// read or parsed is bad input naming it.
+pub fn dnsbl_zones(
+    file: Option<&std::path::Path>,
+) -> anyhow::Result<Vec<mxray_diagnose::DnsblZone>> {
+    use crate::ResultExt;
+    use anyhow::Context;
+    let Some(p) = file else {
+        return Ok(mxray_diagnose::default_zones());
+    };
+    let text = std::fs::read_to_string(p)
+        .with_context(|| format!("cannot read --dnsbl-file {}", p.display()))
+        .bad_input()?;
+    mxray_diagnose::parse_dnsbl_file(&text)
+        .with_context(|| format!("--dnsbl-file {}", p.display()))
+        .bad_input()
+}

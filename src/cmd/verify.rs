@@ -331,17 +331,7 @@ fn run_preflight(
 ) -> anyhow::Result<mxray_diagnose::preflight::Preflight> {
     let target = mxray_core::DomainName::parse(&target)
         .map_err(|e| bad_input(format!("preflight target {}: {e}", escape_text(&target))))?;
-    let dnsbls = match &args.dnsbl_file {
-        None => mxray_diagnose::default_zones(),
-        Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .with_context(|| format!("cannot read --dnsbl-file {}", p.display()))
-                .bad_input()?;
-            mxray_diagnose::parse_dnsbl_file(&text)
-                .with_context(|| format!("--dnsbl-file {}", p.display()))
-                .bad_input()?
-        }
-    };
+    let dnsbls = super::dnsbl_zones(args.dnsbl_file.as_deref())?;
     let opts = mxray_diagnose::preflight::PreflightOptions {
         target,
         smtp_port: global.smtp_port.unwrap_or(25),

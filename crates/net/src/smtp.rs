@@ -257,20 +257,15 @@ impl Session {
                 }
                 Err(DialError::Target(e)) => return Err(ConnectError::Target(io_error(e))),
             };
-            let boxed: Box<dyn Stream> = Box::new(stream);
-            return Ok(Session {
-                stream: Some(BufReader::new(boxed)),
+            let line = format!("connected to {peer} through {proxy}");
+            return Ok(Session::opened(
+                Box::new(stream),
                 start,
-                read_bytes: 0,
-                transcript: vec![TranscriptLine {
-                    at_ms: start.elapsed().as_millis() as u64,
-                    dir: '*',
-                    line: format!("connected to {peer} through {proxy}"),
-                }],
                 peer,
                 timeout,
-                local: None,
-            });
+                None,
+                line,
+            ));
         }
         let start = Instant::now();
         let connecting = async {
@@ -298,20 +293,40 @@ impl Session {
         };
         let _ = tcp.set_nodelay(true);
         let local = tcp.local_addr().ok();
-        let boxed: Box<dyn Stream> = Box::new(tcp);
-        Ok(Session {
-            stream: Some(BufReader::new(boxed)),
+        let line = format!("connected to {peer}");
+        Ok(Session::opened(
+            Box::new(tcp),
+            start,
+            peer,
+            timeout,
+            local,
+            line,
+        ))
+    }
+
+    /// A session on a stream just opened (`start` when connecting began), its transcript
+    /// opening with `line`.
+    fn opened(
+        stream: Box<dyn Stream>,
+        start: Instant,
+        peer: SocketAddr,
+        timeout: Duration,
+        local: Option<SocketAddr>,
+        line: String,
+    ) -> Session {
+        Session {
+            stream: Some(BufReader::new(stream)),
             start,
             read_bytes: 0,
             transcript: vec![TranscriptLine {
                 at_ms: start.elapsed().as_millis() as u64,
                 dir: '*',
-                line: format!("connected to {peer}"),
+                line,
             }],
             peer,
             timeout,
             local,
-        })
+        }
     }
 
     /// The local address of a direct connection: the source the server sees (`None`

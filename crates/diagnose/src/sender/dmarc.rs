@@ -70,7 +70,7 @@ pub async fn observe(dns: &Dns, d: &str) -> DmarcObs {
     let record = txt_records(&answer)
         .into_iter()
         .chain(org_answer.iter().flat_map(txt_records))
-        .find(|t| t.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"));
+        .find(|t| is_dmarc(t));
     let mut report_auth = Vec::new();
     if let Some(r) = record {
         let mut domains: Vec<String> = Vec::new();
@@ -127,12 +127,19 @@ pub fn mailto_domain(uri: &str) -> Option<String> {
 }
 
 /// The policy a DMARC record publishes, if it parses.
+/// A DMARC record: its text starts with `v=DMARC1` (case-insensitive, leading spaces allowed).
+pub fn is_dmarc(txt: &str) -> bool {
+    txt.trim_start()
+        .get(..8)
+        .is_some_and(|v| v.eq_ignore_ascii_case("v=dmarc1"))
+}
+
 pub fn dmarc_policy(s: &SenderObs) -> Option<(String, u32)> {
     let dm = s.dmarc.as_ref()?;
     let recs: Vec<String> = txt_records(&dm.answer)
         .into_iter()
         .chain(dm.org.iter().flat_map(|(_, a)| txt_records(a)))
-        .filter(|r| r.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"))
+        .filter(|r| is_dmarc(r))
         .collect();
     let t = tags(recs.first()?).ok()?;
     let p = tag(&t, "p")?.to_ascii_lowercase();
@@ -145,17 +152,16 @@ pub fn findings(s: &SenderObs) -> Vec<Finding> {
     let mut f = Vec::new();
     let Some(dm) = &s.dmarc else { return f };
     let d = &s.domain;
-    let is_dmarc = |r: &String| r.trim_start().to_ascii_lowercase().starts_with("v=dmarc1");
     let own: Vec<String> = txt_records(&dm.answer)
         .into_iter()
-        .filter(is_dmarc)
+        .filter(|r| is_dmarc(r))
         .collect();
     let (records, at, ev, inherited) = if !own.is_empty() {
         (own, format!("_dmarc.{d}"), dm.answer.evidence(), false)
     } else if let Some((org, a)) = &dm.org {
         let mut ev = dm.answer.evidence();
         ev.extend(a.evidence());
-        let r: Vec<String> = txt_records(a).into_iter().filter(is_dmarc).collect();
+        let r: Vec<String> = txt_records(a).into_iter().filter(|r| is_dmarc(r)).collect();
         (r, format!("_dmarc.{org}"), ev, true)
     } else {
         (
@@ -325,9 +331,7 @@ pub fn findings(s: &SenderObs) -> Vec<Finding> {
         );
     }
     for (rd, a) in &dm.report_auth {
-        let ok = txt_records(a)
-            .iter()
-            .any(|r| r.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"));
+        let ok = txt_records(a).iter().any(|r| is_dmarc(r));
         if !ok {
             f.push(
                 Finding::new(RUA_UNAUTHORIZED, Severity::Warn, format!("Reports go to {rd}, which has not authorised them"))

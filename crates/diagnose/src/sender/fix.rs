@@ -272,15 +272,14 @@ fn dmarc_fixes(s: &SenderObs, d: &DomainName) -> Vec<RecordFix> {
     }
     let own: Vec<String> = txt_records(&dm.answer)
         .into_iter()
-        .filter(|r| r.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"))
+        .filter(|r| dmarc::is_dmarc(r))
         .collect();
     let name = format!("_dmarc.{d}");
     let starter_rua = format!("mailto:dmarc-reports@{d}");
-    let inherited = dm.org.as_ref().is_some_and(|(_, a)| {
-        txt_records(a)
-            .iter()
-            .any(|r| r.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"))
-    });
+    let inherited = dm
+        .org
+        .as_ref()
+        .is_some_and(|(_, a)| txt_records(a).iter().any(|r| dmarc::is_dmarc(r)));
     if own.is_empty() && !inherited {
         let o = mxray_records::dmarc::DmarcOptions {
             rua: vec![starter_rua.clone()],
@@ -325,9 +324,7 @@ fn dmarc_fixes(s: &SenderObs, d: &DomainName) -> Vec<RecordFix> {
         });
     }
     for (rd, a) in &dm.report_auth {
-        let ok = txt_records(a)
-            .iter()
-            .any(|r| r.trim_start().to_ascii_lowercase().starts_with("v=dmarc1"));
+        let ok = txt_records(a).iter().any(|r| dmarc::is_dmarc(r));
         if ok {
             continue;
         }
