@@ -21,4 +21,5 @@ mod queue;
 mod records;
 mod records_spf;
 mod serve;
+mod sessions;
 mod verify;

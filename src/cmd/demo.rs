@@ -247,6 +247,7 @@ fn verify_config(smtp_port: u16, tls: Arc<TlsSettings>) -> Config {
             max_sessions: 2,
             connects_per_minute: 600,
         },
+        sessions_per_domain: 0,
         domain_concurrency: 16,
         detect_catch_all: true,
         tls,

@@ -103,6 +103,12 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
     pub per_provider: u16,
 
+    /// Simultaneous SMTP sessions one domain may use (default: its provider's budget,
+    /// --per-provider or less). A big domain's addresses are shared among them; a small one
+    /// (under 25 addresses a session) never opens more than it needs.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=64))]
+    pub sessions_per_domain: Option<u16>,
+
     /// New connections per minute per provider.
     #[arg(long, value_name = "N", default_value_t = 60, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub connects_per_minute: u32,
@@ -587,6 +593,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             max_sessions: args.per_provider as usize,
             connects_per_minute: args.connects_per_minute,
         },
+        sessions_per_domain: args.sessions_per_domain.map_or(0, usize::from),
         domain_concurrency: args.domains as usize,
         detect_catch_all: !args.no_catch_all,
         tls: Arc::new(tls),

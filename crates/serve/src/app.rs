@@ -808,6 +808,7 @@ fn verify_config(s: &Settings, deadline: Duration) -> Config {
         source_ips: Vec::new(),
         budget: s.verify_budget,
         // Jobs spread over domains; a real-time request has one.
+        sessions_per_domain: 0,
         domain_concurrency: 16,
         detect_catch_all: true,
         tls: s.tls.clone(),

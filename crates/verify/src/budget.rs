@@ -157,6 +157,11 @@ impl Budget {
         }
     }
 
+    /// The session limit now (the provider's maximum, less while it throttles us).
+    pub fn limit(&self) -> usize {
+        self.state.lock().map_or(1, |s| s.limit)
+    }
+
     /// When a throttling pause ends, if one is on now.
     pub fn paused_until(&self) -> Option<Instant> {
         let s = self.state.lock().ok()?;

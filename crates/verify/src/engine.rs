@@ -10,6 +10,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
+use futures_util::stream::FuturesUnordered;
 use mxray_core::DomainName;
 use mxray_core::address::{Target, parse_target, suggest_domain};
 use mxray_core::explain;
@@ -47,6 +49,8 @@ pub struct Config {
     /// Local addresses to connect from; a domain always uses the same one.
     pub source_ips: Vec<IpAddr>,
     pub budget: BudgetLimits,
+    /// Sessions one domain may have open at once (0: as many as its provider's budget).
+    pub sessions_per_domain: usize,
     /// Domains verified at once.
     pub domain_concurrency: usize,
     /// Probe a random local part once per domain to detect catch-all.
@@ -168,7 +172,7 @@ impl WaitBoard {
 
 /// The addresses of `run` waiting for a retry, by why; `paused_until`: the provider's budget
 /// is paused, so the queued ones wait on a rate limit too.
-fn waiting_of(run: &DomainRun, paused_until: Option<Instant>) -> Waiting {
+fn waiting_of(run: &RunState, paused_until: Option<Instant>) -> Waiting {
     let mut w = Waiting::default();
     for (at, p) in &run.waiting {
         match p.last.as_ref().map(|(r, _)| *r) {
@@ -243,16 +247,55 @@ enum SessionEnd {
     ProxyFailed,
 }
 
+/// One domain being verified: what never changes during the run, and the state its lanes
+/// (concurrent sessions) share.
 struct DomainRun {
     domain: String,
+    hosts: Vec<MxHost>,
+    source: Option<IpAddr>,
+    started: Instant,
+    deadline: Instant,
+    st: Mutex<RunState>,
+    /// Wakes the driver: catch-all settled or a session ended (another lane may be due).
+    wake: tokio::sync::Notify,
+}
+
+/// The shared part, locked briefly (never across an await).
+struct RunState {
     pending: VecDeque<Pending>,
     waiting: Vec<(Instant, Pending)>,
     catch_all: Option<bool>,
     catch_all_tries: u32,
     cap: Option<usize>,
-    source: Option<IpAddr>,
-    started: Instant,
+    /// Per host: consecutive failures, and why it is considered down.
+    strikes: Vec<u32>,
+    down: Vec<Option<(Reason, Option<DecidingReply>)>>,
+    /// No more sessions: every host down, the deadline reached or the proxy failed.
+    over: bool,
+    /// A lane was added and no session has been greeted since: the next waits (slow start,
+    /// so a server that takes fewer sessions than the budget refuses one, not several).
+    opening: bool,
 }
+
+impl DomainRun {
+    fn lock(&self) -> std::sync::MutexGuard<'_, RunState> {
+        match self.st.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        }
+    }
+}
+
+/// The host to use next: by preference order, fewest recent strikes, not down.
+fn preferred_host(st: &RunState) -> Option<usize> {
+    (0..st.down.len())
+        .filter(|i| st.down[*i].is_none())
+        .min_by_key(|i| (st.strikes[*i], *i))
+}
+
+/// Queued addresses that justify one more session for a domain: fewer ride along in the
+/// sessions already open (one pipelined transaction's worth).
+const LANE_MIN_ADDRESSES: usize = 25;
 
 impl Engine {
     pub fn new(dns: Dns, cfg: Config) -> Engine {
@@ -436,8 +479,9 @@ impl Engine {
         reply: Option<DecidingReply>,
         out: &mpsc::Sender<Decided>,
     ) {
+        let catch_all = run.lock().catch_all;
         let ctx = Context {
-            catch_all: run.catch_all,
+            catch_all,
             disposable: lists::is_disposable(&p.target.domain_ascii),
         };
         let (verdict, reason) = decide(&facts, ctx);
@@ -452,7 +496,7 @@ impl Engine {
                 egress: None,
             })
         });
-        base.catch_all = run.catch_all;
+        base.catch_all = catch_all;
         base.attempts = p.attempts;
         if verdict == Verdict::Unknown {
             base.retry_after_s = p.retry_at.map(|t| {
@@ -572,137 +616,122 @@ impl Engine {
     }
 
     async fn run_domain(&self, domain: String, pending: Vec<Pending>, out: &mpsc::Sender<Decided>) {
-        let mut run = DomainRun {
+        let started = Instant::now();
+        let (hosts, failure) = match &*self.resolve(&domain).await {
+            DomainInfo::Fail(failure, text) => (Vec::new(), Some((*failure, text.clone()))),
+            DomainInfo::Hosts(h) => (h.clone(), None),
+        };
+        let run = DomainRun {
             source: self.source_for(&domain),
-            domain: domain.clone(),
-            pending: pending.into(),
-            waiting: Vec::new(),
-            catch_all: None,
-            catch_all_tries: 0,
-            cap: None,
-            started: Instant::now(),
+            domain,
+            started,
+            deadline: started + self.cfg.deadline,
+            wake: tokio::sync::Notify::new(),
+            st: Mutex::new(RunState {
+                pending: pending.into(),
+                waiting: Vec::new(),
+                catch_all: None,
+                catch_all_tries: 0,
+                cap: None,
+                strikes: vec![0; hosts.len()],
+                down: vec![None; hosts.len()],
+                over: false,
+                opening: false,
+            }),
+            hosts,
         };
-        let hosts = match &*self.resolve(&domain).await {
-            DomainInfo::Fail(failure, text) => {
-                while let Some(p) = run.pending.pop_front() {
-                    let reply = Some(DecidingReply {
-                        code: 0,
-                        enhanced_code: None,
-                        text: text.clone(),
-                        mx_host: String::new(),
-                        egress: None,
-                    });
-                    self.emit(&run, p, Facts::Domain(*failure), reply, out)
-                        .await;
-                }
-                return;
+        if let Some((failure, text)) = failure {
+            let all: Vec<Pending> = run.lock().pending.drain(..).collect();
+            for p in all {
+                let reply = Some(DecidingReply {
+                    code: 0,
+                    enhanced_code: None,
+                    text: text.clone(),
+                    mx_host: String::new(),
+                    egress: None,
+                });
+                self.emit(&run, p, Facts::Domain(failure), reply, out).await;
             }
-            DomainInfo::Hosts(h) => h.clone(),
-        };
-        let deadline = run.started + self.cfg.deadline;
+            return;
+        }
         let row = self.waits.row();
-        // Per host: consecutive failures, and why it is considered down.
-        let mut strikes = vec![0u32; hosts.len()];
-        let mut down: Vec<Option<(Reason, Option<DecidingReply>)>> = vec![None; hosts.len()];
+        // Sessions of this domain running at once (lanes), each taking addresses from the
+        // shared queue; more are opened while the queue is long and the provider's budget
+        // has room (see `lanes_wanted`).
+        let mut lanes = FuturesUnordered::new();
         loop {
-            let now = Instant::now();
-            let (due, later): (Vec<_>, Vec<_>) =
-                run.waiting.drain(..).partition(|(t, _)| *t <= now);
-            run.waiting = later;
-            run.pending.extend(due.into_iter().map(|(_, p)| p));
-            row.set(waiting_of(&run, None));
-            if run.pending.is_empty() {
-                let Some(next) = run.waiting.iter().map(|(t, _)| *t).min() else {
-                    break;
-                };
-                if next > deadline {
-                    break;
+            let (spawn, next_due, over) = {
+                let mut st = run.lock();
+                let now = Instant::now();
+                let (due, later): (Vec<_>, Vec<_>) =
+                    st.waiting.drain(..).partition(|(t, _)| *t <= now);
+                st.waiting = later;
+                st.pending.extend(due.into_iter().map(|(_, p)| p));
+                row.set(waiting_of(&st, None));
+                let next_due = st.waiting.iter().map(|(t, _)| *t).min();
+                // One lane more at a time, each once the last was greeted.
+                let spawn =
+                    self.lanes_wanted(&run, &st) > lanes.len() && (lanes.is_empty() || !st.opening);
+                if spawn {
+                    st.opening = true;
                 }
-                tokio::time::sleep_until(next.into()).await;
-                continue;
-            }
-            if now >= deadline {
-                break;
-            }
-            // By preference, but a host that just throttled or dropped us yields to the next
-            // one (RFC 5321 5.1: try the other MX hosts) until it has fewer strikes again.
-            let Some(h) = (0..hosts.len())
-                .filter(|i| down[*i].is_none())
-                .min_by_key(|i| (strikes[*i], *i))
-            else {
-                break;
+                (spawn, next_due, st.over)
             };
-            let host = &hosts[h];
-            let budget = self.budgets.for_host(&host.name);
-            row.set(waiting_of(&run, budget.paused_until()));
-            // The budget may be paused for a throttling provider: never past the deadline.
-            let Ok(permit) = tokio::time::timeout_at(deadline.into(), budget.acquire()).await
-            else {
-                // No slot before the deadline: the provider was throttling us (or busy).
-                let why = if budget.stats().throttled > 0 {
-                    Reason::RateLimited
-                } else {
-                    Reason::Timeout
-                };
-                for p in run.pending.iter_mut() {
-                    p.last.get_or_insert((why, None));
-                }
+            if over {
                 break;
-            };
-            let end = self.session(host, &mut run, out).await;
-            drop(permit);
-            match end {
-                SessionEnd::Done => {
-                    budget.success();
-                    strikes[h] = 0;
-                }
-                SessionEnd::Throttled(reason, hint) => {
-                    budget.throttled(hint);
-                    strikes[h] += 1;
-                    for p in run.pending.iter_mut() {
-                        p.last.get_or_insert((reason, None));
+            }
+            if spawn {
+                lanes.push(self.lane(&run, &row, out));
+            }
+            if lanes.is_empty() {
+                // Nothing queued: wait for the next retry, unless it comes after the deadline.
+                match next_due {
+                    Some(t) if t <= run.deadline => {
+                        tokio::time::sleep_until(t.into()).await;
+                        continue;
                     }
-                    if strikes[h] >= 4 {
-                        down[h] = Some((reason, None));
-                    }
+                    _ => break,
                 }
-                SessionEnd::Dropped => {
-                    budget.throttled(None);
-                    strikes[h] += 1;
-                    for p in run.pending.iter_mut() {
-                        p.last.get_or_insert((Reason::ServerUnavailable, None));
-                    }
-                    if strikes[h] >= 3 {
-                        down[h] = Some((Reason::ServerUnavailable, None));
-                    }
-                }
-                SessionEnd::HostDown(reason, reply) => down[h] = Some((reason, reply)),
-                SessionEnd::ProxyFailed => {
-                    run.pending.clear();
-                    run.waiting.clear();
-                    break;
-                }
+            }
+            // Look again when a lane ends, a retry falls due, or a lane signals (catch-all
+            // settled, a session ended: the budget may allow another lane).
+            let retry = next_due.unwrap_or(run.deadline).min(run.deadline);
+            tokio::select! {
+                _ = lanes.next() => {}
+                _ = tokio::time::sleep_until(retry.into()), if next_due.is_some() => {}
+                _ = run.wake.notified() => {}
             }
         }
+        while lanes.next().await.is_some() {}
         // Whatever is left is unresolved: unknown, with the last reason seen.
-        let hosts_down = down.iter().flatten().next().cloned();
-        // A provider still throttling us: its queued addresses may be asked when it resumes.
-        let paused = hosts
+        let paused = run
+            .hosts
             .iter()
             .filter_map(|h| self.budgets.for_host(&h.name).paused_until())
             .max();
-        let rest: Vec<Pending> = run
-            .pending
-            .drain(..)
-            .map(|mut p| {
-                p.retry_at = paused;
-                p
-            })
-            .chain(run.waiting.drain(..).map(|(due, mut p)| {
+        let (rest, hosts_down) = {
+            let mut st = run.lock();
+            let hosts_down = st.down.iter().flatten().next().cloned();
+            // A provider still throttling us: its queued addresses may be asked when it resumes.
+            let mut rest: Vec<Pending> = st
+                .pending
+                .drain(..)
+                .map(|mut p| {
+                    p.retry_at = paused;
+                    p
+                })
+                .collect();
+            rest.extend(st.waiting.drain(..).map(|(due, mut p)| {
                 p.retry_at = Some(due);
                 p
-            }))
-            .collect();
+            }));
+            (rest, hosts_down)
+        };
+        if self.proxy_failure().is_some() {
+            // The egress broke: nothing is known about these addresses (the run ends as an
+            // environment error; a rerun through a working proxy asks them).
+            return;
+        }
         for p in rest {
             // The reply shown is the one behind the reason `decide` picks: the address's
             // last, else the one that took the hosts down.
@@ -715,6 +744,120 @@ impl Engine {
                 hosts_down: hosts_down.as_ref().map(|(r, _)| *r),
             };
             self.emit(&run, p, facts, reply, out).await;
+        }
+    }
+
+    /// How many sessions the domain should have open: one until catch-all detection has
+    /// settled (an accepted RCPT means nothing before it), then one per
+    /// [`LANE_MIN_ADDRESSES`] queued addresses, at most the provider budget's current limit
+    /// (it shrinks under throttling) and `--sessions-per-domain`.
+    fn lanes_wanted(&self, run: &DomainRun, st: &RunState) -> usize {
+        if st.over || st.pending.is_empty() {
+            return 0;
+        }
+        let settled =
+            !self.cfg.detect_catch_all || st.catch_all.is_some() || st.catch_all_tries >= 2;
+        let Some(h) = preferred_host(st) else {
+            return 1;
+        };
+        if !settled {
+            return 1;
+        }
+        let limit = self.budgets.for_host(&run.hosts[h].name).limit();
+        let per_domain = match self.cfg.sessions_per_domain {
+            0 => usize::MAX,
+            n => n,
+        };
+        st.pending
+            .len()
+            .div_ceil(LANE_MIN_ADDRESSES)
+            .min(limit)
+            .min(per_domain)
+            .max(1)
+    }
+
+    /// One lane: sessions, one after another, while the domain's queue holds addresses.
+    async fn lane(&self, run: &DomainRun, row: &WaitRow<'_>, out: &mpsc::Sender<Decided>) {
+        loop {
+            let h = {
+                let mut st = run.lock();
+                if st.over || st.pending.is_empty() {
+                    return;
+                }
+                if Instant::now() >= run.deadline {
+                    st.over = true;
+                    return;
+                }
+                // By preference, but a host that just throttled or dropped us yields to the
+                // next one (RFC 5321 5.1: try the other MX hosts) until it has fewer strikes.
+                match preferred_host(&st) {
+                    Some(h) => h,
+                    None => {
+                        st.over = true;
+                        return;
+                    }
+                }
+            };
+            let host = &run.hosts[h];
+            let budget = self.budgets.for_host(&host.name);
+            row.set(waiting_of(&run.lock(), budget.paused_until()));
+            // The budget may be paused for a throttling provider: never past the deadline.
+            let Ok(permit) = tokio::time::timeout_at(run.deadline.into(), budget.acquire()).await
+            else {
+                // No slot before the deadline: the provider was throttling us (or busy).
+                let why = if budget.stats().throttled > 0 {
+                    Reason::RateLimited
+                } else {
+                    Reason::Timeout
+                };
+                let mut st = run.lock();
+                for p in st.pending.iter_mut() {
+                    p.last.get_or_insert((why, None));
+                }
+                st.over = true;
+                return;
+            };
+            // Other lanes may have emptied the queue while this one waited for its slot.
+            if run.lock().pending.is_empty() {
+                return;
+            }
+            let end = self.session(host, run, out).await;
+            drop(permit);
+            {
+                let mut st = run.lock();
+                st.opening = false;
+                match end {
+                    SessionEnd::Done => {
+                        budget.success();
+                        st.strikes[h] = 0;
+                    }
+                    SessionEnd::Throttled(reason, hint) => {
+                        budget.throttled(hint);
+                        st.strikes[h] += 1;
+                        for p in st.pending.iter_mut() {
+                            p.last.get_or_insert((reason, None));
+                        }
+                        if st.strikes[h] >= 4 {
+                            st.down[h] = Some((reason, None));
+                        }
+                    }
+                    SessionEnd::Dropped => {
+                        budget.throttled(None);
+                        st.strikes[h] += 1;
+                        for p in st.pending.iter_mut() {
+                            p.last.get_or_insert((Reason::ServerUnavailable, None));
+                        }
+                        if st.strikes[h] >= 3 {
+                            st.down[h] = Some((Reason::ServerUnavailable, None));
+                        }
+                    }
+                    SessionEnd::HostDown(reason, reply) => st.down[h] = Some((reason, reply)),
+                    SessionEnd::ProxyFailed => {
+                        st.over = true;
+                    }
+                }
+            }
+            run.wake.notify_one();
         }
     }
 
@@ -731,7 +874,7 @@ impl Engine {
     async fn session(
         &self,
         host: &MxHost,
-        run: &mut DomainRun,
+        run: &DomainRun,
         out: &mpsc::Sender<Decided>,
     ) -> SessionEnd {
         let mut last_err = SessionEnd::HostDown(Reason::ConnectionFailed, None);
@@ -800,7 +943,7 @@ impl Engine {
         &self,
         s: &mut Session,
         host: &MxHost,
-        run: &mut DomainRun,
+        run: &DomainRun,
         out: &mpsc::Sender<Decided>,
     ) -> SessionEnd {
         let deadline = run.started + self.cfg.deadline;
@@ -817,7 +960,7 @@ impl Engine {
                     classify_rcpt(&banner),
                     Outcome::SessionClosing(Reason::RateLimited)
                 );
-                for p in run.pending.iter_mut() {
+                for p in run.lock().pending.iter_mut() {
                     p.last = Some((
                         if throttled {
                             Reason::RateLimited
@@ -838,6 +981,9 @@ impl Engine {
             }
             return SessionEnd::HostDown(Reason::BlockedByRecipient, reply);
         }
+        // Greeted: the driver may add the next lane (slow start).
+        run.lock().opening = false;
+        run.wake.notify_one();
         let ehlo = match s.command(&format!("EHLO {}", self.cfg.helo)).await {
             Ok(r) => r,
             Err(e) => return lost(&e),
@@ -910,7 +1056,8 @@ impl Engine {
                     Outcome::Final(_, reason) => {
                         // The sender is refused: nothing can be learned about any address here.
                         let reply = Some(self.deciding(&mail, host, s));
-                        while let Some(p) = run.pending.pop_front() {
+                        let all: Vec<Pending> = run.lock().pending.drain(..).collect();
+                        for p in all {
                             let facts = Facts::SenderRefused(reason);
                             self.emit(run, p, facts, reply.clone(), out).await;
                         }
@@ -919,7 +1066,7 @@ impl Engine {
                     Outcome::SessionClosing(r) => return SessionEnd::Throttled(r, None),
                     Outcome::Retry(r, hint) => {
                         let reply = Some(self.deciding(&mail, host, s));
-                        for p in run.pending.iter_mut() {
+                        for p in run.lock().pending.iter_mut() {
                             p.last = Some((r, reply.clone()));
                         }
                         return SessionEnd::Throttled(r, hint);
@@ -930,17 +1077,24 @@ impl Engine {
             let mut in_txn = 0usize;
             // RCPTs of this transaction the server answered other than `452 4.5.3`.
             let mut answered = 0usize;
-            if run.catch_all.is_none() && self.cfg.detect_catch_all && run.catch_all_tries < 2 {
-                run.catch_all_tries += 1;
+            let probe_catch_all = {
+                let mut st = run.lock();
+                let due = st.catch_all.is_none() && st.catch_all_tries < 2;
+                if due && self.cfg.detect_catch_all {
+                    st.catch_all_tries += 1;
+                }
+                due && self.cfg.detect_catch_all
+            };
+            if probe_catch_all {
                 let probe = format!("RCPT TO:<{}@{}>", random_local(&run.domain), run.domain);
                 match s.command(&probe).await {
                     Ok(r) => {
                         self.rcpts.fetch_add(1, Ordering::Relaxed);
                         in_txn += 1;
                         match classify_rcpt(&r) {
-                            Outcome::Accepted => run.catch_all = Some(true),
+                            Outcome::Accepted => run.lock().catch_all = Some(true),
                             Outcome::Final(Verdict::Undeliverable, _) => {
-                                run.catch_all = Some(false)
+                                run.lock().catch_all = Some(false)
                             }
                             Outcome::SessionClosing(reason) => {
                                 return SessionEnd::Throttled(reason, None);
@@ -950,9 +1104,15 @@ impl Engine {
                     }
                     Err(e) => return lost(&e),
                 }
+                // Settled or not, the driver may now open more lanes.
+                run.wake.notify_one();
             }
             loop {
-                let cap = run.cap.unwrap_or(self.cfg.rcpt_per_transaction).max(1);
+                let cap = run
+                    .lock()
+                    .cap
+                    .unwrap_or(self.cfg.rcpt_per_transaction)
+                    .max(1);
                 if Instant::now() >= deadline {
                     return SessionEnd::Done;
                 }
@@ -963,26 +1123,23 @@ impl Engine {
                         Ok(_) => return SessionEnd::Dropped,
                     }
                 }
-                if run.pending.is_empty() {
-                    return SessionEnd::Done;
-                }
                 // With PIPELINING (RFC 2920) a whole batch of RCPTs costs one round trip;
                 // without it, one at a time.
                 let room = cap.saturating_sub(in_txn).max(1);
-                let n = if pipelining {
-                    room.min(run.pending.len())
-                } else {
-                    1
+                let mut batch: VecDeque<Pending> = {
+                    let mut st = run.lock();
+                    let n = (if pipelining { room } else { 1 }).min(st.pending.len());
+                    st.pending.drain(..n).collect()
                 };
-                let mut batch: VecDeque<Pending> = run.pending.drain(..n).collect();
+                if batch.is_empty() {
+                    return SessionEnd::Done;
+                }
                 let cmds: Vec<String> = batch
                     .iter()
                     .map(|p| format!("RCPT TO:<{}>", p.target.normalized()))
                     .collect();
                 if let Err(e) = s.send_all(&cmds).await {
-                    for p in batch.into_iter().rev() {
-                        run.pending.push_front(p);
-                    }
+                    requeue(run, batch);
                     return lost(&e);
                 }
                 // Every reply of the batch is read before any is believed: a server that sent
@@ -1006,9 +1163,7 @@ impl Engine {
                     for p in batch.iter_mut() {
                         p.last = Some((Reason::ProtocolError, None));
                     }
-                    for p in batch.into_iter().rev() {
-                        run.pending.push_front(p);
-                    }
+                    requeue(run, batch);
                     return lost(&SmtpError::Unsolicited(extra));
                 }
                 let mut results = results.into_iter();
@@ -1061,13 +1216,14 @@ impl Engine {
                         }
                         Outcome::TooManyRecipients => {
                             // Learn the server's cap: what it took in this transaction.
-                            if run.cap.is_none() || in_txn <= cap {
-                                run.cap = Some(in_txn.saturating_sub(1).max(1));
+                            let mut st = run.lock();
+                            if st.cap.is_none() || in_txn <= cap {
+                                st.cap = Some(in_txn.saturating_sub(1).max(1));
                             }
                             p.attempts -= 1;
                             p.too_many += 1;
                             p.last = Some((Reason::Deferred, reply));
-                            run.pending.push_front(p);
+                            st.pending.push_front(p);
                             in_txn = usize::MAX / 2;
                             if answered == 0 && ending.is_none() {
                                 // Not one recipient taken in this transaction: the session
@@ -1087,7 +1243,7 @@ impl Engine {
                                     * 2u32.saturating_pow(p.attempts.saturating_sub(1).min(6))
                             });
                             p.last = Some((why, reply));
-                            run.waiting.push((Instant::now() + delay, p));
+                            run.lock().waiting.push((Instant::now() + delay, p));
                             if why == Reason::RateLimited && ending.is_none() {
                                 // The server throttles us: finish reading this batch, then
                                 // stop the session and let the budget slow down.
@@ -1098,9 +1254,7 @@ impl Engine {
                 }
                 if let Some(end) = ending {
                     // Addresses whose replies were never read wait for another session.
-                    for p in batch.into_iter().rev() {
-                        run.pending.push_front(p);
-                    }
+                    requeue(run, batch);
                     return end;
                 }
             }
@@ -1115,6 +1269,14 @@ fn lost(e: &SmtpError) -> SessionEnd {
     match e {
         SmtpError::Unsolicited(_) => SessionEnd::HostDown(Reason::ProtocolError, None),
         _ => SessionEnd::Dropped,
+    }
+}
+
+/// Puts addresses taken for a batch back at the head of the domain's queue, in order.
+fn requeue(run: &DomainRun, batch: VecDeque<Pending>) {
+    let mut st = run.lock();
+    for p in batch.into_iter().rev() {
+        st.pending.push_front(p);
     }
 }
 
