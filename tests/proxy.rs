@@ -1,7 +1,8 @@
-//! `mxray verify --proxy`: through a real SOCKS5 server (Debian's microsocks) on loopback in
-//! front of a lab. The proxy binds its outgoing connections to an address of its own, so the
-//! lab's per-client counters show which egress the servers saw. Authentication accepted and
-//! refused, and a proxy that is not there: exit 3, nothing reported about any recipient.
+//! `mxray verify --proxy` and `mxray diagnose --proxy`: through a real SOCKS5 server (Debian's
+//! microsocks) on loopback in front of a lab. The proxy binds its outgoing connections to an
+//! address of its own, so the lab's per-client counters show which egress the servers saw.
+//! Authentication accepted and refused, and a proxy that is not there: exit 3, nothing
+//! reported about any recipient or domain.
 
 use std::net::{IpAddr, SocketAddr, TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
@@ -17,7 +18,7 @@ fn lab() -> &'static TestLab {
     static LAB: OnceLock<TestLab> = OnceLock::new();
     LAB.get_or_init(|| {
         TestLab::start(
-            "[lab]\nname = \"proxy\"\n\n[[domains]]\nname = \"px.test\"\nmx = [\"10 mx.px.test\"]\n\n[[hosts]]\nname = \"mx.px.test\"\naddress = \"127.0.7.1\"\nmailbox_ranges = [{ prefix = \"u\", count = 10 }]\n",
+            "[lab]\nname = \"proxy\"\n\n[[domains]]\nname = \"px.test\"\nmx = [\"10 mx.px.test\"]\n\n[[hosts]]\nname = \"mx.px.test\"\naddress = \"127.0.7.1\"\nmailbox_ranges = [{ prefix = \"u\", count = 10 }]\n\n# diagnose's own domain: its counters see no verify traffic.\n[[domains]]\nname = \"dx.test\"\nmx = [\"10 mx.dx.test\"]\n\n[[hosts]]\nname = \"mx.dx.test\"\naddress = \"127.0.7.2\"\nmailbox_ranges = [{ prefix = \"d\", count = 5 }]\n\n# Only failing proxies lead here: nothing may ever reach it.\n[[domains]]\nname = \"dz.test\"\nmx = [\"10 mx.dz.test\"]\n\n[[hosts]]\nname = \"mx.dz.test\"\naddress = \"127.0.7.3\"\nmailbox_ranges = [{ prefix = \"z\", count = 5 }]\n",
             "proxy",
         )
     })
@@ -75,18 +76,24 @@ impl Drop for Socks {
     }
 }
 
-/// Connections the lab's MX host accepted from `client`.
-fn connections_from(client: &str) -> u64 {
-    let ip: IpAddr = client.parse().expect("ip");
+/// Connections the lab's host `host` accepted from `client` (`None`: from anyone).
+fn connections(host: &str, client: Option<&str>) -> u64 {
+    let ip: Option<IpAddr> = client.map(|c| c.parse().expect("ip"));
     lab()
         .lab()
         .stats()
         .smtp
         .iter()
-        .filter(|h| h.name == "mx.px.test")
-        .filter_map(|h| h.clients.get(&ip))
-        .map(|c| c.connections)
+        .filter(|h| h.name == host)
+        .flat_map(|h| h.clients.iter())
+        .filter(|(c, _)| ip.is_none_or(|ip| **c == ip))
+        .map(|(_, c)| c.connections)
         .sum()
+}
+
+/// Connections verify's MX host accepted from `client`.
+fn connections_from(client: &str) -> u64 {
+    connections("mx.px.test", Some(client))
 }
 
 const FAST: &[&str] = &["--json", "--timeout", "2s", "--greeting-wait", "3s"];
@@ -210,4 +217,130 @@ fn a_bad_proxy_url_is_bad_input_without_echoing_credentials() {
         assert!(out.stderr.contains("--proxy"), "{}", out.stderr);
         assert!(!out.stderr.contains("hunter2"), "{}", out.stderr);
     }
+}
+
+fn diagnose(args: &[&str]) -> crate::util::Output {
+    let mut all = vec!["diagnose"];
+    all.extend_from_slice(args);
+    // The recipient side only: the sender side asks DNS and HTTPS, never through the proxy.
+    all.extend(["--only", "dns,transport,tls"]);
+    all.extend_from_slice(FAST);
+    mxray_lab(lab(), &all)
+}
+
+/// The recipient findings as (id, severity, title): what a report says about the domain.
+fn findings(report: &serde_json::Value) -> Vec<(String, String, String)> {
+    report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .map(|f| {
+            let s = |k: &str| f[k].as_str().unwrap_or_default().to_string();
+            (s("id"), s("severity"), s("title"))
+        })
+        .collect()
+}
+
+#[test]
+fn diagnose_probes_through_the_proxy_with_the_same_findings() {
+    let socks = Socks::start(None);
+    let direct = diagnose(&["d1@dx.test", "--probe"]);
+    assert_eq!(direct.code, 0, "{}", direct.stderr);
+    let direct = crate::util::json(&direct);
+    let (all, egress) = (
+        connections("mx.dx.test", None),
+        connections("mx.dx.test", Some(EGRESS)),
+    );
+    let out = diagnose(&["d1@dx.test", "--probe", "--proxy", &socks.url("")]);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let proxied = crate::util::json(&out);
+    let got = findings(&proxied);
+    assert!(
+        got.iter().any(|(id, _, _)| id == "smtp.rcpt_accepted"),
+        "the probe ran through the proxy: {got:?}"
+    );
+    assert_eq!(got, findings(&direct), "the same findings either way");
+    assert_eq!(proxied["verdict"]["overall"], direct["verdict"]["overall"]);
+    // Every connection the host saw during the proxied run came from the proxy's egress.
+    let new = connections("mx.dx.test", None) - all;
+    assert!(new > 0, "the host saw no connection");
+    assert_eq!(
+        connections("mx.dx.test", Some(EGRESS)) - egress,
+        new,
+        "a connection reached the host other than from the proxy's egress {EGRESS}"
+    );
+}
+
+#[test]
+fn diagnose_with_refused_credentials_is_an_environment_error_and_no_finding() {
+    let socks = Socks::start(Some(("mx-user", "right")));
+    let out = diagnose(&[
+        "z2@dz.test",
+        "--probe",
+        "--proxy",
+        &socks.url("mx-user:wrong-secret@"),
+    ]);
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(out.stdout.trim().is_empty(), "no report: {}", out.stdout);
+    assert!(
+        out.stderr.contains(&socks.url("")) && out.stderr.contains("authentication"),
+        "names the proxy and why: {}",
+        out.stderr
+    );
+    assert!(!out.stderr.contains("wrong-secret"), "{}", out.stderr);
+    assert!(
+        !out.stderr.contains("refused the connection"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        connections("mx.dz.test", None),
+        0,
+        "nothing reached the host"
+    );
+}
+
+#[test]
+fn diagnose_through_a_closed_proxy_port_blames_no_domain() {
+    let url = format!("socks5://127.0.0.1:{}", free_port());
+    // One target, in the terminal format: no finding printed, no report at all.
+    let out = mxray_lab(
+        lab(),
+        &[
+            "diagnose",
+            "dz.test",
+            "--only",
+            "dns,transport",
+            "--proxy",
+            &url,
+        ],
+    );
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(out.stdout.trim().is_empty(), "{}", out.stdout);
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    // A list: exit 3; the target decided without SMTP (its domain does not exist) keeps its
+    // report, the two that needed the proxy have none.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let list = dir.path().join("domains.txt");
+    std::fs::write(&list, "missing.dz.test\ndz.test\nz3@dz.test\n").expect("write");
+    let list = list.display().to_string();
+    let out = diagnose(&["--input", &list, "--proxy", &url]);
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    let got = json_lines(&out);
+    assert_eq!(got.len(), 1, "{}", out.stdout);
+    assert_eq!(got[0]["target"], "missing.dz.test", "{}", got[0]);
+    assert!(
+        findings(&got[0])
+            .iter()
+            .all(|(id, _, _)| !id.starts_with("smtp.")),
+        "{}",
+        got[0]
+    );
+    assert!(out.stderr.contains("1 of 3 targets"), "{}", out.stderr);
+    assert!(out.stderr.contains(&url), "{}", out.stderr);
+    assert_eq!(
+        connections("mx.dz.test", None),
+        0,
+        "nothing reached the host"
+    );
 }
