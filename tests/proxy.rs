@@ -36,17 +36,54 @@ fn free_port() -> u16 {
 struct Socks {
     child: Child,
     port: u16,
+    /// The hosts file of a resolving proxy, kept while it runs.
+    _etc: Option<tempfile::TempDir>,
 }
 
 impl Socks {
     fn start(auth: Option<(&str, &str)>) -> Socks {
+        Socks::spawn(auth, None)
+    }
+
+    /// A proxy that resolves names (socks5h) from `hosts` alone: it runs in a mount namespace
+    /// of its own where `hosts` is /etc/hosts and /etc/nsswitch.conf says `hosts: files`, so
+    /// its lookups never leave the machine and the real files are not touched.
+    fn start_resolving(hosts: &str) -> Socks {
+        Socks::spawn(None, Some(hosts))
+    }
+
+    fn spawn(auth: Option<(&str, &str)>, hosts: Option<&str>) -> Socks {
         require("microsocks", "microsocks", "the proxy tests");
         let port = free_port();
-        let mut cmd = Command::new("microsocks");
-        cmd.args(["-i", "127.0.0.1", "-p", &port.to_string(), "-b", EGRESS]);
+        let mut args: Vec<String> = ["-i", "127.0.0.1", "-p", &port.to_string(), "-b", EGRESS]
+            .map(String::from)
+            .into();
         if let Some((u, p)) = auth {
-            cmd.args(["-u", u, "-P", p]);
+            args.extend(["-u", u, "-P", p].map(String::from));
         }
+        let (mut cmd, etc) = match hosts {
+            None => {
+                let mut cmd = Command::new("microsocks");
+                cmd.args(&args);
+                (cmd, None)
+            }
+            Some(hosts) => {
+                require("unshare", "util-linux", "the socks5h test");
+                let dir = tempfile::tempdir().expect("tempdir");
+                let (h, n) = (dir.path().join("hosts"), dir.path().join("nsswitch.conf"));
+                std::fs::write(&h, hosts).expect("write hosts");
+                std::fs::write(&n, "hosts: files\n").expect("write nsswitch.conf");
+                let mut cmd = Command::new("unshare");
+                // unshare execs sh, which execs microsocks: killing the child kills the proxy.
+                cmd.args(["--mount", "sh", "-c"]).arg(format!(
+                    "mount --bind '{}' /etc/hosts && mount --bind '{}' /etc/nsswitch.conf && exec microsocks {}",
+                    h.display(),
+                    n.display(),
+                    args.join(" ")
+                ));
+                (cmd, Some(dir))
+            }
+        };
         let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -61,7 +98,11 @@ impl Socks {
             );
             std::thread::sleep(Duration::from_millis(20));
         }
-        Socks { child, port }
+        Socks {
+            child,
+            port,
+            _etc: etc,
+        }
     }
 
     fn url(&self, cred: &str) -> String {
@@ -343,4 +384,51 @@ fn diagnose_through_a_closed_proxy_port_blames_no_domain() {
         0,
         "nothing reached the host"
     );
+}
+
+#[test]
+fn socks5h_lets_the_proxy_resolve_the_mx_names() {
+    // The proxy knows mx.px.test from its hosts file only (mxray's resolver is the lab's).
+    let socks = Socks::start_resolving("127.0.0.1 localhost\n127.0.7.1 mx.px.test\n");
+    let url = format!("socks5h://127.0.0.1:{}", socks.port);
+    let before = connections_from(EGRESS);
+    let out = verify(&["u7@px.test", "nobody@px.test"], &url);
+    assert_eq!(out.code, 1, "stdout {} stderr {}", out.stdout, out.stderr);
+    let got = json_lines(&out);
+    assert_eq!(got.len(), 2, "{}", out.stdout);
+    for v in &got {
+        let want = if v["address"] == "nobody@px.test" {
+            "undeliverable"
+        } else {
+            "deliverable"
+        };
+        assert_eq!(v["verdict"], want, "{v}");
+        assert_eq!(v["reply"]["egress"], url.as_str(), "{v}");
+    }
+    assert!(
+        connections_from(EGRESS) > before,
+        "the lab saw no connection from {EGRESS}"
+    );
+}
+
+#[test]
+fn socks5h_sends_the_name_not_the_address() {
+    // A proxy that cannot resolve mx.px.test: had mxray sent the address it resolved itself,
+    // the run would succeed. The proxy's failure (SOCKS "general failure") blames no address.
+    let socks = Socks::start_resolving("127.0.0.1 localhost\n");
+    let url = format!("socks5h://127.0.0.1:{}", socks.port);
+    let out = verify(&["u8@px.test", "nobody@px.test"], &url);
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(out.stdout.trim().is_empty(), "{}", out.stdout);
+    assert!(
+        out.stderr.contains(&url) && out.stderr.contains("can it resolve mx.px.test?"),
+        "names the proxy and the likely cause: {}",
+        out.stderr
+    );
+    // The same proxy with socks5:// gets the address and works.
+    let out = verify(
+        &["u8@px.test"],
+        &format!("socks5://127.0.0.1:{}", socks.port),
+    );
+    assert_eq!(out.code, 0, "{}", out.stderr);
 }

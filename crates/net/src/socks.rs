@@ -239,12 +239,13 @@ pub async fn dial(
             "timed out",
         ))),
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(classify(proxy, e)),
+        Ok(Err(e)) => Err(classify(proxy, e, dest.0)),
     }
 }
 
-/// SOCKS replies about the target are the target's; everything else is the proxy's.
-fn classify(proxy: &Proxy, e: tokio_socks::Error) -> DialError {
+/// SOCKS replies about the target are the target's; everything else is the proxy's. `dest`
+/// is what the CONNECT named (the MX name with socks5h).
+fn classify(proxy: &Proxy, e: tokio_socks::Error, dest: &str) -> DialError {
     use std::io::{Error, ErrorKind};
     use tokio_socks::Error as S;
     let target = |k: ErrorKind, m: &str| DialError::Target(Error::new(k, m.to_string()));
@@ -272,6 +273,12 @@ fn classify(proxy: &Proxy, e: tokio_socks::Error) -> DialError {
                 }
             )))
         }
+        // Proxies that cannot resolve a name often say only "general failure" (microsocks
+        // does): with socks5h that is the likeliest cause, and mxray's own DNS did resolve it.
+        S::GeneralSocksServerFailure if proxy.remote_dns => DialError::Proxy(proxy.error(format!(
+            "{e} (with socks5h:// the proxy resolves the MX name itself: can it resolve {}?)",
+            dest.chars().take(255).collect::<String>()
+        ))),
         other => DialError::Proxy(proxy.error(other.to_string())),
     }
 }
@@ -293,6 +300,31 @@ mod tests {
         assert_eq!(
             Proxy::parse("socks5://proxy.example:1080").unwrap().port,
             1080
+        );
+    }
+
+    #[test]
+    fn sorts_socks_replies_between_target_and_proxy() {
+        let p = Proxy::parse("socks5://127.0.0.1:1080").unwrap();
+        let h = Proxy::parse("socks5h://127.0.0.1:1080").unwrap();
+        let refused = classify(&p, tokio_socks::Error::ConnectionRefused, "192.0.2.1");
+        assert!(
+            matches!(&refused, DialError::Target(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{refused:?}"
+        );
+        let general = |p: &Proxy| match classify(
+            p,
+            tokio_socks::Error::GeneralSocksServerFailure,
+            "mx.example.com",
+        ) {
+            DialError::Proxy(e) => e.detail,
+            DialError::Target(e) => panic!("the target blamed: {e}"),
+        };
+        assert!(!general(&p).contains("resolve"), "{}", general(&p));
+        assert!(
+            general(&h).contains("can it resolve mx.example.com?"),
+            "{}",
+            general(&h)
         );
     }
 
