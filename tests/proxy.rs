@@ -18,7 +18,7 @@ fn lab() -> &'static TestLab {
     static LAB: OnceLock<TestLab> = OnceLock::new();
     LAB.get_or_init(|| {
         TestLab::start(
-            "[lab]\nname = \"proxy\"\n\n[[domains]]\nname = \"px.test\"\nmx = [\"10 mx.px.test\"]\n\n[[hosts]]\nname = \"mx.px.test\"\naddress = \"127.0.7.1\"\nmailbox_ranges = [{ prefix = \"u\", count = 10 }]\n\n# diagnose's own domain: its counters see no verify traffic.\n[[domains]]\nname = \"dx.test\"\nmx = [\"10 mx.dx.test\"]\n\n[[hosts]]\nname = \"mx.dx.test\"\naddress = \"127.0.7.2\"\nmailbox_ranges = [{ prefix = \"d\", count = 5 }]\n\n# Only failing proxies lead here: nothing may ever reach it.\n[[domains]]\nname = \"dz.test\"\nmx = [\"10 mx.dz.test\"]\n\n[[hosts]]\nname = \"mx.dz.test\"\naddress = \"127.0.7.3\"\nmailbox_ranges = [{ prefix = \"z\", count = 5 }]\n",
+            "[lab]\nname = \"proxy\"\n\n[[domains]]\nname = \"px.test\"\nmx = [\"10 mx.px.test\"]\n\n[[hosts]]\nname = \"mx.px.test\"\naddress = \"127.0.7.1\"\nmailbox_ranges = [{ prefix = \"u\", count = 10 }]\n\n# diagnose's own domain: its counters see no verify traffic.\n[[domains]]\nname = \"dx.test\"\nmx = [\"10 mx.dx.test\"]\n\n[[hosts]]\nname = \"mx.dx.test\"\naddress = \"127.0.7.2\"\nmailbox_ranges = [{ prefix = \"d\", count = 5 }]\n\n# Only failing proxies lead here: nothing may ever reach it.\n[[domains]]\nname = \"dz.test\"\nmx = [\"10 mx.dz.test\"]\n\n[[hosts]]\nname = \"mx.dz.test\"\naddress = \"127.0.7.3\"\nmailbox_ranges = [{ prefix = \"z\", count = 5 }]\n\n# The proxy that dies mid-run: one quick domain, two slow ones (a second per reply).\n[[domains]]\nname = \"quick.test\"\nmx = [\"10 mx.quick.test\"]\n\n[[hosts]]\nname = \"mx.quick.test\"\naddress = \"127.0.7.10\"\nmailbox_ranges = [{ prefix = \"q\", count = 5 }]\n\n[[domains]]\nname = \"slow1.test\"\nmx = [\"10 mx.slow1.test\"]\n\n[[hosts]]\nname = \"mx.slow1.test\"\naddress = \"127.0.7.11\"\nlatency = \"1s\"\nmailbox_ranges = [{ prefix = \"s\", count = 5 }]\n\n[[domains]]\nname = \"slow2.test\"\nmx = [\"10 mx.slow2.test\"]\n\n[[hosts]]\nname = \"mx.slow2.test\"\naddress = \"127.0.7.12\"\nlatency = \"1s\"\nmailbox_ranges = [{ prefix = \"s\", count = 5 }]\n",
             "proxy",
         )
     })
@@ -431,4 +431,154 @@ fn socks5h_sends_the_name_not_the_address() {
         &format!("socks5://127.0.0.1:{}", socks.port),
     );
     assert_eq!(out.code, 0, "{}", out.stderr);
+}
+
+/// How many `verb` commands `host`'s lab server received from the proxy's egress.
+fn commands(host: &str, verb: &str) -> u64 {
+    let ip: IpAddr = EGRESS.parse().expect("ip");
+    lab()
+        .lab()
+        .stats()
+        .smtp
+        .iter()
+        .filter(|h| h.name == host)
+        .filter_map(|h| h.clients.get(&ip))
+        .filter_map(|c| c.commands.get(verb))
+        .sum()
+}
+
+#[test]
+fn a_proxy_dying_mid_run_keeps_what_was_decided_and_blames_no_address() {
+    let mut socks = Socks::start(None);
+    let url = socks.url("");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |n: &str| dir.path().join(n).display().to_string();
+    let (input, state, output) = (path("list.txt"), path("job.db"), path("out.jsonl"));
+    // Each domain: four mailboxes and one address that does not exist.
+    let mut list = Vec::new();
+    for (d, p) in [
+        ("quick.test", 'q'),
+        ("slow1.test", 's'),
+        ("slow2.test", 's'),
+    ] {
+        list.extend((1..=4).map(|i| format!("{p}{i}@{d}")));
+        list.push(format!("nobody@{d}"));
+    }
+    std::fs::write(&input, list.join("\n")).expect("write");
+    let mut args: Vec<String> = [
+        "verify",
+        "--input",
+        &input,
+        "--state",
+        &state,
+        "--output",
+        &output,
+        "--proxy",
+        &url,
+        "--json",
+        "--timeout",
+        "3s",
+        "--greeting-wait",
+        "5s",
+        // A drop is retried soon, so the run reaches the dead proxy instead of waiting.
+        "--greylist-retry",
+        "1s",
+        "--deadline",
+        "20s",
+    ]
+    .map(String::from)
+    .into();
+    args.extend(lab().flags());
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+    cmd.args(&args).env("NO_COLOR", "1");
+    let started = Instant::now();
+    let running = std::thread::spawn(move || crate::util::run(cmd, None));
+    // The quick domain is decided (its session quit: the second QUIT, after the preflight's)
+    // and a slow one waits for the reply to its RCPT (a second away): the proxy dies then.
+    while commands("mx.quick.test", "QUIT") < 2 || commands("mx.slow1.test", "RCPT") == 0 {
+        assert!(
+            started.elapsed() < Duration::from_secs(20),
+            "the run never reached the slow domain's RCPT"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        commands("mx.slow1.test", "QUIT"),
+        0,
+        "the slow session ended before the proxy died"
+    );
+    let _ = socks.child.kill();
+    let _ = socks.child.wait();
+    let out = running.join().expect("mxray thread");
+    assert_eq!(out.code, 3, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert!(
+        out.stderr.contains(&url) && out.stderr.contains("5 results written"),
+        "names the proxy and what was kept: {}",
+        out.stderr
+    );
+    let written: Vec<serde_json::Value> = std::fs::read_to_string(&output)
+        .expect("read --output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    let verdict = |a: &str| {
+        written
+            .iter()
+            .find(|v| v["address"] == a)
+            .map(|v| v["verdict"].as_str().unwrap_or_default().to_string())
+    };
+    // Decided before the death: kept, right.
+    for a in ["q1@quick.test", "q4@quick.test"] {
+        assert_eq!(
+            verdict(a).as_deref(),
+            Some("deliverable"),
+            "{a}: {written:?}; stderr {}",
+            out.stderr
+        );
+    }
+    assert_eq!(
+        verdict("nobody@quick.test").as_deref(),
+        Some("undeliverable")
+    );
+    // Cut off by the death: no result, or unknown; never undeliverable.
+    for a in list.iter().filter(|a| !a.ends_with("@quick.test")) {
+        let v = verdict(a);
+        assert!(
+            v.is_none() || v.as_deref() == Some("unknown"),
+            "{a} decided {v:?} though its proxy died: {written:?}"
+        );
+    }
+    // The same command with a working proxy resumes: what was decided comes from the store,
+    // the rest is verified now, and every verdict is the right one.
+    let socks = Socks::start(None);
+    let mut args: Vec<&str> = args[..args.len() - 6].iter().map(String::as_str).collect();
+    let url2 = socks.url("");
+    let i = args.iter().position(|a| *a == url).expect("--proxy URL");
+    args[i] = &url2;
+    let quick_rcpts = commands("mx.quick.test", "RCPT");
+    let out = mxray_lab(lab(), &args);
+    assert_eq!(out.code, 1, "stdout {} stderr {}", out.stdout, out.stderr);
+    assert_eq!(
+        commands("mx.quick.test", "RCPT"),
+        quick_rcpts,
+        "the quick domain was probed again: its results were not in --state"
+    );
+    let again: Vec<serde_json::Value> = std::fs::read_to_string(&output)
+        .expect("read --output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("a JSON line"))
+        .collect();
+    assert_eq!(again.len(), list.len(), "{again:?}");
+    for v in &again {
+        let a = v["address"].as_str().unwrap_or_default();
+        let want = if a.starts_with("nobody@") {
+            "undeliverable"
+        } else {
+            "deliverable"
+        };
+        if verdict(a).as_deref() == Some("unknown") {
+            continue; // an unknown from the first run is stored, and answered as stored
+        }
+        assert_eq!(v["verdict"], want, "{v}");
+    }
 }
