@@ -582,3 +582,127 @@ fn a_proxy_dying_mid_run_keeps_what_was_decided_and_blames_no_address() {
         assert_eq!(v["verdict"], want, "{v}");
     }
 }
+
+/// The address the test's own SOCKS5 server connects out from.
+const REPORTED_EGRESS: [u8; 4] = [127, 0, 7, 67];
+
+/// A minimal SOCKS5 server (no authentication, CONNECT to an IPv4 address) that connects out
+/// from [`REPORTED_EGRESS`] and names that socket's address in its reply, as RFC 1928 section
+/// 6 asks (microsocks sends 0.0.0.0). Serves until the test binary exits; returns its port.
+fn reporting_proxy() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    std::thread::spawn(move || {
+        for client in listener.incoming().flatten() {
+            std::thread::spawn(move || {
+                let _ = socks_session(client);
+            });
+        }
+    });
+    port
+}
+
+fn socks_session(mut c: TcpStream) -> std::io::Result<()> {
+    use std::io::{Read, Write};
+    c.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let mut head = [0u8; 2];
+    c.read_exact(&mut head)?;
+    let mut methods = vec![0u8; head[1] as usize];
+    c.read_exact(&mut methods)?;
+    c.write_all(&[5, 0])?;
+    let mut req = [0u8; 4];
+    c.read_exact(&mut req)?;
+    if req[1] != 1 || req[3] != 1 {
+        // Only CONNECT to an IPv4 address: "command not supported".
+        return c.write_all(&[5, 7, 0, 1, 0, 0, 0, 0, 0, 0]);
+    }
+    let mut to = [0u8; 6];
+    c.read_exact(&mut to)?;
+    let target = SocketAddr::from((
+        [to[0], to[1], to[2], to[3]],
+        u16::from_be_bytes([to[4], to[5]]),
+    ));
+    let sock = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None)?;
+    sock.bind(&SocketAddr::from((REPORTED_EGRESS, 0)).into())?;
+    if sock
+        .connect_timeout(&target.into(), Duration::from_secs(5))
+        .is_err()
+    {
+        return c.write_all(&[5, 5, 0, 1, 0, 0, 0, 0, 0, 0]);
+    }
+    let mut out: TcpStream = sock.into();
+    let SocketAddr::V4(bound) = out.local_addr()? else {
+        return Ok(());
+    };
+    let mut reply = vec![5, 0, 0, 1];
+    reply.extend(bound.ip().octets());
+    reply.extend(bound.port().to_be_bytes());
+    c.write_all(&reply)?;
+    c.set_read_timeout(None)?;
+    let (mut up_from, mut up_to) = (c.try_clone()?, out.try_clone()?);
+    std::thread::spawn(move || {
+        let _ = std::io::copy(&mut up_from, &mut up_to);
+        let _ = up_to.shutdown(std::net::Shutdown::Write);
+    });
+    let _ = std::io::copy(&mut out, &mut c);
+    c.shutdown(std::net::Shutdown::Write)
+}
+
+fn preflight(proxy: &str, json: bool) -> crate::util::Output {
+    let mut args = vec![
+        "verify",
+        "--preflight",
+        "--preflight-target",
+        "px.test",
+        "--proxy",
+        proxy,
+        "--timeout",
+        "3s",
+    ];
+    if json {
+        args.push("--json");
+    }
+    mxray_lab(lab(), &args)
+}
+
+#[test]
+fn preflight_reports_the_outgoing_address_the_proxy_names() {
+    let url = format!("socks5://127.0.0.1:{}", reporting_proxy());
+    let egress = std::net::Ipv4Addr::from(REPORTED_EGRESS).to_string();
+    let before = connections_from(&egress);
+    let out = preflight(&url, true);
+    // Its egress has no reverse DNS in the lab: a failing finding, exit 1.
+    assert!(matches!(out.code, 0 | 1), "{}", out.stderr);
+    let doc = crate::util::json(&out);
+    assert_eq!(doc["egress"], egress.as_str(), "{doc}");
+    assert_eq!(doc["egress_source"], "proxy_reply", "{doc}");
+    assert_eq!(doc["through_proxy"], true, "{doc}");
+    // The address the preflight reports is the one the server saw.
+    assert_eq!(connections_from(&egress), before + 1);
+    let out = preflight(&url, false);
+    assert!(
+        out.stdout
+            .contains(&format!("egress {egress} (the proxy's outgoing address")),
+        "{}",
+        out.stdout
+    );
+}
+
+#[test]
+fn preflight_falls_back_to_the_proxy_address_when_its_reply_names_none() {
+    // microsocks answers CONNECT with 0.0.0.0:0: the outgoing address is not known.
+    let socks = Socks::start(None);
+    let out = preflight(&socks.url(""), true);
+    assert!(matches!(out.code, 0 | 1), "{}", out.stderr);
+    let doc = crate::util::json(&out);
+    assert_eq!(doc["egress"], "127.0.0.1", "{doc}");
+    assert_eq!(doc["egress_source"], "proxy_address", "{doc}");
+    let out = preflight(&socks.url(""), false);
+    assert!(
+        out.stdout.contains(
+            "egress 127.0.0.1 (the proxy's own address: its CONNECT reply named no outgoing address"
+        ),
+        "{}",
+        out.stdout
+    );
+}

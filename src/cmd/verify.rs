@@ -351,10 +351,16 @@ fn print_preflight(
 ) -> anyhow::Result<()> {
     use crate::render::CODE;
     use mxray_core::Severity;
-    let egress = match pf.egress {
-        Some(ip) if pf.through_proxy => format!("{ip} (the proxy)"),
-        Some(ip) => ip.to_string(),
-        None => "unknown".to_string(),
+    use mxray_net::EgressSource;
+    let egress = match (pf.egress, pf.egress_source) {
+        (Some(ip), Some(EgressSource::ProxyReply)) => {
+            format!("{ip} (the proxy's outgoing address, from its CONNECT reply)")
+        }
+        (Some(ip), Some(EgressSource::ProxyAddress)) => format!(
+            "{ip} (the proxy's own address: its CONNECT reply named no outgoing address, so the servers may see another)"
+        ),
+        (Some(ip), _) => ip.to_string(),
+        (None, _) => "unknown".to_string(),
     };
     writeln!(
         out,
