@@ -248,7 +248,9 @@ pub async fn dial(
 /// "the associated IP address" of the socket the server connected out from; tokio-socks keeps
 /// the reply's address as `target_addr()`), when that is an address servers can have seen:
 /// not 0.0.0.0 or :: (many proxies, microsocks among them, send those), not multicast or
-/// broadcast, not a name, and loopback only when the target is on loopback too.
+/// broadcast, not a name, not the target's own address (what tokio-socks's doc comment says
+/// `target_addr()` is: should a release make it so, this stays right), and loopback only when
+/// the target is on loopback too.
 pub fn bound_address(stream: &Socks5Stream<TcpStream>, peer: IpAddr) -> Option<IpAddr> {
     match stream.target_addr() {
         TargetAddr::Ip(a) => usable_bound(a.ip(), peer),
@@ -261,6 +263,7 @@ fn usable_bound(ip: IpAddr, peer: IpAddr) -> Option<IpAddr> {
     let unusable = ip.is_unspecified()
         || ip.is_multicast()
         || broadcast
+        || ip == peer
         || (ip.is_loopback() && !peer.is_loopback());
     (!unusable).then_some(ip)
 }
@@ -348,6 +351,11 @@ mod tests {
         ] {
             assert_eq!(usable_bound(ip(nothing), remote), None, "{nothing}");
         }
+        assert_eq!(
+            usable_bound(remote, remote),
+            None,
+            "the target is no egress"
+        );
         // A proxy in front of a server on its own loopback does connect out from loopback.
         assert_eq!(
             usable_bound(ip("127.0.7.66"), ip("127.0.7.1")),
