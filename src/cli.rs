@@ -92,6 +92,30 @@ pub struct ProbeArgs {
     pub ca_file: Option<PathBuf>,
 }
 
+/// The SOCKS5 egress of the verbs that open SMTP sessions (`diagnose`, `verify`).
+#[derive(Debug, Args)]
+pub struct ProxyArgs {
+    /// Connect to the MX hosts through a SOCKS5 proxy: socks5://[user:pass@]host:port (user and
+    /// password percent-encoded), or socks5h://... to let the proxy resolve the MX names.
+    /// Servers then see the proxy's address; DNS still goes to the resolver. A failing proxy
+    /// ends the run with exit 3, blaming no domain or address.
+    #[arg(long, value_name = "URL", env = "MXRAY_PROXY", hide_env_values = true)]
+    pub proxy: Option<String>,
+}
+
+impl ProxyArgs {
+    /// The proxy, read here rather than by clap: a rejected value would be quoted whole,
+    /// credentials included.
+    pub fn proxy(&self) -> anyhow::Result<Option<mxray_net::Proxy>> {
+        match &self.proxy {
+            Some(url) => mxray_net::Proxy::parse(url)
+                .map(Some)
+                .map_err(|e| crate::bad_input(e.to_string())),
+            None => Ok(None),
+        }
+    }
+}
+
 /// Where MTA-STS policies are fetched (`diagnose`, `serve`).
 #[derive(Debug, Args)]
 pub struct HttpsArgs {

@@ -58,6 +58,7 @@ pub fn run(global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
         activity: mxray_run::Activity::new(),
         // The demo world is on loopback: contacting it is the point.
         policy: mxray_net::AddressPolicy::any(),
+        proxy: None,
     };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)

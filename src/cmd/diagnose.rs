@@ -9,7 +9,7 @@ use clap::Args;
 use mxray_core::{Severity, escape_text};
 use mxray_diagnose::request;
 use mxray_diagnose::run::{self, Job};
-use mxray_diagnose::{Area, Limits, Options, Overall, Report, SenderOptions};
+use mxray_diagnose::{Area, Limits, Options, Overall, ProxyEgress, Report, SenderOptions};
 use mxray_run::Ended;
 
 use crate::cli::{GlobalArgs, ProbeArgs};
@@ -42,6 +42,9 @@ pub struct DiagnoseArgs {
 
     #[command(flatten)]
     pub policy_args: crate::cli::PolicyArgs,
+
+    #[command(flatten)]
+    pub proxy_args: crate::cli::ProxyArgs,
 
     /// Targets diagnosed at once with --input.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=512))]
@@ -102,10 +105,16 @@ Sender side, at the same time: SPF (lookups, void lookups, all, ptr, includes; w
 DANE, BIMI, blocklists (self-tested; refusals are never called listed) and the sender IP's rDNS.
 A 0-100 score with sub-scores per area (docs/score.md). Finding ids: docs/findings.md.
 
-Exit codes: 0 nothing failing; 1 a failing finding; 2 bad input; 3 no resolver answers.";
+--proxy socks5://[user:pass@]host:port carries every SMTP session (DNS and the MTA-STS fetch go
+direct): a proxy that fails is not the domain's fault, so the run ends with exit 3 and no report
+of the targets it kept from their servers (reports already written stay).
+
+Exit codes: 0 nothing failing; 1 a failing finding; 2 bad input; 3 no resolver answers, or the
+--proxy failed (no report blames a domain for it).";
 
 pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
     let tls = args.probe_args.tls()?;
+    let proxy = args.proxy_args.proxy()?;
     let targets = match &args.input {
         Some(path) => read_targets(path)?,
         None => {
@@ -146,6 +155,7 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         limits: Arc::new(Limits::new(args.per_address as usize)),
         activity: mxray_run::Activity::new(),
         policy: args.policy_args.policy(),
+        proxy: proxy.map(|p| Arc::new(ProxyEgress::new(p))),
     };
     let rt = super::runtime()?;
     rt.block_on(async {
@@ -172,6 +182,13 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
             if !alive {
                 return Err(super::dead_resolver(global));
             }
+            // The egress broke: whatever the servers did is unknown, so no report at all.
+            let report = report.map_err(|e| {
+                crate::error::environment(format!(
+                    "{e}; no report: nothing is known about {} from a failed proxy",
+                    escape_text(targets[0].trim())
+                ))
+            })?;
             let mut out = r.stdout();
             if r.json {
                 r.json_doc(&mut out, &report)?;
@@ -227,6 +244,7 @@ async fn bulk(
     let total = targets.len();
     let bar = super::Bar::new(global, Some(total as u64), "domains").map(Arc::new);
     let cancel = super::cancel_on_ctrl_c();
+    let opts = job.opts.clone();
     let mut run = run::run(job, targets, concurrency, cancel, super::progress(&bar));
     let mut failures = false;
     while let Some(d) = run.next().await {
@@ -253,6 +271,13 @@ async fn bulk(
     if let Ended::Cancelled = run.finish().await {
         eprintln!("mxray: interrupted: {done} of {total} targets done and written");
         return Ok(exit::INTERRUPTED);
+    }
+    // Every report written stands (each was finished before or without the failure); the
+    // targets the proxy kept from their servers have none.
+    if let Some(e) = opts.proxy_failure() {
+        return Err(crate::error::environment(format!(
+            "{e}; {done} of {total} targets diagnosed and written, the others left undiagnosed"
+        )));
     }
     Ok(if failures { exit::FAILURES } else { exit::OK })
 }

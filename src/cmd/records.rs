@@ -562,6 +562,8 @@ fn fix(a: &FixArgs, ttl: u32, value: bool, global: &GlobalArgs, r: &Render) -> a
         limits: std::sync::Arc::new(mxray_diagnose::Limits::new(1)),
         activity: mxray_run::Activity::new(),
         policy: a.policy_args.policy(),
+        // `records fix` opens no SMTP session.
+        proxy: None,
     };
     let report = super::runtime()?.block_on(async {
         let dns = super::new_dns(global)?;

@@ -82,22 +82,14 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub deadline: Duration,
 
-    /// Local address to connect from (repeatable); a domain always uses the same one.
-    #[arg(long = "source-ip", value_name = "IP")]
+    /// Local address to connect from (repeatable); a domain always uses the same one. Not
+    /// with --proxy: the proxy is then the egress.
+    #[arg(long = "source-ip", value_name = "IP", conflicts_with = "proxy")]
     pub source_ips: Vec<IpAddr>,
 
-    /// Connect through a SOCKS5 proxy: socks5://[user:pass@]host:port (user and password
-    /// percent-encoded), or socks5h://... to let the proxy resolve the MX names. Servers then
-    /// see the proxy's address, and the per-provider limits are that egress's. A failing proxy
-    /// ends the run with exit 3, blaming no address.
-    #[arg(
-        long,
-        value_name = "URL",
-        env = "MXRAY_PROXY",
-        hide_env_values = true,
-        conflicts_with = "source_ips"
-    )]
-    pub proxy: Option<String>,
+    // With --proxy, the per-provider limits are those of the proxy's egress (docs/verify.md).
+    #[command(flatten)]
+    pub proxy_args: crate::cli::ProxyArgs,
 
     /// Simultaneous SMTP sessions per provider (MX hosts under one registrable domain).
     #[arg(long, value_name = "N", default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..=64))]
@@ -365,10 +357,16 @@ fn print_preflight(
 ) -> anyhow::Result<()> {
     use crate::render::CODE;
     use mxray_core::Severity;
-    let egress = match pf.egress {
-        Some(ip) if pf.through_proxy => format!("{ip} (the proxy)"),
-        Some(ip) => ip.to_string(),
-        None => "unknown".to_string(),
+    use mxray_net::EgressSource;
+    let egress = match (pf.egress, pf.egress_source) {
+        (Some(ip), Some(EgressSource::ProxyReply)) => {
+            format!("{ip} (the proxy's outgoing address, from its CONNECT reply)")
+        }
+        (Some(ip), Some(EgressSource::ProxyAddress)) => format!(
+            "{ip} (the proxy's own address: its CONNECT reply named no outgoing address, so the servers may see another)"
+        ),
+        (Some(ip), _) => ip.to_string(),
+        (None, _) => "unknown".to_string(),
     };
     writeln!(
         out,
@@ -470,11 +468,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             })
             .environment()?;
     }
-    // Read here, not by clap: a rejected value would be quoted whole, credentials included.
-    let proxy = match &args.proxy {
-        Some(url) => Some(mxray_net::Proxy::parse(url).map_err(|e| bad_input(e.to_string()))?),
-        None => None,
-    };
+    let proxy = args.proxy_args.proxy()?;
     // The summary names the egress (without credentials).
     let through = proxy
         .as_ref()

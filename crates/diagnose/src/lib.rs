@@ -21,10 +21,10 @@ pub mod verdict;
 
 use mxray_core::Finding;
 use mxray_core::address::parse_target;
-use mxray_net::Dns;
+use mxray_net::{Dns, ProxyError};
 use serde::Serialize;
 
-pub use recipient::collect::{Limits, Options};
+pub use recipient::collect::{Limits, Options, ProxyEgress};
 pub use recipient::observe::Observations;
 pub use recipient::smtp::HostState;
 pub use run::{Diagnosed, Job};
@@ -104,18 +104,21 @@ impl Report {
 }
 
 /// Diagnoses one domain or address as a recipient (part 1: DNS, MX, SMTP, TLS, rDNS).
-pub async fn diagnose(dns: &Dns, input: &str, opts: &Options) -> Report {
+pub async fn diagnose(dns: &Dns, input: &str, opts: &Options) -> Result<Report, ProxyError> {
     diagnose_full(dns, input, opts, None).await
 }
 
 /// Diagnoses one domain or address; with `sender`, also the domain as a sender (SPF, DKIM,
 /// DMARC, MTA-STS, TLS-RPT, DANE, BIMI, blocklists, the sender IP's rDNS), all at once.
+///
+/// The error is the SOCKS5 proxy's own failure (`opts.proxy`): the egress broke, so there is
+/// no report at all rather than one blaming the domain's hosts for it.
 pub async fn diagnose_full(
     dns: &Dns,
     input: &str,
     opts: &Options,
     sender: Option<&SenderOptions>,
-) -> Report {
+) -> Result<Report, ProxyError> {
     let areas = sender.map_or(
         Areas {
             auth: false,
@@ -128,18 +131,18 @@ pub async fn diagnose_full(
         Ok(t) => t,
         Err(e) => {
             let findings = vec![recipient::mx::invalid_target(input, &e)];
-            return Report {
+            return Ok(Report {
                 target: input.trim().to_string(),
                 normalized: None,
                 verdict: verdict::verdict(None, &findings),
                 score: score::score(&findings, areas),
                 findings,
                 observations: None,
-            };
+            });
         }
     };
     let domain = target.domain_ascii.clone();
-    let (mut obs, sender_obs) = tokio::join!(
+    let (obs, sender_obs) = tokio::join!(
         recipient::collect::collect_with(dns, target, opts, areas.smtp()),
         async {
             match sender {
@@ -150,6 +153,7 @@ pub async fn diagnose_full(
             }
         }
     );
+    let mut obs = obs?;
     obs.sender = sender_obs;
     let findings = judge(&obs, areas);
     let recipient: Vec<Finding> = findings
@@ -163,14 +167,14 @@ pub async fn diagnose_full(
         verdict.overall = Overall::Inconclusive;
         verdict.summary = "SMTP not checked (--only leaves out transport and tls)".to_string();
     }
-    Report {
+    Ok(Report {
         target: obs.target.input.clone(),
         normalized: Some(obs.target.normalized()),
         verdict,
         score: score::score(&findings, areas),
         findings,
         observations: Some(obs),
-    }
+    })
 }
 
 /// The part-1 findings decide the verdict (can mail reach the domain); the sender side only

@@ -9,7 +9,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use mxray_core::{DomainName, Finding, Severity, escape_text};
-use mxray_net::{AddressPolicy, Dns, DnsAnswer, DnsRecord, Proxy, RType};
+use mxray_net::{AddressPolicy, Dns, DnsAnswer, DnsRecord, EgressSource, Proxy, RType};
 
 use crate::score::Areas;
 use crate::sender::dmarc::{self, DmarcObs};
@@ -73,7 +73,8 @@ pub struct PreflightObs {
     /// The egress address: the socket's, the proxy's, or the `--source-ip` when the connection
     /// failed.
     pub egress: Option<IpAddr>,
-    pub through_proxy: bool,
+    /// How `egress` was learned, when the connection opened.
+    pub egress_source: Option<EgressSource>,
     pub banner: Option<String>,
     pub rdns: Option<SenderIpObs>,
     pub helo: String,
@@ -99,7 +100,7 @@ pub async fn observe(dns: &Dns, o: &PreflightOptions) -> PreflightObs {
         peer,
         connect_error: None,
         egress: o.source,
-        through_proxy: false,
+        egress_source: None,
         banner: None,
         rdns: None,
         helo: o.helo.clone(),
@@ -119,7 +120,7 @@ pub async fn observe(dns: &Dns, o: &PreflightOptions) -> PreflightObs {
         {
             Ok(e) => {
                 obs.egress = Some(e.ip);
-                obs.through_proxy = e.through_proxy;
+                obs.egress_source = Some(e.source);
                 obs.banner = Some(match e.banner {
                     Ok(r) => r.raw(),
                     Err(err) => format!("no greeting: {err}"),
@@ -315,10 +316,17 @@ pub fn judge(o: &PreflightObs) -> Vec<Finding> {
             _ => {}
         }
     }
-    if o.through_proxy {
-        for x in &mut f {
-            x.detail.push_str(" The egress is the proxy's address.");
+    let through = match o.egress_source {
+        Some(EgressSource::ProxyReply) => {
+            " The egress is the proxy's outgoing address, as its CONNECT reply named it."
         }
+        Some(EgressSource::ProxyAddress) => {
+            " The egress is taken to be the proxy's own address (its CONNECT reply named no outgoing address)."
+        }
+        Some(EgressSource::Socket) | None => "",
+    };
+    for x in &mut f {
+        x.detail.push_str(through);
     }
     finish(f)
 }
@@ -343,8 +351,12 @@ pub struct Preflight {
     pub target: String,
     /// The address servers see the probes come from, when known.
     pub egress: Option<IpAddr>,
-    /// True when `egress` is the SOCKS5 proxy's address.
+    /// True when the probes go through a SOCKS5 proxy (`egress` is then the proxy's).
     pub through_proxy: bool,
+    /// How `egress` was learned, when the connection opened: `socket` (the connection's own
+    /// address), `proxy_reply` (the proxy's outgoing address from its CONNECT reply) or
+    /// `proxy_address` (the proxy's own address, when its reply named none: a guess).
+    pub egress_source: Option<EgressSource>,
     /// The MX's greeting (outside text), when the connection opened.
     pub banner: Option<String>,
     /// Every finding; `preflight.ok` alone when all is well.
@@ -358,7 +370,11 @@ pub async fn run(dns: &Dns, o: &PreflightOptions) -> Preflight {
         findings: judge(&obs),
         target: obs.target,
         egress: obs.egress,
-        through_proxy: obs.through_proxy,
+        through_proxy: matches!(
+            obs.egress_source,
+            Some(EgressSource::ProxyReply | EgressSource::ProxyAddress)
+        ),
+        egress_source: obs.egress_source,
         banner: obs.banner,
     }
 }
@@ -378,7 +394,7 @@ mod tests {
             peer: Some("192.0.2.1:25".parse().unwrap()),
             connect_error: None,
             egress: None,
-            through_proxy: false,
+            egress_source: None,
             banner: None,
             rdns: None,
             helo: "mail.example.com".into(),
@@ -399,6 +415,24 @@ mod tests {
         assert_eq!(f[0].id, PORT25_CLOSED);
         assert!(failed(&f));
         assert!(f[0].fix.as_deref().unwrap().contains("--proxy"));
+    }
+
+    #[test]
+    fn says_how_the_proxy_egress_was_learned() {
+        let mut o = bare();
+        o.egress = Some("198.51.100.7".parse().unwrap());
+        let detail = |o: &PreflightObs| {
+            let f = judge(o);
+            f.iter()
+                .find(|x| x.id == HELO_MISMATCH)
+                .map(|x| x.detail.clone())
+                .unwrap()
+        };
+        assert!(!detail(&o).contains("proxy"));
+        o.egress_source = Some(EgressSource::ProxyReply);
+        assert!(detail(&o).contains("as its CONNECT reply named it"));
+        o.egress_source = Some(EgressSource::ProxyAddress);
+        assert!(detail(&o).contains("named no outgoing address"));
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub struct Diagnosed {
 }
 
 /// Starts diagnosing `targets` on the current runtime, `concurrency` at once. Reports come
-/// back in the order they finish; `index` gives the input order.
+/// back in the order they finish; `index` gives the input order. A target the run's proxy
+/// failed (`job.opts.proxy`) gets no report: [`Options::proxy_failure`](crate::Options::proxy_failure)
+/// says why, and the targets not yet started are skipped.
 pub fn run(
     job: Job,
     targets: impl IntoIterator<Item = String, IntoIter: Send + 'static>,
@@ -63,8 +65,17 @@ pub fn run_indexed(
         move |(index, target): (u64, String), out| {
             let job = job.clone();
             async move {
-                let report = diagnose_full(&job.dns, &target, &job.opts, job.sender.as_ref()).await;
-                out.emit(Diagnosed { index, report }).await;
+                // The egress broke earlier in the run: every target left would fail the same
+                // way, so none is started.
+                if job.opts.proxy_failure().is_some() {
+                    return;
+                }
+                let diagnosed = diagnose_full(&job.dns, &target, &job.opts, job.sender.as_ref());
+                // A proxy failure is recorded in the job's options, not reported as this
+                // target's result: nothing is known about the target.
+                if let Ok(report) = diagnosed.await {
+                    out.emit(Diagnosed { index, report }).await;
+                }
             }
         },
     )

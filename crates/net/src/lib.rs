@@ -24,7 +24,7 @@ pub use dns::{Dns, DnsAnswer, DnsOutcome, DnsRecord, RType};
 pub use https::{HttpsObservation, https_get};
 pub use mx::resolve_mx;
 pub use policy::{AddressPolicy, NotAllowed};
-pub use smtp::{ConnectError, Egress, Reply, Session, SmtpError, probe_egress};
+pub use smtp::{ConnectError, Egress, EgressSource, Reply, Session, SmtpError, probe_egress};
 pub use socks::{Proxy, ProxyError};
 pub use tls::{CertInfo, TlsObservation, TlsSettings};
 pub use webhook::{Webhook, WebhookConfig, WebhookStats, WebhookUrl};

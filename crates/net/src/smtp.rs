@@ -103,14 +103,25 @@ pub enum SmtpError {
     NotAllowed(NotAllowed),
 }
 
+/// Where an egress address was learned (the preflight's `egress_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EgressSource {
+    /// The connection's own local address (direct, or from `--source-ip`).
+    Socket,
+    /// The SOCKS5 proxy's outgoing address, as its CONNECT reply named it (BND.ADDR).
+    ProxyReply,
+    /// The proxy's own address: its reply named no usable outgoing address, so this is a
+    /// guess (a proxy that sends from another address is seen as that one).
+    ProxyAddress,
+}
+
 /// What [`probe_egress`] saw: the address servers see mail come from, and the greeting.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Egress {
-    /// The connection's local address; through a proxy, the proxy's address (SOCKS5 replies
-    /// are not trusted to name the proxy's outside address).
+    /// The address the server saw the connection come from, as far as the client can know it.
     pub ip: std::net::IpAddr,
-    /// True when `ip` is the proxy's address rather than the socket's.
-    pub through_proxy: bool,
+    pub source: EgressSource,
     /// The greeting, or why none came (the port opened all the same).
     pub banner: Result<Reply, SmtpError>,
 }
@@ -126,13 +137,14 @@ pub async fn probe_egress(
     policy: &AddressPolicy,
 ) -> Result<Egress, ConnectError> {
     let mut s = Session::connect_via(peer, None, source, proxy, timeout, policy).await?;
-    let (ip, through_proxy) = match (proxy, s.local_addr()) {
-        (Some(p), _) => (
+    let (ip, source) = match (proxy, s.proxy_bound(), s.local_addr()) {
+        (Some(_), Some(bound), _) => (bound, EgressSource::ProxyReply),
+        (Some(p), None, _) => (
             p.resolve(timeout).await.map_err(ConnectError::Proxy)?.ip(),
-            true,
+            EgressSource::ProxyAddress,
         ),
-        (None, Some(l)) => (l.ip(), false),
-        (None, None) => {
+        (None, _, Some(l)) => (l.ip(), EgressSource::Socket),
+        (None, _, None) => {
             return Err(ConnectError::Target(SmtpError::Io(
                 "the socket has no local address".into(),
             )));
@@ -142,11 +154,7 @@ pub async fn probe_egress(
     if banner.is_ok() {
         s.quit().await;
     }
-    Ok(Egress {
-        ip,
-        through_proxy,
-        banner,
-    })
+    Ok(Egress { ip, source, banner })
 }
 
 /// Refuses a command line that would be more than one line on the wire.
@@ -195,6 +203,8 @@ pub struct Session {
     /// The socket's own address on a direct connection (none through a proxy: there the
     /// egress is the proxy's).
     local: Option<SocketAddr>,
+    /// Through a proxy: its outgoing address, when its CONNECT reply named a usable one.
+    proxy_bound: Option<std::net::IpAddr>,
 }
 
 impl Session {
@@ -257,15 +267,14 @@ impl Session {
                 }
                 Err(DialError::Target(e)) => return Err(ConnectError::Target(io_error(e))),
             };
-            let line = format!("connected to {peer} through {proxy}");
-            return Ok(Session::opened(
-                Box::new(stream),
-                start,
-                peer,
-                timeout,
-                None,
-                line,
-            ));
+            let bound = socks::bound_address(&stream, peer.ip());
+            let line = match bound {
+                Some(ip) => format!("connected to {peer} through {proxy} (from {ip})"),
+                None => format!("connected to {peer} through {proxy}"),
+            };
+            let mut s = Session::opened(Box::new(stream), start, peer, timeout, None, line);
+            s.proxy_bound = bound;
+            return Ok(s);
         }
         let start = Instant::now();
         let connecting = async {
@@ -326,6 +335,7 @@ impl Session {
             peer,
             timeout,
             local,
+            proxy_bound: None,
         }
     }
 
@@ -333,6 +343,12 @@ impl Session {
     /// through a proxy).
     pub fn local_addr(&self) -> Option<SocketAddr> {
         self.local
+    }
+
+    /// Through a proxy: the proxy's outgoing address as its CONNECT reply named it, when that
+    /// is a usable address (see [`socks::bound_address`]).
+    pub fn proxy_bound(&self) -> Option<std::net::IpAddr> {
+        self.proxy_bound
     }
 
     /// Milliseconds since the connection opened.

@@ -8,10 +8,11 @@
 //! own egress. Credentials are never shown: `Display` and `Debug` print the URL without them.
 
 use std::fmt;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use tokio::net::TcpStream;
+use tokio_socks::TargetAddr;
 use tokio_socks::tcp::Socks5Stream;
 
 /// A SOCKS5 proxy to connect through.
@@ -189,7 +190,7 @@ pub async fn dial(
     proxy: &Proxy,
     target: SocketAddr,
     name: Option<&str>,
-    local: Option<std::net::IpAddr>,
+    local: Option<IpAddr>,
     timeout: Duration,
 ) -> Result<Socks5Stream<TcpStream>, DialError> {
     let addr = proxy.resolve(timeout).await.map_err(DialError::Proxy)?;
@@ -239,12 +240,37 @@ pub async fn dial(
             "timed out",
         ))),
         Ok(Ok(s)) => Ok(s),
-        Ok(Err(e)) => Err(classify(proxy, e)),
+        Ok(Err(e)) => Err(classify(proxy, e, dest.0)),
     }
 }
 
-/// SOCKS replies about the target are the target's; everything else is the proxy's.
-fn classify(proxy: &Proxy, e: tokio_socks::Error) -> DialError {
+/// The proxy's outgoing address as its CONNECT reply names it (BND.ADDR, RFC 1928 section 6:
+/// "the associated IP address" of the socket the server connected out from; tokio-socks keeps
+/// the reply's address as `target_addr()`), when that is an address servers can have seen:
+/// not 0.0.0.0 or :: (many proxies, microsocks among them, send those), not multicast or
+/// broadcast, not a name, not the target's own address (what tokio-socks's doc comment says
+/// `target_addr()` is: should a release make it so, this stays right), and loopback only when
+/// the target is on loopback too.
+pub fn bound_address(stream: &Socks5Stream<TcpStream>, peer: IpAddr) -> Option<IpAddr> {
+    match stream.target_addr() {
+        TargetAddr::Ip(a) => usable_bound(a.ip(), peer),
+        TargetAddr::Domain(..) => None,
+    }
+}
+
+fn usable_bound(ip: IpAddr, peer: IpAddr) -> Option<IpAddr> {
+    let broadcast = matches!(ip, IpAddr::V4(v4) if v4.is_broadcast());
+    let unusable = ip.is_unspecified()
+        || ip.is_multicast()
+        || broadcast
+        || ip == peer
+        || (ip.is_loopback() && !peer.is_loopback());
+    (!unusable).then_some(ip)
+}
+
+/// SOCKS replies about the target are the target's; everything else is the proxy's. `dest`
+/// is what the CONNECT named (the MX name with socks5h).
+fn classify(proxy: &Proxy, e: tokio_socks::Error, dest: &str) -> DialError {
     use std::io::{Error, ErrorKind};
     use tokio_socks::Error as S;
     let target = |k: ErrorKind, m: &str| DialError::Target(Error::new(k, m.to_string()));
@@ -272,6 +298,12 @@ fn classify(proxy: &Proxy, e: tokio_socks::Error) -> DialError {
                 }
             )))
         }
+        // Proxies that cannot resolve a name often say only "general failure" (microsocks
+        // does): with socks5h that is the likeliest cause, and mxray's own DNS did resolve it.
+        S::GeneralSocksServerFailure if proxy.remote_dns => DialError::Proxy(proxy.error(format!(
+            "{e} (with socks5h:// the proxy resolves the MX name itself: can it resolve {}?)",
+            dest.chars().take(255).collect::<String>()
+        ))),
         other => DialError::Proxy(proxy.error(other.to_string())),
     }
 }
@@ -293,6 +325,66 @@ mod tests {
         assert_eq!(
             Proxy::parse("socks5://proxy.example:1080").unwrap().port,
             1080
+        );
+    }
+
+    #[test]
+    fn reads_only_a_usable_bound_address() {
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let remote = ip("192.0.2.25");
+        assert_eq!(
+            usable_bound(ip("198.51.100.7"), remote),
+            Some(ip("198.51.100.7"))
+        );
+        assert_eq!(
+            usable_bound(ip("2001:db8::7"), remote),
+            Some(ip("2001:db8::7"))
+        );
+        for nothing in [
+            "0.0.0.0",
+            "::",
+            "255.255.255.255",
+            "224.0.0.1",
+            "ff02::1",
+            "127.0.0.1",
+            "::1",
+        ] {
+            assert_eq!(usable_bound(ip(nothing), remote), None, "{nothing}");
+        }
+        assert_eq!(
+            usable_bound(remote, remote),
+            None,
+            "the target is no egress"
+        );
+        // A proxy in front of a server on its own loopback does connect out from loopback.
+        assert_eq!(
+            usable_bound(ip("127.0.7.66"), ip("127.0.7.1")),
+            Some(ip("127.0.7.66"))
+        );
+    }
+
+    #[test]
+    fn sorts_socks_replies_between_target_and_proxy() {
+        let p = Proxy::parse("socks5://127.0.0.1:1080").unwrap();
+        let h = Proxy::parse("socks5h://127.0.0.1:1080").unwrap();
+        let refused = classify(&p, tokio_socks::Error::ConnectionRefused, "192.0.2.1");
+        assert!(
+            matches!(&refused, DialError::Target(e) if e.kind() == std::io::ErrorKind::ConnectionRefused),
+            "{refused:?}"
+        );
+        let general = |p: &Proxy| match classify(
+            p,
+            tokio_socks::Error::GeneralSocksServerFailure,
+            "mx.example.com",
+        ) {
+            DialError::Proxy(e) => e.detail,
+            DialError::Target(e) => panic!("the target blamed: {e}"),
+        };
+        assert!(!general(&p).contains("resolve"), "{}", general(&p));
+        assert!(
+            general(&h).contains("can it resolve mx.example.com?"),
+            "{}",
+            general(&h)
         );
     }
 

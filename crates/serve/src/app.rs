@@ -671,7 +671,12 @@ async fn diagnosis(
     opts.greeting_wait = opts.greeting_wait.min(limit);
     let run = mxray_diagnose::diagnose_full(&s.dns, &target, &opts, Some(&sender));
     match tokio::time::timeout(limit, run).await {
-        Ok(report) => {
+        // Only a proxy fails this way, and the server has none: kept as an error all the same.
+        Ok(Err(e)) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            mxray_core::escape_text(&e.to_string()),
+        )),
+        Ok(Ok(report)) => {
             // The JSON spelling (deliverable_path), as clients read it in the report.
             let verdict = serde_json::to_value(report.verdict.overall)
                 .ok()
@@ -714,6 +719,8 @@ fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
         limits,
         activity: mxray_run::Activity::new(),
         policy: s.policy.clone(),
+        // The server connects directly: its settings have no proxy.
+        proxy: None,
     }
 }
 

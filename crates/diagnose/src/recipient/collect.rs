@@ -1,5 +1,9 @@
 //! The recipient-side collector: the pipeline that runs each topic's observation (MX lookup,
 //! then every host and address at once, bounded: SMTP session beside reverse DNS). No judgement.
+//!
+//! Through a SOCKS5 proxy (`--proxy`), the proxy's own failure ends the collection with a
+//! [`ProxyError`] instead of observations: what it kept from the servers says nothing about
+//! them, so no judge may see it as a host's answer.
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -8,7 +12,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mxray_core::address::Target;
 use mxray_core::mx::MxTarget;
-use mxray_net::{Dns, DnsOutcome, RType, TlsSettings, resolve_mx};
+use mxray_net::{Dns, DnsOutcome, Proxy, ProxyError, RType, TlsSettings, resolve_mx};
 use tokio::sync::{OnceCell, Semaphore};
 use tokio::task::JoinSet;
 
@@ -38,6 +42,54 @@ pub struct Options {
     pub activity: mxray_run::Activity,
     /// Which MX addresses may be contacted (public only under `serve` or --public-only).
     pub policy: mxray_net::AddressPolicy,
+    /// Every SMTP connection goes through this SOCKS5 proxy (`--proxy`), shared by every
+    /// target of a run. `None`: direct connections.
+    pub proxy: Option<Arc<ProxyEgress>>,
+}
+
+impl Options {
+    /// The proxy's first failure in this run, if any: the targets it hit were not judged.
+    pub fn proxy_failure(&self) -> Option<ProxyError> {
+        self.proxy.as_ref().and_then(|p| p.failure())
+    }
+}
+
+/// A run's SOCKS5 egress and its first failure. Once the proxy has failed, later connections
+/// are not tried: every one would fail the same way (or hang until its timeout) and decide
+/// nothing, so the run ends sooner.
+pub struct ProxyEgress {
+    proxy: Proxy,
+    failed: Mutex<Option<ProxyError>>,
+}
+
+impl ProxyEgress {
+    pub fn new(proxy: Proxy) -> ProxyEgress {
+        ProxyEgress {
+            proxy,
+            failed: Mutex::new(None),
+        }
+    }
+
+    pub fn proxy(&self) -> &Proxy {
+        &self.proxy
+    }
+
+    /// The first failure recorded, if any.
+    pub fn failure(&self) -> Option<ProxyError> {
+        match self.failed.lock() {
+            Ok(f) => f.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Records `e` unless an earlier failure is already recorded (the first one is the cause).
+    pub(crate) fn fail(&self, e: &ProxyError) {
+        let mut f = match self.failed.lock() {
+            Ok(f) => f,
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        f.get_or_insert_with(|| e.clone());
+    }
 }
 
 /// One MX address's observation, filled by whichever domain probes it first.
@@ -84,14 +136,67 @@ impl Limits {
     }
 }
 
-/// Runs every step for `target` and returns what was seen.
-pub async fn collect(dns: &Dns, target: Target, opts: &Options) -> Observations {
+/// Runs every step for `target` and returns what was seen; a failing `--proxy` is an error.
+pub async fn collect(
+    dns: &Dns,
+    target: Target,
+    opts: &Options,
+) -> Result<Observations, ProxyError> {
     collect_with(dns, target, opts, true).await
 }
 
 /// Like [`collect`]; with `smtp` false the MX hosts are resolved but not contacted (their
 /// addresses land in `skipped_addrs`): `--only` without transport and tls.
-pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool) -> Observations {
+pub async fn collect_with(
+    dns: &Dns,
+    target: Target,
+    opts: &Options,
+    smtp: bool,
+) -> Result<Observations, ProxyError> {
+    if !smtp {
+        return Ok(collect_unprobed(dns, target, opts).await);
+    }
+    let (mut obs, targets) = resolve(dns, target, opts, true).await;
+    let domain = obs.target.domain_ascii.clone();
+    let mut set = JoinSet::new();
+    for (i, mx_target) in targets.into_iter().enumerate() {
+        let dns = dns.clone();
+        let opts = opts.clone();
+        let local = obs.target.local.clone();
+        let domain = domain.clone();
+        set.spawn(async move {
+            let host = collect_host(
+                &dns,
+                mx_target,
+                local.map(|l| format!("{l}@{domain}")),
+                &opts,
+            )
+            .await;
+            (i, host)
+        });
+    }
+    obs.hosts = crate::in_order(set)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(obs)
+}
+
+/// The MX hosts resolved, none contacted (`records fix`: no SMTP session, so no proxy).
+pub async fn collect_unprobed(dns: &Dns, target: Target, opts: &Options) -> Observations {
+    let (mut obs, targets) = resolve(dns, target, opts, false).await;
+    obs.hosts = targets.into_iter().map(unprobed).collect();
+    obs
+}
+
+/// The MX lookup (and its DNSSEC second look) into fresh observations with no host yet, and
+/// the MX targets to follow.
+async fn resolve(
+    dns: &Dns,
+    target: Target,
+    opts: &Options,
+    smtp: bool,
+) -> (Observations, Vec<MxTarget>) {
     let domain = target.domain_ascii.clone();
     let resolution = opts
         .activity
@@ -107,7 +212,7 @@ pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool)
     } else {
         None
     };
-    let mut obs = Observations {
+    let obs = Observations {
         target,
         mx: resolution.mx,
         mx_cd,
@@ -123,41 +228,15 @@ pub async fn collect_with(dns: &Dns, target: Target, opts: &Options, smtp: bool)
             .map(|d| d.as_secs() as i64)
             .unwrap_or(0),
     };
-    let mut set = JoinSet::new();
-    for (i, mx_target) in resolution.targets.into_iter().enumerate() {
-        let dns = dns.clone();
-        let opts = opts.clone();
-        let local = obs.target.local.clone();
-        let domain = domain.clone();
-        set.spawn(async move {
-            let host = collect_host(
-                &dns,
-                mx_target,
-                local.map(|l| format!("{l}@{domain}")),
-                &opts,
-                smtp,
-            )
-            .await;
-            (i, host)
-        });
-    }
-    obs.hosts = crate::in_order(set).await;
-    obs
+    (obs, resolution.targets)
 }
 
-/// One MX target's addresses, each probed (or, with `smtp` false, only listed).
-async fn collect_host(
-    dns: &Dns,
-    target: MxTarget,
-    rcpt: Option<String>,
-    opts: &Options,
-    smtp: bool,
-) -> HostObs {
+/// An MX target as a host with no address recorded yet, and the addresses to contact.
+fn host(target: MxTarget) -> (HostObs, Vec<IpAddr>) {
     // MTAs refuse IP-literal exchanges (RFC 5321 5.1 wants a name): recorded, not contacted.
-    let mut uniq = target.addrs();
-    let name = target.name.into_string();
-    let mut host = HostObs {
-        name: name.clone(),
+    let uniq = target.addrs();
+    let host = HostObs {
+        name: target.name.into_string(),
         preference: target.preference,
         ip_literal: target.ip_literal,
         cname: target.cname,
@@ -166,10 +245,24 @@ async fn collect_host(
         addrs: Vec::new(),
         skipped_addrs: Vec::new(),
     };
-    if !smtp {
-        host.skipped_addrs = uniq;
-        return host;
-    }
+    (host, uniq)
+}
+
+/// A host resolved but not contacted: every address listed as skipped.
+fn unprobed(target: MxTarget) -> HostObs {
+    let (mut h, addrs) = host(target);
+    h.skipped_addrs = addrs;
+    h
+}
+
+/// One MX target's addresses, each probed (up to the per-host limit; the rest are listed).
+async fn collect_host(
+    dns: &Dns,
+    target: MxTarget,
+    rcpt: Option<String>,
+    opts: &Options,
+) -> Result<HostObs, ProxyError> {
+    let (mut host, mut uniq) = host(target);
     if uniq.len() > opts.max_addrs_per_host {
         host.skipped_addrs = uniq.split_off(opts.max_addrs_per_host);
     }
@@ -177,7 +270,7 @@ async fn collect_host(
     for (i, addr) in uniq.into_iter().enumerate() {
         let dns = dns.clone();
         let opts = opts.clone();
-        let name = name.clone();
+        let name = host.name.clone();
         let rcpt = rcpt.clone();
         set.spawn(async move {
             (
@@ -186,8 +279,11 @@ async fn collect_host(
             )
         });
     }
-    host.addrs = crate::in_order(set).await;
-    host
+    host.addrs = crate::in_order(set)
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    Ok(host)
 }
 
 /// Reverse DNS and the SMTP conversation with one address, side by side (neither waits for the
@@ -198,14 +294,15 @@ async fn probe_addr(
     mx_name: &str,
     rcpt: Option<&str>,
     opts: &Options,
-) -> AddrObs {
+) -> Result<AddrObs, ProxyError> {
     if rcpt.is_none() {
         // Many domains share MX hosts (every Google Workspace domain, say): ask each once.
+        // A proxy failure is not kept: it is no observation of the host.
         let cell = opts.limits.observation(addr, mx_name);
         return cell
-            .get_or_init(|| probe_addr_uncached(dns, addr, mx_name, None, opts))
+            .get_or_try_init(|| probe_addr_uncached(dns, addr, mx_name, None, opts))
             .await
-            .clone();
+            .cloned();
     }
     probe_addr_uncached(dns, addr, mx_name, rcpt, opts).await
 }
@@ -216,12 +313,13 @@ async fn probe_addr_uncached(
     mx_name: &str,
     rcpt: Option<&str>,
     opts: &Options,
-) -> AddrObs {
-    let ((ptr, forward), mut o) = tokio::join!(
+) -> Result<AddrObs, ProxyError> {
+    let ((ptr, forward), o) = tokio::join!(
         rdns::observe(dns, addr),
         smtp::observe(addr, mx_name, rcpt, opts)
     );
+    let mut o = o?;
     o.ptr = Some(ptr);
     o.ptr_forward = forward;
-    o
+    Ok(o)
 }

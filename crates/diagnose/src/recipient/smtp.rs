@@ -4,7 +4,7 @@
 use std::net::{IpAddr, SocketAddr};
 
 use mxray_core::{Finding, Severity, escape_text, explain};
-use mxray_net::{Session, SmtpError};
+use mxray_net::{ConnectError, ProxyError, Session, SmtpError};
 use serde::Serialize;
 
 use super::collect::Options;
@@ -62,8 +62,14 @@ pub const TOPIC: Topic = Topic {
 pub const SLOW_GREETING_MS: u64 = 3_000;
 
 /// One address's SMTP conversation (and STARTTLS within it), under the run's per-address
-/// connection cap.
-pub async fn observe(addr: IpAddr, mx_name: &str, rcpt: Option<&str>, opts: &Options) -> AddrObs {
+/// connection cap, through the run's proxy if it has one. The proxy's failure (now, or
+/// earlier in the run) is an error, never the address's observation.
+pub async fn observe(
+    addr: IpAddr,
+    mx_name: &str,
+    rcpt: Option<&str>,
+    opts: &Options,
+) -> Result<AddrObs, ProxyError> {
     let mut o = AddrObs::new(addr);
     let at = format!("{mx_name} [{addr}]");
     // Politeness: a shared cap on simultaneous connections per address.
@@ -75,17 +81,37 @@ pub async fn observe(addr: IpAddr, mx_name: &str, rcpt: Option<&str>, opts: &Opt
         )
         .await
         .ok();
+    let egress = opts.proxy.as_deref();
+    if let Some(e) = egress.and_then(|p| p.failure()) {
+        return Err(e);
+    }
     let peer = SocketAddr::new(addr, opts.smtp_port);
-    let connect = Session::connect(peer, opts.timeout, &opts.policy);
-    match opts
-        .activity
-        .during(
-            format!("a TCP connection to {at}:{}", opts.smtp_port),
-            connect,
-        )
-        .await
-    {
-        Err(e) => o.connect = Err(e),
+    // The MX name goes along for socks5h (the proxy resolves it); the policy is still checked
+    // on the address our own DNS gave.
+    let connect = Session::connect_via(
+        peer,
+        Some(mx_name),
+        None,
+        egress.map(|p| p.proxy()),
+        opts.timeout,
+        &opts.policy,
+    );
+    let what = match egress {
+        Some(p) => format!(
+            "a TCP connection to {at}:{} through {}",
+            opts.smtp_port,
+            p.proxy()
+        ),
+        None => format!("a TCP connection to {at}:{}", opts.smtp_port),
+    };
+    match opts.activity.during(what, connect).await {
+        Err(ConnectError::Proxy(e)) => {
+            if let Some(p) = egress {
+                p.fail(&e);
+            }
+            return Err(e);
+        }
+        Err(ConnectError::Target(e)) => o.connect = Err(e),
         Ok(mut s) => {
             o.connect = Ok(s.now_ms());
             converse(&mut s, &mut o, mx_name, &at, rcpt, opts).await;
@@ -95,7 +121,7 @@ pub async fn observe(addr: IpAddr, mx_name: &str, rcpt: Option<&str>, opts: &Opt
             o.transcript = s.transcript_lines();
         }
     }
-    o
+    Ok(o)
 }
 
 async fn converse(

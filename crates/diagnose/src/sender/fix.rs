@@ -438,7 +438,7 @@ pub async fn fix_domain(
 ) -> FixReport {
     let domain = target.domain_ascii.to_string();
     let (mut obs, s) = tokio::join!(
-        crate::recipient::collect::collect_with(dns, target, opts, false),
+        crate::recipient::collect::collect_unprobed(dns, target, opts),
         super::collect_sender(dns, &domain, sender, &opts.activity, &opts.policy)
     );
     let mut fixes = fixes(&s, &obs);
