@@ -12,7 +12,7 @@ command -v jq >/dev/null || { echo "jq is missing: apt-get install jq" >&2; exit
 cargo build --release --locked -q
 bin=$PWD/target/release/mxray
 work=$(mktemp -d)
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$work"' EXIT
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$work"' EXIT
 
 # 20 domains, one MX host each with a 50 ms round trip, 5 mailboxes per domain.
 {
