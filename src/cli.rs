@@ -197,6 +197,10 @@ pub enum Command {
     /// session reuse, catch-all detection, resumable bulk runs.
     Verify(crate::cmd::verify::VerifyArgs),
 
+    /// A member of a verification cluster: pulls `verify --nats` jobs' tasks from a NATS
+    /// JetStream server, probes from this machine's egress, publishes the results.
+    Worker(crate::cmd::worker::WorkerArgs),
+
     /// Find, follow and explain deferrals and bounces in Postfix, Exim and Sendmail logs
     /// (files, .gz, stdin): totals, groups by code x domain x relay, retries, pending messages.
     #[command(after_help = crate::cmd::logs::LOGS_HELP)]

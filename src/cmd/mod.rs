@@ -9,6 +9,7 @@ pub mod queue;
 pub mod records;
 pub mod serve;
 pub mod verify;
+pub mod worker;
 
 /// Opens an input file named by `flag` (`--input`): a file that cannot be opened, or a
 /// directory (which opens on Unix and fails at the first read), is bad input naming both.

@@ -16,6 +16,8 @@ use mxray_verify::input::Reader;
 use mxray_verify::{BudgetLimits, Config, Engine, Resume, Verdict, VerifyResult};
 
 use crate::cli::{GlobalArgs, ProbeArgs, parse_duration};
+
+mod cluster;
 use crate::error::{Kind, mark};
 use crate::render::{BAD, DIM, GOOD, Render, WARN, paint};
 use crate::{ResultExt, bad_input, exit};
@@ -67,6 +69,21 @@ pub struct VerifyArgs {
     #[arg(long, value_name = "FILE", requires = "input")]
     pub state: Option<PathBuf>,
 
+    /// How long a domain's transient failures (greylisting, throttling, drops) may stay
+    /// unresolved before they are reported `unknown` with their reason.
+    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
+    pub deadline: Duration,
+
+    #[command(flatten)]
+    pub engine: EngineArgs,
+
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// How the engine probes: identity, egress, politeness. Shared by `verify` and `worker`.
+#[derive(Debug, Args)]
+pub struct EngineArgs {
     #[command(flatten)]
     pub probe_args: ProbeArgs,
 
@@ -76,11 +93,6 @@ pub struct VerifyArgs {
     /// First retry after a greylisting reply without a hint; later retries double it.
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub greylist_retry: Duration,
-
-    /// How long a domain's transient failures (greylisting, throttling, drops) may stay
-    /// unresolved before they are reported `unknown` with their reason.
-    #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
-    pub deadline: Duration,
 
     /// Local address to connect from (repeatable); a domain always uses the same one. Not
     /// with --proxy: the proxy is then the egress.
@@ -116,6 +128,73 @@ pub struct VerifyArgs {
     /// Do not probe a random address to detect catch-all domains.
     #[arg(long)]
     pub no_catch_all: bool,
+}
+
+impl EngineArgs {
+    /// Checks what can be checked before any probe (source addresses, the TLS settings, the
+    /// proxy URL) and builds the engine's configuration. `deadline`: verify's --deadline, or a
+    /// worker's --hold.
+    pub fn config(
+        &self,
+        global: &GlobalArgs,
+        deadline: Duration,
+    ) -> anyhow::Result<(Config, Option<mxray_net::Proxy>)> {
+        let tls = self.probe_args.tls()?;
+        // A source address this machine does not have would make every probe fail: say so.
+        for ip in &self.source_ips {
+            mxray_net::Session::can_send_from(*ip)
+                .with_context(|| {
+                    format!(
+                        "--source-ip {ip} cannot be used on this machine (is it one of its addresses?)"
+                    )
+                })
+                .environment()?;
+        }
+        let proxy = self.proxy_args.proxy()?;
+        let cfg = Config {
+            smtp_port: global.smtp_port.unwrap_or(25),
+            timeout: global.timeout,
+            greeting_wait: self.probe_args.greeting_wait,
+            from: self.probe_args.from.clone(),
+            helo: self.probe_args.helo(),
+            greylist_retry: self.greylist_retry,
+            deadline,
+            rcpt_per_transaction: self.rcpt_per_transaction as usize,
+            source_ips: self.source_ips.clone(),
+            budget: BudgetLimits {
+                max_sessions: self.per_provider as usize,
+                connects_per_minute: self.connects_per_minute,
+            },
+            sessions_per_domain: self.sessions_per_domain.map_or(0, usize::from),
+            domain_concurrency: self.domains as usize,
+            detect_catch_all: !self.no_catch_all,
+            tls: Arc::new(tls),
+            transcript: global.verbose > 0,
+            policy: self.policy_args.policy(),
+        };
+        Ok((cfg, proxy))
+    }
+}
+
+/// Submitting the run to a cluster of `mxray worker`s instead of probing here.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// Submit the list to the workers on this NATS JetStream server (nats://host:4222) and
+    /// write their results here as a local run would. Needs --input.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MXRAY_NATS",
+        requires = "input",
+        conflicts_with_all = ["state", "preflight", "strict"]
+    )]
+    pub nats: Option<String>,
+
+    /// The job's name on the cluster (letters, digits, - and _). Default: the input file's
+    /// name and a digest of its contents. Rerun with the same name to re-attach to a job
+    /// after the submitting process died: nothing is submitted twice.
+    #[arg(long, value_name = "NAME", requires = "nats")]
+    pub job: Option<String>,
 }
 
 const VERIFY_HELP: &str = "\
@@ -333,13 +412,13 @@ fn run_preflight(
     let opts = mxray_diagnose::preflight::PreflightOptions {
         target,
         smtp_port: global.smtp_port.unwrap_or(25),
-        source: args.source_ips.first().copied(),
+        source: args.engine.source_ips.first().copied(),
         proxy,
-        helo: args.probe_args.helo(),
-        from: args.probe_args.from.clone(),
+        helo: args.engine.probe_args.helo(),
+        from: args.engine.probe_args.from.clone(),
         dnsbls,
         timeout: global.timeout,
-        policy: args.policy_args.policy(),
+        policy: args.engine.policy_args.policy(),
     };
     let rt = super::runtime()?;
     let out = rt.block_on(async {
@@ -439,8 +518,59 @@ fn open_input(args: &VerifyArgs) -> anyhow::Result<(Reader, Option<u64>)> {
     }
 }
 
+/// The results written so far, by verdict and reason: the summary line and the exit code.
+#[derive(Default)]
+pub(crate) struct Tally {
+    pub written: u64,
+    by: std::collections::BTreeMap<(&'static str, &'static str), u64>,
+    undeliverable: bool,
+}
+
+impl Tally {
+    pub fn add(&mut self, r: &VerifyResult) {
+        self.written += 1;
+        *self
+            .by
+            .entry((r.verdict.as_str(), r.reason.as_str()))
+            .or_default() += 1;
+        self.undeliverable |= r.verdict == Verdict::Undeliverable;
+    }
+
+    /// "N results in T: n deliverable (reason n, ...), ..." for the line on stderr.
+    pub fn line(&self, took: Duration) -> String {
+        let mut parts = Vec::new();
+        for verdict in ["deliverable", "undeliverable", "risky", "unknown"] {
+            let rows: Vec<(&str, u64)> = self
+                .by
+                .iter()
+                .filter(|((v, _), _)| *v == verdict)
+                .map(|((_, r), n)| (*r, *n))
+                .collect();
+            let n: u64 = rows.iter().map(|(_, n)| n).sum();
+            if n == 0 {
+                continue;
+            }
+            let reasons: Vec<String> = rows.iter().map(|(r, n)| format!("{r} {n}")).collect();
+            parts.push(format!("{n} {verdict} ({})", reasons.join(", ")));
+        }
+        format!(
+            "{} in {:.1}s: {}",
+            crate::render::count(self.written, "result", "results"),
+            took.as_secs_f64(),
+            parts.join(", ")
+        )
+    }
+
+    pub fn exit_code(&self) -> u8 {
+        if self.undeliverable {
+            exit::FAILURES
+        } else {
+            exit::OK
+        }
+    }
+}
+
 pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<u8> {
-    let tls = args.probe_args.tls()?;
     // Flags that would be ignored are usage errors, not silently dropped.
     if args.column.is_some() && args.input.is_none() {
         return Err(bad_input(
@@ -458,17 +588,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             "--json with --output FILE.csv: the file is CSV; drop --json, or write JSON Lines to --output FILE.jsonl",
         ));
     }
-    // A source address this machine does not have would make every probe fail: say so first.
-    for ip in &args.source_ips {
-        mxray_net::Session::can_send_from(*ip)
-            .with_context(|| {
-                format!(
-                    "--source-ip {ip} cannot be used on this machine (is it one of its addresses?)"
-                )
-            })
-            .environment()?;
-    }
-    let proxy = args.proxy_args.proxy()?;
+    let (cfg, proxy) = args.engine.config(global, args.deadline)?;
     // The summary names the egress (without credentials).
     let through = proxy
         .as_ref()
@@ -527,6 +647,10 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         Some(p) => e.context(format!("writing the results to {}", p.display())),
         None => e,
     };
+    // The cluster's workers probe from their own egress: no preflight here.
+    if let Some(url) = &args.cluster.nats {
+        return cluster::run(args, global, r, url, reader, sink);
+    }
     // After the local checks (input, state, output): the egress, before any probe.
     if args.input.is_some() {
         // Not blocking: the problems go to stderr, and only --strict stops the run. Standard
@@ -572,28 +696,6 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         }
     }
     // Results from the store come back in input order with the new ones (see run::start).
-    let mut undeliverable = false;
-    let cfg = Config {
-        smtp_port: global.smtp_port.unwrap_or(25),
-        timeout: global.timeout,
-        greeting_wait: args.probe_args.greeting_wait,
-        from: args.probe_args.from.clone(),
-        helo: args.probe_args.helo(),
-        greylist_retry: args.greylist_retry,
-        deadline: args.deadline,
-        rcpt_per_transaction: args.rcpt_per_transaction as usize,
-        source_ips: args.source_ips.clone(),
-        budget: BudgetLimits {
-            max_sessions: args.per_provider as usize,
-            connects_per_minute: args.connects_per_minute,
-        },
-        sessions_per_domain: args.sessions_per_domain.map_or(0, usize::from),
-        domain_concurrency: args.domains as usize,
-        detect_catch_all: !args.no_catch_all,
-        tls: Arc::new(tls),
-        transcript: global.verbose > 0,
-        policy: args.policy_args.policy(),
-    };
     let rt = super::runtime()?;
     let started = Instant::now();
     let result = rt.block_on(async {
@@ -623,17 +725,10 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             cancel,
             super::progress(&bar),
         );
-        let mut written = 0u64;
-        // (verdict, reason) -> results, for the summary at the end.
-        let mut tally: std::collections::BTreeMap<(&'static str, &'static str), u64> =
-            std::collections::BTreeMap::new();
+        let mut tally = Tally::default();
         while let Some(got) = run.next().await {
             let d = got.environment()?;
-            written += 1;
-            *tally
-                .entry((d.result.verdict.as_str(), d.result.reason.as_str()))
-                .or_default() += 1;
-            undeliverable |= d.result.verdict == Verdict::Undeliverable;
+            tally.add(&d.result);
             let written = match &bar {
                 Some(b) => b.suspend(|| sink.write(&d.result, r)),
                 None => sink.write(&d.result, r),
@@ -662,6 +757,7 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
         }
         // A broken egress decides nothing about the recipients: the addresses it kept from
         // their servers were left out (and out of --state, so the same command retries them).
+        let written = tally.written;
         if let Some(e) = engine.proxy_failure() {
             return Err(crate::error::environment(format!(
                 "{e}; {} written, the addresses it could not reach were left undecided{}",
@@ -680,33 +776,16 @@ pub fn run(args: &VerifyArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result
             )));
         }
         if !global.quiet {
-            // The run in one line on stderr, whatever stdout or --output holds.
-            let mut parts = Vec::new();
-            for verdict in ["deliverable", "undeliverable", "risky", "unknown"] {
-                let rows: Vec<(&str, u64)> = tally
-                    .iter()
-                    .filter(|((v, _), _)| *v == verdict)
-                    .map(|((_, r), n)| (*r, *n))
-                    .collect();
-                let n: u64 = rows.iter().map(|(_, n)| n).sum();
-                if n == 0 {
-                    continue;
-                }
-                let reasons: Vec<String> = rows.iter().map(|(r, n)| format!("{r} {n}")).collect();
-                parts.push(format!("{n} {verdict} ({})", reasons.join(", ")));
-            }
             let s = engine.stats();
             eprintln!(
-                "mxray: {} in {:.1}s: {}; {}{through}, {}, {} resolved",
-                crate::render::count(written, "result", "results"),
-                started.elapsed().as_secs_f64(),
-                parts.join(", "),
+                "mxray: {}; {}{through}, {}, {} resolved",
+                tally.line(started.elapsed()),
                 crate::render::count(s.sessions, "SMTP session", "SMTP sessions"),
                 crate::render::count(s.rcpts, "RCPT probe", "RCPT probes"),
                 crate::render::count(s.dns_domains, "domain", "domains")
             );
         }
-        Ok(if undeliverable { exit::FAILURES } else { exit::OK })
+        Ok(tally.exit_code())
     });
     // Greylisting sleeps and the like must not keep an interrupted run alive.
     rt.shutdown_timeout(Duration::from_millis(200));

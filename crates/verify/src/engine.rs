@@ -512,7 +512,11 @@ impl Engine {
         }
         // What the provider table knows about the deciding host (docs/providers.md).
         crate::providers::apply(crate::providers::global(), &mut base);
-        self.remember(&p.target.normalized(), &base);
+        // A result that says "ask again later" is not an answer for a later duplicate (nor for
+        // a cluster worker asking again at the retry time).
+        if base.retry_after_s.is_none() {
+            self.remember(&p.target.normalized(), &base);
+        }
         for (index, input, row) in p.inputs {
             let mut r = base.clone();
             r.address = input;
