@@ -103,10 +103,16 @@ impl Drop for Worker {
     }
 }
 
-fn worker(lab: &TestLab, nats: &Nats, name: &str, source: &str) -> Worker {
+/// A worker leaving from `egress`: `--source-ip IP`, or `--proxy URL` when it has `://`.
+fn worker(lab: &TestLab, nats: &Nats, name: &str, egress: &str) -> Worker {
+    let flag = if egress.contains("://") {
+        "--proxy"
+    } else {
+        "--source-ip"
+    };
     let child = Command::new(env!("CARGO_BIN_EXE_mxray"))
         .args(["worker", "--nats", &nats.url(), "--name", name])
-        .args(["--source-ip", source, "--tasks", "2", "--ack-wait", "2s"])
+        .args([flag, egress, "--tasks", "2", "--ack-wait", "2s"])
         .args(["--hold", "4s", "--greylist-retry", "1s", "--timeout", "2s"])
         .args(["--greeting-wait", "3s"])
         .args(lab.flags())
@@ -311,4 +317,40 @@ fn crashes_mid_run_lose_nothing_and_repeat_nothing() {
         list.len() as u64,
         "each result stored once"
     );
+}
+
+/// One proxy per worker: every probe of a worker with `--proxy` leaves through its proxy.
+#[test]
+fn a_worker_probes_through_its_own_proxy() {
+    let nats = Nats::start();
+    let lab = TestLab::start(mxray_lab::bundled::WORLD, "world.toml");
+    let socks = crate::proxy::Socks::start(None);
+    let _w = worker(&lab, &nats, "px", &socks.url(""));
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("list.txt");
+    let list: Vec<String> = ["bulk03", "bulk04"]
+        .iter()
+        .flat_map(|d| [format!("user1@{d}.test"), format!("user999@{d}.test")])
+        .collect();
+    std::fs::write(&input, list.join("\n")).expect("write");
+    let output = dir.path().join("out.csv");
+    let out = crate::util::run(submitter(&lab, &nats, &input, &output, &[]), None);
+    assert_eq!(out.code, 1, "{}", out.stderr);
+    let got = read_csv(&output);
+    assert_eq!(got.len(), 4);
+    for (a, (verdict, _, egress)) in &got {
+        let want = if a.starts_with("user1@") {
+            "deliverable"
+        } else {
+            "undeliverable"
+        };
+        assert_eq!(verdict, want, "{a}");
+        assert!(egress.starts_with("socks5://"), "{a}: egress {egress}");
+    }
+    let stats = lab.lab().stats();
+    for h in stats.smtp.iter().filter(|h| h.totals.connections > 0) {
+        for ip in h.clients.keys() {
+            assert_eq!(ip.to_string(), crate::proxy::EGRESS, "{} saw {ip}", h.name);
+        }
+    }
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use crate::util::{TestLab, json_lines, mxray_lab, require};
 
 /// The address microsocks connects out from (`-b`): the egress the lab sees.
-const EGRESS: &str = "127.0.7.66";
+pub(crate) const EGRESS: &str = "127.0.7.66";
 
 fn lab() -> &'static TestLab {
     static LAB: OnceLock<TestLab> = OnceLock::new();
@@ -33,7 +33,7 @@ fn free_port() -> u16 {
 }
 
 /// microsocks on a free loopback port, killed on drop.
-struct Socks {
+pub(crate) struct Socks {
     child: Child,
     port: u16,
     /// The hosts file of a resolving proxy, kept while it runs.
@@ -41,7 +41,7 @@ struct Socks {
 }
 
 impl Socks {
-    fn start(auth: Option<(&str, &str)>) -> Socks {
+    pub(crate) fn start(auth: Option<(&str, &str)>) -> Socks {
         Socks::spawn(auth, None)
     }
 
@@ -105,7 +105,7 @@ impl Socks {
         }
     }
 
-    fn url(&self, cred: &str) -> String {
+    pub(crate) fn url(&self, cred: &str) -> String {
         format!("socks5://{cred}127.0.0.1:{}", self.port)
     }
 }
