@@ -105,6 +105,10 @@ impl Drop for Worker {
 
 /// A worker leaving from `egress`: `--source-ip IP`, or `--proxy URL` when it has `://`.
 fn worker(lab: &TestLab, nats: &Nats, name: &str, egress: &str) -> Worker {
+    worker_with(lab, nats, name, egress, &[])
+}
+
+fn worker_with(lab: &TestLab, nats: &Nats, name: &str, egress: &str, extra: &[&str]) -> Worker {
     let flag = if egress.contains("://") {
         "--proxy"
     } else {
@@ -115,6 +119,7 @@ fn worker(lab: &TestLab, nats: &Nats, name: &str, egress: &str) -> Worker {
         .args([flag, egress, "--tasks", "2", "--ack-wait", "2s"])
         .args(["--hold", "4s", "--greylist-retry", "1s", "--timeout", "2s"])
         .args(["--greeting-wait", "3s"])
+        .args(extra)
         .args(lab.flags())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -123,8 +128,23 @@ fn worker(lab: &TestLab, nats: &Nats, name: &str, egress: &str) -> Worker {
     Worker(child)
 }
 
+/// `verify --nats`, ended after 3 minutes at most (exit 124): a cluster that never answers
+/// fails the test instead of holding it up.
 fn submitter(lab: &TestLab, nats: &Nats, input: &Path, output: &Path, extra: &[&str]) -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+    let mut cmd = Command::new("timeout");
+    cmd.args(["180", env!("CARGO_BIN_EXE_mxray")]);
+    submitter_args(&mut cmd, lab, nats, input, output, extra);
+    cmd
+}
+
+fn submitter_args(
+    cmd: &mut Command,
+    lab: &TestLab,
+    nats: &Nats,
+    input: &Path,
+    output: &Path,
+    extra: &[&str],
+) {
     cmd.args(["verify", "--nats", &nats.url(), "--input"])
         .arg(input)
         .arg("--output")
@@ -133,7 +153,6 @@ fn submitter(lab: &TestLab, nats: &Nats, input: &Path, output: &Path, extra: &[&
         .args(lab.flags())
         .stdout(Stdio::null())
         .stderr(Stdio::piped());
-    cmd
 }
 
 /// address -> (verdict, reason, egress), from a CSV output; panics on a repeated address.
@@ -286,9 +305,10 @@ fn crashes_mid_run_lose_nothing_and_repeat_nothing() {
     let _w3 = worker(&lab, &nats, "w3", "127.0.25.3");
     let output = dir.path().join("out.csv");
     let extra = ["--job", "crashes"];
-    let mut first = submitter(&lab, &nats, &input, &output, &extra)
-        .spawn()
-        .expect("submit");
+    // Not under `timeout`: this one is killed with -9 below.
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_mxray"));
+    submitter_args(&mut cmd, &lab, &nats, &input, &output, &extra);
+    let mut first = cmd.spawn().expect("submit");
     std::thread::sleep(Duration::from_millis(1500));
     drop(w1); // kill -9, mid-task: its task comes back after the ack wait
     std::thread::sleep(Duration::from_millis(500));
@@ -353,4 +373,69 @@ fn a_worker_probes_through_its_own_proxy() {
             assert_eq!(ip.to_string(), crate::proxy::EGRESS, "{} saw {ip}", h.name);
         }
     }
+}
+
+/// Twelve customer domains on one provider's MX hosts, three workers that would each open
+/// four sessions there: the cluster's budget of three holds across all of them, by the lab's
+/// own count of simultaneous sessions.
+#[test]
+fn one_provider_budget_holds_across_all_workers() {
+    let mut toml = String::from(
+        "[lab]\nname = \"provider\"\n\n[[hosts]]\nname = \"mx1.prov.test\"\naddress = \"127.0.27.1\"\nmailbox_ranges = [{ prefix = \"user\", count = 30 }]\nlatency = \"80ms\"\n",
+    );
+    let mut list = Vec::new();
+    for d in 1..=12 {
+        toml.push_str(&format!(
+            "\n[[domains]]\nname = \"cust{d}.test\"\nmx = [\"10 mx1.prov.test\"]\n"
+        ));
+        list.extend((1..=30).map(|u| format!("user{u}@cust{d}.test")));
+    }
+    let lab = TestLab::start(&toml, "provider");
+    let nats = Nats::start();
+    let budget = [
+        "--per-provider",
+        "4",
+        "--cluster-per-provider",
+        "3",
+        "--cluster-connects-per-minute",
+        "60000",
+        "--connects-per-minute",
+        "60000",
+    ];
+    let _w: Vec<Worker> = (1..=3)
+        .map(|i| {
+            worker_with(
+                &lab,
+                &nats,
+                &format!("p{i}"),
+                &format!("127.0.28.{i}"),
+                &budget,
+            )
+        })
+        .collect();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("list.txt");
+    std::fs::write(&input, list.join("\n")).expect("write");
+    let output = dir.path().join("out.csv");
+    let out = crate::util::run(submitter(&lab, &nats, &input, &output, &[]), None);
+    assert_eq!(out.code, 0, "{}", out.stderr);
+    let got = read_csv(&output);
+    assert_eq!(got.len(), list.len());
+    assert!(got.values().all(|(v, _, _)| v == "deliverable"));
+    let stats = lab.lab().stats();
+    let host = stats
+        .smtp
+        .iter()
+        .find(|h| h.name == "mx1.prov.test")
+        .expect("the provider's host");
+    let clients = host.clients.values().filter(|c| c.rcpts > 0).count();
+    assert!(
+        clients >= 2,
+        "the work was shared: {clients} workers probed"
+    );
+    let peak = host.totals.peak_concurrency;
+    assert!(
+        (2..=3).contains(&peak),
+        "peak {peak} simultaneous sessions at the provider: the cluster's budget is 3"
+    );
 }

@@ -36,6 +36,16 @@ pub struct WorkerArgs {
     #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
     pub hold: Duration,
 
+    /// Simultaneous SMTP sessions per provider across the whole cluster (every worker
+    /// together; the provider table may allow fewer). --per-provider is this worker's own
+    /// share, per egress. A 421 or 4.7.x halves it for everyone.
+    #[arg(long, value_name = "N", default_value_t = 4, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub cluster_per_provider: u16,
+
+    /// New connections per minute per provider across the whole cluster.
+    #[arg(long, value_name = "N", default_value_t = 120, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub cluster_connects_per_minute: u32,
+
     /// How long the server waits for a silent worker (killed, cut off) before giving its
     /// task to another. The first worker to join sets it for the cluster.
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
@@ -82,7 +92,17 @@ pub fn run(args: &WorkerArgs, global: &GlobalArgs, _r: &Render) -> anyhow::Resul
             _ = stop_signal() => return Ok(exit::OK),
         };
         let dns = super::live_dns(global).await?;
-        let engine = Engine::new(dns, cfg);
+        let shared = mxray_cluster::budget::KvBudget::open(
+            &js,
+            &name,
+            mxray_verify::BudgetLimits {
+                max_sessions: args.cluster_per_provider as usize,
+                connects_per_minute: args.cluster_connects_per_minute,
+            },
+        )
+        .await
+        .environment()?;
+        let engine = Engine::new(dns, cfg).with_shared_budget(Arc::new(shared));
         let engine = Arc::new(match proxy {
             Some(p) => engine.with_proxy(p),
             None => engine,
@@ -97,7 +117,12 @@ pub fn run(args: &WorkerArgs, global: &GlobalArgs, _r: &Render) -> anyhow::Resul
         });
         let egress = {
             let engine = engine.clone();
-            Arc::new(move || engine.proxy_failure().map(|e| e.to_string()))
+            Arc::new(move || {
+                engine
+                    .proxy_failure()
+                    .map(|e| e.to_string())
+                    .or_else(|| engine.shared_failure())
+            })
         };
         if !quiet {
             eprintln!("mxray worker: {name} working for {}", args.nats);

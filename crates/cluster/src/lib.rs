@@ -5,6 +5,8 @@
 //!
 //! # Layout
 //! - `wire`: names, the task and result messages, message ids.
+//! - `budget`: one politeness per provider for the whole cluster (leases in a key-value
+//!   bucket, compare-and-swap, one AIMD state).
 //! - `submit`: publishing a job's tasks (once, whatever the reruns) and reading its results.
 //! - `worker`: the worker loop: pull, verify, publish, then acknowledge; retries pinned to the
 //!   worker that was greylisted.
@@ -17,6 +19,7 @@
 //! exactly-once (each has the message id job + input index, and the submitter keeps the first
 //! of any duplicate beyond the server's window).
 
+pub mod budget;
 pub mod submit;
 pub mod wire;
 pub mod worker;

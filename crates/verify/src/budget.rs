@@ -199,13 +199,7 @@ impl Budgets {
     /// alt1.aspmx.l.google.com share Gmail's; other hosts their registrable domain's).
     pub fn for_host(&self, mx_host: &str) -> Arc<Budget> {
         let key = provider_key(mx_host);
-        // A provider the table knows gets its default budget (never more than the run's).
-        let limits = crate::providers::global()
-            .recognise(mx_host)
-            .map_or(self.limits, |p| BudgetLimits {
-                max_sessions: p.max_sessions.min(self.limits.max_sessions),
-                connects_per_minute: p.connects_per_minute.min(self.limits.connects_per_minute),
-            });
+        let limits = provider_limits(mx_host, self.limits);
         let mut map = match self.map.lock() {
             Ok(m) => m,
             Err(p) => p.into_inner(),
@@ -225,6 +219,37 @@ impl Budgets {
         v
     }
 }
+
+/// The limits for `mx_host`'s provider: the provider table's default budget when it knows the
+/// provider, never more than `base` (the run's).
+pub fn provider_limits(mx_host: &str, base: BudgetLimits) -> BudgetLimits {
+    crate::providers::global()
+        .recognise(mx_host)
+        .map_or(base, |p| BudgetLimits {
+            max_sessions: p.max_sessions.min(base.max_sessions),
+            connects_per_minute: p.connects_per_minute.min(base.connects_per_minute),
+        })
+}
+
+/// A budget shared with other processes (a cluster's workers): per provider, the sessions
+/// open and the connection rate across all of them, and one AIMD state, so a provider sees
+/// the cluster as one polite client. It comes on top of this process's own [`Budgets`] (the
+/// egress's own limits).
+pub trait SharedBudget: Send + Sync {
+    /// Waits for a session slot of `mx_host`'s provider across the cluster. `Err`: the
+    /// coordinator cannot be reached, so no session may start (the caller stops).
+    fn acquire<'a>(&'a self, mx_host: &'a str) -> BoxFuture<'a, Result<SharedLease, String>>;
+    /// A session went well (the limit grows back slowly).
+    fn success<'a>(&'a self, mx_host: &'a str) -> BoxFuture<'a, ()>;
+    /// 421, 4.7.x or a drop: halve the provider's limit for everyone and pause.
+    fn throttled<'a>(&'a self, mx_host: &'a str, hint: Option<Duration>) -> BoxFuture<'a, ()>;
+}
+
+pub type BoxFuture<'a, T> = std::pin::Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// A session slot held across the cluster; dropping it gives the slot back (and a holder that
+/// dies without dropping it loses it when its lease expires).
+pub struct SharedLease(pub Box<dyn Send + Sync>);
 
 /// The provider an MX host belongs to: its id in the provider table (so Yahoo's and AOL's
 /// hosts share one budget), else its registrable domain (`mx1.mail.example.com` ->

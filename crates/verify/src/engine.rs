@@ -23,7 +23,7 @@ use mxray_net::{
 };
 use tokio::sync::{OnceCell, Semaphore, mpsc};
 
-use crate::budget::{BudgetLimits, Budgets};
+use crate::budget::{BudgetLimits, Budgets, SharedBudget};
 use crate::classify::{Outcome, classify_rcpt, retry_hint};
 use crate::lists;
 use crate::model::{DecidingReply, Reason, Verdict, VerifyResult};
@@ -207,6 +207,11 @@ pub struct Engine {
     /// The proxy's first failure: the egress is broken, so the addresses it kept from their
     /// servers are not decided (never blamed on the recipient); the caller stops the run.
     proxy_failure: Mutex<Option<ProxyError>>,
+    /// A politeness budget shared with other processes (a cluster), on top of `budgets`.
+    shared: Option<Arc<dyn SharedBudget>>,
+    /// The shared budget's coordinator could not be reached: like a proxy failure, the
+    /// addresses waiting are left undecided and the caller stops.
+    shared_failure: Mutex<Option<String>>,
 }
 
 /// An address waiting for a verdict, with every input line that normalised to it.
@@ -319,7 +324,20 @@ impl Engine {
             dns_domains: AtomicU64::new(0),
             proxy: None,
             proxy_failure: Mutex::new(None),
+            shared: None,
+            shared_failure: Mutex::new(None),
         }
+    }
+
+    /// Takes every session slot from `shared` too (a cluster's one politeness per provider).
+    pub fn with_shared_budget(mut self, shared: Arc<dyn SharedBudget>) -> Engine {
+        self.shared = Some(shared);
+        self
+    }
+
+    /// Why the shared budget could not be used, once that happened.
+    pub fn shared_failure(&self) -> Option<String> {
+        self.shared_failure.lock().ok().and_then(|f| f.clone())
     }
 
     /// Connects through a SOCKS5 proxy. Budgets need no other key: they are per provider for
@@ -731,7 +749,7 @@ impl Engine {
             }));
             (rest, hosts_down)
         };
-        if self.proxy_failure().is_some() {
+        if self.proxy_failure().is_some() || self.shared_failure().is_some() {
             // The egress broke: nothing is known about these addresses (the run ends as an
             // environment error; a rerun through a working proxy asks them).
             return;
@@ -821,12 +839,47 @@ impl Engine {
                 st.over = true;
                 return;
             };
+            // The cluster's slot for this provider, on top of this egress's own.
+            let lease = match &self.shared {
+                None => None,
+                Some(shared) => {
+                    match tokio::time::timeout_at(run.deadline.into(), shared.acquire(&host.name))
+                        .await
+                    {
+                        Ok(Ok(lease)) => Some(lease),
+                        Ok(Err(why)) => {
+                            if let Ok(mut f) = self.shared_failure.lock() {
+                                f.get_or_insert(why);
+                            }
+                            run.lock().over = true;
+                            return;
+                        }
+                        Err(_) => {
+                            let mut st = run.lock();
+                            for p in st.pending.iter_mut() {
+                                p.last.get_or_insert((Reason::RateLimited, None));
+                            }
+                            st.over = true;
+                            return;
+                        }
+                    }
+                }
+            };
             // Other lanes may have emptied the queue while this one waited for its slot.
             if run.lock().pending.is_empty() {
                 return;
             }
             let end = self.session(host, run, out).await;
             drop(permit);
+            drop(lease);
+            if let Some(shared) = &self.shared {
+                match &end {
+                    SessionEnd::Done => shared.success(&host.name).await,
+                    SessionEnd::Throttled(_, hint) => shared.throttled(&host.name, *hint).await,
+                    SessionEnd::Dropped => shared.throttled(&host.name, None).await,
+                    SessionEnd::HostDown(..) | SessionEnd::ProxyFailed => {}
+                }
+            }
             {
                 let mut st = run.lock();
                 st.opening = false;

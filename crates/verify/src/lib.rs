@@ -25,7 +25,7 @@ pub mod run;
 pub mod store;
 pub mod verdict;
 
-pub use budget::{BudgetLimits, Budgets};
+pub use budget::{BudgetLimits, Budgets, SharedBudget, SharedLease};
 pub use engine::{Config, Decided, Engine, Item, Waiting};
 pub use model::{DecidingReply, Reason, Verdict, VerifyResult};
 pub use run::{Resume, VerifyRun};

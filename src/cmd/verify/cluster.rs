@@ -15,6 +15,9 @@ use crate::error::{Kind, mark};
 use crate::render::Render;
 use crate::{ResultExt, bad_input, exit};
 
+/// How long without a result before saying that no worker may be running.
+const QUIET_HINT: Duration = Duration::from_secs(30);
+
 /// Submits (or re-attaches to) the job and writes its results as they arrive.
 pub(super) fn run(
     args: &VerifyArgs,
@@ -80,9 +83,22 @@ pub(super) fn run(
         let mut results = Results::open(&js, &job).await.environment()?;
         let cancel = super::super::cancel_on_ctrl_c();
         let mut tally = Tally::default();
+        let mut hinted = false;
         loop {
             let next = tokio::select! {
                 next = results.next() => next,
+                // Say so when nothing comes: no worker may be running.
+                _ = tokio::time::sleep(QUIET_HINT), if !hinted => {
+                    hinted = true;
+                    if !global.quiet {
+                        eprintln!(
+                            "mxray: no result from job {} for {}s: are `mxray worker --nats {url}` processes running? (the job waits for them)",
+                            job.name,
+                            QUIET_HINT.as_secs()
+                        );
+                    }
+                    continue;
+                }
                 _ = cancel.cancelled() => {
                     sink.flush().map_err(named)?;
                     if let Some(b) = &bar {
