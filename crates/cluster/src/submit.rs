@@ -15,7 +15,11 @@ use crate::wire::{self, JobMeta, ResultMsg, Task, TaskItem};
 use crate::{ClusterError, patiently};
 
 /// Addresses per task: a domain with more is split, and its parts may run on several workers.
-pub const TASK_SIZE: usize = 1000;
+pub const TASK_SIZE: usize = 500;
+
+/// Input lines grouped by domain at a time (the tasks of one window are dealt round-robin
+/// across its domains): wide, so a sorted list does not queue one provider's tasks first.
+pub const GROUPING: usize = 100_000;
 
 /// Publish acknowledgements awaited at a time.
 const IN_FLIGHT: usize = 256;
@@ -108,12 +112,25 @@ where
                 first_ms: None,
             });
         }
-        for domain in order {
-            let Some(mut items) = by_domain.remove(&domain) else {
-                continue;
-            };
-            while !items.is_empty() {
-                let rest = items.split_off(items.len().min(TASK_SIZE));
+        // Chunks of TASK_SIZE, dealt round-robin across domains: the first tasks in the queue
+        // are of different domains (and likely providers), so workers start them all at once.
+        let mut chunks: Vec<std::collections::VecDeque<Vec<TaskItem>>> = order
+            .iter()
+            .filter_map(|d| by_domain.remove(d))
+            .map(|mut items| {
+                let mut q = std::collections::VecDeque::new();
+                while !items.is_empty() {
+                    let rest = items.split_off(items.len().min(TASK_SIZE));
+                    q.push_back(std::mem::replace(&mut items, rest));
+                }
+                q
+            })
+            .collect();
+        while !chunks.is_empty() {
+            for q in chunks.iter_mut() {
+                let Some(items) = q.pop_front() else {
+                    continue;
+                };
                 let task = Task {
                     job: sub.job.clone(),
                     seq,
@@ -122,13 +139,13 @@ where
                     deadline_ms,
                     items,
                 };
-                items = rest;
                 acks.push(publish_task(js, &wire::task_subject(&sub.job), &task).await?);
                 seq += 1;
                 if acks.len() >= IN_FLIGHT {
                     confirm(std::mem::take(&mut acks)).await?;
                 }
             }
+            chunks.retain(|q| !q.is_empty());
         }
     }
     confirm(acks).await?;

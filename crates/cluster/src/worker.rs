@@ -112,6 +112,7 @@ pub async fn run(
         })
         .await?;
     let mut running = JoinSet::new();
+    let busy = Busy::default();
     let mut down = false;
     tokio::pin!(stop);
     let mut broken = None;
@@ -140,9 +141,14 @@ pub async fn run(
                     let _ = events.send(WorkerEvent::Recovered);
                 }
                 for m in messages {
-                    let (js, engine, cfg, events) =
-                        (js.clone(), engine.clone(), cfg.clone(), events.clone());
-                    running.spawn(async move { work(&js, &engine, &cfg, &events, m).await });
+                    let (js, engine, cfg, events, busy) = (
+                        js.clone(),
+                        engine.clone(),
+                        cfg.clone(),
+                        events.clone(),
+                        busy.clone(),
+                    );
+                    running.spawn(async move { work(&js, &engine, &cfg, &events, &busy, m).await });
                 }
             }
             Err(e) => {
@@ -193,12 +199,36 @@ async fn fetch(
     Ok(out)
 }
 
+/// The domains this worker has a task of in hand. A second task of the same domain goes back
+/// for a moment: this worker's sessions to it are already as many as its egress may open (the
+/// engine gives one task all of them), and another worker, or another domain, can use the time.
+#[derive(Clone, Default)]
+struct Busy(Arc<std::sync::Mutex<std::collections::HashSet<String>>>);
+
+impl Busy {
+    fn take(&self, key: &str) -> bool {
+        self.0
+            .lock()
+            .map_or(true, |mut s| s.insert(key.to_string()))
+    }
+
+    fn free(&self, key: &str) {
+        if let Ok(mut s) = self.0.lock() {
+            s.remove(key);
+        }
+    }
+}
+
+/// How long a task of a domain already in hand waits before it is offered again.
+const BUSY_DELAY: Duration = Duration::from_millis(100);
+
 /// One task, from pull to acknowledgement.
 async fn work(
     js: &jetstream::Context,
     engine: &Arc<Engine>,
     cfg: &WorkerConfig,
     events: &mpsc::UnboundedSender<WorkerEvent>,
+    busy: &Busy,
     m: jetstream::Message,
 ) {
     let task: Task = match serde_json::from_slice(&m.payload) {
@@ -221,6 +251,34 @@ async fn work(
         });
         return;
     }
+    let domain = task
+        .items
+        .first()
+        .map(|i| {
+            i.input
+                .rsplit('@')
+                .next()
+                .unwrap_or_default()
+                .to_ascii_lowercase()
+        })
+        .unwrap_or_default();
+    let key = format!("{} {domain}", task.job);
+    if !busy.take(&key) {
+        let _ = m.ack_with(AckKind::Nak(Some(BUSY_DELAY))).await;
+        return;
+    }
+    work_on(js, engine, cfg, events, &m, task).await;
+    busy.free(&key);
+}
+
+async fn work_on(
+    js: &jetstream::Context,
+    engine: &Arc<Engine>,
+    cfg: &WorkerConfig,
+    events: &mpsc::UnboundedSender<WorkerEvent>,
+    m: &jetstream::Message,
+    task: Task,
+) {
     // Tell the server the task is in hand while the engine works on it.
     let verifying = verify(engine, &task);
     tokio::pin!(verifying);

@@ -56,7 +56,9 @@ pub(super) fn run(
             digest: format!("{digest:016x}"),
             deadline: args.deadline,
         };
-        let batches = reader.into_batches(mxray_verify::run::BATCH);
+        // Grouped by domain over a wide window, so tasks of different domains alternate in
+        // the queue (every worker can start several providers at once).
+        let batches = reader.into_batches(submit::GROUPING);
         let job = submit::submit(&js, &sub, batches)
             .await
             .map_err(|e| match e {
