@@ -29,14 +29,14 @@ fn free_port() -> u16 {
 }
 
 /// A JetStream server with file storage in a temporary directory, killed on drop.
-struct Nats {
+pub(crate) struct Nats {
     child: Option<Child>,
     port: u16,
     dir: tempfile::TempDir,
 }
 
 impl Nats {
-    fn start() -> Nats {
+    pub(crate) fn start() -> Nats {
         let mut n = Nats {
             child: None,
             port: free_port(),
@@ -79,7 +79,7 @@ impl Nats {
         self.up();
     }
 
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("nats://127.0.0.1:{}", self.port)
     }
 }
@@ -94,7 +94,7 @@ impl Drop for Nats {
 }
 
 /// A worker process, killed on drop.
-struct Worker(Child);
+pub(crate) struct Worker(Child);
 
 impl Drop for Worker {
     fn drop(&mut self) {
@@ -104,7 +104,7 @@ impl Drop for Worker {
 }
 
 /// A worker leaving from `egress`: `--source-ip IP`, or `--proxy URL` when it has `://`.
-fn worker(lab: &TestLab, nats: &Nats, name: &str, egress: &str) -> Worker {
+pub(crate) fn worker(lab: &TestLab, nats: &Nats, name: &str, egress: &str) -> Worker {
     worker_with(lab, nats, name, egress, &[])
 }
 

@@ -1283,3 +1283,34 @@ fn a_full_job_queue_answers_429() {
     assert!(third.header("retry-after").is_some(), "{}", third.headers);
     assert!(third.body.contains("--job-queue"), "{}", third.body);
 }
+
+/// `serve --nats`: a verify job runs on the cluster's workers; status, counts and results read
+/// as for a job run in the server.
+#[test]
+fn verify_jobs_run_on_the_cluster_with_nats() {
+    let lab = TestLab::start(WORLD, "serve.toml");
+    let nats = crate::cluster::Nats::start();
+    let _w = crate::cluster::worker(&lab, &nats, "s1", "127.0.29.1");
+    let url = nats.url();
+    let s = start(&lab, &["--allow-private", "127.0.0.0/8", "--nats", &url]);
+    let body = r#"{"kind": "verify", "addresses": ["alice@fine.test", "nobody@fine.test", "bad address"]}"#;
+    let sub = http(&s, "POST", "/v1/jobs", Some(&s.key), body);
+    assert_eq!(sub.status, 202, "{}", sub.body);
+    let id = sub.json()["id"].as_str().expect("id").to_string();
+    let done = poll(&s, &id, |v| v["state"] == "done");
+    assert_eq!(
+        (done["total"].as_u64(), done["done"].as_u64()),
+        (Some(3), Some(3)),
+        "{done}"
+    );
+    assert_eq!(done["counts"]["deliverable"], 1, "{done}");
+    assert_eq!(done["counts"]["undeliverable"], 2, "{done}");
+    let lines = job_results(&s, &id);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    // Probed by the worker (its egress), not by the server.
+    let alice = lines
+        .iter()
+        .find(|l| l["address"] == "alice@fine.test")
+        .expect("alice");
+    assert_eq!(alice["reply"]["egress"], "127.0.29.1", "{alice}");
+}

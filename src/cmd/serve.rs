@@ -80,6 +80,11 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "15m", value_parser = parse_duration)]
     pub job_deadline: Duration,
 
+    /// Run verify jobs (POST /v1/jobs) on the `mxray worker`s of this NATS JetStream server
+    /// (nats://host:4222) instead of in this process; status and results read the same.
+    #[arg(long, value_name = "URL", env = "MXRAY_NATS")]
+    pub nats: Option<String>,
+
     /// Jobs that may wait to run at once (one runs at a time); more: 429 with Retry-After.
     #[arg(long, value_name = "N", default_value_t = mxray_serve::jobs::QUEUE as u32, value_parser = clap::value_parser!(u32).range(1..=100_000))]
     pub job_queue: u32,
@@ -149,6 +154,14 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
     let rt = super::runtime()?;
     rt.block_on(async {
         let dns = super::new_dns(global)?;
+        let cluster = match &args.nats {
+            Some(url) => Some(
+                mxray_cluster::connect(url, "mxray serve", global.timeout, global.timeout)
+                    .await
+                    .environment()?,
+            ),
+            None => None,
+        };
         let settings = Settings {
             dns,
             smtp_port: global.smtp_port.unwrap_or(25),
@@ -173,6 +186,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             job_deadline: args.job_deadline,
             max_log_upload: args.max_log_upload,
             job_queue: args.job_queue as usize,
+            cluster,
         };
         // The data directory is claimed (and unfinished jobs resumed) before the address is
         // announced: a second server on the same directory fails without listening.

@@ -28,6 +28,9 @@ use std::time::Duration;
 
 use async_nats::jetstream::{self, stream};
 
+/// A connection to the cluster's JetStream server (from [`connect`]).
+pub type Cluster = jetstream::Context;
+
 /// What can go wrong talking to the cluster. Messages name the server and the step.
 #[derive(Debug, thiserror::Error)]
 pub enum ClusterError {

@@ -308,6 +308,21 @@ pub async fn stored_results(js: &jetstream::Context, job: &str) -> Result<u64, C
     Ok(n)
 }
 
+/// The digest of a list file, read in bounded chunks.
+pub fn digest_file(path: &std::path::Path) -> std::io::Result<u64> {
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    let mut h = None;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            return Ok(h.unwrap_or_else(|| digest(&[], None)));
+        }
+        h = Some(digest(&buf[..n], h));
+    }
+}
+
 /// FNV-1a over the input's bytes: a job name is tied to one list. Hand-rolled: eight lines,
 /// stable across builds and machines (std's hasher is neither).
 pub fn digest(bytes: &[u8], state: Option<u64>) -> u64 {

@@ -55,6 +55,8 @@ pub struct Settings {
     pub max_log_upload: u64,
     /// Jobs that may wait to run at once; more: 429.
     pub job_queue: usize,
+    /// Verify jobs go to this cluster's `mxray worker`s (`--nats`).
+    pub cluster: Option<mxray_cluster::Cluster>,
 }
 
 /// The API key a request came with (0 without keys): jobs belong to it.
@@ -131,6 +133,7 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
         crate::jobs::Worker {
             dns: s.dns.clone(),
             queue: s.job_queue,
+            cluster: s.cluster.clone(),
             config: verify_config(&s, s.job_deadline),
             budgets: budgets.clone(),
             diagnose: {

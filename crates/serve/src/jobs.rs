@@ -153,6 +153,8 @@ pub struct Worker {
     pub diagnose: Arc<dyn Fn(&DiagnoseParams) -> mxray_diagnose::Job + Send + Sync>,
     /// Jobs that may wait at once.
     pub queue: usize,
+    /// Verify jobs go to this cluster's workers instead of the server's own engine.
+    pub cluster: Option<mxray_cluster::Cluster>,
 }
 
 /// Targets of a diagnose job diagnosed at once.
@@ -527,6 +529,9 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
     if jobs.field(id, Field::Kind).as_deref() == Some("diagnose") {
         return run_diagnose_job(jobs, w, id).await;
     }
+    if let Some(js) = &w.cluster {
+        return run_cluster_job(jobs, w, id, js).await;
+    }
     let dir = jobs.job_dir(id);
     let resume = match Resume::open(&dir.join("results.db"), id) {
         Ok(r) => r,
@@ -559,6 +564,72 @@ async fn run_job(jobs: &Jobs, w: &Worker, id: &str) -> (&'static str, Option<Str
         Ended::Cancelled => ("cancelled", None),
         Ended::Failed(e) => ("failed", Some(e.to_string())),
         Ended::Crashed(e) => ("failed", Some(format!("the verification task failed: {e}"))),
+    }
+}
+
+/// A verify job on the cluster (`serve --nats`): submitted as the cluster job `serve-ID` (a
+/// restarted server finds it again), its results stored as they come, each line once.
+async fn run_cluster_job(
+    jobs: &Jobs,
+    w: &Worker,
+    id: &str,
+    js: &mxray_cluster::Cluster,
+) -> (&'static str, Option<String>) {
+    use mxray_cluster::submit::{self, Results, Submission};
+    let dir = jobs.job_dir(id);
+    let mut store = match mxray_verify::store::Store::open(&dir.join("results.db"), id) {
+        Ok(s) => s,
+        Err(e) => return ("failed", Some(e.to_string())),
+    };
+    let done = match store.done() {
+        Ok(d) => d,
+        Err(e) => return ("failed", Some(e.to_string())),
+    };
+    let source = jobs.source(id);
+    let list = dir.join(if source.starts_with("csv:") {
+        "input.csv"
+    } else {
+        "input.txt"
+    });
+    let digest = match submit::digest_file(&list) {
+        Ok(d) => d,
+        Err(e) => return ("failed", Some(format!("the job's list: {e}"))),
+    };
+    let reader = match reader_for(&dir, &source) {
+        Ok(r) => r,
+        Err(e) => return ("failed", Some(e)),
+    };
+    let sub = Submission {
+        job: format!("serve-{id}"),
+        digest: format!("{digest:016x}"),
+        deadline: w.config.deadline,
+    };
+    let (cancel, new_results) = jobs.register(id);
+    let job = match submit::submit(js, &sub, reader.into_batches(submit::GROUPING)).await {
+        Ok(j) => j,
+        Err(e) => return ("failed", Some(e.to_string())),
+    };
+    let mut results = match Results::open(js, &job).await {
+        Ok(r) => r,
+        Err(e) => return ("failed", Some(e.to_string())),
+    };
+    loop {
+        let next = tokio::select! {
+            next = results.next() => next,
+            _ = cancel.cancelled() => return ("cancelled", None),
+        };
+        match next {
+            None => return ("done", None),
+            Some(Err(e)) => return ("failed", Some(e.to_string())),
+            // Stored by an earlier run of this job (before a restart): kept as it is.
+            Some(Ok((index, _, _))) if done.contains_key(&index) => {}
+            Some(Ok((index, result, _))) => {
+                if let Err(e) = store.put(index, &result) {
+                    return ("failed", Some(e.to_string()));
+                }
+                new_results.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 }
 

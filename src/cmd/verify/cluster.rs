@@ -2,7 +2,6 @@
 //! come back into the same output as a local run's. A rerun of the same command re-attaches to
 //! the job (the job name is the list's: its file name and a digest of its bytes).
 
-use std::io::Read;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -144,24 +143,15 @@ pub(super) fn run(
     result
 }
 
-/// The list's digest (FNV-1a over its bytes, read in bounded chunks).
+/// The list's digest; it must be readable (bad input otherwise).
 fn file_digest(path: &Path) -> anyhow::Result<u64> {
-    let mut f = super::super::open_file(path, "--input")?;
-    let mut buf = vec![0u8; 64 * 1024];
-    let mut h = None;
-    loop {
-        let n = f.read(&mut buf).map_err(|e| {
-            mark(
-                Kind::Environment,
-                anyhow::anyhow!("reading {}: {e}", path.display()),
-            )
-        })?;
-        if n == 0 {
-            break;
-        }
-        h = Some(submit::digest(&buf[..n], h));
-    }
-    Ok(h.unwrap_or_else(|| submit::digest(&[], None)))
+    super::super::open_file(path, "--input")?;
+    submit::digest_file(path).map_err(|e| {
+        mark(
+            Kind::Environment,
+            anyhow::anyhow!("reading {}: {e}", path.display()),
+        )
+    })
 }
 
 /// `list-1a2b3c4d5e6f`: the file's stem in subject-safe characters, and 12 hex digits of the
