@@ -590,25 +590,7 @@ fn poll(s: &Server, id: &str, until: impl Fn(&Value) -> bool) -> Value {
 fn jobs_run_survive_kill_9_and_give_every_address_once() {
     let lab = TestLab::start(WORLD, "serve.toml");
     let s = start(&lab, &["--allow-private", "127.0.0.0/8"]);
-    let body = r#"{"kind": "verify", "addresses": ["alice@fine.test", "nobody@fine.test", "bad address"]}"#;
-    let sub = http(&s, "POST", "/v1/jobs", Some(&s.key), body);
-    assert_eq!(sub.status, 202, "{}", sub.body);
-    let id = sub.json()["id"].as_str().expect("id").to_string();
-    assert_eq!(sub.header("location"), Some(format!("/v1/jobs/{id}")));
-    let done = poll(&s, &id, |v| v["state"] == "done");
-    conforms(&["serve-job"], &done);
-    assert_eq!(
-        (done["total"].as_u64(), done["done"].as_u64()),
-        (Some(3), Some(3)),
-        "{done}"
-    );
-    assert_eq!(done["counts"]["deliverable"], 1, "{done}");
-    assert_eq!(done["counts"]["undeliverable"], 2, "{done}");
-    let lines = job_results(&s, &id);
-    assert_eq!(lines.len(), 3, "{lines:?}");
-    for l in &lines {
-        conforms(&["verify"], l);
-    }
+    let (id, lines) = three_address_job(&s);
     assert_eq!(lines[0]["address"], "alice@fine.test");
     let csv = http(
         &s,
@@ -683,6 +665,31 @@ fn jobs_run_survive_kill_9_and_give_every_address_once() {
 }
 
 /// A job's results as JSON Lines, each checked against the verify schema.
+/// Submits the three-address verify job (one deliverable, one unknown mailbox, one bad
+/// address), waits for it and checks its status; returns its id and results.
+fn three_address_job(s: &Server) -> (String, Vec<Value>) {
+    let body = r#"{"kind": "verify", "addresses": ["alice@fine.test", "nobody@fine.test", "bad address"]}"#;
+    let sub = http(s, "POST", "/v1/jobs", Some(&s.key), body);
+    assert_eq!(sub.status, 202, "{}", sub.body);
+    let id = sub.json()["id"].as_str().expect("id").to_string();
+    assert_eq!(sub.header("location"), Some(format!("/v1/jobs/{id}")));
+    let done = poll(s, &id, |v| v["state"] == "done");
+    conforms(&["serve-job"], &done);
+    assert_eq!(
+        (done["total"].as_u64(), done["done"].as_u64()),
+        (Some(3), Some(3)),
+        "{done}"
+    );
+    assert_eq!(done["counts"]["deliverable"], 1, "{done}");
+    assert_eq!(done["counts"]["undeliverable"], 2, "{done}");
+    let lines = job_results(s, &id);
+    assert_eq!(lines.len(), 3, "{lines:?}");
+    for l in &lines {
+        conforms(&["verify"], l);
+    }
+    (id, lines)
+}
+
 fn job_results(s: &Server, id: &str) -> Vec<Value> {
     let res = http(
         s,
@@ -1293,20 +1300,7 @@ fn verify_jobs_run_on_the_cluster_with_nats() {
     let _w = crate::cluster::worker(&lab, &nats, "s1", "127.0.29.1");
     let url = nats.url();
     let s = start(&lab, &["--allow-private", "127.0.0.0/8", "--nats", &url]);
-    let body = r#"{"kind": "verify", "addresses": ["alice@fine.test", "nobody@fine.test", "bad address"]}"#;
-    let sub = http(&s, "POST", "/v1/jobs", Some(&s.key), body);
-    assert_eq!(sub.status, 202, "{}", sub.body);
-    let id = sub.json()["id"].as_str().expect("id").to_string();
-    let done = poll(&s, &id, |v| v["state"] == "done");
-    assert_eq!(
-        (done["total"].as_u64(), done["done"].as_u64()),
-        (Some(3), Some(3)),
-        "{done}"
-    );
-    assert_eq!(done["counts"]["deliverable"], 1, "{done}");
-    assert_eq!(done["counts"]["undeliverable"], 2, "{done}");
-    let lines = job_results(&s, &id);
-    assert_eq!(lines.len(), 3, "{lines:?}");
+    let (_, lines) = three_address_job(&s);
     // Probed by the worker (its egress), not by the server.
     let alice = lines
         .iter()

@@ -83,6 +83,20 @@ pub struct Task {
     pub items: Vec<TaskItem>,
 }
 
+impl Task {
+    /// Part of this task coming back: `items`, one attempt later, due at `not_before_ms`.
+    pub fn again(&self, items: Vec<TaskItem>, not_before_ms: Option<u64>) -> Task {
+        Task {
+            job: self.job.clone(),
+            seq: self.seq,
+            attempt: self.attempt + 1,
+            not_before_ms,
+            deadline_ms: self.deadline_ms,
+            items,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 pub struct TaskItem {
     pub index: u64,

@@ -404,32 +404,20 @@ async fn publish(
     confirm(acks).await?;
     let retried = retry.len();
     if !retry.is_empty() {
-        let again = Task {
-            job: task.job.clone(),
-            seq: task.seq,
-            attempt: task.attempt + 1,
-            not_before_ms: next_due,
-            deadline_ms: task.deadline_ms,
-            items: retry,
-        };
+        let again = task.again(retry, next_due);
         let subject = wire::pinned_subject(&cfg.name, &task.job);
         confirm(vec![publish_task(js, &subject, &again).await?]).await?;
     }
     let returned = undecided.len();
     if returned > 0 {
-        let rest = Task {
-            job: task.job.clone(),
-            seq: task.seq,
-            attempt: task.attempt + 1,
-            not_before_ms: None,
-            deadline_ms: task.deadline_ms,
-            items: task
-                .items
+        let rest = task.again(
+            task.items
                 .iter()
                 .filter(|t| undecided.contains(&t.index))
                 .cloned()
                 .collect(),
-        };
+            None,
+        );
         let subject = wire::task_subject(&task.job);
         confirm(vec![publish_task(js, &subject, &rest).await?]).await?;
     }
