@@ -141,6 +141,9 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         helo: helo.clone(),
         timeout: global.timeout,
         areas,
+        // Every target of the run shares the blocklists' answers (self-tests, shared MX hosts
+        // and providers' addresses).
+        dnsbl_cache: Arc::default(),
     };
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),

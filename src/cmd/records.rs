@@ -548,6 +548,7 @@ fn fix(a: &FixArgs, ttl: u32, value: bool, global: &GlobalArgs, r: &Render) -> a
         helo: helo.clone(),
         timeout: global.timeout,
         areas,
+        dnsbl_cache: std::sync::Arc::default(),
     };
     let opts = mxray_diagnose::Options {
         smtp_port: global.smtp_port.unwrap_or(25),

@@ -132,12 +132,13 @@ pub async fn observe(dns: &Dns, o: &PreflightOptions) -> PreflightObs {
     let Some(ip) = obs.egress else { return obs };
     let rtype = if ip.is_ipv4() { RType::A } else { RType::Aaaa };
     let zones = o.dnsbls.clone();
+    let lists = dnsbl::Lists::uncached(dns);
     let (rdns_obs, helo_addrs, tests, listed) = tokio::join!(
         rdns::observe(dns, ip),
         dns.query(&o.helo, rtype),
-        dnsbl::self_tests(dns, &zones),
+        dnsbl::self_tests(&lists, &zones),
         dnsbl::queries(
-            dns,
+            &lists,
             &zones,
             vec![(ip.to_string(), "egress IP".to_string())],
             DnsblKind::Ip

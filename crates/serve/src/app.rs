@@ -743,6 +743,8 @@ fn sender_options(
         helo: s.helo.clone(),
         timeout: s.timeout,
         areas: request::areas(&only),
+        // One request's (or one job's) targets share their blocklist answers.
+        dnsbl_cache: Arc::default(),
     }
 }
 

@@ -155,12 +155,62 @@ pub struct DnsblSelfTest {
     pub unlisted: DnsAnswer,
 }
 
+/// Blocklist answers shared by every target of a run: the lists' self-tests, and the
+/// addresses of shared MX hosts and of providers' SPF includes, are the same for many domains.
+/// Asked once, each answer is reused (at most [`CACHE_MAX`] names; beyond, asked directly).
+#[derive(Default)]
+pub struct DnsblCache {
+    map: std::sync::Mutex<std::collections::HashMap<(String, RType), Answer>>,
+}
+
+/// One name's answer, asked by the first who needs it while the others wait.
+type Answer = Arc<tokio::sync::OnceCell<DnsAnswer>>;
+
+/// Names a run's blocklist cache keeps: far more than any run's distinct names, and a bound.
+pub const CACHE_MAX: usize = 200_000;
+
+/// The DNS client with the run's blocklist answers.
+#[derive(Clone)]
+pub struct Lists {
+    pub dns: Dns,
+    pub cache: Arc<DnsblCache>,
+}
+
+impl Lists {
+    /// A client whose answers are kept for this caller alone (one check, one preflight).
+    pub fn uncached(dns: &Dns) -> Lists {
+        Lists {
+            dns: dns.clone(),
+            cache: Arc::default(),
+        }
+    }
+
+    async fn query(&self, name: &str, rtype: RType) -> DnsAnswer {
+        let cell = {
+            let mut map = match self.cache.map.lock() {
+                Ok(m) => m,
+                Err(p) => p.into_inner(),
+            };
+            let key = (name.to_ascii_lowercase(), rtype);
+            match map.get(&key) {
+                Some(c) => Some(c.clone()),
+                None if map.len() < CACHE_MAX => Some(map.entry(key).or_default().clone()),
+                None => None,
+            }
+        };
+        match cell {
+            Some(c) => c.get_or_init(|| self.dns.query(name, rtype)).await.clone(),
+            None => self.dns.query(name, rtype).await,
+        }
+    }
+}
+
 /// Blocklist queries in flight at once.
 pub const DNSBL_CONCURRENCY: usize = 64;
 
 /// RFC 5782 5: every list's test entries (127.0.0.2 or `test` listed, 127.0.0.1 or `invalid`
 /// not), asked at once, in the lists' order.
-pub async fn self_tests(dns: &Dns, zones: &[DnsblZone]) -> Vec<DnsblSelfTest> {
+pub async fn self_tests(dns: &Lists, zones: &[DnsblZone]) -> Vec<DnsblSelfTest> {
     let mut set = JoinSet::new();
     for (i, z) in zones.iter().enumerate() {
         let (dns, z) = (dns.clone(), z.clone());
@@ -188,7 +238,7 @@ pub async fn self_tests(dns: &Dns, zones: &[DnsblZone]) -> Vec<DnsblSelfTest> {
 
 /// The domain on the domain lists and the sender IP (if any) on the IP lists.
 pub async fn direct_queries(
-    dns: &Dns,
+    dns: &Lists,
     zones: &[DnsblZone],
     domain: &str,
     sender_ip: Option<IpAddr>,
@@ -207,7 +257,7 @@ pub async fn direct_queries(
 }
 
 /// An MX host's first four addresses on the IP lists.
-pub async fn mx_queries(dns: &Dns, zones: &[DnsblZone], mx: &str) -> Vec<DnsblQuery> {
+pub async fn mx_queries(dns: &Lists, zones: &[DnsblZone], mx: &str) -> Vec<DnsblQuery> {
     let (a, aaaa) = tokio::join!(dns.query(mx, RType::A), dns.query(mx, RType::Aaaa));
     let targets: Vec<(String, String)> = a
         .addrs()
@@ -221,7 +271,7 @@ pub async fn mx_queries(dns: &Dns, zones: &[DnsblZone], mx: &str) -> Vec<DnsblQu
 /// Queries every (entry, zone) pair of the given kind at once (bounded), asking the TXT
 /// reason of listed entries.
 pub async fn queries(
-    dns: &Dns,
+    dns: &Lists,
     zones: &[DnsblZone],
     entries: Vec<(String, String)>,
     kind: DnsblKind,
@@ -498,6 +548,53 @@ fn listed(q: &DnsblQuery, code: IpAddr) -> Finding {
 
 #[cfg(test)]
 mod tests {
+    /// A run's cache asks each blocklist name once, however many targets ask; a fresh one
+    /// asks again (so the resolver's own cache is not what is measured).
+    #[test]
+    fn a_runs_blocklist_answers_are_asked_once() {
+        use super::*;
+        let lab = mxray_lab::LabHandle::from_toml(
+            "[lab]\nname = \"cache\"\n\n[[domains]]\nname = \"x.test\"\n",
+            "cache",
+            mxray_lab::LabOptions::default(),
+        )
+        .expect("lab");
+        let zones: Vec<DnsblZone> = ["bl1.test", "bl2.test"]
+            .iter()
+            .map(|z| DnsblZone {
+                zone: z.to_string(),
+                kind: DnsblKind::Ip,
+            })
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let asked = || lab.lab().stats().dns.queries;
+        rt.block_on(async {
+            let dns =
+                Dns::new(&[lab.resolver()], std::time::Duration::from_secs(2)).expect("resolver");
+            // What one round costs at the server (a lookup may take more than one query).
+            let start = asked();
+            self_tests(&Lists::uncached(&dns), &zones).await;
+            let round = asked() - start;
+            assert!(round >= 4, "two lists x two entries: {round} queries");
+            let start = asked();
+            self_tests(&Lists::uncached(&dns), &zones).await;
+            assert_eq!(asked() - start, round, "a fresh cache asks again");
+            let shared = Lists {
+                dns: dns.clone(),
+                cache: Arc::default(),
+            };
+            let start = asked();
+            for _ in 0..3 {
+                let t = self_tests(&shared, &zones).await;
+                assert_eq!(t.len(), 2);
+            }
+            assert_eq!(asked() - start, round, "asked once, answered three times");
+        });
+    }
+
     use super::*;
     use crate::sender::testing::{a, ids, ip, sender, txt};
 

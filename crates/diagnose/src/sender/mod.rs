@@ -53,6 +53,8 @@ pub struct SenderOptions {
     pub helo: String,
     pub timeout: Duration,
     pub areas: Areas,
+    /// Blocklist answers shared by every target the options serve (a whole `--input` run).
+    pub dnsbl_cache: Arc<dnsbl::DnsblCache>,
 }
 
 /// Everything recorded about the domain as a sender.
@@ -203,6 +205,10 @@ pub async fn collect_sender(
             }
         )
     };
+    let lists = dnsbl::Lists {
+        dns: dns.clone(),
+        cache: opts.dnsbl_cache.clone(),
+    };
     // MX hosts: their TLSA records (tls) and their addresses on blocklists (reputation).
     let mx_fut = async {
         if !(tls || rep) {
@@ -216,7 +222,7 @@ pub async fn collect_sender(
             .map(|r| r.exchange.to_string())
             .collect();
         for (i, n) in names.into_iter().enumerate() {
-            let dns = dns.clone();
+            let (dns, lists) = (dns.clone(), lists.clone());
             let dnsbls = opts.dnsbls.clone();
             set.spawn(async move {
                 let (dane, bl) = tokio::join!(
@@ -229,7 +235,7 @@ pub async fn collect_sender(
                     },
                     async {
                         if rep {
-                            dnsbl::mx_queries(&dns, &dnsbls, &n).await
+                            dnsbl::mx_queries(&lists, &dnsbls, &n).await
                         } else {
                             Vec::new()
                         }
@@ -259,8 +265,8 @@ pub async fn collect_sender(
         }
         let lists = async {
             tokio::join!(
-                dnsbl::self_tests(dns, &opts.dnsbls),
-                dnsbl::direct_queries(dns, &opts.dnsbls, &d, opts.sender_ip),
+                dnsbl::self_tests(&lists, &opts.dnsbls),
+                dnsbl::direct_queries(&lists, &opts.dnsbls, &d, opts.sender_ip),
                 async {
                     match opts.sender_ip {
                         Some(ip) => Some(rdns::observe(dns, ip).await),
@@ -292,7 +298,7 @@ pub async fn collect_sender(
                     .into_iter()
                     .map(|ip| (ip.to_string(), "authorised by SPF".to_string()))
                     .collect();
-                dnsbl::queries(dns, &opts.dnsbls, targets, DnsblKind::Ip).await
+                dnsbl::queries(&lists, &opts.dnsbls, targets, DnsblKind::Ip).await
             }
             _ => Vec::new(),
         };
