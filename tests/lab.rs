@@ -208,3 +208,48 @@ fn serve_json_prints_ready_and_counters_as_json() {
     conforms(&["lab-stats"], &stats);
     assert!(stats["dns"].is_object(), "{stats}");
 }
+
+/// A host's behaviour changed while the lab runs (the dashboard's "a healthy host starts
+/// answering 421"), then restored: each session sees the behaviour of its start.
+#[test]
+fn a_host_can_start_answering_421_and_recover_while_the_lab_runs() {
+    use crate::util::{TestLab, json_lines, mxray_lab};
+    let lab = TestLab::start(
+        "[lab]\nname = \"change\"\n\n[[domains]]\nname = \"flip.test\"\nmx = [\"10 mx.flip.test\"]\n\n[[hosts]]\nname = \"mx.flip.test\"\naddress = \"127.0.31.1\"\nmailboxes = [\"alice\"]\n",
+        "change",
+    );
+    let verdict = || {
+        let out = mxray_lab(
+            &lab,
+            &["verify", "alice@flip.test", "--json", "--deadline", "1s"],
+        );
+        let v = json_lines(&out);
+        assert_eq!(v.len(), 1, "{}", out.stderr);
+        (
+            v[0]["verdict"].as_str().unwrap_or_default().to_string(),
+            v[0]["reply"]["code"].as_u64().unwrap_or_default(),
+        )
+    };
+    assert_eq!(verdict(), ("deliverable".to_string(), 250));
+    lab.lab()
+        .change_host("mx.flip.test", |b| {
+            b.banner = Some(
+                mxray_lab::scenario::Reply::parse(
+                    "421 4.3.2 System not accepting network messages",
+                )
+                .expect("reply"),
+            );
+        })
+        .expect("change");
+    assert_eq!(
+        verdict(),
+        ("unknown".to_string(), 421),
+        "transient, never invalid"
+    );
+    lab.lab().restore_host("mx.flip.test").expect("restore");
+    assert_eq!(verdict(), ("deliverable".to_string(), 250));
+    assert!(
+        lab.lab().change_host("mx.nowhere.test", |_| {}).is_err(),
+        "an unknown host is an error"
+    );
+}

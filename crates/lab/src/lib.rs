@@ -77,6 +77,8 @@ pub enum LabError {
     Tls(String),
     #[error("DNS setup failed: {0}")]
     Dns(String),
+    #[error("no SMTP host named {0:?} in this lab")]
+    UnknownHost(String),
 }
 
 impl LabError {
@@ -304,6 +306,36 @@ impl Lab {
     /// The trust anchors of the signed zones (also in [`ReadyInfo::dnssec`]).
     pub fn dnssec_anchors(&self) -> &[ZoneAnchor] {
         &self.anchors
+    }
+
+    /// Changes what SMTP host `name` does while the lab runs (a healthy host starts answering
+    /// 421, say): `change` edits a copy of the scenario's host-level behaviour, which then
+    /// applies to every client's sessions from the next one on, until [`Lab::restore_host`].
+    /// Sessions already open keep what they started with; whether the host listens at all is
+    /// fixed when the lab starts.
+    pub fn change_host(
+        &self,
+        name: &str,
+        change: impl FnOnce(&mut scenario::Behaviour),
+    ) -> Result<(), LabError> {
+        let h = self.host(name)?;
+        let mut b = (*h.spec.behaviour).clone();
+        change(&mut b);
+        h.set_changed(Some(b));
+        Ok(())
+    }
+
+    /// Gives host `name` back the scenario's behaviour (from its next session on).
+    pub fn restore_host(&self, name: &str) -> Result<(), LabError> {
+        self.host(name)?.set_changed(None);
+        Ok(())
+    }
+
+    fn host(&self, name: &str) -> Result<&Arc<smtp::HostRuntime>, LabError> {
+        self.hosts
+            .iter()
+            .find(|h| h.spec.name.eq_ignore_ascii_case(name))
+            .ok_or_else(|| LabError::UnknownHost(name.to_string()))
     }
 
     /// A snapshot of every counter.

@@ -51,6 +51,9 @@ impl Default for Limits {
 /// Everything the sessions of one host share.
 pub struct HostRuntime {
     pub spec: Host,
+    /// A behaviour set while the lab runs ([`crate::Lab::change_host`]): for every client,
+    /// from the next session on, until restored.
+    changed: Mutex<Option<Arc<crate::scenario::Behaviour>>>,
     pub counters: Mutex<HostCounters>,
     greylist: Mutex<HashMap<(IpAddr, String, String), Instant>>,
     tls: HashMap<TlsMode, Arc<ServerConfig>>,
@@ -76,9 +79,28 @@ impl HostRuntime {
             counters: Mutex::new(HostCounters::new(spec.name.clone(), spec.address)),
             spec,
             greylist: Mutex::new(HashMap::new()),
+            changed: Mutex::new(None),
             tls,
             limits,
         })
+    }
+
+    /// What this host does for `client` in a session starting now: a behaviour set at run
+    /// time, else the scenario's (per client).
+    pub fn behaviour_for(&self, client: IpAddr) -> Arc<crate::scenario::Behaviour> {
+        if let Ok(c) = self.changed.lock()
+            && let Some(b) = c.as_ref()
+        {
+            return b.clone();
+        }
+        self.spec.behaviour_for(client).clone()
+    }
+
+    /// Sets (or, with `None`, removes) the run-time behaviour.
+    pub(crate) fn set_changed(&self, b: Option<crate::scenario::Behaviour>) {
+        if let Ok(mut c) = self.changed.lock() {
+            *c = b.map(Arc::new);
+        }
     }
 
     /// Greylisting decision for a triplet: `true` when it may pass now.

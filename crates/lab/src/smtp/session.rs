@@ -55,7 +55,7 @@ struct Session {
 /// Runs a session to its end; counters are updated as it goes and closed at the end.
 pub async fn run(host: Arc<HostRuntime>, sock: TcpStream, peer: SocketAddr) {
     let client = peer.ip();
-    let b = host.spec.behaviour_for(client).clone();
+    let b = host.behaviour_for(client);
     let admission = match host.counters.lock() {
         Ok(mut c) => c.open(
             client,
