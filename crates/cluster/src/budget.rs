@@ -121,20 +121,16 @@ impl KvBudget {
         worker: &str,
         limits: BudgetLimits,
     ) -> Result<KvBudget, ClusterError> {
-        let kv = match js.get_key_value(BUDGETS_BUCKET).await {
-            Ok(kv) => kv,
-            Err(_) => {
-                patiently("create the budgets bucket", PATIENCE, || {
-                    js.create_key_value(kv::Config {
-                        bucket: BUDGETS_BUCKET.into(),
-                        history: 1,
-                        storage: jetstream::stream::StorageType::File,
-                        ..Default::default()
-                    })
-                })
-                .await?
-            }
+        let config = kv::Config {
+            bucket: BUDGETS_BUCKET.into(),
+            history: 1,
+            storage: jetstream::stream::StorageType::File,
+            ..Default::default()
         };
+        let kv = patiently("open the budgets bucket", PATIENCE, || {
+            crate::bucket(js, config.clone())
+        })
+        .await?;
         Ok(KvBudget(Arc::new(Inner {
             kv,
             worker: worker.to_string(),
@@ -192,16 +188,7 @@ impl Inner {
     /// Applies `change` by compare-and-swap, a few times at most (advice, not a slot).
     async fn note(&self, mx_host: &str, change: impl Fn(&mut State, BudgetLimits)) {
         let (key, limits) = self.key(mx_host);
-        for _ in 0..NOTE_TRIES {
-            let Ok((mut st, rev)) = self.read(&key, limits).await else {
-                return;
-            };
-            change(&mut st, limits);
-            match self.write(&key, &st, rev).await {
-                Ok(true) | Err(_) => return,
-                Ok(false) => continue,
-            }
-        }
+        self.note_raw(&key, limits, |st| change(st, limits)).await;
     }
 
     async fn take(self: Arc<Self>, mx_host: &str) -> Result<SharedLease, String> {

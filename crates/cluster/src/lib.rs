@@ -113,18 +113,32 @@ async fn ensure(js: &jetstream::Context) -> Result<(), ClusterError> {
     })
     .await
     .map_err(|e| ClusterError::js(format!("stream {}", wire::RESULTS), e))?;
-    if js.get_key_value(wire::JOBS_BUCKET).await.is_err() {
-        js.create_key_value(jetstream::kv::Config {
+    bucket(
+        js,
+        jetstream::kv::Config {
             bucket: wire::JOBS_BUCKET.into(),
             history: 1,
             storage: stream::StorageType::File,
             max_age: wire::RESULTS_MAX_AGE,
             ..Default::default()
-        })
-        .await
-        .map_err(|e| ClusterError::js(format!("bucket {}", wire::JOBS_BUCKET), e))?;
-    }
+        },
+    )
+    .await?;
     Ok(())
+}
+
+/// A key-value bucket, created with `config` when missing.
+pub(crate) async fn bucket(
+    js: &jetstream::Context,
+    config: jetstream::kv::Config,
+) -> Result<jetstream::kv::Store, ClusterError> {
+    if let Ok(kv) = js.get_key_value(&config.bucket).await {
+        return Ok(kv);
+    }
+    let name = config.bucket.clone();
+    js.create_key_value(config)
+        .await
+        .map_err(|e| ClusterError::js(format!("bucket {name}"), e))
 }
 
 /// Retries a JetStream step through a server restart: up to `patience`, with backoff.

@@ -193,8 +193,9 @@ pub(crate) async fn confirm(
     Ok(())
 }
 
-/// The domain part, for grouping (the engine judges the syntax itself).
-fn domain_of(input: &str) -> String {
+/// The domain part, for grouping tasks and for a worker's one task per domain (the engine
+/// judges the syntax itself).
+pub(crate) fn domain_of(input: &str) -> String {
     input
         .trim()
         .rsplit_once('@')
@@ -310,8 +311,11 @@ pub async fn stored_results(js: &jetstream::Context, job: &str) -> Result<u64, C
 
 /// The digest of a list file, read in bounded chunks.
 pub fn digest_file(path: &std::path::Path) -> std::io::Result<u64> {
-    use std::io::Read;
-    let mut f = std::fs::File::open(path)?;
+    digest_reader(std::fs::File::open(path)?)
+}
+
+/// The digest of everything `f` gives, read in bounded chunks.
+pub fn digest_reader(mut f: impl std::io::Read) -> std::io::Result<u64> {
     let mut buf = vec![0u8; 64 * 1024];
     let mut h = None;
     loop {

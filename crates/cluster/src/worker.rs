@@ -254,13 +254,7 @@ async fn work(
     let domain = task
         .items
         .first()
-        .map(|i| {
-            i.input
-                .rsplit('@')
-                .next()
-                .unwrap_or_default()
-                .to_ascii_lowercase()
-        })
+        .map(|i| crate::submit::domain_of(&i.input))
         .unwrap_or_default();
     let key = format!("{} {domain}", task.job);
     if !busy.take(&key) {

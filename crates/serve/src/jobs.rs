@@ -98,18 +98,21 @@ pub struct DiagnoseParams {
 
 /// Where a job's list is and how to read it (`txt`, or `csv:COLUMN`).
 fn reader_for(dir: &Path, source: &str) -> Result<Reader, String> {
+    let f =
+        std::fs::File::open(list_path(dir, source)).map_err(|e| format!("the job's list: {e}"))?;
     match source.strip_prefix("csv:") {
-        Some(column) => {
-            let f = std::fs::File::open(dir.join("input.csv"))
-                .map_err(|e| format!("the job's list: {e}"))?;
-            Reader::csv(Box::new(f), column).map_err(|e| e.to_string())
-        }
-        None => {
-            let f = std::fs::File::open(dir.join("input.txt"))
-                .map_err(|e| format!("the job's list: {e}"))?;
-            Ok(Reader::lines(Box::new(f)))
-        }
+        Some(column) => Reader::csv(Box::new(f), column).map_err(|e| e.to_string()),
+        None => Ok(Reader::lines(Box::new(f))),
     }
+}
+
+/// The file holding a job's list: `input.csv` for a CSV source, `input.txt` otherwise.
+fn list_path(dir: &Path, source: &str) -> PathBuf {
+    dir.join(if source.starts_with("csv:") {
+        "input.csv"
+    } else {
+        "input.txt"
+    })
 }
 
 /// The text columns of a job's row read one at a time (a closed set: no name from outside
@@ -586,12 +589,7 @@ async fn run_cluster_job(
         Err(e) => return ("failed", Some(e.to_string())),
     };
     let source = jobs.source(id);
-    let list = dir.join(if source.starts_with("csv:") {
-        "input.csv"
-    } else {
-        "input.txt"
-    });
-    let digest = match submit::digest_file(&list) {
+    let digest = match submit::digest_file(&list_path(&dir, &source)) {
         Ok(d) => d,
         Err(e) => return ("failed", Some(format!("the job's list: {e}"))),
     };

@@ -145,8 +145,8 @@ pub(super) fn run(
 
 /// The list's digest; it must be readable (bad input otherwise).
 fn file_digest(path: &Path) -> anyhow::Result<u64> {
-    super::super::open_file(path, "--input")?;
-    submit::digest_file(path).map_err(|e| {
+    let f = super::super::open_file(path, "--input")?;
+    submit::digest_reader(f).map_err(|e| {
         mark(
             Kind::Environment,
             anyhow::anyhow!("reading {}: {e}", path.display()),
