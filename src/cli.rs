@@ -268,6 +268,18 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
+/// A retention period: `30d`, `400d`, `12h`; at least an hour and at most ten years.
+pub fn parse_retention(s: &str) -> Result<Duration, String> {
+    let d = mxray_core::duration::parse(s).map_err(|e| e.to_string())?;
+    if d < Duration::from_secs(3600) || d > Duration::from_secs(3650 * 86_400) {
+        return Err(format!(
+            "retention '{}' must be at least 1h and at most 3650d",
+            s.trim()
+        ));
+    }
+    Ok(d)
+}
+
 /// `--allow-private`: `10.0.0.0/8`, `fd00::/8`, or one address (`127.0.0.1` as /32).
 pub fn parse_cidr(s: &str) -> Result<ipnet::IpNet, String> {
     let s = s.trim();

@@ -88,6 +88,21 @@ pub const DOCS: &[Doc] = &[
         schema: schema_of::<mxray_serve::jobs::JobStatus>,
     },
     Doc {
+        name: "monitor",
+        printed_by: "mxray serve: POST, GET and PATCH /v1/monitors/ID, and each line of GET /v1/monitors",
+        schema: schema_of::<mxray_serve::monitors::MonitorView>,
+    },
+    Doc {
+        name: "monitor-run",
+        printed_by: "mxray serve: GET /v1/monitors/ID/runs (one per line, newest first)",
+        schema: schema_of::<mxray_serve::monitors::store::RunRow>,
+    },
+    Doc {
+        name: "monitor-event",
+        printed_by: "mxray serve: GET /v1/monitors/ID/events (one per line, newest first)",
+        schema: schema_of::<mxray_serve::monitors::store::EventRow>,
+    },
+    Doc {
         name: "lab-demo",
         printed_by: "mxray lab demo --json (one document)",
         schema: schema_of::<crate::cmd::demo::DemoDocument<'static>>,

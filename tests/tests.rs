@@ -14,6 +14,7 @@ mod lab;
 mod live;
 mod logs;
 mod logs_follow;
+mod monitors;
 mod preflight;
 mod progress;
 mod providers;

@@ -29,7 +29,11 @@ JSON Lines out), GET /v1/domains/DOMAIN/diagnosis?probe=&sender_ip=&dkim_selecto
 POST /v1/verify {\"address\": ..., \"deadline\": \"10s\"}, POST /v1/jobs {\"kind\": \"verify\",
 \"addresses\": [...]} (or one address per line, or text/csv with ?column=; {\"kind\": \"diagnose\", \"domains\": [...]}), GET and DELETE /v1/jobs/ID, GET
 /v1/jobs/ID/results (JSON Lines, or ?format=csv), POST /v1/logs (a log, plain or gzip:
-the logs --json report; ?since=&until=&domain=). Jobs resume after a restart. The documents are those of --json
+the logs --json report; ?since=&until=&domain=). Jobs resume after a restart.
+Monitors (docs/monitors.md): POST /v1/monitors {\"domain\": ..., \"interval\": \"1h\", \"alert_after\": 2,
+\"webhooks\": [URL], \"slack\": [URL], \"emails\": [ADDR]}, GET /v1/monitors (JSON Lines), GET,
+PATCH and DELETE /v1/monitors/ID, GET /v1/monitors/ID/runs and /events (JSON Lines, newest first),
+POST /v1/monitors/ID/run; or --monitors FILE, reloaded on SIGHUP. The documents are those of --json
 (docs/schema/). Only public addresses are contacted; --allow-private CIDR opens a range (a lab:
 --allow-private 127.0.0.0/8). --no-auth is accepted on a loopback --listen address only. Past
 a key's --key-rate or --key-concurrency: 429 with Retry-After.
@@ -100,6 +104,42 @@ pub struct ServeArgs {
     /// Requests in flight at once per API key; more: 429.
     #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub key_concurrency: u16,
+
+    /// Monitors kept in a TOML file ([[monitor]] domain = ..., interval = ...): read at start
+    /// and again on SIGHUP; their history survives edits. See docs/dashboard.md.
+    #[arg(long, value_name = "FILE")]
+    pub monitors: Option<PathBuf>,
+
+    /// Monitor diagnoses at once (each also waits for a session slot of its MX provider).
+    #[arg(long, value_name = "N", default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..=1024))]
+    pub monitor_concurrency: u16,
+
+    /// How long every monitor run is kept; older runs are folded into one row per day.
+    #[arg(long, value_name = "DURATION", default_value = "30d", value_parser = crate::cli::parse_retention)]
+    pub history_raw: Duration,
+
+    /// How long monitor history (folded days, events) is kept at all.
+    #[arg(long, value_name = "DURATION", default_value = "400d", value_parser = crate::cli::parse_retention)]
+    pub history_keep: Duration,
+
+    /// Signs webhook alerts (X-Mxray-Signature: HMAC-SHA256); prefer the environment variable
+    /// to the flag, which other users can read in the process list.
+    #[arg(
+        long,
+        value_name = "SECRET",
+        env = "MXRAY_ALERT_SECRET",
+        hide_env_values = true
+    )]
+    pub alert_secret: Option<String>,
+
+    /// Alerts within this window of the first are batched; a destination with
+    /// --alert-digest-after of them or more gets one digest instead.
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    pub alert_digest_window: Duration,
+
+    /// Alerts in one window from which a destination gets a digest.
+    #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=10_000))]
+    pub alert_digest_after: u16,
 
     #[command(flatten)]
     pub probe_args: ProbeArgs,
@@ -187,10 +227,28 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             max_log_upload: args.max_log_upload,
             job_queue: args.job_queue as usize,
             cluster,
+            monitors: mxray_serve::monitors::MonitorOptions {
+                file: args.monitors.clone(),
+                retention: mxray_serve::monitors::store::Retention {
+                    raw_s: args.history_raw.as_secs() as i64,
+                    keep_s: args.history_keep.as_secs().max(args.history_raw.as_secs()) as i64,
+                },
+                concurrency: args.monitor_concurrency as usize,
+                alert_secret: args.alert_secret.as_ref().map(|s| s.as_bytes().to_vec()),
+                digest_window: args.alert_digest_window,
+                digest_after: args.alert_digest_after as usize,
+                mailer: None,
+            },
         };
         // The data directory is claimed (and unfinished jobs resumed) before the address is
         // announced: a second server on the same directory fails without listening.
-        let app = mxray_serve::router(settings).environment()?;
+        let mxray_serve::App {
+            router: app,
+            monitors,
+        } = mxray_serve::app(settings).environment()?;
+        if args.monitors.is_some() {
+            reload_on_hangup(monitors).environment()?;
+        }
         let listener = mxray_serve::bind(args.listen)
             .await
             .with_context(|| format!("cannot listen on {}", args.listen))
@@ -230,6 +288,26 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(mult))
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("'{s}' is not a size: give 500M, 2G or a number of bytes"))
+}
+
+/// Reads the monitors file again on each SIGHUP and says what changed (or why nothing did).
+fn reload_on_hangup(m: Arc<mxray_serve::monitors::Monitors>) -> std::io::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hup = signal(SignalKind::hangup())?;
+    tokio::spawn(async move {
+        while hup.recv().await.is_some() {
+            match m.reload().await {
+                Ok(r) => eprintln!(
+                    "mxray serve: monitors reloaded: {} added, {} changed, {} removed, {} unchanged",
+                    r.added, r.changed, r.removed, r.unchanged
+                ),
+                Err(e) => eprintln!(
+                    "mxray serve: the monitors file was not reloaded, the monitors stay as they were: {e}"
+                ),
+            }
+        }
+    });
+    Ok(())
 }
 
 /// A future that completes on Ctrl-C or SIGTERM, the handlers installed now (call inside the

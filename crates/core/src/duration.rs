@@ -15,14 +15,14 @@ const MAX_MS: f64 = 1e12;
 pub enum DurationError {
     #[error("'{0}' is not a duration: expected a number and a unit, as in 10s, 500ms, 2m")]
     NotANumber(String),
-    #[error("'{input}' is not a duration: unknown unit '{unit}': use ms, s, m or h")]
+    #[error("'{input}' is not a duration: unknown unit '{unit}': use ms, s, m, h or d")]
     UnknownUnit { input: String, unit: String },
     #[error("duration '{0}' is out of range")]
     OutOfRange(String),
 }
 
 /// Parses a number (decimals allowed) and a unit: `ms`; `s`, `sec`, `secs` or none (seconds);
-/// `m`, `min`, `mins`; `h`. Space around the number and the unit is ignored.
+/// `m`, `min`, `mins`; `h`; `d` (days: retention, monitor intervals). Space around the number and the unit is ignored.
 pub fn parse(text: &str) -> Result<Duration, DurationError> {
     let s = text.trim();
     let split = s
@@ -37,6 +37,7 @@ pub fn parse(text: &str) -> Result<Duration, DurationError> {
         "" | "s" | "sec" | "secs" => value * 1000.0,
         "m" | "min" | "mins" => value * 60_000.0,
         "h" => value * 3_600_000.0,
+        "d" => value * 86_400_000.0,
         other => {
             return Err(DurationError::UnknownUnit {
                 input: s.to_string(),
@@ -85,7 +86,7 @@ mod tests {
         );
         assert_eq!(
             parse("5y").unwrap_err().to_string(),
-            "'5y' is not a duration: unknown unit 'y': use ms, s, m or h"
+            "'5y' is not a duration: unknown unit 'y': use ms, s, m, h or d"
         );
         assert!(matches!(
             parse("1e9h"),

@@ -57,11 +57,28 @@ pub struct Settings {
     pub job_queue: usize,
     /// Verify jobs go to this cluster's `mxray worker`s (`--nats`).
     pub cluster: Option<mxray_cluster::Cluster>,
+    /// Monitors: the file, retention, concurrency, alert channels.
+    pub monitors: crate::monitors::MonitorOptions,
+}
+
+/// The server could not start: its data directory or its monitors file.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobError),
+    #[error(transparent)]
+    Monitors(#[from] crate::monitors::MonitorError),
+}
+
+/// The app and the handles the binary keeps: the monitors, to reload on SIGHUP.
+pub struct App {
+    pub router: Router,
+    pub monitors: Arc<crate::monitors::Monitors>,
 }
 
 /// The API key a request came with (0 without keys): jobs belong to it.
 #[derive(Debug, Clone, Copy)]
-struct Owner(i64);
+pub(crate) struct Owner(pub(crate) i64);
 
 /// Per-key limits: a rate (GCRA, from governor) and a count of requests in flight.
 struct KeyLimits {
@@ -102,8 +119,9 @@ impl KeyLimits {
     }
 }
 
-struct AppState {
+pub(crate) struct AppState {
     jobs: Arc<crate::jobs::Jobs>,
+    pub(crate) monitors: Arc<crate::monitors::Monitors>,
     s: Settings,
     metrics: crate::metrics::Metrics,
     key_limits: KeyLimits,
@@ -112,7 +130,7 @@ struct AppState {
     limits: Arc<Limits>,
 }
 
-type Shared = Arc<AppState>;
+pub(crate) type Shared = Arc<AppState>;
 
 /// Longest a request may run, whatever it asks for.
 const MAX_DEADLINE: Duration = Duration::from_secs(120);
@@ -124,10 +142,34 @@ const JOB_BODY: usize = 64 * 1024 * 1024;
 
 /// The app: `/healthz` and `/readyz` open, `/v1` behind the key check. Starts the jobs'
 /// worker (call inside the runtime); jobs left unfinished by the last run are resumed.
-pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
+pub fn router(s: Settings) -> Result<Router, StartError> {
+    app(s).map(|a| a.router)
+}
+
+/// [`router`] with the monitors' handle (the binary reloads them on SIGHUP).
+pub fn app(s: Settings) -> Result<App, StartError> {
     let budgets = Arc::new(Budgets::new(s.verify_budget));
-    // One per-address connection cap for every diagnosis, real time and jobs alike.
+    // One per-address connection cap for every diagnosis, real time, jobs and monitors alike.
     let limits = Arc::new(Limits::new(s.per_address));
+    type Diagnose = Arc<dyn Fn(&crate::jobs::DiagnoseParams) -> mxray_diagnose::Job + Send + Sync>;
+    let diagnose: Diagnose = {
+        let s = s.clone();
+        let limits = limits.clone();
+        Arc::new(move |p: &crate::jobs::DiagnoseParams| {
+            let only = request::parse_areas(&p.only.join(",")).unwrap_or_default();
+            mxray_diagnose::Job {
+                dns: s.dns.clone(),
+                // Each job and monitor run observes the hosts afresh; the caps are shared.
+                opts: diagnose_options(&s, limits.scope(), p.probe),
+                sender: Some(sender_options(
+                    &s,
+                    p.dkim_selectors.clone(),
+                    p.sender_ip,
+                    only,
+                )),
+            }
+        })
+    };
     let jobs = crate::jobs::Jobs::start(
         &s.data,
         crate::jobs::Worker {
@@ -136,27 +178,37 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
             cluster: s.cluster.clone(),
             config: verify_config(&s, s.job_deadline),
             budgets: budgets.clone(),
-            diagnose: {
-                let s = s.clone();
-                let limits = limits.clone();
-                Arc::new(move |p: &crate::jobs::DiagnoseParams| {
-                    let only = request::parse_areas(&p.only.join(",")).unwrap_or_default();
-                    mxray_diagnose::Job {
-                        dns: s.dns.clone(),
-                        opts: diagnose_options(&s, limits.clone(), p.probe),
-                        sender: Some(sender_options(
-                            &s,
-                            p.dkim_selectors.clone(),
-                            p.sender_ip,
-                            only,
-                        )),
-                    }
-                })
+            diagnose: diagnose.clone(),
+        },
+    )?;
+    let o = s.monitors.clone();
+    let monitors = crate::monitors::Monitors::start(
+        &s.data,
+        crate::monitors::MonitorSettings {
+            file: o.file,
+            retention: o.retention,
+            concurrency: o.concurrency,
+            alerts: crate::monitors::alerts::AlertSettings {
+                secret: o.alert_secret,
+                digest_window: o.digest_window,
+                digest_after: o.digest_after,
+                policy: s.policy.clone(),
+                tls: s.tls.clone(),
+                dns: s.dns.clone(),
+                mailer: o.mailer,
+                timeout: s.timeout,
             },
+        },
+        crate::monitors::Runner {
+            dns: s.dns.clone(),
+            diagnose,
+            budgets: budgets.clone(),
+            deadline: crate::monitors::RUN_DEADLINE,
         },
     )?;
     let state = Arc::new(AppState {
         jobs,
+        monitors: monitors.clone(),
         metrics: crate::metrics::Metrics::new(),
         key_limits: KeyLimits {
             rate: governor::RateLimiter::keyed(governor::Quota::per_second(s.key_rate)),
@@ -178,7 +230,10 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
             MAX_DEADLINE + Duration::from_secs(5),
         ))
         .with_state(state);
-    Ok(app)
+    Ok(App {
+        router: app,
+        monitors,
+    })
 }
 
 /// Every route with its documentation, before the layers that need the server's state.
@@ -310,6 +365,7 @@ fn routes() -> Routes {
             })
             .layer(DefaultBodyLimit::disable()),
         )
+        .merge(crate::monitor_routes::routes())
         .with_path_items(crate::openapi::behind_key);
     // Metrics name who is being verified (providers): behind a key like /v1.
     let metrics = ApiRouter::new()
@@ -380,14 +436,14 @@ pub async fn serve(
 }
 
 /// An error answer: `{"schema_version": 1, "error": {"status": 401, "message": "..."}}`.
-struct ApiError {
+pub(crate) struct ApiError {
     status: StatusCode,
     message: String,
     retry_after: Option<u64>,
 }
 
 impl ApiError {
-    fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
+    pub(crate) fn new(status: StatusCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             message: message.into(),
@@ -395,7 +451,7 @@ impl ApiError {
         }
     }
 
-    fn bad(message: impl Into<String>) -> ApiError {
+    pub(crate) fn bad(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, message)
     }
 }
@@ -670,7 +726,7 @@ async fn diagnosis(
         return Ok(accepted(id));
     }
     let sender = sender_options(s, selectors, q.sender_ip, only);
-    let mut opts = diagnose_options(s, st.limits.clone(), q.probe.is_some());
+    let mut opts = diagnose_options(s, st.limits.scope(), q.probe.is_some());
     opts.greeting_wait = opts.greeting_wait.min(limit);
     let run = mxray_diagnose::diagnose_full(&s.dns, &target, &opts, Some(&sender));
     match tokio::time::timeout(limit, run).await {

@@ -6,6 +6,8 @@
 //! - `jobs.rs`: bulk verification jobs: queued, run by one worker, resumed after a restart.
 //! - `openapi.rs`: the OpenAPI 3.1 document, its schemas generated from the types.
 //! - `metrics.rs`: the Prometheus metrics of `GET /metrics`.
+//! - `monitors/`: domains diagnosed on an interval, their history, alerts (webhook, Slack,
+//!   email) with digests; `monitor_routes.rs`: its `/v1/monitors` API.
 //! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
 //!   `/v1/verify`), the key check, body limits and deadlines.
 //!
@@ -15,7 +17,9 @@ mod app;
 pub mod jobs;
 pub mod keys;
 mod metrics;
+mod monitor_routes;
+pub mod monitors;
 pub mod openapi;
 
-pub use app::{Settings, bind, router, serve};
+pub use app::{App, Settings, StartError, app, bind, router, serve};
 pub use keys::{KeyError, KeyInfo, KeyStore};

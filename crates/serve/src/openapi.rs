@@ -59,6 +59,9 @@ published! {
     JobAccepted => "job-accepted", "POST /v1/jobs, and a diagnosis with wait=false";
     mxray_logs::Report => "logs", "POST /v1/logs";
     ErrorBody => "error", "every error answer";
+    crate::monitors::MonitorView => "monitor", "POST, GET and PATCH /v1/monitors/{id}, and each line of GET /v1/monitors";
+    crate::monitors::store::RunRow => "monitor-run", "GET /v1/monitors/{id}/runs, one per line";
+    crate::monitors::store::EventRow => "monitor-event", "GET /v1/monitors/{id}/events, one per line";
 }
 
 /// A `T` answered as JSON (`Json`), or as JSON Lines of them (`Lines`), or JSON Lines of
@@ -305,6 +308,9 @@ mod tests {
             "job-accepted",
             "logs",
             "error",
+            "monitor",
+            "monitor-run",
+            "monitor-event",
         ] {
             assert!(
                 schemas[name]["$id"]
@@ -343,6 +349,9 @@ mod tests {
         same::<super::JobAccepted>(&d);
         same::<mxray_logs::Report>(&d);
         same::<super::ErrorBody>(&d);
+        same::<crate::monitors::MonitorView>(&d);
+        same::<crate::monitors::store::RunRow>(&d);
+        same::<crate::monitors::store::EventRow>(&d);
     }
 
     /// Every operation says what it does and what it answers on success; every /v1 route and

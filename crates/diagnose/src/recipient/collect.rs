@@ -100,7 +100,7 @@ type SharedObservation = Arc<OnceCell<AddrObs>>;
 /// when no RCPT is asked (the conversation is the same for every domain that uses it).
 pub struct Limits {
     per_addr: usize,
-    map: Mutex<HashMap<IpAddr, Arc<Semaphore>>>,
+    map: Arc<Mutex<HashMap<IpAddr, Arc<Semaphore>>>>,
     seen: Mutex<HashMap<(IpAddr, String), SharedObservation>>,
 }
 
@@ -108,9 +108,20 @@ impl Limits {
     pub fn new(per_addr: usize) -> Limits {
         Limits {
             per_addr: per_addr.max(1),
-            map: Mutex::new(HashMap::new()),
+            map: Arc::new(Mutex::new(HashMap::new())),
             seen: Mutex::new(HashMap::new()),
         }
+    }
+
+    /// Limits for one run of a long-lived process (a server's request, job or monitor run):
+    /// the same connection caps per address, but observations of its own, so a later run
+    /// sees the hosts as they are then, never an earlier run's sessions.
+    pub fn scope(&self) -> Arc<Limits> {
+        Arc::new(Limits {
+            per_addr: self.per_addr,
+            map: self.map.clone(),
+            seen: Mutex::new(HashMap::new()),
+        })
     }
 
     /// The shared observation slot for an MX address under one name (SNI and the certificate
