@@ -394,7 +394,8 @@ pub async fn send(
     let whole = cfg.timeout.saturating_mul(STEPS);
     let tries = cfg.tries.max(1);
     let mut wait = cfg.backoff;
-    for attempt in 1..=tries {
+    let mut attempt = 1;
+    loop {
         let result = tokio::time::timeout(whole, send_once(cfg, &envelope, &message))
             .await
             .unwrap_or_else(|_| {
@@ -406,14 +407,13 @@ pub async fn send(
             });
         match result {
             Ok(()) => return Ok(()),
-            Err(e) if !e.retryable() || attempt == tries => return Err(e),
-            Err(_) => {
-                tokio::time::sleep(wait).await;
-                wait = wait.saturating_mul(2);
-            }
+            Err(e) if !e.retryable() || attempt >= tries => return Err(e),
+            Err(_) => {}
         }
+        tokio::time::sleep(wait).await;
+        wait = wait.saturating_mul(2);
+        attempt += 1;
     }
-    unreachable!("the last try returns")
 }
 
 /// The envelope and the message's bytes: From, To, Subject (encoded by lettre: a CR or LF in
@@ -953,6 +953,50 @@ mod tests {
             compose("a@b.test", &[], "s", "b").unwrap_err(),
             RelayError::NoRecipient
         );
+    }
+
+    /// A config for a relay on `addr` that a test server plays.
+    fn local(addr: SocketAddr) -> RelayConfig {
+        let url = RelayUrl::parse(&format!("smtp://u:p@{addr}")).unwrap();
+        let mut cfg = RelayConfig::new(url, "a@b.test", Arc::new(TlsSettings::web_pki()));
+        cfg.timeout = Duration::from_millis(300);
+        cfg.backoff = Duration::from_millis(10);
+        cfg.tries = 2;
+        cfg
+    }
+
+    #[tokio::test]
+    async fn a_relay_that_floods_or_stays_silent_is_bounded() {
+        use tokio::io::AsyncWriteExt;
+        // A greeting line that never ends.
+        let flood = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = flood.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut c, _)) = flood.accept().await {
+                tokio::spawn(async move {
+                    let chunk = vec![b'2'; 64 * 1024];
+                    while c.write_all(&chunk).await.is_ok() {}
+                });
+            }
+        });
+        let e = send(&local(addr), &["x@y.test".into()], "s", "b")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, RelayError::Protocol { why, .. } if why.contains("more than")),
+            "{e:?}"
+        );
+        // Accepts (the kernel's backlog) and never greets.
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let cfg = local(silent.local_addr().unwrap());
+        let e = send(&cfg, &["x@y.test".into()], "s", "b")
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&e, RelayError::Timeout { step, ms: 300, .. } if step == "the greeting and EHLO"),
+            "{e:?}"
+        );
+        drop(silent);
     }
 
     #[test]
