@@ -196,3 +196,95 @@ async fn the_policy_refuses_a_private_address_before_connecting() {
         .expect("allowed range");
     lab.shutdown().await;
 }
+
+/// `smtps://`: TLS from the first byte, verified for the relay's name (the lab's hosts speak
+/// STARTTLS only, so a scripted server plays this relay with a lab CA certificate).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn implicit_tls_is_verified_then_authenticated() {
+    let ca = mxray_lab::tls::LabCa::new().expect("lab CA");
+    let (server, _) = ca
+        .server_config(
+            mxray_lab::scenario::TlsMode::Valid,
+            "localhost",
+            "127.0.0.1".parse().unwrap(),
+        )
+        .expect("certificate")
+        .expect("a TLS mode");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let lines = seen.clone();
+    tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = tokio_rustls::TlsAcceptor::from(server.clone());
+            let lines = lines.clone();
+            tokio::spawn(async move {
+                // A client that refuses the certificate ends the handshake: nothing to serve.
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                serve(tls, &lines).await;
+            });
+        }
+    });
+    let url = RelayUrl::parse(&format!("smtps://u:p@localhost:{port}")).unwrap();
+    let tls = TlsSettings::from_pem(ca.pem().as_bytes(), "lab CA").unwrap();
+    let mut cfg = RelayConfig::new(url, "a@lab.test", Arc::new(tls));
+    cfg.timeout = Duration::from_secs(10);
+    relay::send(&cfg, &to(), "over TLS", "body")
+        .await
+        .expect("sent");
+    let seen = seen.lock().unwrap().clone();
+    assert!(
+        seen.iter().any(|l| l == "MAIL FROM:<a@lab.test>"),
+        "{seen:?}"
+    );
+    assert!(seen.iter().any(|l| l == "Subject: over TLS"), "{seen:?}");
+
+    // The same relay, not trusted: the web PKI roots do not hold the lab CA.
+    let url = RelayUrl::parse(&format!("smtps://u:p@localhost:{port}")).unwrap();
+    let cfg = RelayConfig::new(url, "a@lab.test", Arc::new(TlsSettings::web_pki()));
+    let e = relay::send(&cfg, &to(), "s", "b").await.unwrap_err();
+    assert!(matches!(e, RelayError::Tls { .. }), "{e:?}");
+}
+
+/// A relay that accepts whatever comes, recording each line the client sends.
+async fn serve<S>(stream: S, seen: &std::sync::Mutex<Vec<String>>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+
+    let mut c = BufReader::new(stream);
+    if c.write_all(b"220 localhost ESMTP\r\n").await.is_err() {
+        return;
+    }
+    let mut in_data = false;
+    let mut line = String::new();
+    while c.read_line(&mut line).await.unwrap_or(0) > 0 {
+        let l = line.trim_end().to_string();
+        line.clear();
+        seen.lock().unwrap().push(l.clone());
+        let reply: &[u8] = if in_data {
+            if l != "." {
+                continue;
+            }
+            in_data = false;
+            b"250 2.0.0 queued\r\n"
+        } else if l.starts_with("EHLO") {
+            b"250-localhost\r\n250 AUTH PLAIN LOGIN\r\n"
+        } else if l.starts_with("AUTH PLAIN") {
+            b"235 2.7.0 ok\r\n"
+        } else if l == "DATA" {
+            in_data = true;
+            b"354 go on\r\n"
+        } else if l == "QUIT" {
+            b"221 bye\r\n"
+        } else {
+            b"250 ok\r\n"
+        };
+        if c.write_all(reply).await.is_err() {
+            return;
+        }
+    }
+}
