@@ -5,7 +5,9 @@ use std::future::Future;
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use crate::{Lab, LabError, LabOptions, LabStats, ReadyInfo, Scenario, ScenarioError, bundled};
+use crate::{
+    Lab, LabError, LabOptions, LabStats, ReadyInfo, Received, Scenario, ScenarioError, bundled,
+};
 
 /// How long stopping waits for the runtime's blocking threads (a `lab serve` reading stdin
 /// may never return from its read).
@@ -96,6 +98,11 @@ impl LabHandle {
     /// The port every SMTP host listens on.
     pub fn smtp_port(&self) -> u16 {
         self.lab().smtp_port()
+    }
+
+    /// The messages submission host `name` accepted so far, oldest first.
+    pub fn received(&self, name: &str) -> Result<Vec<Received>, LabError> {
+        self.lab().received(name)
     }
 
     /// The lab CA certificate (PEM).

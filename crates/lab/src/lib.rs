@@ -44,7 +44,7 @@ use tokio::task::JoinHandle;
 pub use dns::dnssec::ZoneAnchor;
 pub use handle::{LabHandle, StartError};
 pub use scenario::{Scenario, ScenarioError};
-pub use smtp::Limits;
+pub use smtp::{Limits, Received};
 pub use stats::{ClientStats, DnsStats, HostStats, HttpsStats, LabStats};
 
 /// How a lab is started. `Default` picks free ports on 127.0.0.1 for DNS and HTTPS.
@@ -329,6 +329,12 @@ impl Lab {
     pub fn restore_host(&self, name: &str) -> Result<(), LabError> {
         self.host(name)?.set_changed(None);
         Ok(())
+    }
+
+    /// The messages submission host `name` accepted so far, oldest first (at most
+    /// [`smtp::MAX_RECEIVED`]).
+    pub fn received(&self, name: &str) -> Result<Vec<Received>, LabError> {
+        Ok(self.host(name)?.received())
     }
 
     fn host(&self, name: &str) -> Result<&Arc<smtp::HostRuntime>, LabError> {

@@ -21,6 +21,9 @@ use tokio_rustls::client::TlsStream;
 /// Trust anchors for certificate verification.
 pub struct TlsSettings {
     roots: Arc<RootCertStore>,
+    /// The roots as certificates when they came from PEM (`None`: webpki-roots), for a client
+    /// that builds its own configuration from certificates (lettre, in `relay`).
+    certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
     provider: Arc<CryptoProvider>,
     /// Where the roots came from, for evidence (`webpki-roots`, or the CA file's path).
     pub roots_source: String,
@@ -40,7 +43,7 @@ impl TlsSettings {
         let roots = RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
         };
-        TlsSettings::with_roots(roots, "webpki-roots (Mozilla)".into())
+        TlsSettings::with_roots(roots, None, "webpki-roots (Mozilla)".into())
     }
 
     /// Roots from a PEM file (the lab's CA, a private CA).
@@ -57,28 +60,56 @@ impl TlsSettings {
     pub fn from_pem(data: &[u8], source: &str) -> Result<TlsSettings, TlsSetupError> {
         let shown = source.to_string();
         let mut roots = RootCertStore::empty();
+        let mut certificates = Vec::new();
         for cert in CertificateDer::pem_slice_iter(data) {
             let cert = cert.map_err(|e| TlsSetupError::Read {
                 path: shown.clone(),
                 error: e.to_string(),
             })?;
-            roots.add(cert).map_err(|e| TlsSetupError::Read {
+            roots.add(cert.clone()).map_err(|e| TlsSetupError::Read {
                 path: shown.clone(),
                 error: e.to_string(),
             })?;
+            certificates.push(cert);
         }
         if roots.is_empty() {
             return Err(TlsSetupError::Empty(shown));
         }
-        Ok(TlsSettings::with_roots(roots, shown))
+        Ok(TlsSettings::with_roots(
+            roots,
+            Some(Arc::new(certificates)),
+            shown,
+        ))
     }
 
-    fn with_roots(roots: RootCertStore, source: String) -> TlsSettings {
+    fn with_roots(
+        roots: RootCertStore,
+        certificates: Option<Arc<Vec<CertificateDer<'static>>>>,
+        source: String,
+    ) -> TlsSettings {
         TlsSettings {
             roots: Arc::new(roots),
+            certificates,
             provider: Arc::new(rustls::crypto::ring::default_provider()),
             roots_source: source,
         }
+    }
+}
+
+impl TlsSettings {
+    /// The roots as certificates, when they came from PEM; `None` means webpki-roots.
+    pub fn root_certificates(&self) -> Option<&[CertificateDer<'static>]> {
+        self.certificates.as_deref().map(Vec::as_slice)
+    }
+
+    /// A client configuration that refuses, during the handshake, a certificate these roots
+    /// do not accept for the name: for sending secrets, where [`handshake`]'s recording
+    /// verifier (which lets an untrusted handshake finish so it can be inspected) must not be.
+    pub fn verifying_config(&self) -> Result<ClientConfig, rustls::Error> {
+        Ok(ClientConfig::builder_with_provider(self.provider.clone())
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(self.roots.clone())
+            .with_no_client_auth())
     }
 }
 

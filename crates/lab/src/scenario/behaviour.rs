@@ -287,6 +287,40 @@ pub enum DataMode {
     Reject,
 }
 
+/// A submission server (RFC 6409): `AUTH PLAIN LOGIN` offered only after STARTTLS, one
+/// account, every recipient relayed once authenticated, each message recorded for the tests.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submission {
+    pub user: String,
+    pub password: String,
+    pub fail_first: Option<FailFirst>,
+}
+
+/// The command a [`FailFirst`] answers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailCommand {
+    Mail,
+    Data,
+}
+
+impl FailCommand {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            FailCommand::Mail => "MAIL",
+            FailCommand::Data => "DATA",
+        }
+    }
+}
+
+/// The first `count` attempts of `command` on the host, counted across sessions and clients,
+/// get `reply` (a 421 also closes): a relay that recovers, to test a client's retries.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailFirst {
+    pub command: FailCommand,
+    pub count: u32,
+    pub reply: Reply,
+}
+
 /// Everything one SMTP host does for one client. Defaults: an ordinary, polite server with
 /// no mailboxes (every RCPT is `550 5.1.1`), STARTTLS with a valid certificate.
 #[derive(Debug, Clone, Default)]
@@ -321,6 +355,7 @@ pub struct Behaviour {
     pub starttls: TlsMode,
     pub quirks: Quirks,
     pub data: DataMode,
+    pub submission: Option<Arc<Submission>>,
 }
 
 impl Behaviour {
@@ -397,6 +432,17 @@ impl Behaviour {
         }
         if self.data == DataMode::Reject {
             out.push("data(reject)".into());
+        }
+        if let Some(sub) = &self.submission {
+            out.push(format!("submission({})", sub.user.escape_debug()));
+            if let Some(f) = &sub.fail_first {
+                out.push(format!(
+                    "fail-first({} x{}, {})",
+                    f.command.as_str(),
+                    f.count,
+                    f.reply
+                ));
+            }
         }
         out
     }

@@ -10,8 +10,8 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use behaviour::{
-    Behaviour, CloseAfter, Concurrency, DataMode, Greylist, MailboxSet, Quirks, RateLimit, Reply,
-    Tarpit, TlsMode,
+    Behaviour, CloseAfter, Concurrency, DataMode, FailCommand, FailFirst, Greylist, MailboxSet,
+    Quirks, RateLimit, Reply, Submission, Tarpit, TlsMode,
 };
 
 /// Scenario files larger than this are refused: they are hand-written or generated worlds,

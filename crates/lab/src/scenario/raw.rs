@@ -207,6 +207,26 @@ behaviour_tables! {
     starttls: Option<S>,
     quirks: Option<Vec<S>>,
     data: Option<S>,
+    submission: Option<RawSubmission>,
+}
+
+/// `submission = { user, password, fail_first = { command, count, reply } }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawSubmission {
+    pub user: S,
+    pub password: S,
+    #[serde(default)]
+    pub fail_first: Option<RawFailFirst>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawFailFirst {
+    pub command: S,
+    pub count: Spanned<u32>,
+    #[serde(default)]
+    pub reply: Option<S>,
 }
 
 #[derive(Debug, Deserialize)]

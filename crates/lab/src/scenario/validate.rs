@@ -10,10 +10,12 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::behaviour::{
-    Behaviour, CloseAfter, Concurrency, DataMode, Greylist, MailboxSet, Quirks, RateLimit, Reply,
-    Tarpit, TlsMode,
+    Behaviour, CloseAfter, Concurrency, DataMode, FailCommand, FailFirst, Greylist, MailboxSet,
+    Quirks, RateLimit, Reply, Submission, Tarpit, TlsMode,
 };
-use super::raw::{RawBehaviour, RawDnsbl, RawDomain, RawHost, RawNode, RawScenario, S};
+use super::raw::{
+    RawBehaviour, RawDnsbl, RawDomain, RawHost, RawNode, RawScenario, RawSubmission, S,
+};
 use super::{
     ClientOverride, Dnsbl, DnsblKind, Dnssec, Domain, Failure, FailureKind, Host, Listed, MtaSts,
     Node, PtrRecord, Record, Scenario, ScenarioError, TlsaKey,
@@ -797,7 +799,61 @@ impl Cx<'_> {
                 }
             };
         }
+        if let Some(sub) = &raw.submission {
+            b.submission = Some(Arc::new(self.submission(sub)?));
+        }
         Ok(())
+    }
+
+    fn submission(&self, raw: &RawSubmission) -> R<Submission> {
+        // The credentials travel base64-encoded, but the lab compares them as text: keep them
+        // printable so a scenario cannot hold an account no client could type.
+        for s in [&raw.user, &raw.password] {
+            let v = s.get_ref();
+            if v.is_empty() || v.len() > 256 || v.chars().any(char::is_control) {
+                return Err(self.at(
+                    s,
+                    "`user` and `password` must be 1 to 256 characters, none of them control characters"
+                        .into(),
+                ));
+            }
+        }
+        let fail_first = match &raw.fail_first {
+            None => None,
+            Some(f) => {
+                let command = match f.command.get_ref().to_ascii_uppercase().as_str() {
+                    "MAIL" => FailCommand::Mail,
+                    "DATA" => FailCommand::Data,
+                    other => {
+                        return Err(self.at(
+                            &f.command,
+                            format!("unknown command {other:?} (expected MAIL or DATA)"),
+                        ));
+                    }
+                };
+                if *f.count.get_ref() == 0 {
+                    return Err(self.at(&f.count, "`count` must be at least 1".into()));
+                }
+                let reply = self.reply_or(
+                    f.reply.as_ref(),
+                    "451 4.3.0 Temporary failure, try again later",
+                )?;
+                if reply.code < 400 {
+                    let anchor = f.reply.as_ref().unwrap_or(&f.command);
+                    return Err(self.at(anchor, "`reply` must be a 4xx or 5xx failure".into()));
+                }
+                Some(FailFirst {
+                    command,
+                    count: *f.count.get_ref(),
+                    reply,
+                })
+            }
+        };
+        Ok(Submission {
+            user: raw.user.get_ref().clone(),
+            password: raw.password.get_ref().clone(),
+            fail_first,
+        })
     }
 
     fn mailbox_set(&self, list: &[S]) -> R<MailboxSet> {

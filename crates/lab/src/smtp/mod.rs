@@ -4,8 +4,9 @@
 mod conn;
 mod session;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -20,6 +21,35 @@ use crate::tls::{ConfigCache, LabCa};
 
 /// Greylist triplets remembered per host before the table is reset (a bound, not a policy).
 const GREYLIST_MAX: usize = 100_000;
+
+/// Messages a submission host keeps for the tests to read; past it the oldest goes.
+pub const MAX_RECEIVED: usize = 1000;
+
+/// One message a submission host accepted, as the tests read it back
+/// ([`crate::Lab::received`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Received {
+    /// The client's address.
+    pub client: IpAddr,
+    /// The account that authenticated (AUTH PLAIN or LOGIN).
+    pub user: String,
+    /// Sent inside STARTTLS (always, since AUTH needs it; kept for the tests to assert).
+    pub tls: bool,
+    /// MAIL FROM's address, lower-cased.
+    pub mail_from: String,
+    /// Each accepted RCPT TO's address, lower-cased, in order.
+    pub rcpt_to: Vec<String>,
+    /// The message after DATA: lines ended by CRLF, dot-stuffing undone, at most
+    /// `Limits::max_message` bytes (a bigger one is refused, not recorded).
+    pub data: Vec<u8>,
+}
+
+impl Received {
+    /// The message as text (invalid UTF-8 replaced), for assertions.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.data).into_owned()
+    }
+}
 
 /// Bounds every session obeys, whatever the scenario says.
 #[derive(Debug, Clone, Copy)]
@@ -58,6 +88,10 @@ pub struct HostRuntime {
     greylist: Mutex<HashMap<(IpAddr, String, String), Instant>>,
     tls: HashMap<TlsMode, Arc<ServerConfig>>,
     limits: Limits,
+    /// Commands answered by a submission's `fail_first` so far (host-wide: a client's retry
+    /// is a new session).
+    failed_first: AtomicU32,
+    received: Mutex<VecDeque<Received>>,
 }
 
 impl HostRuntime {
@@ -82,7 +116,35 @@ impl HostRuntime {
             changed: Mutex::new(None),
             tls,
             limits,
+            failed_first: AtomicU32::new(0),
+            received: Mutex::new(VecDeque::new()),
         })
+    }
+
+    /// Whether this attempt is one of the first `count` to fail; counts it if so.
+    fn take_failure(&self, count: u32) -> bool {
+        self.failed_first
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+                (n < count).then_some(n + 1)
+            })
+            .is_ok()
+    }
+
+    fn record(&self, message: Received) {
+        if let Ok(mut r) = self.received.lock() {
+            if r.len() >= MAX_RECEIVED {
+                r.pop_front();
+            }
+            r.push_back(message);
+        }
+    }
+
+    /// The messages received so far, oldest first.
+    pub fn received(&self) -> Vec<Received> {
+        self.received
+            .lock()
+            .map(|r| r.iter().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// What this host does for `client` in a session starting now: a behaviour set at run

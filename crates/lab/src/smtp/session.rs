@@ -5,12 +5,14 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsAcceptor;
 
-use super::HostRuntime;
 use super::conn::{Conn, Line, Stream};
-use crate::scenario::{Behaviour, DataMode, Reply, TlsMode};
+use super::{HostRuntime, Received};
+use crate::scenario::{Behaviour, DataMode, FailCommand, Reply, Submission, TlsMode};
 use crate::stats::Admission;
 
 /// How long a TLS handshake may take before the session is dropped.
@@ -18,9 +20,9 @@ const TLS_HANDSHAKE: Duration = Duration::from_secs(10);
 /// Longest address accepted in MAIL FROM / RCPT TO (RFC 5321 path limit).
 const MAX_PATH: usize = 256;
 /// Verbs counted by name; anything else counts as `UNKNOWN` so the map stays bounded.
-const VERBS: [&str; 12] = [
+const VERBS: [&str; 13] = [
     "EHLO", "HELO", "MAIL", "RCPT", "DATA", "RSET", "NOOP", "QUIT", "VRFY", "EXPN", "HELP",
-    "STARTTLS",
+    "STARTTLS", "AUTH",
 ];
 
 /// Why the command loop ended (only used to pick the last words).
@@ -40,6 +42,10 @@ struct Session {
     greeted: bool,
     tls: bool,
     mail_from: Option<String>,
+    /// The accepted recipients of the transaction (kept by submission hosts, which record).
+    rcpts: Vec<String>,
+    /// The account that authenticated (submission hosts).
+    user: Option<String>,
     rcpts_in_txn: u32,
     rcpts_in_session: u32,
     commands: u32,
@@ -77,6 +83,8 @@ pub async fn run(host: Arc<HostRuntime>, sock: TcpStream, peer: SocketAddr) {
         greeted: false,
         tls: false,
         mail_from: None,
+        rcpts: Vec::new(),
+        user: None,
         rcpts_in_txn: 0,
         rcpts_in_session: 0,
         commands: 0,
@@ -252,6 +260,7 @@ impl Session {
                 "EXPN" => self.reply(502, "5.5.1 EXPN not available").await,
                 "HELP" => self.reply(214, "2.0.0 See RFC 5321").await,
                 "STARTTLS" => self.starttls(arg).await,
+                "AUTH" => self.auth(arg).await,
                 _ => self.reply(500, "5.5.2 Command not recognized").await,
             };
             match result {
@@ -289,6 +298,10 @@ impl Session {
         if !self.tls && self.b.starttls != TlsMode::None {
             lines.push("STARTTLS".to_owned());
         }
+        // Like a real submission server: no password is asked for over a plain channel.
+        if self.tls && self.b.submission.is_some() {
+            lines.push("AUTH PLAIN LOGIN".to_owned());
+        }
         if self.b.quirks.long_replies {
             for i in 0..60 {
                 lines.push(format!(
@@ -308,6 +321,14 @@ impl Session {
         }
         if self.mail_from.is_some() {
             return self.reply(503, "5.5.1 Error: nested MAIL command").await;
+        }
+        if let Some(sub) = self.b.submission.clone() {
+            if self.user.is_none() {
+                return self.reply(530, "5.7.0 Authentication required").await;
+            }
+            if let Some(flow) = self.fail_first(&sub, FailCommand::Mail).await? {
+                return Ok(flow);
+            }
         }
         match path_arg(arg, "FROM:") {
             Some(addr) => {
@@ -370,7 +391,7 @@ impl Session {
                 552,
                 format!("5.2.2 <{shown}>: Mailbox full, quota exceeded"),
             )
-        } else if b.catch_all || b.mailboxes.contains(&rcpt) {
+        } else if b.catch_all || b.submission.is_some() || b.mailboxes.contains(&rcpt) {
             (250, "2.1.5 Recipient OK".to_owned())
         } else {
             (
@@ -382,6 +403,9 @@ impl Session {
         if code == 250 {
             self.rcpts_in_txn += 1;
             self.rcpts_in_session += 1;
+            if b.submission.is_some() {
+                self.rcpts.push(rcpt);
+            }
         }
         if b.quirks.extra_replies {
             self.unsolicited = Some(self.stray_reply());
@@ -399,12 +423,29 @@ impl Session {
                 .reply(554, "5.7.0 This lab server accepts no mail")
                 .await;
         }
+        let submission = self.b.submission.clone();
+        if let Some(sub) = &submission
+            && let Some(flow) = self.fail_first(sub, FailCommand::Data).await?
+        {
+            return Ok(flow);
+        }
         self.reply(354, "End data with <CR><LF>.<CR><LF>").await?;
+        let max = self.host.limits.max_message;
         let mut size = 0usize;
+        // Only a submission host keeps the message, and never more than the size limit.
+        let mut kept: Option<Vec<u8>> = submission.as_ref().map(|_| Vec::new());
         loop {
             match self.conn.read_line().await {
                 Line::Text(l) if l == b"." => break,
-                Line::Text(l) => size += l.len() + 2,
+                Line::Text(l) => {
+                    size += l.len() + 2;
+                    if let Some(k) = kept.as_mut().filter(|_| size <= max) {
+                        // RFC 5321 4.5.2: a leading dot was doubled by the client.
+                        let line = l.strip_prefix(b".").unwrap_or(&l);
+                        k.extend_from_slice(line);
+                        k.extend_from_slice(b"\r\n");
+                    }
+                }
                 Line::TooLong => {
                     self.reply(500, "5.5.2 Line too long").await?;
                     return Ok(Flow::Close);
@@ -417,11 +458,142 @@ impl Session {
                 Line::Closed => return Ok(Flow::Close),
             }
         }
+        let envelope = (self.mail_from.take(), std::mem::take(&mut self.rcpts));
         self.reset();
-        if size > self.host.limits.max_message {
+        if size > max {
             return self.reply(552, "5.3.4 Message too big").await;
         }
+        if let (Some(data), (Some(mail_from), rcpt_to)) = (kept, envelope) {
+            self.host.record(Received {
+                client: self.client,
+                user: self.user.clone().unwrap_or_default(),
+                tls: self.tls,
+                mail_from,
+                rcpt_to,
+                data,
+            });
+            return self.reply(250, "2.0.0 Message accepted for delivery").await;
+        }
         self.reply(250, "2.0.0 Message accepted and discarded by the lab")
+            .await
+    }
+
+    /// A submission's `fail_first`: while its count lasts, `command` gets the failure reply
+    /// (and the transaction is dropped). `None` when this attempt goes on normally.
+    async fn fail_first(
+        &mut self,
+        sub: &Submission,
+        command: FailCommand,
+    ) -> std::io::Result<Option<Flow>> {
+        let Some(f) = sub.fail_first.as_ref().filter(|f| f.command == command) else {
+            return Ok(None);
+        };
+        if !self.host.take_failure(f.count) {
+            return Ok(None);
+        }
+        self.reset();
+        self.send_reply(&f.reply).await?;
+        Ok(Some(if f.reply.closes() {
+            Flow::Close
+        } else {
+            Flow::Continue
+        }))
+    }
+
+    /// `AUTH PLAIN [initial]` or `AUTH LOGIN [user]` (RFC 4954), only inside TLS, only on a
+    /// submission host.
+    async fn auth(&mut self, arg: &str) -> std::io::Result<Flow> {
+        let Some(sub) = self.b.submission.clone() else {
+            return self.reply(502, "5.5.1 AUTH not available").await;
+        };
+        if !self.greeted {
+            return self.reply(503, "5.5.1 Error: send EHLO first").await;
+        }
+        if !self.tls {
+            return self
+                .reply(530, "5.7.0 Must issue a STARTTLS command first")
+                .await;
+        }
+        if self.user.is_some() {
+            return self.reply(503, "5.5.1 Already authenticated").await;
+        }
+        if self.mail_from.is_some() {
+            return self
+                .reply(503, "5.5.1 AUTH not allowed during a mail transaction")
+                .await;
+        }
+        let mut words = arg.split_whitespace();
+        let mechanism = words.next().unwrap_or("").to_ascii_uppercase();
+        let initial = words.next().map(str::to_owned);
+        let credentials = match mechanism.as_str() {
+            "PLAIN" => {
+                let Some(response) = self.auth_response(initial, "").await? else {
+                    return Ok(Flow::Close);
+                };
+                response.and_then(|r| {
+                    // authzid NUL authcid NUL passwd; the authorization identity is ignored.
+                    let mut parts = r.splitn(3, |&b| b == 0).skip(1);
+                    Some((parts.next()?.to_vec(), parts.next()?.to_vec()))
+                })
+            }
+            "LOGIN" => {
+                let Some(user) = self.auth_response(initial, "VXNlcm5hbWU6").await? else {
+                    return Ok(Flow::Close);
+                };
+                let Some(user) = user else {
+                    return self.auth_failed().await;
+                };
+                let Some(password) = self.auth_response(None, "UGFzc3dvcmQ6").await? else {
+                    return Ok(Flow::Close);
+                };
+                password.map(|p| (user, p))
+            }
+            "" => return self.reply(501, "5.5.4 Syntax: AUTH mechanism").await,
+            _ => {
+                return self
+                    .reply(504, "5.5.4 Unrecognized authentication type")
+                    .await;
+            }
+        };
+        let Some((user, password)) = credentials else {
+            return self.auth_failed().await;
+        };
+        if user == sub.user.as_bytes() && password == sub.password.as_bytes() {
+            self.user = Some(sub.user.clone());
+            self.reply(235, "2.7.0 Authentication successful").await
+        } else {
+            self.reply(535, "5.7.8 Authentication credentials invalid")
+                .await
+        }
+    }
+
+    /// The client's base64 answer: the initial response if it gave one, else read after a
+    /// `334 CHALLENGE`. `Ok(None)`: the session is over; `Ok(Some(None))`: not base64, or
+    /// cancelled with `*`.
+    async fn auth_response(
+        &mut self,
+        initial: Option<String>,
+        challenge: &str,
+    ) -> std::io::Result<Option<Option<Vec<u8>>>> {
+        let text = match initial {
+            Some(t) => t.into_bytes(),
+            None => {
+                self.reply(334, challenge).await?;
+                match self.conn.read_line().await {
+                    Line::Text(l) => l,
+                    Line::TooLong | Line::Idle | Line::Closed => return Ok(None),
+                }
+            }
+        };
+        // `=` alone is an empty initial response (RFC 4954 4).
+        if text == b"=" {
+            return Ok(Some(Some(Vec::new())));
+        }
+        Ok(Some(BASE64.decode(text.trim_ascii()).ok()))
+    }
+
+    async fn auth_failed(&mut self) -> std::io::Result<Flow> {
+        self.reply(501, "5.5.2 Cannot decode the response, or AUTH cancelled")
             .await
     }
 
@@ -453,6 +625,7 @@ impl Session {
                 self.conn.stream = Stream::Tls(Box::new(tls));
                 self.tls = true;
                 self.greeted = false;
+                self.user = None;
                 self.reset();
                 if let Ok(mut c) = self.host.counters.lock() {
                     c.tls(self.client);
@@ -475,6 +648,7 @@ impl Session {
 
     fn reset(&mut self) {
         self.mail_from = None;
+        self.rcpts.clear();
         self.rcpts_in_txn = 0;
     }
 

@@ -9,5 +9,6 @@ mod limits;
 mod scenario;
 mod smtp;
 mod start;
+mod submission;
 mod tls;
 mod util;

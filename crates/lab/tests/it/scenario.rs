@@ -255,3 +255,34 @@ fn tlsa_key_placeholders_are_checked() {
     );
     assert!(recs.iter().any(|r| r.contains("Ca")), "{recs:?}");
 }
+
+#[test]
+fn submission_keys_are_checked() {
+    let host = "[[hosts]]\nname = \"relay.a.test\"\naddress = \"127.0.0.9\"\n";
+    let e = err(&format!(
+        "{host}submission = {{ user = \"\", password = \"p\" }}\n"
+    ));
+    assert!(e.starts_with("bad.toml:4:23: "), "{e}");
+    let e = err(&format!(
+        "{host}submission = {{ user = \"u\", password = \"p\", fail_first = {{ command = \"RCPT\", count = 1 }} }}\n"
+    ));
+    assert!(e.contains("expected MAIL or DATA"), "{e}");
+    let e = err(&format!(
+        "{host}submission = {{ user = \"u\", password = \"p\", fail_first = {{ command = \"DATA\", count = 0 }} }}\n"
+    ));
+    assert!(e.contains("at least 1"), "{e}");
+    let e = err(&format!(
+        "{host}submission = {{ user = \"u\", password = \"p\", fail_first = {{ command = \"DATA\", count = 1, reply = \"250 ok\" }} }}\n"
+    ));
+    assert!(e.contains("4xx or 5xx"), "{e}");
+    let s = Scenario::from_str_named(
+        &format!(
+            "{host}submission = {{ user = \"u\", password = \"p\", fail_first = {{ command = \"mail\", count = 2 }} }}\n"
+        ),
+        "ok.toml",
+    )
+    .expect("valid");
+    let sub = s.hosts[0].behaviour.submission.clone().expect("submission");
+    let f = sub.fail_first.as_ref().expect("fail_first");
+    assert_eq!((f.count, f.reply.code), (2, 451));
+}
