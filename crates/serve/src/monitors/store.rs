@@ -86,14 +86,29 @@ pub struct Store {
     path: String,
 }
 
-/// Verdicts from best to worst: a folded day keeps its worst.
-fn rank(verdict: &str) -> u8 {
-    match verdict {
-        "deliverable_path" => 0,
-        "degraded" => 1,
-        "inconclusive" => 2,
-        _ => 3,
-    }
+/// Verdicts as stored, from best to worst (a folded day keeps its worst, the largest code).
+const VERDICTS: [&str; 4] = ["deliverable_path", "degraded", "inconclusive", "broken"];
+
+fn verdict_code(verdict: &str) -> u8 {
+    VERDICTS.iter().position(|v| *v == verdict).unwrap_or(2) as u8
+}
+
+fn verdict_name(code: u8) -> &'static str {
+    VERDICTS
+        .get(code as usize)
+        .copied()
+        .unwrap_or("inconclusive")
+}
+
+/// The key of a set of problems (JSON), added when new.
+fn problem_set(tx: &rusqlite::Transaction<'_>, body: &str) -> rusqlite::Result<i64> {
+    tx.execute(
+        "INSERT OR IGNORE INTO problem_sets (body) VALUES (?1)",
+        [body],
+    )?;
+    tx.query_row("SELECT n FROM problem_sets WHERE body = ?1", [body], |r| {
+        r.get(0)
+    })
 }
 
 impl Store {
@@ -111,23 +126,27 @@ impl Store {
         db.pragma_update(None, "synchronous", "NORMAL")
             .map_err(err)?;
         db.execute_batch(
+            // History rows name their monitor by its integer key and their problems by a
+            // shared set (most runs repeat the last run's): a year of hourly runs stays small.
             "CREATE TABLE IF NOT EXISTS monitors (
-                id TEXT PRIMARY KEY, source TEXT NOT NULL, owner INTEGER NOT NULL,
+                n INTEGER PRIMARY KEY, id TEXT NOT NULL UNIQUE, source TEXT NOT NULL, owner INTEGER NOT NULL,
                 created INTEGER NOT NULL, spec TEXT NOT NULL,
                 streak INTEGER NOT NULL DEFAULT 0, alerting INTEGER NOT NULL DEFAULT 0,
                 last_at INTEGER, last TEXT, next_due INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS monitors_due ON monitors(next_due);
              CREATE TABLE IF NOT EXISTS runs (
-                monitor TEXT NOT NULL, at INTEGER NOT NULL, score INTEGER NOT NULL,
-                verdict TEXT NOT NULL, failing INTEGER NOT NULL, problems TEXT NOT NULL,
+                monitor INTEGER NOT NULL, at INTEGER NOT NULL, score INTEGER NOT NULL,
+                verdict INTEGER NOT NULL, failing INTEGER NOT NULL, problems INTEGER NOT NULL,
                 duration_ms INTEGER NOT NULL, samples INTEGER NOT NULL DEFAULT 1,
                 score_min INTEGER NOT NULL, score_max INTEGER NOT NULL);
              CREATE INDEX IF NOT EXISTS runs_by_monitor ON runs(monitor, at);
              CREATE TABLE IF NOT EXISTS events (
-                monitor TEXT NOT NULL, at INTEGER NOT NULL, change TEXT NOT NULL);
+                monitor INTEGER NOT NULL, at INTEGER NOT NULL, change TEXT NOT NULL);
              CREATE INDEX IF NOT EXISTS events_by_monitor ON events(monitor, at);
              CREATE TABLE IF NOT EXISTS latest (
-                monitor TEXT PRIMARY KEY, at INTEGER NOT NULL, report TEXT NOT NULL);",
+                monitor INTEGER PRIMARY KEY, at INTEGER NOT NULL, report TEXT NOT NULL);
+             CREATE TABLE IF NOT EXISTS problem_sets (
+                n INTEGER PRIMARY KEY, body TEXT NOT NULL UNIQUE);",
         )
         .map_err(err)?;
         Ok(Store {
@@ -183,13 +202,18 @@ impl Store {
     pub fn delete(&self, id: &str) -> Result<bool, StoreError> {
         let mut db = self.conn();
         let tx = db.transaction().map_err(|e| self.err(e))?;
+        for table in ["runs", "events", "latest"] {
+            tx.execute(
+                &format!(
+                    "DELETE FROM {table} WHERE monitor = (SELECT n FROM monitors WHERE id = ?1)"
+                ),
+                [id],
+            )
+            .map_err(|e| self.err(e))?;
+        }
         let n = tx
             .execute("DELETE FROM monitors WHERE id = ?1", [id])
             .map_err(|e| self.err(e))?;
-        for table in ["runs", "events", "latest"] {
-            tx.execute(&format!("DELETE FROM {table} WHERE monitor = ?1"), [id])
-                .map_err(|e| self.err(e))?;
-        }
         tx.commit().map_err(|e| self.err(e))?;
         Ok(n > 0)
     }
@@ -321,16 +345,17 @@ impl Store {
         if n == 0 {
             return Ok(false);
         }
+        let set = problem_set(&tx, &problems).map_err(|e| self.err(e))?;
         tx.execute(
             "INSERT INTO runs (monitor, at, score, verdict, failing, problems, duration_ms, score_min, score_max)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?3, ?3)",
+             VALUES ((SELECT n FROM monitors WHERE id = ?1), ?2, ?3, ?4, ?5, ?6, ?7, ?3, ?3)",
             params![
                 id,
                 at,
                 outcome.score,
-                outcome.verdict,
+                verdict_code(&outcome.verdict),
                 outcome.failing() as i64,
-                problems,
+                set,
                 duration_ms as i64
             ],
         )
@@ -338,14 +363,14 @@ impl Store {
         for c in changes {
             let c = serde_json::to_string(c).map_err(|e| self.err(e))?;
             tx.execute(
-                "INSERT INTO events (monitor, at, change) VALUES (?1, ?2, ?3)",
+                "INSERT INTO events (monitor, at, change) VALUES ((SELECT n FROM monitors WHERE id = ?1), ?2, ?3)",
                 params![id, at, c],
             )
             .map_err(|e| self.err(e))?;
         }
         if let Some(report) = report {
             tx.execute(
-                "INSERT INTO latest (monitor, at, report) VALUES (?1, ?2, ?3)
+                "INSERT INTO latest (monitor, at, report) VALUES ((SELECT n FROM monitors WHERE id = ?1), ?2, ?3)
                  ON CONFLICT(monitor) DO UPDATE SET at = excluded.at, report = excluded.report",
                 params![id, at, report],
             )
@@ -360,8 +385,10 @@ impl Store {
         let db = self.conn();
         let mut st = db
             .prepare(
-                "SELECT at, score, verdict, failing, problems, duration_ms, samples, score_min, score_max
-                 FROM runs WHERE monitor = ?1 AND at >= ?2 ORDER BY at DESC LIMIT ?3",
+                "SELECT r.at, r.score, r.verdict, r.failing, p.body, r.duration_ms, r.samples, r.score_min, r.score_max
+                 FROM runs r JOIN problem_sets p ON p.n = r.problems
+                 WHERE r.monitor = (SELECT n FROM monitors WHERE id = ?1) AND r.at >= ?2
+                 ORDER BY r.at DESC LIMIT ?3",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
@@ -370,7 +397,7 @@ impl Store {
                 Ok(RunRow {
                     at: r.get(0)?,
                     score: r.get(1)?,
-                    verdict: r.get(2)?,
+                    verdict: verdict_name(r.get(2)?).to_string(),
                     failing: r.get(3)?,
                     problems: serde_json::from_str(&problems).unwrap_or_default(),
                     duration_ms: r.get::<_, i64>(5)?.max(0) as u64,
@@ -390,7 +417,8 @@ impl Store {
         let db = self.conn();
         let mut st = db
             .prepare(
-                "SELECT at, change FROM events WHERE monitor = ?1 ORDER BY at DESC, rowid DESC LIMIT ?2",
+                "SELECT at, change FROM events WHERE monitor = (SELECT n FROM monitors WHERE id = ?1)
+                 ORDER BY at DESC, rowid DESC LIMIT ?2",
             )
             .map_err(|e| self.err(e))?;
         let rows = st
@@ -412,7 +440,7 @@ impl Store {
     pub fn latest_report(&self, id: &str) -> Result<Option<(i64, String)>, StoreError> {
         self.conn()
             .query_row(
-                "SELECT at, report FROM latest WHERE monitor = ?1",
+                "SELECT at, report FROM latest WHERE monitor = (SELECT n FROM monitors WHERE id = ?1)",
                 [id],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )
@@ -434,7 +462,7 @@ impl Store {
             .map_err(|e| self.err(e))?;
         // Raw rows (samples = 1) of whole days before the cut, per monitor and day.
         let day_cut = fold_before.div_euclid(86_400) * 86_400;
-        let groups: Vec<(String, i64)> = {
+        let groups: Vec<(i64, i64)> = {
             let mut st = tx
                 .prepare(
                     "SELECT DISTINCT monitor, at / 86400 FROM runs WHERE samples = 1 AND at < ?1",
@@ -447,11 +475,12 @@ impl Store {
         };
         let mut folded = 0;
         for (monitor, day) in groups {
-            let rows: Vec<(i64, u32, String, u32, String, i64)> = {
+            let rows: Vec<(i64, u32, u8, u32, String, i64)> = {
                 let mut st = tx
                     .prepare(
-                        "SELECT at, score, verdict, failing, problems, duration_ms FROM runs
-                         WHERE monitor = ?1 AND samples = 1 AND at >= ?2 AND at < ?3 ORDER BY at",
+                        "SELECT r.at, r.score, r.verdict, r.failing, p.body, r.duration_ms
+                         FROM runs r JOIN problem_sets p ON p.n = r.problems
+                         WHERE r.monitor = ?1 AND r.samples = 1 AND r.at >= ?2 AND r.at < ?3 ORDER BY r.at",
                     )
                     .map_err(|e| self.err(e))?;
                 st.query_map(params![monitor, day * 86_400, (day + 1) * 86_400], |r| {
@@ -476,12 +505,8 @@ impl Store {
             let avg = rows.iter().map(|r| u64::from(r.1)).sum::<u64>() / u64::from(n.max(1));
             let min = rows.iter().map(|r| r.1).min().unwrap_or(0);
             let max = rows.iter().map(|r| r.1).max().unwrap_or(0);
-            let worst = rows
-                .iter()
-                .map(|r| r.2.as_str())
-                .max_by_key(|v| rank(v))
-                .unwrap_or("inconclusive")
-                .to_string();
+            // Codes rank from best to worst.
+            let worst = rows.iter().map(|r| r.2).max().unwrap_or(2);
             let failing: u32 = rows.iter().map(|r| r.3).sum();
             let duration = rows.iter().map(|r| r.5).sum::<i64>() / i64::from(n.max(1));
             // The day's problems, each once (the first run's title).
@@ -494,6 +519,7 @@ impl Store {
                 }
             }
             let problems = serde_json::to_string(&problems).map_err(|e| self.err(e))?;
+            let set = problem_set(&tx, &problems).map_err(|e| self.err(e))?;
             tx.execute(
                 "DELETE FROM runs WHERE monitor = ?1 AND samples = 1 AND at >= ?2 AND at < ?3",
                 params![monitor, day * 86_400, (day + 1) * 86_400],
@@ -502,10 +528,17 @@ impl Store {
             tx.execute(
                 "INSERT INTO runs (monitor, at, score, verdict, failing, problems, duration_ms, samples, score_min, score_max)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                params![monitor, rows[0].0, avg, worst, failing, problems, duration, n, min, max],
+                params![monitor, rows[0].0, avg, worst, failing, set, duration, n, min, max],
             )
             .map_err(|e| self.err(e))?;
             folded += rows.len();
+        }
+        if folded > 0 || dropped > 0 {
+            tx.execute(
+                "DELETE FROM problem_sets WHERE n NOT IN (SELECT DISTINCT problems FROM runs)",
+                [],
+            )
+            .map_err(|e| self.err(e))?;
         }
         tx.commit().map_err(|e| self.err(e))?;
         Ok((folded, dropped))
