@@ -57,11 +57,11 @@ tarpit = { reply_delay = "100ms" }
 "#;
 
 /// A running `mxray serve`, stopped (SIGTERM) when dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
-    addr: SocketAddr,
+    pub(crate) addr: SocketAddr,
     data: Option<tempfile::TempDir>,
-    key: String,
+    pub(crate) key: String,
 }
 
 impl Server {
@@ -88,7 +88,7 @@ impl Drop for Server {
 }
 
 /// Starts a server for `lab` with a fresh key; `extra` flags after the lab's.
-fn start(lab: &TestLab, extra: &[&str]) -> Server {
+pub(crate) fn start(lab: &TestLab, extra: &[&str]) -> Server {
     start_in(lab, tempfile::tempdir().expect("tempdir"), None, extra)
 }
 
@@ -150,7 +150,7 @@ fn fresh_key(data: &str) -> String {
 }
 
 /// Where a request goes: a server started here, or its address (from another thread).
-trait Endpoint {
+pub(crate) trait Endpoint {
     fn addr(&self) -> SocketAddr;
 }
 
@@ -166,10 +166,10 @@ impl Endpoint for SocketAddr {
     }
 }
 
-struct Answer {
-    status: u16,
-    headers: String,
-    body: String,
+pub(crate) struct Answer {
+    pub(crate) status: u16,
+    pub(crate) headers: String,
+    pub(crate) body: String,
 }
 
 impl Answer {
@@ -177,7 +177,7 @@ impl Answer {
         serde_json::from_str(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.body))
     }
 
-    fn header(&self, name: &str) -> Option<String> {
+    pub(crate) fn header(&self, name: &str) -> Option<String> {
         self.headers.lines().find_map(|l| {
             let (k, v) = l.split_once(':')?;
             k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
@@ -192,7 +192,7 @@ fn http(s: &impl Endpoint, method: &str, path: &str, key: Option<&str>, body: &s
 }
 
 /// [`http`] with a content type of its own (text and CSV uploads).
-fn http_as(
+pub(crate) fn http_as(
     s: &impl Endpoint,
     method: &str,
     path: &str,
@@ -245,7 +245,7 @@ fn http_bytes(
 }
 
 /// A chunked body (streamed results) as its plain bytes.
-fn dechunk(mut rest: &str) -> String {
+pub(crate) fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     while let Some((size, tail)) = rest.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);

@@ -57,6 +57,17 @@ pub struct Settings {
     pub job_queue: usize,
     /// Verify jobs go to this cluster's `mxray worker`s (`--nats`).
     pub cluster: Option<mxray_cluster::Cluster>,
+    /// The pages' session cookie is `Secure` (`--secure-cookies`: behind an HTTPS proxy).
+    pub secure_cookies: bool,
+}
+
+/// Why the server could not start on its data directory.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Jobs(#[from] crate::jobs::JobError),
+    #[error(transparent)]
+    Sessions(#[from] crate::web::SessionError),
 }
 
 /// The API key a request came with (0 without keys): jobs belong to it.
@@ -122,9 +133,10 @@ const SMALL_BODY: usize = 16 * 1024;
 /// A job's list: a million addresses of ordinary length.
 const JOB_BODY: usize = 64 * 1024 * 1024;
 
-/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check. Starts the jobs'
-/// worker (call inside the runtime); jobs left unfinished by the last run are resumed.
-pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
+/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check, the pages (`web`)
+/// behind a session. Starts the jobs' worker (call inside the runtime); jobs left unfinished
+/// by the last run are resumed.
+pub fn router(s: Settings) -> Result<Router, StartError> {
     let budgets = Arc::new(Budgets::new(s.verify_budget));
     // One per-address connection cap for every diagnosis, real time and jobs alike.
     let limits = Arc::new(Limits::new(s.per_address));
@@ -155,6 +167,12 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
             },
         },
     )?;
+    let web = Arc::new(crate::web::Web {
+        s: s.clone(),
+        jobs: jobs.clone(),
+        limits: limits.clone(),
+        sessions: Arc::new(crate::web::Sessions::open(&s.data, s.keys.is_some())?),
+    });
     let state = Arc::new(AppState {
         jobs,
         metrics: crate::metrics::Metrics::new(),
@@ -170,6 +188,7 @@ pub fn router(s: Settings) -> Result<Router, crate::jobs::JobError> {
     let auth = middleware::from_fn_with_state(state.clone(), authorize);
     let (app, document) = assemble(routes(), |r| r.layer(auth.clone()));
     let app = app
+        .merge(crate::web::router(web))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::Extension(Arc::new(document)))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
@@ -708,7 +727,7 @@ async fn diagnosis(
 }
 
 /// The recipient side's options from the server's settings (as `diagnose` builds them).
-fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
+pub(crate) fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
     Options {
         smtp_port: s.smtp_port,
         timeout: s.timeout,
@@ -728,7 +747,7 @@ fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
 }
 
 /// The sender side's options: every area unless `only` names some.
-fn sender_options(
+pub(crate) fn sender_options(
     s: &Settings,
     dkim_selectors: Vec<String>,
     sender_ip: Option<IpAddr>,

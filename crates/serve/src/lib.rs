@@ -6,6 +6,8 @@
 //! - `jobs.rs`: bulk verification jobs: queued, run by one worker, resumed after a restart.
 //! - `openapi.rs`: the OpenAPI 3.1 document, its schemas generated from the types.
 //! - `metrics.rs`: the Prometheus metrics of `GET /metrics`.
+//! - `web/`: the dashboard's pages (sign-in, tools; HTML from maud, a strict CSP), and the
+//!   renderers other pages reuse (a diagnose report, charts).
 //! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
 //!   `/v1/verify`), the key check, body limits and deadlines.
 //!
@@ -16,6 +18,7 @@ pub mod jobs;
 pub mod keys;
 mod metrics;
 pub mod openapi;
+pub mod web;
 
-pub use app::{Settings, bind, router, serve};
+pub use app::{Settings, StartError, bind, router, serve};
 pub use keys::{KeyError, KeyInfo, KeyStore};
