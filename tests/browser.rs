@@ -781,6 +781,13 @@ fn a_hostile_banner_stays_inert_in_the_diagnosis() {
             assert!(body.contains(part), "{part} in {body}");
         }
         shot(&c, "diagnosis-hostile").await;
+        c.execute(
+            "document.querySelector('pre.transcript').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+        shot(&c, "diagnosis-transcript").await;
         c.close().await.expect("close the browser");
     });
 }

@@ -65,7 +65,7 @@ fn nice_top(max: u64) -> u64 {
 /// Every `k`th index so that at most [`X_LABELS`] are labelled (the last always is).
 fn labelled(i: usize, len: usize) -> bool {
     let every = len.div_ceil(X_LABELS).max(1);
-    i % every == 0 || i + 1 == len
+    i.is_multiple_of(every) || i + 1 == len
 }
 
 /// Score (0-100) over time: `points` are (Unix seconds, score), oldest first. The x axis is
@@ -216,7 +216,8 @@ pub fn stacked_bars(title: &str, unit: &str, bars: &[Bar]) -> Markup {
     let plot_w = W - LEFT - RIGHT;
     let plot_h = H - TOP - BOTTOM;
     let slot = plot_w / bars.len().max(1) as f64;
-    let bw = (slot * 0.8).max(1.0);
+    // A few hours must not make slabs: bars are at most 48 units wide, centred in their slot.
+    let bw = (slot * 0.8).clamp(1.0, 48.0);
     let scale = |c: u64| c as f64 / top as f64 * plot_h;
     let mut ticks = vec![0, top / 4, top / 2, top * 3 / 4, top];
     ticks.dedup();

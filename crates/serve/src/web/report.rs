@@ -294,7 +294,7 @@ mod tests {
         ]);
         let m = render(&r).into_string();
         let transport = m.find("<h3>transport</h3>").expect("transport group");
-        let fail = m.find("The banner says 421").expect("the failure");
+        let fail = m.find("</span> The banner says 421").expect("the failure");
         assert!(transport < fail, "{m}");
         assert!(m.contains(r#"<details class="finding fail" open>"#), "{m}");
         // Evidence is outside text: escaped, bidi shown.

@@ -57,7 +57,7 @@ fn page(st: &WebState, next: &str, problem: Option<&str>, status: StatusCode) ->
             p class="error" role="alert" id="signin-problem" { (p) }
         }
         p { "Sign in with an API key of this server. Create one where the server runs: "
-            code { "mxray serve keys create --name NAME --data " (super::inert(&st.s.data.display().to_string())) } "." }
+            code { "mxray serve keys create --name NAME --data DIR" } " (the server's --data directory)." }
         form method="post" action="/signin" class="stack" {
             input type="hidden" name=(csrf::FIELD) value=(token);
             input type="hidden" name="next" value=(next);
