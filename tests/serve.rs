@@ -198,7 +198,7 @@ pub(crate) fn http(
 }
 
 /// [`http`] with a content type of its own (text and CSV uploads).
-fn http_as(
+pub(crate) fn http_as(
     s: &impl Endpoint,
     method: &str,
     path: &str,
@@ -251,7 +251,7 @@ fn http_bytes(
 }
 
 /// A chunked body (streamed results) as its plain bytes.
-fn dechunk(mut rest: &str) -> String {
+pub(crate) fn dechunk(mut rest: &str) -> String {
     let mut out = String::new();
     while let Some((size, tail)) = rest.split_once("\r\n") {
         let n = usize::from_str_radix(size.trim(), 16).unwrap_or(0);

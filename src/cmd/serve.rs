@@ -22,6 +22,12 @@ Examples:
   curl -s -H \"Authorization: Bearer $KEY\" --data-binary '421 4.4.2 Connection closed' http://127.0.0.1:8025/v1/explain
   kill %1
 
+Pages (a browser): /tools (explain a bounce, diagnose a domain, verify a CSV list as a job with
+live progress and a CSV download, analyze a mail log with a chart of deferrals per hour),
+behind a sign-in with an API key at /signin (a session cookie: HttpOnly, SameSite=Strict;
+Secure with --secure-cookies). Every form is CSRF-checked; every page has a strict
+Content-Security-Policy. See docs/dashboard.md.
+
 Routes: GET /healthz, GET /readyz; with Authorization: Bearer KEY: GET /v1/openapi.json (OpenAPI
 3.1), GET /metrics (Prometheus),
 POST /v1/explain (text in,
@@ -55,9 +61,15 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DIR", default_value = "mxray-data")]
     pub data: PathBuf,
 
-    /// Answer /v1 without API keys: only on a loopback --listen address.
+    /// Answer /v1 and the pages without API keys: only on a loopback --listen address.
     #[arg(long)]
     pub no_auth: bool,
+
+    /// Mark the pages' session cookie Secure (sent over HTTPS only). serve listens on plain
+    /// HTTP: set this when it runs behind an HTTPS reverse proxy (which must pass the Host
+    /// header through).
+    #[arg(long)]
+    pub secure_cookies: bool,
 
     /// A private range that may be contacted all the same (repeatable): 127.0.0.0/8 for a lab.
     #[arg(long, value_name = "CIDR", value_parser = parse_cidr)]
@@ -239,6 +251,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
                 digest_after: args.alert_digest_after as usize,
                 mailer: None,
             },
+            secure_cookies: args.secure_cookies,
         };
         // The data directory is claimed (and unfinished jobs resumed) before the address is
         // announced: a second server on the same directory fails without listening.

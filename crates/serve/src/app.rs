@@ -59,15 +59,19 @@ pub struct Settings {
     pub cluster: Option<mxray_cluster::Cluster>,
     /// Monitors: the file, retention, concurrency, alert channels.
     pub monitors: crate::monitors::MonitorOptions,
+    /// The pages' session cookie is `Secure` (`--secure-cookies`: behind an HTTPS proxy).
+    pub secure_cookies: bool,
 }
 
-/// The server could not start: its data directory or its monitors file.
+/// Why the server could not start: its data directory or its monitors file.
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
     #[error(transparent)]
     Jobs(#[from] crate::jobs::JobError),
     #[error(transparent)]
     Monitors(#[from] crate::monitors::MonitorError),
+    #[error(transparent)]
+    Sessions(#[from] crate::web::SessionError),
 }
 
 /// The app and the handles the binary keeps: the monitors, to reload on SIGHUP.
@@ -140,8 +144,9 @@ const SMALL_BODY: usize = 16 * 1024;
 /// A job's list: a million addresses of ordinary length.
 const JOB_BODY: usize = 64 * 1024 * 1024;
 
-/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check. Starts the jobs'
-/// worker (call inside the runtime); jobs left unfinished by the last run are resumed.
+/// The app: `/healthz` and `/readyz` open, `/v1` behind the key check, the pages (`web`)
+/// behind a session. Starts the jobs' worker and the monitors (call inside the runtime); jobs
+/// left unfinished by the last run are resumed.
 pub fn router(s: Settings) -> Result<Router, StartError> {
     app(s).map(|a| a.router)
 }
@@ -206,6 +211,12 @@ pub fn app(s: Settings) -> Result<App, StartError> {
             deadline: crate::monitors::RUN_DEADLINE,
         },
     )?;
+    let web = Arc::new(crate::web::Web {
+        s: s.clone(),
+        jobs: jobs.clone(),
+        limits: limits.clone(),
+        sessions: Arc::new(crate::web::Sessions::open(&s.data, s.keys.is_some())?),
+    });
     let state = Arc::new(AppState {
         jobs,
         monitors: monitors.clone(),
@@ -222,6 +233,7 @@ pub fn app(s: Settings) -> Result<App, StartError> {
     let auth = middleware::from_fn_with_state(state.clone(), authorize);
     let (app, document) = assemble(routes(), |r| r.layer(auth.clone()));
     let app = app
+        .merge(crate::web::router(web))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "no such route") })
         .layer(axum::Extension(Arc::new(document)))
         .layer(middleware::from_fn_with_state(state.clone(), measure))
@@ -764,7 +776,7 @@ async fn diagnosis(
 }
 
 /// The recipient side's options from the server's settings (as `diagnose` builds them).
-fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
+pub(crate) fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
     Options {
         smtp_port: s.smtp_port,
         timeout: s.timeout,
@@ -784,7 +796,7 @@ fn diagnose_options(s: &Settings, limits: Arc<Limits>, probe: bool) -> Options {
 }
 
 /// The sender side's options: every area unless `only` names some.
-fn sender_options(
+pub(crate) fn sender_options(
     s: &Settings,
     dkim_selectors: Vec<String>,
     sender_ip: Option<IpAddr>,

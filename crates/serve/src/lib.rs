@@ -8,6 +8,8 @@
 //! - `metrics.rs`: the Prometheus metrics of `GET /metrics`.
 //! - `monitors/`: domains diagnosed on an interval, their history, alerts (webhook, Slack,
 //!   email) with digests; `monitor_routes.rs`: its `/v1/monitors` API.
+//! - `web/`: the dashboard's pages (sign-in, tools; HTML from maud, a strict CSP), and the
+//!   renderers other pages reuse (a diagnose report, charts).
 //! - `app.rs`: the routes (`/healthz`, `/readyz`, `/v1/explain`, `/v1/domains/{d}/diagnosis`,
 //!   `/v1/verify`), the key check, body limits and deadlines.
 //!
@@ -20,6 +22,7 @@ mod metrics;
 mod monitor_routes;
 pub mod monitors;
 pub mod openapi;
+pub mod web;
 
 pub use app::{App, Settings, StartError, app, bind, router, serve};
 pub use keys::{KeyError, KeyInfo, KeyStore};
