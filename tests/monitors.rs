@@ -29,6 +29,14 @@ txt = ["v=DMARC1; p=reject; rua=mailto:dmarc@flip.test"]
 name = "mx.flip.test"
 address = "127.0.9.1"
 mailboxes = ["postmaster"]
+
+[[domains]]
+name = "monitors.test"
+
+[[hosts]]
+name = "relay.monitors.test"
+address = "127.0.9.5"
+submission = { user = "alerts@monitors.test", password = "pw", fail_first = { command = "DATA", count = 1, reply = "451 4.3.0 Try again later" } }
 "#;
 
 /// One POST a receiver got.
@@ -521,4 +529,63 @@ fn many_monitors_failing_at_once_send_one_digest_and_keep_to_the_provider_budget
         "peak {} sessions at the provider: the budget is 2",
         host.totals.peak_concurrency
     );
+}
+
+#[test]
+fn alerts_are_mailed_through_the_smtp_relay_with_starttls_and_auth() {
+    let lab = TestLab::start(WORLD, "monitors-mail");
+    let relay = format!(
+        "smtp://alerts%40monitors.test:pw@relay.monitors.test:{}",
+        lab.smtp_port()
+    );
+    let s = start(
+        &lab,
+        &[
+            "--allow-private",
+            "127.0.0.0/8",
+            "--smtp-relay",
+            &relay,
+            "--alert-digest-window",
+            "200ms",
+        ],
+    );
+    set_banner(
+        &lab,
+        "mx.flip.test",
+        "421 4.3.2 System not accepting network messages",
+    );
+    let a = http(
+        &s,
+        "POST",
+        "/v1/monitors",
+        Some(&s.key),
+        &json!({"domain": "flip.test", "alert_after": 1, "emails": ["ops@flip.test"]}).to_string(),
+    );
+    assert_eq!(a.status, 201, "{}", a.body);
+    // The relay refuses the first DATA (451): the alert is retried and arrives once.
+    let got = wait_for("the alert email", Duration::from_secs(60), || {
+        let r = lab
+            .lab()
+            .received("relay.monitors.test")
+            .expect("relay host");
+        (!r.is_empty()).then_some(r)
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let again = lab
+        .lab()
+        .received("relay.monitors.test")
+        .expect("relay host");
+    assert_eq!(again.len(), 1, "delivered once");
+    let m = &got[0];
+    assert!(m.tls, "sent after STARTTLS");
+    assert_eq!(m.user, "alerts@monitors.test", "after AUTH");
+    assert_eq!(m.mail_from, "alerts@monitors.test");
+    assert_eq!(m.rcpt_to, vec!["ops@flip.test".to_string()]);
+    let text = m.text();
+    assert!(
+        text.contains("Subject: mxray: flip.test is failing"),
+        "{text}"
+    );
+    assert!(text.contains("421 4.3.2"), "the evidence: {text}");
+    assert!(text.contains("Fix:"), "the fix: {text}");
 }

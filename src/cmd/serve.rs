@@ -149,6 +149,21 @@ pub struct ServeArgs {
     #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
     pub alert_digest_window: Duration,
 
+    /// Email alerts go through this submission server: smtp://USER:PASSWORD@HOST:587
+    /// (STARTTLS, required) or smtps://...:465; the password may come from
+    /// MXRAY_SMTP_RELAY_PASSWORD instead. Monitors with "emails" need it.
+    #[arg(
+        long,
+        value_name = "URL",
+        env = "MXRAY_SMTP_RELAY",
+        hide_env_values = true
+    )]
+    pub smtp_relay: Option<String>,
+
+    /// The From address of alert emails (default: the relay's user when it is an address).
+    #[arg(long, value_name = "ADDRESS")]
+    pub alert_from: Option<String>,
+
     /// Alerts in one window from which a destination gets a digest.
     #[arg(long, value_name = "N", default_value_t = 5, value_parser = clap::value_parser!(u16).range(2..=10_000))]
     pub alert_digest_after: u16,
@@ -214,6 +229,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
             ),
             None => None,
         };
+        let mailer = relay(args, &dns, &tls, global.timeout)?;
         let settings = Settings {
             dns,
             smtp_port: global.smtp_port.unwrap_or(25),
@@ -249,7 +265,7 @@ pub fn run(args: &ServeArgs, global: &GlobalArgs, r: &Render) -> anyhow::Result<
                 alert_secret: args.alert_secret.as_ref().map(|s| s.as_bytes().to_vec()),
                 digest_window: args.alert_digest_window,
                 digest_after: args.alert_digest_after as usize,
-                mailer: None,
+                mailer,
             },
             secure_cookies: args.secure_cookies,
         };
@@ -301,6 +317,41 @@ fn parse_size(s: &str) -> Result<u64, String> {
         .and_then(|n| n.checked_mul(mult))
         .filter(|n| *n > 0)
         .ok_or_else(|| format!("'{s}' is not a size: give 500M, 2G or a number of bytes"))
+}
+
+/// The alert mailer from `--smtp-relay` (the relay's address under the server's policy).
+fn relay(
+    args: &ServeArgs,
+    dns: &mxray_net::Dns,
+    tls: &Arc<mxray_net::TlsSettings>,
+    timeout: Duration,
+) -> anyhow::Result<Option<Arc<dyn mxray_serve::monitors::alerts::Mailer>>> {
+    let Some(url) = &args.smtp_relay else {
+        return Ok(None);
+    };
+    let mut url = mxray_net::relay::RelayUrl::parse(url).bad_input()?;
+    if url.password.is_none()
+        && let Ok(p) = std::env::var("MXRAY_SMTP_RELAY_PASSWORD")
+    {
+        url.password = Some(p);
+    }
+    let from = match (&args.alert_from, url.username.contains('@')) {
+        (Some(f), _) => f.clone(),
+        (None, true) => url.username.clone(),
+        (None, false) => {
+            return Err(bad_input(
+                "--alert-from: give the From address of alert emails (the relay's user is not an address)",
+            ));
+        }
+    };
+    let mut cfg = mxray_net::relay::RelayConfig::new(url, &from, tls.clone());
+    cfg.policy = mxray_net::AddressPolicy::public_only(args.allow_private.clone());
+    cfg.dns = Some(dns.clone());
+    cfg.timeout = timeout;
+    cfg.hello = args.probe_args.helo();
+    Ok(Some(Arc::new(mxray_serve::monitors::alerts::RelayMailer(
+        cfg,
+    ))))
 }
 
 /// Reads the monitors file again on each SIGHUP and says what changed (or why nothing did).

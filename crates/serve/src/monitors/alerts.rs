@@ -51,6 +51,24 @@ pub trait Mailer: Send + Sync {
     ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>>;
 }
 
+/// Email through a submission server (`--smtp-relay`): `relay::send` with its retries.
+pub struct RelayMailer(pub mxray_net::relay::RelayConfig);
+
+impl Mailer for RelayMailer {
+    fn send<'a>(
+        &'a self,
+        to: &'a [String],
+        subject: &'a str,
+        body: &'a str,
+    ) -> std::pin::Pin<Box<dyn Future<Output = Result<(), String>> + Send + 'a>> {
+        Box::pin(async move {
+            mxray_net::relay::send(&self.0, to, subject, body)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
 /// A failing finding as an alert shows it: what, the evidence, the fix.
 #[derive(Debug, Clone, Serialize)]
 pub struct Detail {
