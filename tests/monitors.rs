@@ -534,6 +534,7 @@ fn many_monitors_failing_at_once_send_one_digest_and_keep_to_the_provider_budget
 #[test]
 fn alerts_are_mailed_through_the_smtp_relay_with_starttls_and_auth() {
     let lab = TestLab::start(WORLD, "monitors-mail");
+    let (slack, posts) = receiver();
     let relay = format!(
         "smtp://alerts%40monitors.test:pw@relay.monitors.test:{}",
         lab.smtp_port()
@@ -559,9 +560,25 @@ fn alerts_are_mailed_through_the_smtp_relay_with_starttls_and_auth() {
         "POST",
         "/v1/monitors",
         Some(&s.key),
-        &json!({"domain": "flip.test", "alert_after": 1, "emails": ["ops@flip.test"]}).to_string(),
+        &json!({"domain": "flip.test", "alert_after": 1, "emails": ["ops@flip.test"], "slack": [slack]})
+            .to_string(),
     );
     assert_eq!(a.status, 201, "{}", a.body);
+    // Slack: text, unsigned, its markup characters escaped.
+    let post = wait_for("the Slack post", Duration::from_secs(60), || {
+        posts.lock().unwrap().first().cloned()
+    });
+    assert_eq!(post.header("X-Mxray-Signature"), None);
+    let text = post.json()["text"].as_str().expect("text").to_string();
+    assert!(
+        text.contains("flip.test is failing (1 runs in a row)"),
+        "{text}"
+    );
+    assert!(
+        text.contains("S: 421 4.3.2 System not accepting"),
+        "the evidence: {text}"
+    );
+    assert!(!text.contains('<'), "Slack markup escaped: {text}");
     // The relay refuses the first DATA (451): the alert is retried and arrives once.
     let got = wait_for("the alert email", Duration::from_secs(60), || {
         let r = lab
