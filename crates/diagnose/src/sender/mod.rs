@@ -65,6 +65,9 @@ pub struct SenderObs {
     pub spf: Option<SpfNode>,
     pub spf_eval: Option<SpfEvaluation>,
     pub dkim: Vec<DkimObs>,
+    /// `_domainkey.DOMAIN` (asked for CNAME): NXDOMAIN there means no selector can exist, and
+    /// the common-selector sweep was skipped (RFC 8020); `dkim` then holds the given ones only.
+    pub dkim_domainkey: Option<DnsAnswer>,
     pub dmarc: Option<DmarcObs>,
     pub mta_sts: Option<MtaStsObs>,
     pub tlsrpt: Option<DnsAnswer>,
@@ -85,6 +88,7 @@ impl SenderObs {
             spf: None,
             spf_eval: None,
             dkim: Vec::new(),
+            dkim_domainkey: None,
             dmarc: None,
             mta_sts: None,
             tlsrpt: None,
@@ -161,7 +165,7 @@ pub async fn collect_sender(
                 .during(format!("the DKIM keys of {d}"), sweep)
                 .await
         } else {
-            Vec::new()
+            dkim::DkimSweep::default()
         }
     };
     let dmarc_fut = async {
@@ -335,7 +339,8 @@ pub async fn collect_sender(
         areas: opts.areas,
         spf: spf_tree,
         spf_eval,
-        dkim,
+        dkim: dkim.keys,
+        dkim_domainkey: dkim.domainkey,
         dmarc,
         mta_sts,
         tlsrpt,
