@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::shared::OncePerRun;
 use super::{SenderObs, outcome_word, txt_records};
 
 use crate::Topic;
@@ -158,13 +159,17 @@ pub struct DnsblSelfTest {
 /// Blocklist answers shared by every target of a run: the lists' self-tests, and the
 /// addresses of shared MX hosts and of providers' SPF includes, are the same for many domains.
 /// Asked once, each answer is reused (at most [`CACHE_MAX`] names; beyond, asked directly).
-#[derive(Default)]
 pub struct DnsblCache {
-    map: std::sync::Mutex<std::collections::HashMap<(String, RType), Answer>>,
+    answers: OncePerRun<(String, RType), DnsAnswer>,
 }
 
-/// One name's answer, asked by the first who needs it while the others wait.
-type Answer = Arc<tokio::sync::OnceCell<DnsAnswer>>;
+impl Default for DnsblCache {
+    fn default() -> DnsblCache {
+        DnsblCache {
+            answers: OncePerRun::new(CACHE_MAX),
+        }
+    }
+}
 
 /// Names a run's blocklist cache keeps: far more than any run's distinct names, and a bound.
 pub const CACHE_MAX: usize = 200_000;
@@ -186,22 +191,11 @@ impl Lists {
     }
 
     async fn query(&self, name: &str, rtype: RType) -> DnsAnswer {
-        let cell = {
-            let mut map = match self.cache.map.lock() {
-                Ok(m) => m,
-                Err(p) => p.into_inner(),
-            };
-            let key = (name.to_ascii_lowercase(), rtype);
-            match map.get(&key) {
-                Some(c) => Some(c.clone()),
-                None if map.len() < CACHE_MAX => Some(map.entry(key).or_default().clone()),
-                None => None,
-            }
-        };
-        match cell {
-            Some(c) => c.get_or_init(|| self.dns.query(name, rtype)).await.clone(),
-            None => self.dns.query(name, rtype).await,
-        }
+        let key = (name.to_ascii_lowercase(), rtype);
+        self.cache
+            .answers
+            .get(key, || self.dns.query(name, rtype))
+            .await
     }
 }
 

@@ -9,6 +9,7 @@ pub mod dnsbl;
 pub mod fix;
 pub mod mta_sts;
 pub mod rdns;
+pub mod shared;
 pub mod spf;
 pub mod tags;
 #[cfg(test)]
@@ -55,6 +56,8 @@ pub struct SenderOptions {
     pub areas: Areas,
     /// Blocklist answers shared by every target the options serve (a whole `--input` run).
     pub dnsbl_cache: Arc<dnsbl::DnsblCache>,
+    /// MX hosts' TLSA answers shared the same way (providers' MX hosts serve many domains).
+    pub dane_cache: Arc<dane::DaneCache>,
 }
 
 /// Everything recorded about the domain as a sender.
@@ -228,11 +231,12 @@ pub async fn collect_sender(
         for (i, n) in names.into_iter().enumerate() {
             let (dns, lists) = (dns.clone(), lists.clone());
             let dnsbls = opts.dnsbls.clone();
+            let dane_cache = opts.dane_cache.clone();
             set.spawn(async move {
                 let (dane, bl) = tokio::join!(
                     async {
                         if tls {
-                            Some(dane::observe(&dns, &n).await)
+                            Some(dane::observe_shared(&dns, &dane_cache, &n).await)
                         } else {
                             None
                         }
