@@ -657,6 +657,30 @@ fn dkim_findings() {
             .contains("512")
     );
     assert!(has(&v, "fail", "dkim.revoked"), "{:?}", ids(&v, "fail"));
+    // No name under _domainkey: NXDOMAIN there, so the common selectors are not asked.
+    let v = expect(
+        "nosender.test",
+        &["--only", "auth"],
+        "warn",
+        "dkim.not_found",
+    );
+    let detail = finding(&v, "dkim.not_found")["detail"]
+        .as_str()
+        .unwrap_or("")
+        .to_string();
+    assert!(
+        detail.starts_with("_domainkey.nosender.test does not exist (NXDOMAIN)"),
+        "{detail}"
+    );
+    assert_eq!(v["observations"]["sender"]["dkim"], Value::Array(vec![]));
+    // A key below it (an empty non-terminal at _domainkey): the sweep runs and finds s1.
+    let v = expect("healthy.test", &["--only", "auth"], "pass", "dkim.ok");
+    assert!(
+        finding(&v, "dkim.ok")["detail"]
+            .as_str()
+            .unwrap_or("")
+            .contains("found by the common-selector sweep")
+    );
 }
 
 #[test]

@@ -142,8 +142,9 @@ pub fn run(args: &DiagnoseArgs, global: &GlobalArgs, r: &Render) -> anyhow::Resu
         timeout: global.timeout,
         areas,
         // Every target of the run shares the blocklists' answers (self-tests, shared MX hosts
-        // and providers' addresses).
+        // and providers' addresses) and the shared MX hosts' TLSA answers.
         dnsbl_cache: Arc::default(),
+        dane_cache: Arc::default(),
     };
     let opts = Options {
         smtp_port: global.smtp_port.unwrap_or(25),

@@ -549,6 +549,7 @@ fn fix(a: &FixArgs, ttl: u32, value: bool, global: &GlobalArgs, r: &Render) -> a
         timeout: global.timeout,
         areas,
         dnsbl_cache: std::sync::Arc::default(),
+        dane_cache: std::sync::Arc::default(),
     };
     let opts = mxray_diagnose::Options {
         smtp_port: global.smtp_port.unwrap_or(25),

@@ -5,7 +5,8 @@
 //! - `recipient`: can mail reach the domain: `mx`, `smtp`, `tls`, `rdns`, with the collector
 //!   that runs their observations (`collect`) and the recorded data (`observe`).
 //! - `sender`: the domain as a sender: `spf/` (record grammar, evaluator, walk, judge), `dkim`,
-//!   `dmarc`, `mta_sts`, `tlsrpt`, `dane`, `bimi`, `dnsbl`, `rdns`, and the shared `tags` parser.
+//!   `dmarc`, `mta_sts`, `tlsrpt`, `dane`, `bimi`, `dnsbl`, `rdns`, the shared `tags` parser,
+//!   and `shared` (answers asked once per run: blocklists, MX hosts' DANE).
 //! - `verdict`: deliverable path, degraded, broken or inconclusive, and whose side it is on.
 //! - `score`: 0-100 per area and overall, each finding counted in its topic's area.
 //! - `run`: many targets at once on mxray-run (the CLI's bulk mode, `serve`, cluster workers).

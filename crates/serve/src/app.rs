@@ -811,8 +811,9 @@ pub(crate) fn sender_options(
         helo: s.helo.clone(),
         timeout: s.timeout,
         areas: request::areas(&only),
-        // One request's (or one job's) targets share their blocklist answers.
+        // One request's (or one job's) targets share their blocklist and TLSA answers.
         dnsbl_cache: Arc::default(),
+        dane_cache: Arc::default(),
     }
 }
 

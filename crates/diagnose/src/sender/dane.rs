@@ -7,6 +7,7 @@ use ring::digest;
 use serde::Serialize;
 
 use super::SenderObs;
+use super::shared::OncePerRun;
 use crate::recipient::observe::Observations;
 
 use crate::Topic;
@@ -56,6 +57,35 @@ pub async fn observe(dns: &Dns, mx: &str) -> DaneObs {
         tlsa,
         authenticated: ad,
     }
+}
+
+/// MX hosts' DANE observations shared by every target of a run: a provider's MX hosts serve
+/// many domains, and the AD-bit question goes past the resolver's cache, so without this each
+/// domain asked it again for the same host.
+pub struct DaneCache {
+    hosts: OncePerRun<String, DaneObs>,
+}
+
+/// MX hosts a run's DANE cache keeps (far more than a run meets; beyond, asked directly).
+pub const CACHE_MAX: usize = 100_000;
+
+impl Default for DaneCache {
+    fn default() -> DaneCache {
+        DaneCache {
+            hosts: OncePerRun::new(CACHE_MAX),
+        }
+    }
+}
+
+/// [`observe`], once per MX host for the whole run.
+pub async fn observe_shared(dns: &Dns, cache: &DaneCache, mx: &str) -> DaneObs {
+    let mut obs = cache
+        .hosts
+        .get(mx.to_ascii_lowercase(), || observe(dns, mx))
+        .await;
+    // The name as this domain's MX record spells it.
+    obs.mx = mx.to_string();
+    obs
 }
 
 /// `usage selector matching hex` of a TLSA record line.

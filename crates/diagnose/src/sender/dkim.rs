@@ -3,7 +3,7 @@
 
 use base64::Engine;
 use mxray_core::{Finding, Severity, escape_text};
-use mxray_net::{Dns, DnsAnswer, RType};
+use mxray_net::{Dns, DnsAnswer, DnsOutcome, RType};
 use serde::Serialize;
 use tokio::task::JoinSet;
 use x509_parser::prelude::FromDer;
@@ -71,20 +71,56 @@ pub struct DkimObs {
     pub answer: DnsAnswer,
 }
 
-/// The key records at the given selectors and at the common ones, asked at once; given
-/// selectors first, in order.
-pub async fn observe(dns: &Dns, d: &str, selectors: &[String]) -> Vec<DkimObs> {
-    let mut set = JoinSet::new();
-    let mut names: Vec<(String, bool)> = selectors
-        .iter()
-        .map(|s| (s.to_ascii_lowercase(), true))
-        .collect();
-    for s in COMMON_SELECTORS {
-        if !names.iter().any(|(n, _)| n == s) {
-            names.push((s.to_string(), false));
-        }
+/// What the DKIM lookups saw: the name every selector lives under, and the key records.
+#[derive(Debug, Clone, Default)]
+pub struct DkimSweep {
+    /// `_domainkey.DOMAIN`, asked before the common selectors (see [`observe`]).
+    pub domainkey: Option<DnsAnswer>,
+    pub keys: Vec<DkimObs>,
+}
+
+/// The key records at the given selectors, then at the common ones, unless
+/// `_domainkey.DOMAIN` does not exist. Given selectors come first, in order.
+///
+/// RFC 8020: below a name that does not exist (NXDOMAIN), nothing exists, so no
+/// `SELECTOR._domainkey.DOMAIN` can hold a key, and the 25 common-selector questions are
+/// skipped (the sweep is most of a report's queries when a domain has no DKIM at all). A
+/// domain with keys has an empty non-terminal there (NOERROR, no data), and any other outcome
+/// (SERVFAIL, timeout) proves nothing: both get the whole sweep. Given selectors are asked
+/// whatever the answer: the user expects to see them.
+pub async fn observe(dns: &Dns, d: &str, selectors: &[String]) -> DkimSweep {
+    let given: Vec<String> = selectors.iter().map(|s| s.to_ascii_lowercase()).collect();
+    // Asked for CNAME, which resolvers never chase: for any other type, an alias at
+    // `_domainkey` leading nowhere would answer NXDOMAIN for the alias's target (RFC 6604),
+    // though names below the alias may exist.
+    let node = format!("_domainkey.{d}");
+    let (domainkey, mut keys) = tokio::join!(
+        dns.query(&node, RType::Cname),
+        ask_selectors(dns, d, given.clone(), true)
+    );
+    if !nothing_below(Some(&domainkey)) {
+        let common = COMMON_SELECTORS
+            .iter()
+            .filter(|s| !given.iter().any(|g| g == *s))
+            .map(|s| s.to_string())
+            .collect();
+        keys.extend(ask_selectors(dns, d, common, false).await);
     }
-    for (i, (sel, given)) in names.into_iter().enumerate() {
+    DkimSweep {
+        domainkey: Some(domainkey),
+        keys,
+    }
+}
+
+/// Whether the answer at `_domainkey.DOMAIN` proves no selector exists (NXDOMAIN).
+pub fn nothing_below(domainkey: Option<&DnsAnswer>) -> bool {
+    domainkey.is_some_and(|a| a.outcome == DnsOutcome::NxDomain)
+}
+
+/// The key records at `selectors`, asked at once, in their order.
+async fn ask_selectors(dns: &Dns, d: &str, selectors: Vec<String>, given: bool) -> Vec<DkimObs> {
+    let mut set = JoinSet::new();
+    for (i, sel) in selectors.into_iter().enumerate() {
         let dns = dns.clone();
         let name = format!("{sel}._domainkey.{d}");
         set.spawn(async move {
@@ -251,12 +287,18 @@ pub fn findings(s: &SenderObs) -> Vec<Finding> {
     }
     let given = s.dkim.iter().any(|k| k.given);
     if found == 0 && !given {
-        f.push(
+        f.push(if nothing_below(s.dkim_domainkey.as_ref()) {
+            let node = format!("_domainkey.{d}");
+            Finding::new(NOT_FOUND, Severity::Warn, format!("No DKIM key for {d}: {node} does not exist"))
+                .detail(format!("{node} does not exist (NXDOMAIN), so no selector can have a key (RFC 8020: nothing exists below a name that does not exist); the {} common selectors were not asked. Mail signed with d={d} fails DKIM.", COMMON_SELECTORS.len()))
+                .evidence(s.dkim_domainkey.iter().flat_map(|a| a.evidence()).collect::<Vec<_>>())
+                .fix(format!("Enable DKIM signing at your mail provider and publish the key it gives at SELECTOR._domainkey.{d}; --dkim-selector SELECTOR checks it"))
+        } else {
             Finding::new(NOT_FOUND, Severity::Warn, format!("No DKIM key found for {d} at {} common selectors", s.dkim.len()))
                 .detail("DKIM selectors cannot be listed from DNS; none of the usual names has a key. Mail may still be signed under another selector: the DKIM-Signature header's s= tag shows it.")
                 .evidence(s.dkim.iter().take(5).flat_map(|k| k.answer.evidence()).collect::<Vec<_>>())
-                .fix("Pass --dkim-selector SELECTOR (from a received message's DKIM-Signature s= tag); if mail is unsigned, enable DKIM signing at your provider"),
-        );
+                .fix("Pass --dkim-selector SELECTOR (from a received message's DKIM-Signature s= tag); if mail is unsigned, enable DKIM signing at your provider")
+        });
     }
     f
 }
@@ -370,5 +412,125 @@ mod tests {
             ),
         }];
         assert!(findings(&s)[0].detail.contains("timeout"));
+    }
+
+    #[test]
+    fn nxdomain_at_domainkey_says_why_nothing_was_swept() {
+        let mut s = sender("example.com");
+        s.dkim_domainkey = Some(answer(
+            "_domainkey.example.com",
+            RType::Cname,
+            DnsOutcome::NxDomain,
+            vec![],
+        ));
+        let f = findings(&s);
+        assert_eq!(ids(&f, Severity::Warn), [NOT_FOUND]);
+        assert!(
+            f[0].detail
+                .starts_with("_domainkey.example.com does not exist (NXDOMAIN)"),
+            "{}",
+            f[0].detail
+        );
+        assert!(f[0].evidence[0].contains("NXDOMAIN"), "{:?}", f[0].evidence);
+        // A given selector is still judged on its own answer, and no sweep finding is added.
+        s.dkim = vec![DkimObs {
+            selector: "s1".into(),
+            given: true,
+            answer: txt("s1._domainkey.example.com", &[]),
+        }];
+        let f = findings(&s);
+        assert_eq!(ids(&f, Severity::Fail), [NOT_FOUND]);
+        assert!(ids(&f, Severity::Warn).is_empty());
+        // Any other answer there proves nothing: the usual sweep finding.
+        for outcome in [
+            DnsOutcome::NoData,
+            DnsOutcome::ServFail,
+            DnsOutcome::Timeout,
+        ] {
+            let mut s = sender("example.com");
+            s.dkim_domainkey = Some(answer(
+                "_domainkey.example.com",
+                RType::Cname,
+                outcome,
+                vec![],
+            ));
+            let f = findings(&s);
+            assert!(f[0].title.contains("common selectors"), "{}", f[0].title);
+        }
+    }
+
+    /// The lab-backed half: what `observe` asks the server. NXDOMAIN at `_domainkey` costs one
+    /// question (plus the given selectors); an empty non-terminal (keys below) and a SERVFAIL
+    /// both get the whole sweep.
+    #[test]
+    fn the_sweep_stops_at_a_missing_domainkey_only() {
+        let lab = mxray_lab::LabHandle::from_toml(
+            r#"[lab]
+name = "dkim-sweep"
+
+[[domains]]
+name = "nokeys.test"
+
+[[domains]]
+name = "keys.test"
+[[domains.records]]
+name = "s1._domainkey"
+txt = ["v=DKIM1; k=rsa; p=MIIB"]
+
+[[domains]]
+name = "broken.test"
+[[domains.records]]
+name = "_domainkey"
+failure = "servfail"
+"#,
+            "dkim-sweep",
+            mxray_lab::LabOptions::default(),
+        )
+        .expect("lab");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let asked = || lab.lab().stats().dns.queries;
+        rt.block_on(async {
+            let dns =
+                Dns::new(&[lab.resolver()], std::time::Duration::from_secs(2)).expect("resolver");
+            let common = COMMON_SELECTORS.len() as u64;
+
+            let start = asked();
+            let cut = observe(&dns, "nokeys.test", &["Mine".to_string()]).await;
+            assert_eq!(asked() - start, 2, "_domainkey and the given selector only");
+            assert!(nothing_below(cut.domainkey.as_ref()));
+            let selectors: Vec<(&str, bool)> = cut
+                .keys
+                .iter()
+                .map(|k| (k.selector.as_str(), k.given))
+                .collect();
+            assert_eq!(selectors, [("mine", true)]);
+
+            // keys.test's `_domainkey` has no records of its own but a name below it: the
+            // lab must answer NOERROR (RFC 8020), never NXDOMAIN, or keys would be missed.
+            let start = asked();
+            let full = observe(&dns, "keys.test", &[]).await;
+            assert_eq!(asked() - start, 1 + common);
+            let node = full.domainkey.as_ref().map(|a| a.outcome.clone());
+            assert_eq!(node, Some(DnsOutcome::NoData));
+            assert_eq!(full.keys.len() as u64, common);
+            let found: Vec<&str> = full
+                .keys
+                .iter()
+                .filter(|k| k.answer.outcome == DnsOutcome::Answer)
+                .map(|k| k.selector.as_str())
+                .collect();
+            assert_eq!(found, ["s1"]);
+
+            let start = asked();
+            let failed = observe(&dns, "broken.test", &[]).await;
+            // The resolver may ask a failing name twice: count the sweep, not the node.
+            assert!(asked() - start > common, "SERVFAIL proves nothing");
+            assert_eq!(failed.keys.len() as u64, common);
+            let node = failed.domainkey.as_ref().map(|a| a.outcome.clone());
+            assert_eq!(node, Some(DnsOutcome::ServFail));
+        });
     }
 }

@@ -11,6 +11,7 @@ use serde::Serialize;
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
+use super::shared::OncePerRun;
 use super::{SenderObs, outcome_word, txt_records};
 
 use crate::Topic;
@@ -158,13 +159,17 @@ pub struct DnsblSelfTest {
 /// Blocklist answers shared by every target of a run: the lists' self-tests, and the
 /// addresses of shared MX hosts and of providers' SPF includes, are the same for many domains.
 /// Asked once, each answer is reused (at most [`CACHE_MAX`] names; beyond, asked directly).
-#[derive(Default)]
 pub struct DnsblCache {
-    map: std::sync::Mutex<std::collections::HashMap<(String, RType), Answer>>,
+    answers: OncePerRun<(String, RType), DnsAnswer>,
 }
 
-/// One name's answer, asked by the first who needs it while the others wait.
-type Answer = Arc<tokio::sync::OnceCell<DnsAnswer>>;
+impl Default for DnsblCache {
+    fn default() -> DnsblCache {
+        DnsblCache {
+            answers: OncePerRun::new(CACHE_MAX),
+        }
+    }
+}
 
 /// Names a run's blocklist cache keeps: far more than any run's distinct names, and a bound.
 pub const CACHE_MAX: usize = 200_000;
@@ -186,22 +191,11 @@ impl Lists {
     }
 
     async fn query(&self, name: &str, rtype: RType) -> DnsAnswer {
-        let cell = {
-            let mut map = match self.cache.map.lock() {
-                Ok(m) => m,
-                Err(p) => p.into_inner(),
-            };
-            let key = (name.to_ascii_lowercase(), rtype);
-            match map.get(&key) {
-                Some(c) => Some(c.clone()),
-                None if map.len() < CACHE_MAX => Some(map.entry(key).or_default().clone()),
-                None => None,
-            }
-        };
-        match cell {
-            Some(c) => c.get_or_init(|| self.dns.query(name, rtype)).await.clone(),
-            None => self.dns.query(name, rtype).await,
-        }
+        let key = (name.to_ascii_lowercase(), rtype);
+        self.cache
+            .answers
+            .get(key, || self.dns.query(name, rtype))
+            .await
     }
 }
 
@@ -269,18 +263,22 @@ pub async fn mx_queries(dns: &Lists, zones: &[DnsblZone], mx: &str) -> Vec<Dnsbl
 }
 
 /// Queries every (entry, zone) pair of the given kind at once (bounded), asking the TXT
-/// reason of listed entries.
+/// reason of listed entries. Lists that fail their self-test are not asked (see [`working`]).
 pub async fn queries(
     dns: &Lists,
     zones: &[DnsblZone],
     entries: Vec<(String, String)>,
     kind: DnsblKind,
 ) -> Vec<DnsblQuery> {
+    if entries.is_empty() {
+        return Vec::new();
+    }
+    let zones = working(dns, zones, kind).await;
     let sem = Arc::new(Semaphore::new(DNSBL_CONCURRENCY));
     let mut set = JoinSet::new();
     let mut i = 0usize;
     for (entry, role) in entries {
-        for z in zones.iter().filter(|z| z.kind == kind) {
+        for z in &zones {
             let Some(name) = query_name(&entry, z) else {
                 continue;
             };
@@ -315,6 +313,25 @@ pub async fn queries(
         }
     }
     crate::in_order(set).await
+}
+
+/// The lists of `kind` that pass their self-test (RFC 5782 5). A list that fails it (dead,
+/// renamed, refusing this resolver) says nothing about any entry, and the judge ignores its
+/// answers: asking it about every target's entries would only cost queries (most of a bulk
+/// run's, with a refusing list) and burden a list that already said no. The self-tests are
+/// the caller's [`Lists`] answers, asked once, so only the first target waits for them.
+pub async fn working(dns: &Lists, zones: &[DnsblZone], kind: DnsblKind) -> Vec<DnsblZone> {
+    let of_kind: Vec<DnsblZone> = zones.iter().filter(|z| z.kind == kind).cloned().collect();
+    let usable_zones: Vec<String> = self_tests(dns, &of_kind)
+        .await
+        .into_iter()
+        .filter(|t| usable(t).is_ok())
+        .map(|t| t.zone)
+        .collect();
+    of_kind
+        .into_iter()
+        .filter(|z| usable_zones.contains(&z.zone))
+        .collect()
 }
 
 /// The name to query for `entry` on `zone`; `None` when the entry is of the wrong kind.
@@ -597,6 +614,52 @@ mod tests {
 
     use super::*;
     use crate::sender::testing::{a, ids, ip, sender, txt};
+
+    /// A list that fails its self-test (here: not served at all, REFUSED) is never asked
+    /// about entries; the findings are those of asking it, since the judge ignores its answers.
+    #[test]
+    fn lists_failing_their_self_test_are_not_asked() {
+        use super::*;
+        let lab = mxray_lab::LabHandle::from_toml(
+            "[lab]\nname = \"lists\"\n\n[[dnsbls]]\nzone = \"bl.test\"\nlisted = [{ entry = \"127.0.9.9\", code = \"127.0.0.2\" }]\n",
+            "lists",
+            mxray_lab::LabOptions::default(),
+        )
+        .expect("lab");
+        let zones: Vec<DnsblZone> = ["bl.test", "gone.test"]
+            .iter()
+            .map(|z| DnsblZone {
+                zone: z.to_string(),
+                kind: DnsblKind::Ip,
+            })
+            .collect();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        let asked = || lab.lab().stats().dns.queries;
+        rt.block_on(async {
+            let dns =
+                Dns::new(&[lab.resolver()], std::time::Duration::from_secs(2)).expect("resolver");
+            let lists = Lists::uncached(&dns);
+            let entries = vec![("127.0.9.9".to_string(), "sender IP".to_string())];
+            let q = queries(&lists, &zones, entries, DnsblKind::Ip).await;
+            let asked_zones: Vec<&str> = q.iter().map(|x| x.zone.as_str()).collect();
+            assert_eq!(asked_zones, ["bl.test"]);
+            let mut s = sender("example.com");
+            s.dnsbl_tests = self_tests(&lists, &zones).await;
+            s.dnsbl = q;
+            let f = findings(&s);
+            assert_eq!(ids(&f, Severity::Fail), [LISTED]);
+            assert_eq!(ids(&f, Severity::Info), [UNUSABLE]);
+            assert!(f[0].title.contains("gone.test"), "{}", f[0].title);
+            // The self-tests are the run's: another entry costs its one question on bl.test.
+            let start = asked();
+            let entries = vec![("127.0.9.10".to_string(), "sender IP".to_string())];
+            queries(&lists, &zones, entries, DnsblKind::Ip).await;
+            assert_eq!(asked() - start, 1);
+        });
+    }
 
     fn zone() -> DnsblZone {
         DnsblZone {

@@ -9,6 +9,7 @@ pub mod dnsbl;
 pub mod fix;
 pub mod mta_sts;
 pub mod rdns;
+pub mod shared;
 pub mod spf;
 pub mod tags;
 #[cfg(test)]
@@ -55,6 +56,8 @@ pub struct SenderOptions {
     pub areas: Areas,
     /// Blocklist answers shared by every target the options serve (a whole `--input` run).
     pub dnsbl_cache: Arc<dnsbl::DnsblCache>,
+    /// MX hosts' TLSA answers shared the same way (providers' MX hosts serve many domains).
+    pub dane_cache: Arc<dane::DaneCache>,
 }
 
 /// Everything recorded about the domain as a sender.
@@ -65,6 +68,9 @@ pub struct SenderObs {
     pub spf: Option<SpfNode>,
     pub spf_eval: Option<SpfEvaluation>,
     pub dkim: Vec<DkimObs>,
+    /// `_domainkey.DOMAIN` (asked for CNAME): NXDOMAIN there means no selector can exist, and
+    /// the common-selector sweep was skipped (RFC 8020); `dkim` then holds the given ones only.
+    pub dkim_domainkey: Option<DnsAnswer>,
     pub dmarc: Option<DmarcObs>,
     pub mta_sts: Option<MtaStsObs>,
     pub tlsrpt: Option<DnsAnswer>,
@@ -85,6 +91,7 @@ impl SenderObs {
             spf: None,
             spf_eval: None,
             dkim: Vec::new(),
+            dkim_domainkey: None,
             dmarc: None,
             mta_sts: None,
             tlsrpt: None,
@@ -161,7 +168,7 @@ pub async fn collect_sender(
                 .during(format!("the DKIM keys of {d}"), sweep)
                 .await
         } else {
-            Vec::new()
+            dkim::DkimSweep::default()
         }
     };
     let dmarc_fut = async {
@@ -224,11 +231,12 @@ pub async fn collect_sender(
         for (i, n) in names.into_iter().enumerate() {
             let (dns, lists) = (dns.clone(), lists.clone());
             let dnsbls = opts.dnsbls.clone();
+            let dane_cache = opts.dane_cache.clone();
             set.spawn(async move {
                 let (dane, bl) = tokio::join!(
                     async {
                         if tls {
-                            Some(dane::observe(&dns, &n).await)
+                            Some(dane::observe_shared(&dns, &dane_cache, &n).await)
                         } else {
                             None
                         }
@@ -335,7 +343,8 @@ pub async fn collect_sender(
         areas: opts.areas,
         spf: spf_tree,
         spf_eval,
-        dkim,
+        dkim: dkim.keys,
+        dkim_domainkey: dkim.domainkey,
         dmarc,
         mta_sts,
         tlsrpt,
