@@ -45,9 +45,16 @@ pub const DEADLINE_ID: &str = "monitor.deadline";
 pub const RUN_DEADLINE: Duration = Duration::from_secs(180);
 /// How often old runs are folded and dropped.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
-/// Blocklist answers are shared by the runs of this long (a listing lasts hours; asking every
-/// list's self-test for each of thousands of domains would be most of the cost).
-const DNSBL_CACHE_FOR: Duration = Duration::from_secs(600);
+/// Blocklist and DANE answers are shared by the runs of this long: a listing or a TLSA
+/// record lasts hours, and asking every list's self-test and each shared MX host's TLSA
+/// records for each of thousands of domains would be most of the cost.
+const SHARED_FOR: Duration = Duration::from_secs(600);
+
+type SharedCaches = (
+    Instant,
+    Arc<mxray_diagnose::sender::dnsbl::DnsblCache>,
+    Arc<mxray_diagnose::sender::dane::DaneCache>,
+);
 
 #[derive(Debug, thiserror::Error)]
 pub enum MonitorError {
@@ -200,7 +207,7 @@ pub struct Monitors {
     retention: Retention,
     slots: Arc<Semaphore>,
     in_flight: Mutex<HashSet<String>>,
-    dnsbl: Mutex<(Instant, Arc<mxray_diagnose::sender::dnsbl::DnsblCache>)>,
+    shared: Mutex<SharedCaches>,
     runs_done: std::sync::atomic::AtomicU64,
 }
 
@@ -245,7 +252,7 @@ impl Monitors {
             retention: s.retention,
             slots: Arc::new(Semaphore::new(s.concurrency.max(1))),
             in_flight: Mutex::new(HashSet::new()),
-            dnsbl: Mutex::new((Instant::now(), Arc::default())),
+            shared: Mutex::new((Instant::now(), Arc::default(), Arc::default())),
             runs_done: 0.into(),
         });
         if m.file.is_some() {
@@ -474,13 +481,13 @@ impl Monitors {
         Ok(r)
     }
 
-    /// A shared blocklist cache, renewed every [`DNSBL_CACHE_FOR`].
-    fn dnsbl_cache(&self) -> Arc<mxray_diagnose::sender::dnsbl::DnsblCache> {
-        let mut c = self.dnsbl.lock().unwrap_or_else(|e| e.into_inner());
-        if c.0.elapsed() > DNSBL_CACHE_FOR {
-            *c = (Instant::now(), Arc::default());
+    /// The blocklist and DANE caches shared by runs, renewed every [`SHARED_FOR`].
+    fn shared_caches(&self) -> SharedCaches {
+        let mut c = self.shared.lock().unwrap_or_else(|e| e.into_inner());
+        if c.0.elapsed() > SHARED_FOR {
+            *c = (Instant::now(), Arc::default(), Arc::default());
         }
-        c.1.clone()
+        c.clone()
     }
 
     /// One run of one monitor: diagnose, judge against the last run, store, alert.
@@ -496,7 +503,9 @@ impl Monitors {
         };
         let mut job = (self.runner.diagnose)(&params);
         if let Some(s) = job.sender.as_mut() {
-            s.dnsbl_cache = self.dnsbl_cache();
+            let (_, dnsbl, dane) = self.shared_caches();
+            s.dnsbl_cache = dnsbl;
+            s.dane_cache = dane;
         }
         let _permit = provider_slot(&job.dns, &self.runner.budgets, &spec.domain).await;
         let run =
