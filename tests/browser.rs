@@ -145,7 +145,10 @@ fn url(s: &Server, path: &str) -> String {
 }
 
 async fn text_of(c: &Client, css: &str) -> String {
-    c.find(Locator::Css(css))
+    // Waits for it: a click may return before the next page is there.
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
         .await
         .unwrap_or_else(|e| panic!("no {css}: {e}"))
         .text()
@@ -172,7 +175,13 @@ async fn sign_in(c: &Client, s: &Server) {
         .click()
         .await
         .expect("submit");
-    let here = c.current_url().await.expect("url");
+    // The click may return before the browser has followed the redirect.
+    let until = Instant::now() + Duration::from_secs(10);
+    let mut here = c.current_url().await.expect("url");
+    while here.path() != "/tools" && Instant::now() < until {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        here = c.current_url().await.expect("url");
+    }
     let page = c.source().await.unwrap_or_default();
     assert_eq!(here.path(), "/tools", "{page}");
     assert_eq!(text_of(c, "h1").await, "Tools");
@@ -474,7 +483,7 @@ fn the_tools_explain_verify_a_csv_and_chart_a_log() {
         // Keyboard only: Tab walks the page's controls in order.
         c.goto(&url(&s, "/tools")).await.expect("goto");
         let mut order = Vec::new();
-        for _ in 0..9 {
+        for _ in 0..10 {
             press(&c, Key::Tab).await;
             order.push(focused(&c).await);
         }
@@ -483,6 +492,7 @@ fn the_tools_explain_verify_a_csv_and_chart_a_log() {
             [
                 "Skip to content",
                 "mxray",
+                "Overview",
                 "Tools",
                 "Sign out",
                 "explain-text",
@@ -505,7 +515,7 @@ fn the_tools_explain_verify_a_csv_and_chart_a_log() {
         );
         // Typing into the explain box and pressing Enter on its button submits it.
         c.goto(&url(&s, "/tools")).await.expect("goto");
-        for _ in 0..5 {
+        for _ in 0..6 {
             press(&c, Key::Tab).await;
         }
         assert_eq!(focused(&c).await, "explain-text");
@@ -831,4 +841,593 @@ fn without_keys_a_first_visit_gets_a_session_for_its_forms() {
     );
     assert_eq!(ok.status, 200, "{}", ok.body);
     assert!(ok.body.contains("<code>421 4.7.0</code>"), "{}", ok.body);
+}
+
+/// The monitors' world: a domain that passes until its host turns to 421, one with two SPF
+/// records (a corrected record to publish), a quiet one to pause and delete, the hostile banner.
+const MONITORED: &str = r#"
+[lab]
+name = "browser-monitors"
+description = "Monitored domains for the dashboard's pages"
+
+[[domains]]
+name = "flip.test"
+mx = ["10 mx.flip.test"]
+txt = ["v=spf1 mx -all"]
+
+[[domains.records]]
+name = "_dmarc"
+txt = ["v=DMARC1; p=reject; rua=mailto:dmarc@flip.test"]
+
+[[hosts]]
+name = "mx.flip.test"
+address = "127.0.9.1"
+mailboxes = ["postmaster"]
+
+[[domains]]
+name = "twospf.test"
+mx = ["10 mx.twospf.test"]
+txt = ["v=spf1 mx -all", "v=spf1 a -all"]
+
+[[hosts]]
+name = "mx.twospf.test"
+address = "127.0.9.2"
+mailboxes = ["postmaster"]
+
+[[domains]]
+name = "quiet.test"
+mx = ["10 mx.quiet.test"]
+
+[[hosts]]
+name = "mx.quiet.test"
+address = "127.0.9.4"
+mailboxes = ["postmaster"]
+
+[[domains]]
+name = "hostile.test"
+mx = ["10 mx.hostile.test"]
+txt = ["v=spf1 mx -all"]
+
+[[domains.records]]
+name = "_dmarc"
+txt = ["v=DMARC1; p=reject; rua=mailto:dmarc@hostile.test"]
+
+[[hosts]]
+name = "mx.hostile.test"
+address = "127.0.9.3"
+mailboxes = ["alice"]
+banner = "220 mx.hostile.test <script>window.__pwned=1</script> \"dq\" 'sq' <img src=x onerror=\"window.__pwned=2\"> \u202Egnp.exe ESMTP"
+"#;
+
+/// Loads `page` until no run is under way and the monitor's state reads `want` (the page
+/// reloads itself while a run is on; loading it here does not depend on that timing).
+async fn wait_state(c: &Client, page: &str, want: &str) {
+    let until = Instant::now() + Duration::from_secs(90);
+    let mut seen = String::new();
+    loop {
+        if c.goto(page).await.is_ok() {
+            let running = c.find(Locator::Id("running")).await.is_ok();
+            if let Ok(e) = c.find(Locator::Id("monitor-state")).await
+                && let Ok(Some(t)) = e.prop("textContent").await
+            {
+                if !running && t == want {
+                    return;
+                }
+                let runs = c.find(Locator::Css("table.runs tbody")).await.ok();
+                let runs = match runs {
+                    Some(r) => r.text().await.unwrap_or_default(),
+                    None => String::new(),
+                };
+                seen = format!("{t}; runs: {runs}");
+            }
+        }
+        assert!(
+            Instant::now() < until,
+            "the monitor did not turn {want} (last seen: {seen})"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+}
+
+/// The classes and the computed background of the state badge under `css`.
+async fn badge(c: &Client, css: &str) -> (String, String, String) {
+    let v = c
+        .execute(
+            "const e = document.querySelector(arguments[0]);
+             return e ? [e.className, e.textContent.trim(), getComputedStyle(e).backgroundColor] : null;",
+            vec![json!(css)],
+        )
+        .await
+        .expect("the badge");
+    let s = |i: usize| v[i].as_str().unwrap_or_default().to_string();
+    assert!(v.is_array(), "no badge at {css}");
+    (s(0), s(1), s(2))
+}
+
+/// The path the browser arrives at once `ok` holds (a click may return before the browser has
+/// followed a form's redirect).
+async fn arrive(c: &Client, what: &str, ok: impl Fn(&str) -> bool) -> String {
+    let until = Instant::now() + Duration::from_secs(20);
+    loop {
+        let here = c.current_url().await.expect("url");
+        if ok(here.path()) {
+            return here.path().to_string();
+        }
+        assert!(Instant::now() < until, "not {what}: at {here}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// The id of the monitor whose page the browser shows.
+async fn monitor_id(c: &Client) -> String {
+    let path = arrive(c, "on a monitor's page", |p| p.starts_with("/monitors/")).await;
+    path.trim_start_matches("/monitors/").to_string()
+}
+
+/// Creates a monitor through the API; its id.
+fn api_monitor(s: &Server, body: Value) -> String {
+    let a = crate::serve::http(s, "POST", "/v1/monitors", Some(&s.key), &body.to_string());
+    assert_eq!(a.status, 201, "{}", a.body);
+    a.json()["id"].as_str().expect("id").to_string()
+}
+
+#[test]
+fn a_monitor_created_on_the_overview_turns_red_alerts_and_recovers() {
+    let started = Instant::now();
+    let lab = TestLab::start(MONITORED, "browser-monitors.toml");
+    let (hook, posts) = crate::monitors::receiver();
+    let s = start(
+        &lab,
+        &[
+            "--allow-private",
+            "127.0.0.0/8",
+            "--alert-secret",
+            "s3cret",
+            "--alert-digest-window",
+            "200ms",
+        ],
+    );
+    let driver = Driver::start();
+    run(async {
+        let c = driver.browser().await;
+        sign_in(&c, &s).await;
+        c.goto(&url(&s, "/")).await.expect("goto /");
+        assert_eq!(c.title().await.expect("title"), "Overview — mxray");
+        assert_eq!(
+            text_of(&c, "header nav a[aria-current=page]").await,
+            "Overview"
+        );
+        assert!(text_of(&c, "p.empty").await.contains("No monitors yet"));
+        shot(&c, "overview-empty").await;
+
+        // A bad domain: the form comes back with the message, what was typed kept and inert.
+        c.find(Locator::Id("new-domain"))
+            .await
+            .expect("domain field")
+            .send_keys("<b>not a domain")
+            .await
+            .expect("type");
+        c.find(Locator::Css("form[action='/monitors'] button"))
+            .await
+            .expect("create button")
+            .click()
+            .await
+            .expect("submit");
+        let problem = text_of(&c, "#new-problem").await;
+        assert!(problem.starts_with("domain:"), "{problem}");
+        let kept = c
+            .find(Locator::Id("new-domain"))
+            .await
+            .expect("domain field")
+            .prop("value")
+            .await
+            .expect("value");
+        assert_eq!(kept.as_deref(), Some("<b>not a domain"));
+        assert!(c.find(Locator::Css("#new-problem b")).await.is_err());
+        // ... with 422 (seen over plain HTTP with the browser's session).
+        let session = session_cookie(&c).await;
+        let page = request(s.addr, "GET", "/", &[("Cookie", &session)], "");
+        let token = hidden(&page.body, "csrf");
+        let refused = request(
+            s.addr,
+            "POST",
+            "/monitors",
+            &[
+                ("Cookie", &session),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            &format!("csrf={token}&domain=flip.test&interval=10s"),
+        );
+        assert_eq!(refused.status, 422, "{}", refused.body);
+        let forged = request(
+            s.addr,
+            "POST",
+            "/monitors",
+            &[
+                ("Cookie", &session),
+                ("Content-Type", "application/x-www-form-urlencoded"),
+            ],
+            "domain=flip.test",
+        );
+        assert_eq!(forged.status, 403, "no token, no monitor");
+
+        // Created from the form: its page, passing (green) after the first run.
+        c.goto(&url(&s, "/")).await.expect("goto /");
+        for (id, text) in [
+            ("new-domain", "flip.test"),
+            ("new-interval", "1h"),
+            ("new-alert-after", "2"),
+            ("new-webhooks", hook.as_str()),
+        ] {
+            c.find(Locator::Id(id))
+                .await
+                .expect("a field")
+                .send_keys(text)
+                .await
+                .expect("type");
+        }
+        c.find(Locator::Css("form[action='/monitors'] button"))
+            .await
+            .expect("create button")
+            .click()
+            .await
+            .expect("submit");
+        let id = monitor_id(&c).await;
+        let page = url(&s, &format!("/monitors/{id}"));
+        assert_eq!(c.title().await.expect("title"), "flip.test — mxray");
+        wait_state(&c, &page, "passing").await;
+        let (class, text, bg) = badge(&c, ".status .state").await;
+        assert!(class.contains("state-passing"), "{class}");
+        assert_eq!(text, "✓ passing");
+        assert_eq!(bg, "rgb(230, 244, 234)", "a green badge");
+        let facts = text_of(&c, "dl.facts").await;
+        assert!(facts.contains(&hook), "{facts}");
+        assert!(facts.contains("2 failing runs in a row"), "{facts}");
+        shot(&c, "domain-passing").await;
+
+        // The others: two SPF records (a record to publish), a hostile banner, a quiet one.
+        let twospf = api_monitor(&s, json!({"domain": "twospf.test", "alert_after": 5}));
+        let hostile = api_monitor(
+            &s,
+            json!({"domain": "hostile.test", "probe": "alice@hostile.test"}),
+        );
+        let quiet = api_monitor(&s, json!({"domain": "quiet.test"}));
+
+        // The host starts answering 421: red after one run (failing), alerting after two.
+        crate::monitors::set_banner(
+            &lab,
+            "mx.flip.test",
+            "421 4.3.2 System not accepting network messages",
+        );
+        c.find(Locator::Id("run-now"))
+            .await
+            .expect("Run now")
+            .click()
+            .await
+            .expect("run");
+        wait_state(&c, &page, "failing").await;
+        let (class, text, _) = badge(&c, ".status .state").await;
+        assert!(class.contains("state-failing"), "{class}");
+        assert_eq!(text, "! failing");
+        assert!(
+            text_of(&c, ".status")
+                .await
+                .contains("1 failing run in a row")
+        );
+        c.goto(&url(&s, "/")).await.expect("goto /");
+        let (class, _, _) = badge(&c, &format!("tr[data-monitor='{id}'] .state")).await;
+        assert!(class.contains("state-failing"), "{class}");
+        assert!(
+            posts.lock().unwrap().is_empty(),
+            "no alert after one failing run"
+        );
+        // The second run from the keyboard: Tab to the button, Enter.
+        c.goto(&page).await.expect("goto");
+        let mut reached = false;
+        for _ in 0..8 {
+            press(&c, Key::Tab).await;
+            if focused(&c).await == "run-now" {
+                reached = true;
+                break;
+            }
+        }
+        assert!(reached, "Run now is reachable with Tab");
+        press(&c, Key::Enter).await;
+        wait_state(&c, &page, "alerting").await;
+        let (class, text, bg) = badge(&c, ".status .state").await;
+        assert!(class.contains("state-alerting"), "{class}");
+        assert_eq!(text, "✕ alerting");
+        assert_eq!(bg, "rgb(180, 35, 24)", "a red badge");
+        shot(&c, "domain-alerting").await;
+        let alert = crate::monitors::wait_for("the failing alert", Duration::from_secs(20), || {
+            posts.lock().unwrap().first().cloned()
+        });
+        assert_eq!(alert.header("X-Mxray-Event"), Some("monitor.failing"));
+        let ts = alert.header("X-Mxray-Timestamp").expect("timestamp");
+        let sig = alert.header("X-Mxray-Signature").expect("signature");
+        assert!(
+            mxray_net::webhook::verify(b"s3cret", ts, &alert.body, sig),
+            "the HMAC checks out"
+        );
+        assert_eq!(alert.json()["domain"], "flip.test");
+        // The latest report says why, with the reply.
+        let report = text_of(&c, "section.report").await;
+        assert!(report.contains("421 4.3.2"), "{report}");
+
+        // The overview: failing first, counts, every state; the sparkline and the filters.
+        wait_state(&c, &url(&s, &format!("/monitors/{twospf}")), "failing").await;
+        wait_state(&c, &url(&s, &format!("/monitors/{hostile}")), "passing").await;
+        c.goto(&url(&s, &format!("/monitors/{quiet}")))
+            .await
+            .expect("goto");
+        c.find(Locator::Id("pause"))
+            .await
+            .expect("Pause")
+            .click()
+            .await
+            .expect("pause");
+        wait_state(&c, &url(&s, &format!("/monitors/{quiet}")), "paused").await;
+        assert!(
+            c.find(Locator::Id("resume")).await.is_ok(),
+            "Resume offered"
+        );
+        c.goto(&url(&s, "/")).await.expect("goto /");
+        let order: Vec<String> = c
+            .execute(
+                "return Array.from(document.querySelectorAll('#monitors tbody tr')).map(r => r.className);",
+                vec![],
+            )
+            .await
+            .expect("rows")
+            .as_array()
+            .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+            .unwrap_or_default();
+        assert_eq!(
+            order,
+            ["row-alerting", "row-failing", "row-passing", "row-paused"],
+            "failing first"
+        );
+        assert_eq!(text_of(&c, "li.count-failing .n").await, "2");
+        assert_eq!(text_of(&c, "li.count-all .n").await, "4");
+        let spark = c
+            .find(Locator::Css(&format!(
+                "tr[data-monitor='{id}'] .sparkline polyline"
+            )))
+            .await;
+        assert!(spark.is_ok(), "three runs draw a line");
+        shot(&c, "overview-states").await;
+        // Sorted by domain through the column's link; filtered through the form.
+        c.find(Locator::LinkText("Domain"))
+            .await
+            .expect("sort link")
+            .click()
+            .await
+            .expect("sort");
+        let first = text_of(&c, "#monitors tbody tr th").await;
+        assert_eq!(first, "flip.test");
+        assert_eq!(
+            c.find(Locator::Css("th[aria-sort]"))
+                .await
+                .expect("sorted")
+                .text()
+                .await
+                .expect("text"),
+            "Domain ▾"
+        );
+        c.find(Locator::Id("f-q"))
+            .await
+            .expect("search")
+            .send_keys("spf")
+            .await
+            .expect("type");
+        c.find(Locator::Css("form.filter button"))
+            .await
+            .expect("apply")
+            .click()
+            .await
+            .expect("apply");
+        let rows = c
+            .find_all(Locator::Css("#monitors tbody tr[data-monitor]"))
+            .await
+            .expect("rows");
+        assert_eq!(rows.len(), 1);
+        assert_eq!(text_of(&c, "#monitors tbody th").await, "twospf.test");
+        let here = c.current_url().await.expect("url");
+        assert!(
+            here.query()
+                .is_some_and(|q| q.contains("q=spf") && q.contains("sort=domain")),
+            "{here}"
+        );
+
+        // Back to normal: a run, green again, the recovery sent.
+        lab.lab().restore_host("mx.flip.test").expect("restore");
+        c.goto(&page).await.expect("goto");
+        c.find(Locator::Id("run-now"))
+            .await
+            .expect("Run now")
+            .click()
+            .await
+            .expect("run");
+        wait_state(&c, &page, "passing").await;
+        let (class, _, _) = badge(&c, ".status .state").await;
+        assert!(class.contains("state-passing"), "{class}");
+        let rec = crate::monitors::wait_for("the recovery", Duration::from_secs(20), || {
+            posts.lock().unwrap().get(1).cloned()
+        });
+        assert_eq!(rec.header("X-Mxray-Event"), Some("monitor.recovered"));
+        let ts = rec.header("X-Mxray-Timestamp").expect("timestamp");
+        let sig = rec.header("X-Mxray-Signature").expect("signature");
+        assert!(mxray_net::webhook::verify(b"s3cret", ts, &rec.body, sig));
+        // The timeline tells the story; the chart is an SVG with its table of four runs.
+        let alert_ev = text_of(&c, "ol.timeline li.ev-alert").await;
+        assert!(alert_ev.contains("failing 2 runs in a row"), "{alert_ev}");
+        let recovered = text_of(&c, "ol.timeline li.ev-recovered").await;
+        assert!(recovered.contains("Recovered"), "{recovered}");
+        let first = c
+            .find(Locator::Css("ol.timeline li"))
+            .await
+            .expect("events");
+        assert_eq!(
+            first.attr("class").await.expect("class").as_deref(),
+            Some("ev-recovered"),
+            "newest first"
+        );
+        assert!(
+            c.find(Locator::Css("ol.timeline li time[datetime]"))
+                .await
+                .is_ok()
+        );
+        let svg = c
+            .find(Locator::Css("figure.chart svg[role=img]"))
+            .await
+            .expect("the score chart");
+        assert_eq!(
+            svg.attr("aria-label").await.expect("label").as_deref(),
+            Some("Score of flip.test over time")
+        );
+        let table_rows = c
+            .find_all(Locator::Css("figure.chart table tbody tr"))
+            .await
+            .expect("rows");
+        assert_eq!(table_rows.len(), 4, "one row per run");
+        shot(&c, "domain-recovered").await;
+        c.execute(
+            "document.getElementById('h-timeline').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+        shot(&c, "domain-timeline").await;
+
+        // A bad edit comes back with its message; a good one is saved.
+        c.find(Locator::Css("details.edit summary"))
+            .await
+            .expect("edit")
+            .click()
+            .await
+            .expect("open");
+        let interval = c
+            .find(Locator::Id("edit-interval"))
+            .await
+            .expect("interval");
+        interval.clear().await.expect("clear");
+        interval.send_keys("10s").await.expect("type");
+        c.find(Locator::Css("form[action$='/edit'] button"))
+            .await
+            .expect("save")
+            .click()
+            .await
+            .expect("save");
+        assert!(text_of(&c, "#edit-problem").await.contains("at least 1m"));
+        let interval = c
+            .find(Locator::Id("edit-interval"))
+            .await
+            .expect("interval");
+        interval.clear().await.expect("clear");
+        interval.send_keys("30m").await.expect("type");
+        c.find(Locator::Css("form[action$='/edit'] button"))
+            .await
+            .expect("save")
+            .click()
+            .await
+            .expect("save");
+        let until = Instant::now() + Duration::from_secs(10);
+        while !text_of(&c, "dl.facts").await.contains("30m") {
+            assert!(Instant::now() < until, "the new interval is shown");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+
+        // Two SPF records: the merged record to publish, whole, on the domain's page.
+        c.goto(&url(&s, &format!("/monitors/{twospf}")))
+            .await
+            .expect("goto");
+        let record = text_of(&c, "section.publish pre.record").await;
+        assert!(
+            record.contains("twospf.test.") && record.contains("\"v=spf1 "),
+            "{record}"
+        );
+        c.execute(
+            "document.getElementById('h-publish').scrollIntoView()",
+            vec![],
+        )
+        .await
+        .expect("scroll");
+        shot(&c, "domain-publish").await;
+
+        // The hostile banner on a monitor's page: inert, as on the one-off diagnosis.
+        c.goto(&url(&s, &format!("/monitors/{hostile}")))
+            .await
+            .expect("goto");
+        let state: Value = c
+            .execute(
+                "return {
+                    pwned: typeof window.__pwned,
+                    scripts: document.scripts.length,
+                    handlers: document.querySelectorAll('[onerror],[onload],[onclick]').length,
+                    imgs: document.querySelectorAll('img').length,
+                    transcript: Array.from(document.querySelectorAll('pre.transcript')).map(p => p.textContent).join('\\n'),
+                    body: document.body.innerText,
+                };",
+                vec![],
+            )
+            .await
+            .expect("the DOM");
+        assert_eq!(state["pwned"], "undefined", "the banner's script ran");
+        assert_eq!(state["scripts"], 0);
+        assert_eq!(state["handlers"], 0);
+        assert_eq!(state["imgs"], 0);
+        let transcript = state["transcript"].as_str().unwrap_or_default();
+        assert!(
+            transcript.contains("220 mx.hostile.test <script>window.__pwned=1</script> \"dq\" 'sq' <img src=x onerror=\"window.__pwned=2\"> \\u{202e}gnp.exe ESMTP"),
+            "{transcript}"
+        );
+        assert!(
+            !state["body"]
+                .as_str()
+                .unwrap_or_default()
+                .contains('\u{202e}')
+        );
+        shot(&c, "domain-hostile").await;
+
+        // Deleting asks first, on a page of its own; then the overview says it is gone.
+        c.goto(&url(&s, &format!("/monitors/{quiet}")))
+            .await
+            .expect("goto");
+        c.find(Locator::Id("delete"))
+            .await
+            .expect("Delete")
+            .click()
+            .await
+            .expect("delete");
+        arrive(&c, "on the confirmation", |p| p.ends_with("/delete")).await;
+        assert_eq!(c.title().await.expect("title"), "Delete quiet.test — mxray");
+        shot(&c, "domain-delete").await;
+        c.find(Locator::Id("confirm-delete"))
+            .await
+            .expect("confirm")
+            .click()
+            .await
+            .expect("confirm");
+        arrive(&c, "on the overview", |p| p == "/").await;
+        assert!(text_of(&c, "p.notice").await.contains("quiet.test"));
+        assert!(
+            c.find(Locator::Css(&format!("tr[data-monitor='{quiet}']")))
+                .await
+                .is_err()
+        );
+        let gone = crate::serve::http(
+            &s,
+            "GET",
+            &format!("/v1/monitors/{quiet}"),
+            Some(&s.key),
+            "",
+        );
+        assert_eq!(gone.status, 404);
+        shot(&c, "overview-after").await;
+        c.close().await.expect("close the browser");
+    });
+    eprintln!(
+        "the monitor lifecycle in the browser took {:?}",
+        started.elapsed()
+    );
 }

@@ -41,26 +41,27 @@ submission = { user = "alerts@monitors.test", password = "pw", fail_first = { co
 
 /// One POST a receiver got.
 #[derive(Debug, Clone)]
-struct Post {
+pub(crate) struct Post {
     headers: Vec<(String, String)>,
-    body: Vec<u8>,
+    pub(crate) body: Vec<u8>,
 }
 
 impl Post {
-    fn header(&self, name: &str) -> Option<&str> {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
         self.headers
             .iter()
             .find(|(k, _)| k.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
     }
 
-    fn json(&self) -> Value {
+    pub(crate) fn json(&self) -> Value {
         serde_json::from_slice(&self.body).expect("a JSON body")
     }
 }
 
-/// A webhook receiver on a free loopback port: records each POST, answers 200.
-fn receiver() -> (String, Arc<Mutex<Vec<Post>>>) {
+/// A webhook receiver on a free loopback port: records each POST, answers 200 (the browser
+/// tests use it too).
+pub(crate) fn receiver() -> (String, Arc<Mutex<Vec<Post>>>) {
     let l = TcpListener::bind("127.0.0.1:0").expect("bind");
     let url = format!("http://{}/hook", l.local_addr().expect("addr"));
     let got = Arc::new(Mutex::new(Vec::new()));
@@ -97,7 +98,7 @@ fn receiver() -> (String, Arc<Mutex<Vec<Post>>>) {
     (url, got)
 }
 
-fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+pub(crate) fn wait_for<T>(what: &str, limit: Duration, mut f: impl FnMut() -> Option<T>) -> T {
     let start = Instant::now();
     loop {
         if let Some(x) = f() {
@@ -143,7 +144,7 @@ fn run_once(s: &Server, id: &str) -> Value {
     })
 }
 
-fn set_banner(lab: &TestLab, host: &str, reply: &str) {
+pub(crate) fn set_banner(lab: &TestLab, host: &str, reply: &str) {
     lab.lab()
         .change_host(host, |b| {
             b.banner = Some(mxray_lab::scenario::Reply::parse(reply).expect("reply"));

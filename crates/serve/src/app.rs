@@ -216,6 +216,7 @@ pub fn app(s: Settings) -> Result<App, StartError> {
         jobs: jobs.clone(),
         limits: limits.clone(),
         sessions: Arc::new(crate::web::Sessions::open(&s.data, s.keys.is_some())?),
+        monitors: monitors.clone(),
     });
     let state = Arc::new(AppState {
         jobs,

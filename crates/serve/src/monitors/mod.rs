@@ -412,6 +412,14 @@ impl Monitors {
         self.blocking(move |st| Ok(st.latest_report(&id)?)).await
     }
 
+    /// Whether a run of the monitor is under way (the pages reload until it is done).
+    pub fn running(&self, id: &str) -> bool {
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(id)
+    }
+
     /// Diagnoses run since the server started.
     pub fn runs_done(&self) -> u64 {
         self.runs_done.load(std::sync::atomic::Ordering::Relaxed)

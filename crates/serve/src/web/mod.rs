@@ -10,6 +10,8 @@
 //! - `report.rs`: a diagnose `Report` as HTML (findings by area, transcripts, records).
 //! - `explain.rs`, `logs.rs`: explanations and a logs report as HTML.
 //! - `chart.rs`: SVG charts (line, sparkline, stacked bars), each with a text table.
+//! - `monitors.rs`: `/` (the overview of every monitor) and `/monitors/{id}` (a domain: its
+//!   settings, actions, score over time, timeline, latest report).
 //! - `tools.rs`: `/tools`: explain, one-off diagnosis, CSV verification jobs, log upload.
 //! - `assets.rs`: `/static/` (the stylesheet, compiled in).
 //!
@@ -26,6 +28,7 @@ pub mod report;
 pub mod session;
 
 mod assets;
+mod monitors;
 mod signin;
 mod tools;
 
@@ -35,7 +38,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::middleware::{self, Next};
-use axum::response::{Redirect, Response};
+use axum::response::Response;
 use axum::routing::get;
 
 pub use page::{Nav, PageError, Shell, inert};
@@ -48,6 +51,8 @@ pub struct Web {
     /// The per-address connection cap every diagnosis shares (the API's too).
     pub limits: Arc<mxray_diagnose::Limits>,
     pub sessions: Arc<Sessions>,
+    /// The monitors (the overview and domain pages).
+    pub monitors: Arc<crate::monitors::Monitors>,
 }
 
 /// The state every page handler gets.
@@ -59,8 +64,7 @@ pub const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; 
 /// Every page route; a new page adds its route here (the headers layer covers what is here).
 fn pages() -> Router<WebState> {
     Router::new()
-        // The overview page is not built yet: the tools are the landing page until it is.
-        .route("/", get(|| async { Redirect::to("/tools") }))
+        .merge(monitors::routes())
         .merge(signin::routes())
         .merge(tools::routes())
         .route("/static/{file}", get(assets::serve))

@@ -17,13 +17,17 @@ pub fn inert(s: &str) -> String {
 /// The sections in the nav; the current one is marked for screen readers and the eye.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Nav {
+    Overview,
     Tools,
     /// A page outside the nav (sign-in, errors).
     None,
 }
 
 /// The nav's entries in order: (section, path, label).
-const NAV: &[(Nav, &str, &str)] = &[(Nav::Tools, "/tools", "Tools")];
+const NAV: &[(Nav, &str, &str)] = &[
+    (Nav::Overview, "/", "Overview"),
+    (Nav::Tools, "/tools", "Tools"),
+];
 
 /// A page's frame: `Shell::new("Tools", Nav::Tools).render(Some(&viewer), body)`.
 pub struct Shell<'a> {
@@ -162,7 +166,7 @@ impl IntoResponse for PageError {
         let body = html! {
             h1 { (self.title) }
             p class="error" role="alert" { (inert(&self.message)) }
-            p { a href="/tools" { "Back to the tools" } }
+            p { a href="/" { "Back to the overview" } " · " a href="/tools" { "the tools" } }
         };
         html_response(
             self.status,

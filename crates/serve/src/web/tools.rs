@@ -255,6 +255,9 @@ async fn diagnose(
             ));
         }
     };
+    // The page renders the JSON document, as a monitor's stored report is rendered.
+    let doc = serde_json::to_value(mxray_core::Document::new(&report))
+        .map_err(|e| PageError::internal(format!("the report did not serialize: {e}")))?;
     let title = format!("Diagnosis of {}", inert(&target));
     let body = html! {
         h1 { "Diagnosis of " (inert(&target)) }
@@ -262,7 +265,7 @@ async fn diagnose(
             summary { "Diagnose another domain" }
             (diagnose_form(&v, &domain, &probe))
         }
-        (super::report::render(&report))
+        (super::report::render(&doc))
     };
     Ok(Shell::new(&title, Nav::Tools).render(&v, body))
 }
