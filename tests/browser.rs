@@ -443,7 +443,7 @@ fn signing_in_gives_a_strict_cookie_and_forms_need_their_token() {
             .click()
             .await
             .expect("sign out");
-        assert_eq!(c.current_url().await.expect("url").path(), "/signin");
+        arrive(&c, "the sign-in page", |p| p == "/signin").await;
         let after = request(s.addr, "GET", "/tools", &[cookie], "");
         assert_eq!(after.status, 303, "the old cookie is dead");
         c.close().await.expect("close the browser");
@@ -582,9 +582,8 @@ fn the_tools_explain_verify_a_csv_and_chart_a_log() {
             .click()
             .await
             .expect("submit");
-        let job_url = c.current_url().await.expect("url");
-        let id = job_url
-            .path()
+        let job_path = arrive(&c, "the job's page", |p| p.starts_with("/tools/jobs/")).await;
+        let id = job_path
             .strip_prefix("/tools/jobs/")
             .expect("on the job's page")
             .to_string();
@@ -1226,6 +1225,17 @@ fn a_monitor_created_on_the_overview_turns_red_alerts_and_recovers() {
             .click()
             .await
             .expect("apply");
+        let until = Instant::now() + Duration::from_secs(20);
+        while !c
+            .current_url()
+            .await
+            .expect("url")
+            .query()
+            .is_some_and(|q| q.contains("q=spf"))
+        {
+            assert!(Instant::now() < until, "the filtered overview");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
         let rows = c
             .find_all(Locator::Css("#monitors tbody tr[data-monitor]"))
             .await
