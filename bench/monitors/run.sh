@@ -45,19 +45,21 @@ round_ms=$(( t1 - t0 ))
 round_cpu=$(cpu)
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE/status")
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$SERVE/status")
-# Idle between rounds: what the scheduler costs while nothing is due.
+# The minute after: the next round has begun, spread over the hour (about N/60 runs a minute).
+before_next=$(curl -sf -H "Authorization: Bearer $KEY" "http://$ADDR/v1/monitors" | jq -s '[.[] | .last_run.at] | max')
 sleep 60
-idle_cpu=$(echo "$(cpu) - $round_cpu" | bc)
+next_cpu=$(echo "$(cpu) - $round_cpu" | bc)
+next_runs=$(curl -sf -H "Authorization: Bearer $KEY" "http://$ADDR/v1/monitors" | jq -s --argjson t "$before_next" '[.[] | select(.last_run.at > $t)] | length')
 db=$(du -sk "$WORK/data" | cut -f1)
 kill -USR1 $LAB; sleep 1
-peak=$(grep '"smtp"' "$WORK/lab.out" | tail -n 1 | jq '[.smtp[] | .totals.peak_concurrency] | max')
-sessions=$(grep '"smtp"' "$WORK/lab.out" | tail -n 1 | jq '[.smtp[] | .totals.connections] | add')
+peak=$(grep '"smtp"' "$WORK/lab.out" | tail -n 1 | jq '[.smtp[] | .peak_concurrency] | max')
+sessions=$(grep '"smtp"' "$WORK/lab.out" | tail -n 1 | jq '[.smtp[] | .connections] | add')
 # The next round: monitors per minute of the hour.
 spread=$(jq -s '[.[] | .next_run / 60 | floor] | group_by(.) | map(length) | [length, min, max] | @tsv' -r "$WORK/list.jsonl")
 failing=$(jq -s '[.[] | select(.last_run.failing)] | length' "$WORK/list.jsonl")
 echo "monitors: $N hourly, on 20 providers (20 ms per reply), --per-provider $PER_PROVIDER, --monitor-concurrency 32"
 echo "one round (= one hour's work): ${round_ms} ms wall, ${round_cpu} s CPU (server), i.e. $(echo "scale=1; $round_cpu * 100 / 3600" | bc)% of one core per hour"
-echo "idle for 60 s after the round: ${idle_cpu} s CPU"
+echo "the minute after, spread over the hour: ${next_runs} runs of the next round, ${next_cpu} s CPU"
 echo "memory: peak RSS $(( hwm / 1024 )) MB, RSS after the round $(( rss / 1024 )) MB; data directory $(( db / 1024 )) MB"
 echo "SMTP sessions: ${sessions} in all; peak simultaneous sessions at one lab host: ${peak} (budget ${PER_PROVIDER})"
 echo "next round: minutes used, fewest and most runs per minute: ${spread}"

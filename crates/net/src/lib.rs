@@ -12,6 +12,7 @@
 //! - `tls`: STARTTLS handshakes and certificate inspection.
 //! - `webhook`: signed JSON posts to a webhook URL, retried, from a bounded queue.
 
+mod authority;
 pub mod dns;
 pub mod https;
 pub mod mx;

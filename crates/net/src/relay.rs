@@ -158,37 +158,7 @@ impl RelayUrl {
                 (user, pass)
             }
         };
-        let (host, port) = if let Some(v6) = authority.strip_prefix('[') {
-            let (h, after) = v6
-                .split_once(']')
-                .ok_or_else(|| bad("unclosed [ in the host"))?;
-            if h.parse::<std::net::Ipv6Addr>().is_err() {
-                return Err(bad("not an IPv6 address in [ ]"));
-            }
-            (h.to_string(), after.strip_prefix(':'))
-        } else {
-            match authority.rsplit_once(':') {
-                Some((h, p)) => (h.to_ascii_lowercase(), Some(p)),
-                None => (authority.to_ascii_lowercase(), None),
-            }
-        };
-        if host.is_empty() {
-            return Err(bad("no host"));
-        }
-        if !host.contains(':')
-            && !host
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'.' || c == b'_')
-        {
-            return Err(bad("the host is not a DNS name or IP address"));
-        }
-        let port = match port {
-            None => default_port,
-            Some(p) => match p.parse::<u16>() {
-                Ok(n) if n > 0 => n,
-                _ => return Err(bad("the port is not a number from 1 to 65535")),
-            },
-        };
+        let (host, port) = crate::authority::host_port(authority, default_port).map_err(bad)?;
         Ok(RelayUrl {
             tls,
             host,

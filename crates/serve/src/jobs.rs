@@ -2,6 +2,7 @@
 //! queue), run by one worker through verify's runner and job store, and resumed after a restart
 //! (kill -9 included) from that store, so every address gets exactly one result.
 
+use crate::unix_now as now;
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -860,10 +861,4 @@ pub(crate) fn random_hex(n: usize) -> String {
         return String::new();
     }
     raw.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }

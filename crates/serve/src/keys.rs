@@ -1,6 +1,7 @@
 //! API keys: created once and shown once, stored only as a SHA-256 hash in the data directory's
 //! SQLite file; listed and revoked by id. Keys are 256 random bits, so a fast hash is enough.
 
+use crate::unix_now as now;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
@@ -173,12 +174,6 @@ fn hash(key: &str) -> String {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]

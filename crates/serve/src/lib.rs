@@ -26,3 +26,10 @@ pub mod web;
 
 pub use app::{App, Settings, StartError, app, bind, router, serve};
 pub use keys::{KeyError, KeyInfo, KeyStore};
+
+/// Unix seconds now (0 on a clock before 1970): the time every store of the server records.
+pub fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

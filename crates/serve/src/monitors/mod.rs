@@ -211,11 +211,7 @@ pub struct Monitors {
     runs_done: std::sync::atomic::AtomicU64,
 }
 
-pub fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
+pub use crate::unix_now;
 
 /// The first slot of a monitor after `now`: slots are `interval` apart, shifted by a phase
 /// from the id, so monitors of one interval spread evenly over it.

@@ -2,6 +2,7 @@
 //! SHA-256 stored (in `DATA/mxray.db`, beside the keys), with the key it was opened with, a
 //! CSRF token, and an expiry. [`Viewer`] is the extractor every page takes.
 
+use crate::unix_now as now;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -270,12 +271,6 @@ fn hash(token: &str) -> String {
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
-}
-
-fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
 }
 
 #[cfg(test)]
