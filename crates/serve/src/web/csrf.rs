@@ -8,6 +8,14 @@ use axum::response::{IntoResponse, Response};
 use maud::{Markup, html};
 
 use super::PageError;
+
+/// A form that carries nothing but its token (a button: sign out, run now, cancel, delete).
+#[derive(serde::Deserialize)]
+pub(crate) struct TokenForm {
+    #[serde(default)]
+    pub(crate) csrf: String,
+}
+
 use super::session::Viewer;
 
 /// The hidden field's name.

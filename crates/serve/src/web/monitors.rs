@@ -786,18 +786,12 @@ fn recent(runs: &[RunRow], now: i64) -> Markup {
     }
 }
 
-#[derive(Deserialize)]
-struct TokenForm {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /monitors/{id}/run`: the run is queued; the page reloads until it is stored.
 async fn run_now(
     State(st): State<WebState>,
     v: Viewer,
     Path(id): Path<String>,
-    Form(f): Form<TokenForm>,
+    Form(f): Form<csrf::TokenForm>,
 ) -> Result<Response, PageError> {
     csrf::check(&v, &f.csrf)?;
     let m = st.monitors.run_now(&id).await.map_err(page_error)?;
@@ -878,7 +872,7 @@ async fn delete(
     State(st): State<WebState>,
     v: Viewer,
     Path(id): Path<String>,
-    Form(f): Form<TokenForm>,
+    Form(f): Form<csrf::TokenForm>,
 ) -> Result<Response, PageError> {
     csrf::check(&v, &f.csrf)?;
     let m = st.monitors.get(&id).await.map_err(page_error)?;

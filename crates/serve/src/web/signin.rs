@@ -132,17 +132,11 @@ async fn submit(
     Ok(r)
 }
 
-#[derive(Deserialize)]
-struct Token {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /signout`: ends the session and drops the cookie.
 async fn signout(
     State(st): State<WebState>,
     v: Viewer,
-    Form(f): Form<Token>,
+    Form(f): Form<csrf::TokenForm>,
 ) -> Result<Response, PageError> {
     csrf::check(&v, &f.csrf)?;
     let sessions = st.sessions.clone();

@@ -442,18 +442,12 @@ async fn job(
     Ok(shell.render(&v, body))
 }
 
-#[derive(Deserialize)]
-struct Token {
-    #[serde(default)]
-    csrf: String,
-}
-
 /// `POST /tools/jobs/{id}/cancel`: what it decided stays readable.
 async fn cancel(
     State(st): State<WebState>,
     v: Viewer,
     Path(id): Path<String>,
-    Form(f): Form<Token>,
+    Form(f): Form<csrf::TokenForm>,
 ) -> Result<Response, PageError> {
     csrf::check(&v, &f.csrf)?;
     let id = job_id(&id)?.to_string();
