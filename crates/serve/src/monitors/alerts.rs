@@ -269,10 +269,12 @@ impl Digest {
                 .first()
                 .map(|d| format!(": {}", d.title))
                 .unwrap_or_default();
-            t.push_str(&format!("  - {}{}\n", a.headline(), first).replace('\n', " "));
+            // Each line escaped on its own: outside text cannot add lines of its own.
+            let line = format!("  - {}{}\n", a.headline(), first).replace('\n', " ");
+            t.push_str(&escape_text(&line));
             t.push('\n');
         }
-        escape_text(&t).replace("\\n", "\n")
+        t
     }
 }
 
@@ -551,5 +553,11 @@ mod tests {
         assert_eq!(d.common.get("dns.timeout"), Some(&6));
         let t = d.text();
         assert!(t.contains("d5.example is failing"), "{t}");
+        assert!(!t.contains('\u{202e}'), "outside text escaped: {t}");
+        assert_eq!(
+            t.lines().filter(|l| l.starts_with("  - ")).count(),
+            7,
+            "{t}"
+        );
     }
 }

@@ -228,6 +228,16 @@ pub fn next_slot(id: &str, interval_s: u64, now: i64) -> i64 {
     k * interval + phase
 }
 
+/// A changed monitor's next run: on the new interval's slots when the interval changed or
+/// the monitor was resumed (never later than it was due), else unchanged.
+fn due_after_change(id: &str, old: &Spec, new: &Spec, due: i64, now: i64) -> i64 {
+    if new.interval_s != old.interval_s || (old.paused && !new.paused) {
+        next_slot(id, new.interval_s, now).min(due.max(now))
+    } else {
+        due
+    }
+}
+
 impl Monitors {
     /// Opens the store, reads the monitors file, and starts the scheduler and the pruner on
     /// the current runtime.
@@ -327,11 +337,7 @@ impl Monitors {
         }
         let spec = req.apply(row.spec.clone())?;
         self.check_channels(&spec)?;
-        let next = if spec.interval_s != row.spec.interval_s || (row.spec.paused && !spec.paused) {
-            next_slot(&id, spec.interval_s, unix_now()).min(row.next_due.max(unix_now()))
-        } else {
-            row.next_due
-        };
+        let next = due_after_change(&id, &row.spec, &spec, row.next_due, unix_now());
         let view = self
             .blocking(move |st| {
                 if !st.update(&id, &spec, next)? {
@@ -466,11 +472,7 @@ impl Monitors {
                 }
                 Some(m) if &m.spec == spec => r.unchanged += 1,
                 Some(m) => {
-                    let next = if m.spec.interval_s == spec.interval_s {
-                        m.next_due
-                    } else {
-                        next_slot(id, spec.interval_s, now).min(m.next_due.max(now))
-                    };
+                    let next = due_after_change(id, &m.spec, spec, m.next_due, now);
                     st.update(id, spec, next)?;
                     r.changed += 1;
                 }
